@@ -1,0 +1,356 @@
+"""The architecture config of a DeepSeek-V3-family model, and the loaders that read it.
+
+One pydantic model (`ModelConfig`) holds the Hugging Face `config.json` fields that define the model.
+Shape fields are required (a missing one is an error that names it: we never fill in DeepSeek-V3's
+numbers); optional fields take the defaults of the reference modeling code. Unknown keys are kept
+and ignored, as Hugging Face configs carry many. Loaders accept a config.json, a YAML preset, a
+model folder, a preset name, or the reference repo's `ModelArgs` JSON; multimodal configs (Kimi-K2.5)
+are read through their `text_config`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InputError, suggest
+
+# Strict: a JSON string "7168" or `true` is a wrong type, not a dimension.
+Dim = Annotated[int, Field(gt=0, strict=True)]
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class ModelConfig(BaseModel):
+    """Architecture fields of a DeepSeek-V3-family model, named as in the Hugging Face config.json."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model_type: str | None = None
+    architectures: list[str] | None = None
+
+    # Shapes: required, every one of them.
+    vocab_size: Dim
+    hidden_size: Dim
+    intermediate_size: Dim  # dense MLP width (the first_k_dense_replace layers)
+    moe_intermediate_size: Dim  # width of one routed or shared expert
+    num_hidden_layers: Dim
+    num_attention_heads: Dim
+    kv_lora_rank: Dim  # width of the compressed KV latent, the part MLA caches
+    qk_nope_head_dim: Dim
+    qk_rope_head_dim: Dim  # the decoupled RoPE key, shared by all heads and cached
+    v_head_dim: Dim
+    n_routed_experts: Dim
+    num_experts_per_tok: Dim
+
+    # Optional shapes, defaults as in the reference modeling code.
+    q_lora_rank: Dim | None = None  # None: one q_proj instead of q_a_proj / q_b_proj
+    n_shared_experts: Count | None = 0
+    first_k_dense_replace: Count = 0
+    moe_layer_freq: Dim = 1
+    num_nextn_predict_layers: Count = 0
+    tie_word_embeddings: bool = False
+    attention_bias: bool = False
+    topk_method: str | None = None  # defaulted by model_type below
+    # DeepSeek-V3.2's lightning indexer (all three or none).
+    index_n_heads: Dim | None = None
+    index_head_dim: Dim | None = None
+    index_topk: Dim | None = None
+
+    # Routing and RoPE: no shape, shown in comparisons.
+    n_group: Dim | None = None
+    topk_group: Dim | None = None
+    scoring_func: str | None = None
+    routed_scaling_factor: float | None = None
+    norm_topk_prob: bool | None = None
+    rope_theta: float | None = None
+    rope_scaling: dict[str, Any] | None = None
+    max_position_embeddings: Dim | None = None
+    num_key_value_heads: Dim | None = None  # MLA ignores it (every head reads the one latent)
+    torch_dtype: str | None = None
+    quantization_config: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if data.get("n_shared_experts") is None:
+                data["n_shared_experts"] = 0
+            if data.get("topk_method") is None:
+                # DeepseekV2Config defaults to "greedy" (no bias), DeepseekV3Config to "noaux_tc".
+                v2 = data.get("model_type") == "deepseek_v2"
+                data["topk_method"] = "greedy" if v2 else "noaux_tc"
+            if "dtype" in data and data.get("torch_dtype") is None:
+                data["torch_dtype"] = data["dtype"]  # transformers >= 4.56 renamed the key
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        if self.num_experts_per_tok > self.n_routed_experts:
+            raise ValueError(
+                f"num_experts_per_tok ({self.num_experts_per_tok}) is larger than "
+                f"n_routed_experts ({self.n_routed_experts})"
+            )
+        if self.first_k_dense_replace > self.num_hidden_layers:
+            raise ValueError(
+                f"first_k_dense_replace ({self.first_k_dense_replace}) is larger than "
+                f"num_hidden_layers ({self.num_hidden_layers})"
+            )
+        indexer = [self.index_n_heads, self.index_head_dim, self.index_topk]
+        if any(v is not None for v in indexer) and any(v is None for v in indexer):
+            raise ValueError("index_n_heads, index_head_dim and index_topk go together: give all three or none")
+        if self.index_head_dim is not None and self.index_head_dim < self.qk_rope_head_dim:
+            raise ValueError(
+                f"index_head_dim ({self.index_head_dim}) is smaller than qk_rope_head_dim ({self.qk_rope_head_dim})"
+            )
+        if self.n_group and self.topk_group and self.topk_group > self.n_group:
+            raise ValueError(f"topk_group ({self.topk_group}) is larger than n_group ({self.n_group})")
+        return self
+
+    # Derived widths, named as in the reference code.
+    @property
+    def qk_head_dim(self) -> int:
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    @property
+    def n_shared(self) -> int:
+        return self.n_shared_experts or 0
+
+    @property
+    def has_router_bias(self) -> bool:
+        """`noaux_tc` routing adds `e_score_correction_bias`, one float per routed expert."""
+        return self.topk_method == "noaux_tc"
+
+    @property
+    def has_indexer(self) -> bool:
+        return self.index_n_heads is not None
+
+    def is_moe_layer(self, layer_idx: int) -> bool:
+        """MoE when past the first dense layers and on the `moe_layer_freq` grid (reference code, vLLM)."""
+        return layer_idx >= self.first_k_dense_replace and layer_idx % self.moe_layer_freq == 0
+
+
+FIELDS: tuple[str, ...] = tuple(ModelConfig.model_fields)
+SHAPE_FIELDS: tuple[str, ...] = tuple(
+    name for name, f in ModelConfig.model_fields.items() if f.is_required()
+)
+
+# The DeepSeek-V3 reference repo's `inference/configs/*.json` use `ModelArgs` names.
+MODEL_ARGS_NAMES = {
+    "dim": "hidden_size",
+    "inter_dim": "intermediate_size",
+    "moe_inter_dim": "moe_intermediate_size",
+    "n_layers": "num_hidden_layers",
+    "n_dense_layers": "first_k_dense_replace",
+    "n_heads": "num_attention_heads",
+    "n_activated_experts": "num_experts_per_tok",
+    "n_expert_groups": "n_group",
+    "n_limited_groups": "topk_group",
+    "route_scale": "routed_scaling_factor",
+    "score_func": "scoring_func",
+}
+
+
+@dataclass
+class ModelSpec:
+    """A loaded model: its validated config and where it came from."""
+
+    name: str
+    config: ModelConfig
+    source: str
+    description: str = ""
+    notes: list[str] = field(default_factory=list)  # said to the user on stderr, never silently dropped
+    checkpoint_prefix: str = ""  # "language_model." for multimodal checkpoints
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading files
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    if b"\x00" in data:
+        raise InputError(f"{path}: not a text file (binary data)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (bad byte at offset {e.start})") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    return text
+
+
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return _parse_yaml(path, text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        if path.suffix.lower() == ".json":
+            raise InputError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        return _parse_yaml(path, text)
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)  # never yaml.load: a preset must not run code
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(f"{path}: malformed YAML{where}: {problem}") from None
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The top-level object of a JSON or YAML file (anything else is a user error)."""
+    data = _parse(path, _read_text(path))
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected an object of config fields at the top level, got {_kind(data)}")
+    return data
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# From raw mapping to ModelConfig
+
+
+def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]:
+    """Find the language model's fields in a raw config; returns (fields, checkpoint prefix)."""
+    if isinstance(raw.get("text_config"), dict):
+        text = dict(raw["text_config"])
+        outer = raw.get("model_type") or "multimodal"
+        vision = " (vision_config)" if "vision_config" in raw else ""
+        notes.append(f"{outer} is multimodal: reading its text_config; the vision tower{vision} is not counted")
+        if "quantization_config" not in text and isinstance(raw.get("quantization_config"), dict):
+            text["quantization_config"] = raw["quantization_config"]
+        return text, "language_model."
+    if "dim" in raw and "hidden_size" not in raw and "n_layers" in raw:
+        notes.append("read as the reference repo's ModelArgs (inference/configs): no MTP module in it")
+        text = {MODEL_ARGS_NAMES.get(k, k): v for k, v in raw.items()}
+        text.setdefault("topk_method", "noaux_tc")  # the reference Gate adds the bias for V3's dim 7168
+        return text, ""
+    return raw, ""
+
+
+def _format_validation(where: str, err: ValidationError) -> str:
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        line = f"{where}: {loc}: required field is missing (it defines a tensor shape)"
+    elif loc:
+        line = f"{where}: {loc}: {msg} (got {first['input']!r})"
+    else:
+        line = f"{where}: {msg}"
+    if len(errors) > 1:
+        line += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return line
+
+
+def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
+    """`--set FIELD=VALUE` pairs; VALUE is read as a YAML scalar (512, null, true, 1.5)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in sets or []:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise InputError(f"--set {item}: expected FIELD=VALUE, e.g. --set n_routed_experts=512")
+        if key not in FIELDS:
+            raise InputError(f"--set {item}: unknown field {key!r}{suggest(key, FIELDS)}")
+        try:
+            out[key] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def build_config(
+    raw: dict[str, Any], where: str, overrides: dict[str, Any] | None = None, notes: list[str] | None = None
+) -> tuple[ModelConfig, str]:
+    """Validate raw config fields (after --set overrides); errors name `where`, the field and value."""
+    notes = notes if notes is not None else []
+    fields, prefix = _unwrap(raw, notes)
+    if overrides:
+        for key, value in overrides.items():
+            notes.append(f"what-if: {key} = {value!r} (was {fields.get(key)!r})")
+        fields = {**fields, **overrides}
+    try:
+        return ModelConfig.model_validate(fields), prefix
+    except ValidationError as e:
+        raise InputError(_format_validation(where, e)) from None
+
+
+def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:
+    """Unknown keys one edit away from a known field: almost always a typo in a hand-written preset."""
+    import difflib
+
+    out = []
+    for key in fields:
+        if key not in FIELDS:
+            near = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.85)
+            if near:
+                out.append(f"{where}: unknown field {key!r} is ignored (did you mean {near[0]!r}?)")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def load_path(path: str | Path, sets: list[str] | None = None) -> ModelSpec:
+    """Load a config.json, a YAML preset file, or a model folder holding config.json."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        cfg = p / "config.json"
+        if not cfg.is_file():
+            raise InputError(f"{p}: folder has no config.json")
+        p, name = cfg, p.resolve().name
+    else:
+        name = p.name.removesuffix(".json").removesuffix(".config")
+    raw = read_mapping(p)
+    notes: list[str] = []
+    description = ""
+    if isinstance(raw.get("config"), dict):  # a preset file: metadata around the config
+        description = str(raw.get("description", ""))
+        name = str(raw.get("name", name))
+        raw = raw["config"]
+        notes += typo_warnings(raw, str(p))
+    config, prefix = build_config(raw, str(p), parse_overrides(sets), notes)
+    return ModelSpec(name, config, str(p), description, notes, prefix)
+
+
+def load_preset(name: str, sets: list[str] | None = None) -> ModelSpec:
+    from .presets import preset_path
+
+    spec = load_path(preset_path(name), sets)
+    spec.source = f"preset {name}"
+    return spec
+
+
+def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
+    """A preset name, or a path to a config file or model folder."""
+    p = Path(ref).expanduser()
+    if p.exists() or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
+        return load_path(p, sets)
+    return load_preset(str(ref), sets)

@@ -1,0 +1,122 @@
+"""Parameter counts: total, active per token, MTP, and breakdowns, all summed from the tensor list.
+
+Conventions (the ones behind DeepSeek-V3's 671B / 37B and Kimi-K2's 1T / 32B):
+- `total` is every weight the main model's checkpoint stores, MTP modules excluded. It includes the
+  router's `e_score_correction_bias`, which checkpoints store and transformers keeps as a buffer
+  (`transformers_count` is total minus those buffers).
+- `active` is every parameter one token touches except the input embedding table (a row lookup, no
+  matmul): attention, norms, router weight and bias, shared experts, `num_experts_per_tok` routed
+  experts per MoE layer, dense MLPs, and lm_head.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from .config import ModelSpec
+from .tensors import Kind, Tensor, build_tensors
+
+BREAKDOWN_KEYS = [k.value for k in Kind if k is not Kind.MTP_PROJ]
+
+
+class LayerType(BaseModel):
+    """One kind of decoder layer (dense or MoE): how many, and what one of them holds."""
+
+    type: str
+    count: int
+    params_per_layer: int
+    active_per_layer: int
+    params: int
+
+
+class TensorGroup(BaseModel):
+    """Tensors of the same module and shape formula (e.g. q_b_proj in all 61 layers)."""
+
+    kind: str
+    module: str
+    formula: str
+    shape: list[int]
+    tensors: int  # checkpoint tensors (routed experts: one per expert per layer)
+    layers: int
+    copies: int
+    params: int
+    mtp: bool
+
+
+class ParamReport(BaseModel):
+    model: str
+    total: int
+    active: int
+    mtp: int
+    mtp_active: int
+    transformers_count: int  # total without the router-bias buffers
+    buffers: int
+    breakdown: dict[str, int]  # sums to total
+    active_breakdown: dict[str, int]  # sums to active
+    mtp_breakdown: dict[str, int]  # sums to mtp
+    layer_types: list[LayerType]
+    tensors: list[TensorGroup]
+    notes: list[str]
+
+
+def _by_kind(tensors: list[Tensor], value) -> dict[str, int]:
+    out = dict.fromkeys(BREAKDOWN_KEYS, 0)
+    for t in tensors:
+        out[t.kind.value] = out.get(t.kind.value, 0) + value(t)
+    return out
+
+
+def group_tensors(tensors: list[Tensor]) -> list[TensorGroup]:
+    """Fold the per-layer list into one row per (module, formula), in model order."""
+    groups: dict[tuple, TensorGroup] = {}
+    for t in tensors:
+        key = (t.kind, t.module, t.formula, t.mtp)
+        g = groups.get(key)
+        if g is None:
+            groups[key] = TensorGroup(kind=t.kind.value, module=t.module, formula=t.formula, shape=list(t.dims),
+                                      tensors=t.copies, layers=1, copies=t.copies, params=t.params, mtp=t.mtp)
+        else:
+            g.tensors += t.copies
+            g.layers += 1
+            g.params += t.params
+    return list(groups.values())
+
+
+def count_params(spec: ModelSpec) -> ParamReport:
+    cfg = spec.config
+    tensors = build_tensors(cfg)
+    main = [t for t in tensors if not t.mtp]
+    mtp = [t for t in tensors if t.mtp]
+    k = cfg.num_experts_per_tok
+
+    layer_types = []
+    for name, is_moe in (("dense", False), ("moe", True)):
+        idx = [i for i in range(cfg.num_hidden_layers) if cfg.is_moe_layer(i) == is_moe]
+        if not idx:
+            continue
+        one = [t for t in main if t.layer == idx[0]]
+        per_layer = sum(t.params for t in one)
+        layer_types.append(LayerType(type=name, count=len(idx), params_per_layer=per_layer,
+                                     active_per_layer=sum(t.active(k) for t in one), params=per_layer * len(idx)))
+
+    breakdown = _by_kind(main, lambda t: t.params)
+    breakdown.pop(Kind.MTP_PROJ.value, None)
+    active_breakdown = _by_kind(main, lambda t: t.active(k))
+    active_breakdown.pop(Kind.MTP_PROJ.value, None)
+    buffers = sum(t.params for t in main if t.buffer)
+    total = sum(t.params for t in main)
+    return ParamReport(
+        model=spec.name,
+        total=total,
+        active=sum(t.active(k) for t in main),
+        mtp=sum(t.params for t in mtp),
+        mtp_active=sum(t.active(k) for t in mtp),
+        transformers_count=total - buffers,
+        buffers=buffers,
+        breakdown=breakdown,
+        active_breakdown=active_breakdown,
+        mtp_breakdown=_by_kind(mtp, lambda t: t.params),
+        layer_types=layer_types,
+        tensors=group_tensors(tensors),
+        notes=list(spec.notes),
+    )
