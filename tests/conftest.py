@@ -1,0 +1,36 @@
+"""Shared fixtures: a CLI runner with a wide, fixed terminal so tables never wrap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from k2calc.cli import app
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def run():
+    """Invoke the CLI in-process: run("params", "--preset", "kimi-k2") -> Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+    return invoke
+
+
+@pytest.fixture
+def run_json(run):
+    """Invoke with --format json and parse stdout."""
+
+    def invoke(*args: str):
+        result = run(*args, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    return invoke
