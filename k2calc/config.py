@@ -211,6 +211,8 @@ def _parse_yaml(path: Path, text: str) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if isinstance(e, yaml.constructor.ConstructorError):
+            raise InputError(f"{path}: YAML tag refused{where}: {problem} (YAML is read with safe loading only)") from None
         raise InputError(f"{path}: malformed YAML{where}: {problem}") from None
 
 

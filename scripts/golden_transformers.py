@@ -1,0 +1,67 @@
+"""Count parameters the way Hugging Face transformers does, tensor by tensor, on the meta device.
+
+Writes tests/golden/<name>.json: {tensor name: numel} for every parameter and for the router's
+`e_score_correction_bias` buffers (which checkpoints store and transformers keeps as buffers).
+The tests compare these against k2calc's symbolic model; `tests/test_transformers_crosscheck.py`
+also recomputes them live when torch and transformers are importable.
+
+Run from the repo root:  python scripts/golden_transformers.py
+Needs: pip install torch==2.13.0 transformers   (never plain `torch`: that pulls a CUDA build)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+GOLDEN = ROOT / "tests" / "golden"
+
+# name -> (config file in tests/data, transformers class)
+MODELS = {
+    "deepseek-v3": ("deepseek-v3.config.json", "DeepseekV3"),
+    "kimi-k2": ("kimi-k2-instruct.config.json", "DeepseekV3"),
+    "kimi-k2.5": ("kimi-k2.5.config.json", "DeepseekV3"),
+    "moonlight-16b-a3b": ("moonlight-16b-a3b-instruct.config.REFORMATTED.json", "DeepseekV3"),
+    "deepseek-v2.5": ("deepseek-v2.5.config.FROM-PYTHON-LITERAL.json", "DeepseekV2"),
+    "deepseek-v3.2": ("deepseek-v3.2.config.json", "DeepseekV32"),
+}
+
+# Keys that only steer transformers' own loading, not the architecture.
+DROP = ("auto_map", "quantization_config", "model_type", "architectures", "transformers_version")
+
+
+def transformers_counts(config: dict, family: str) -> dict[str, int]:
+    """{name: numel} of every parameter and router-bias buffer of <family>ForCausalLM on the meta device."""
+    import torch
+    import transformers
+
+    if "text_config" in config:
+        config = config["text_config"]
+    fields = {k: v for k, v in config.items() if k not in DROP}
+    cfg = getattr(transformers, f"{family}Config")(**fields)
+    # Never accelerate's init_empty_weights: it misses the fused expert tensors and allocates for real.
+    with torch.device("meta"):
+        model = getattr(transformers, f"{family}ForCausalLM")(cfg)
+    counts = {name: p.numel() for name, p in model.named_parameters()}
+    counts.update({name: b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")})
+    return counts
+
+
+def main(names: list[str]) -> None:
+    import transformers
+
+    GOLDEN.mkdir(exist_ok=True)
+    for name in names or list(MODELS):
+        file, family = MODELS[name]
+        counts = transformers_counts(json.loads((DATA / file).read_text()), family)
+        out = {"model": name, "config": file, "class": f"{family}ForCausalLM",
+               "transformers": transformers.__version__, "tensors": counts}
+        (GOLDEN / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
+        print(f"{name}: {len(counts)} tensors, {sum(counts.values()):,} elements")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

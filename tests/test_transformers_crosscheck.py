@@ -1,0 +1,95 @@
+"""k2calc's tensor list equals Hugging Face transformers' model, tensor by tensor.
+
+Golden files in tests/golden/ were written by scripts/golden_transformers.py, which builds
+<Family>ForCausalLM on the meta device (transformers 5). The live test recomputes them when torch and
+transformers are importable (CI installs both), so the golden files cannot silently go stale.
+
+Two differences between transformers and the checkpoints, both accounted for here:
+- transformers 5 fuses each layer's routed experts into `experts.gate_up_proj` [E, 2·I, H] and
+  `experts.down_proj` [E, H, I]; checkpoints store `experts.{e}.gate_proj.weight` etc. per expert.
+- transformers builds no MTP module (`num_nextn_predict_layers` is ignored), so only the main model
+  is compared; and it decides MoE layers by `layer_idx >= first_k_dense_replace` alone, ignoring
+  `moe_layer_freq` (every config here has moe_layer_freq 1, where both rules agree).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from k2calc.config import load_path
+from k2calc.tensors import build_tensors
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.json"))
+DATA = ROOT / "tests" / "data"
+
+
+def as_transformers_names(config_path: Path) -> dict[str, int]:
+    """k2calc's main-model tensors, renamed and fused the way transformers 5 holds them."""
+    out: dict[str, int] = {}
+    for t in build_tensors(load_path(config_path).config):
+        if t.mtp:
+            continue
+        name = t.name
+        if "{e}" in name:  # model.layers.3.mlp.experts.{e}.gate_proj.weight -> ...experts.gate_up_proj
+            prefix, proj = name.split(".{e}.")
+            proj = proj.removesuffix(".weight")
+            name = f"{prefix}.{'gate_up_proj' if proj in ('gate_proj', 'up_proj') else 'down_proj'}"
+        out[name] = out.get(name, 0) + t.params
+    return out
+
+
+@pytest.mark.parametrize("golden", GOLDEN, ids=[g.stem for g in GOLDEN])
+def test_every_tensor_matches_transformers_golden_count(golden):
+    expected = json.loads(golden.read_text())
+    ours = as_transformers_names(DATA / expected["config"])
+    assert ours == expected["tensors"]
+
+
+def test_golden_files_cover_the_main_families():
+    assert {g.stem for g in GOLDEN} >= {"deepseek-v3", "kimi-k2", "moonlight-16b-a3b", "deepseek-v2.5", "deepseek-v3.2"}
+
+
+def test_published_transformers_totals():
+    # published.md: transformers on the meta device counts 671,026,404,352 (DeepSeek-V3) and
+    # 1,026,408,209,408 (Kimi-K2) parameters, router bias buffers excluded.
+    for stem, figure in (("deepseek-v3", 671_026_404_352), ("kimi-k2", 1_026_408_209_408)):
+        tensors = json.loads((ROOT / "tests" / "golden" / f"{stem}.json").read_text())["tensors"]
+        params = sum(n for name, n in tensors.items() if not name.endswith("e_score_correction_bias"))
+        assert params == figure
+
+
+live = pytest.mark.skipif(
+    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
+    reason="torch and transformers not installed (CI installs them: pip install torch==2.13.0 transformers)",
+)
+
+
+@live
+@pytest.mark.parametrize("golden", GOLDEN, ids=[g.stem for g in GOLDEN])
+def test_live_transformers_count_matches(golden):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from golden_transformers import MODELS, transformers_counts
+
+    file, family = MODELS[golden.stem]
+    theirs = transformers_counts(json.loads((DATA / file).read_text()), family)
+    assert as_transformers_names(DATA / file) == theirs
+
+
+@live
+def test_live_what_if_config_matches_transformers():
+    """A config nobody published: 48 experts, 3 shared, no q_lora_rank, attention bias, tied embeddings."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from golden_transformers import transformers_counts
+
+    raw = json.loads((DATA / "moonlight-16b-a3b-instruct.config.REFORMATTED.json").read_text())
+    raw.update(n_routed_experts=48, n_shared_experts=3, num_hidden_layers=5, first_k_dense_replace=2,
+               attention_bias=True, tie_word_embeddings=True, q_lora_rank=None, vocab_size=1000)
+    path = Path(pytest.importorskip("tempfile").mkdtemp()) / "config.json"
+    path.write_text(json.dumps(raw))
+    assert as_transformers_names(path) == transformers_counts(raw, "DeepseekV3")
