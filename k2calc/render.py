@@ -33,6 +33,7 @@ class Table:
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
     caption: str = ""
+    lines: bool = False  # long formulas: people see "a = b\n    = c\n    = d" per row, not a grid
 
     def add(self, *cells: Any) -> None:
         self.rows.append(list(cells))
@@ -131,6 +132,13 @@ def _rich(tables: list[Table], notes: list[str]) -> None:
 
     console = Console()
     for t in tables:
+        if t.lines:
+            console.print(f"[bold]{t.title}[/bold]")
+            for row in t.rows:
+                cells = [_cell(v) for v in row]
+                console.print(f"  {cells[0]} = " + "\n      = ".join(cells[1:]), highlight=False, soft_wrap=True)
+            console.print()
+            continue
         rt = RichTable(title=t.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                        caption=t.caption or None, caption_justify="left")
         for i, col in enumerate(t.columns):

@@ -92,7 +92,7 @@ class Tensor:
 
     @property
     def formula(self) -> str:
-        return " × ".join(d.text for d in self.shape)
+        return " × ".join(d._wrapped() for d in self.shape)
 
     @property
     def module(self) -> str:
