@@ -12,6 +12,7 @@ Routed experts are not listed one by one: a tensor with `copies = n_routed_exper
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from enum import Enum
 from math import prod
 
@@ -76,11 +77,11 @@ class Tensor:
     mtp: bool = False
     buffer: bool = False  # stored in checkpoints, but transformers keeps it as a buffer, not a parameter
 
-    @property
+    @cached_property
     def dims(self) -> tuple[int, ...]:
         return tuple(d.value for d in self.shape)
 
-    @property
+    @cached_property
     def numel(self) -> int:
         """Elements of one copy."""
         return prod(self.dims)
@@ -90,11 +91,11 @@ class Tensor:
         """Elements of all copies."""
         return self.numel * self.copies
 
-    @property
+    @cached_property
     def formula(self) -> str:
         return " × ".join(d._wrapped() for d in self.shape)
 
-    @property
+    @cached_property
     def module(self) -> str:
         """The short module name, e.g. q_b_proj, experts.gate_proj, input_layernorm."""
         parts = self.name.split(".")
