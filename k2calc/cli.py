@@ -33,6 +33,7 @@ PresetOpt = Annotated[Optional[str], typer.Option("--preset", "-p", help="Preset
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="config.json, YAML preset file, or model folder.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field, FIELD=VALUE (repeatable).")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+ExplainOpt = Annotated[bool, typer.Option("--explain", help="Show each figure's formula over config fields, numbers substituted.")]
 
 
 def handle_errors(fn):
@@ -72,18 +73,26 @@ def _notes_to_stderr(spec, fmt: Format) -> None:
 @handle_errors
 def params(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
            tensors: Annotated[bool, typer.Option("--tensors", help="Also list every tensor with its shape formula.")] = False,
-           format: FormatOpt = Format.table) -> None:
+           explain: ExplainOpt = False, format: FormatOpt = Format.table) -> None:
     """Total, active and MTP parameters, by component, layer type and tensor.
 
     Example:  k2calc params --preset kimi-k2 --format json
     """
     from .params import count_params
-    from .views import params_tables
+    from .views import explain_table, params_tables
 
     spec = resolve_model(preset, config, set_)
     report = count_params(spec)
+    tables = params_tables(report, tensors)
+    data = report.model_dump(mode="json")
+    if explain:
+        from .explain import explain_params
+
+        formulas = explain_params(spec.config)
+        tables.append(explain_table(formulas))
+        data["explain"] = [f.__dict__ for f in formulas]
     _notes_to_stderr(spec, format)
-    emit(report, params_tables(report, tensors), format, report.notes)
+    emit(data, tables, format, report.notes)
 
 
 @app.command()
@@ -99,6 +108,218 @@ def presets(format: FormatOpt = Format.table) -> None:
     items = list_presets()
     emit([p.__dict__ for p in items], presets_table(items), format)
 
+
+@app.command()
+@handle_errors
+def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+          prefill: Annotated[Optional[str], typer.Option("--prefill", metavar="N", help="A prompt of N tokens (causal); 4k = 4096.")] = None,
+          decode: Annotated[Optional[str], typer.Option("--decode", metavar="N", help="One new token with N tokens in the cache.")] = None,
+          context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="Contexts to sweep, e.g. 4k,32k,128k (binary k: 128k = 131072). Default 4k,32k,128k.")] = None,
+          phase: Annotated[str, typer.Option("--phase", help="Phase of the --context sweep: decode|prefill.")] = "decode",
+          attention: Annotated[Optional[str], typer.Option("--attention", help="MLA form: naive|absorbed (default: naive for prefill, absorbed for decode).")] = None,
+          all_logits: Annotated[bool, typer.Option("--all-logits", help="Prefill: lm_head for every prompt token (training-style), not only the last.")] = False,
+          mtp: Annotated[bool, typer.Option("--mtp", help="Include the MTP modules (as draft layers).")] = False,
+          seq_len: Annotated[Optional[str], typer.Option("--seq-len", metavar="S", help="Training: sequence length (binary k). Default 4096 when a training option is given.")] = None,
+          train_tokens: Annotated[Optional[str], typer.Option("--train-tokens", metavar="D", help="Training: total tokens, decimal (15.5T = 15.5·10^12).")] = None,
+          tokens_per_s: Annotated[Optional[float], typer.Option("--tokens-per-s", help="MFU: measured training throughput, tokens/s over all GPUs.")] = None,
+          gpus: Annotated[Optional[int], typer.Option("--gpus", help="MFU: number of GPUs.")] = None,
+          peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="MFU: dense peak TFLOP/s per GPU (10^12).")] = None,
+          gpu: Annotated[Optional[str], typer.Option("--gpu", help="MFU: take the peak from the GPU catalog (see `k2calc gpus`).")] = None,
+          gpu_dtype: Annotated[str, typer.Option("--gpu-dtype", help="MFU with --gpu: bf16|fp8 dense peak.")] = "bf16",
+          format: FormatOpt = Format.table) -> None:
+    """Forward FLOPs per token: linear layers from the tensor list, MLA attention by context.
+
+    Conventions: 1 multiply-add = 2 FLOPs; forward pass (training = 3 × forward); matmuls only (norms,
+    softmax, activations, RoPE left out); a token at position t attends to t tokens, itself included;
+    prefill runs lm_head for the last token only unless --all-logits. Counts use 1000-based prefixes
+    (1 GFLOP = 10^9). Context lengths are binary (4k = 4096); --train-tokens is decimal (15.5T = 15.5·10^12).
+
+    Example:  k2calc flops --preset kimi-k2 --context 4k,32k,128k
+    """
+    from .flops import Phase, count_flops, parse_form, parse_phase, training_report
+    from .sizes import parse_context, parse_contexts, parse_count
+    from .views import flops_tables
+
+    given = [name for name, v in (("--prefill", prefill), ("--decode", decode), ("--context", context)) if v]
+    if len(given) > 1:
+        raise InputError(f"give one of --prefill, --decode or --context, not {' and '.join(given)}")
+    if prefill:
+        chosen, contexts = Phase.prefill, [parse_context(prefill, "--prefill")]
+    elif decode:
+        chosen, contexts = Phase.decode, [parse_context(decode, "--decode", minimum=0)]
+    else:
+        chosen, contexts = parse_phase(phase), parse_contexts(context) if context else None
+    spec = resolve_model(preset, config, set_)
+    training = None
+    if any(v is not None for v in (seq_len, train_tokens, tokens_per_s, gpus, peak_tflops, gpu)):
+        training = training_report(
+            spec, parse_context(seq_len or "4096", "--seq-len"),
+            parse_count(train_tokens, "--train-tokens") if train_tokens else None,
+            tokens_per_s=tokens_per_s, gpus=gpus, peak_tflops=peak_tflops, gpu=gpu, gpu_dtype=gpu_dtype)
+    report = count_flops(spec, chosen, contexts, parse_form(attention), all_logits=all_logits, mtp=mtp,
+                         training=training)
+    _notes_to_stderr(spec, format)
+    emit(report, flops_tables(report), format, report.notes)
+
+
+@app.command()
+@handle_errors
+def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+       context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="Tokens per sequence, e.g. 128k or 4k,32k,128k (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
+       batch: Annotated[int, typer.Option("--batch", help="Sequences in the batch.")] = 1,
+       kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="bf16|fp16|fp8|fp8-flashmla (fp8 latent, fp32 scale per 128 values, RoPE in bf16).")] = "bf16",
+       gqa: Annotated[Optional[int], typer.Option("--gqa", metavar="G", help="Also compare with GQA of G KV groups.")] = None,
+       page_size: Annotated[Optional[int], typer.Option("--page-size", help="Round each sequence up to whole pages of this many tokens.")] = None,
+       mtp: Annotated[bool, typer.Option("--mtp", help="Speculative decoding: add the MTP draft layers' cache.")] = False,
+       format: FormatOpt = Format.table) -> None:
+    """KV-cache bytes of MLA: per token per layer, per token, per sequence, per batch; vs MHA and GQA.
+
+    MLA caches kv_lora_rank + qk_rope_head_dim values per token per layer (plus DeepSeek-V3.2's
+    indexer keys: fp8 with a float32 scale). Memory in GiB (2^30 bytes).
+
+    Example:  k2calc kv --preset deepseek-v3 --context 128k --batch 32
+    """
+    from .kv import kv_cache
+    from .sizes import parse_contexts
+    from .views import kv_tables
+
+    contexts = parse_contexts(context) if context else None
+    spec = resolve_model(preset, config, set_)
+    report = kv_cache(spec, contexts, kv_dtype=kv_dtype, batch=batch, gqa=gqa, page_size=page_size, mtp=mtp)
+    _notes_to_stderr(spec, format)
+    emit(report, kv_tables(report), format, report.notes)
+
+
+WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|int4 (default: the config's quantization_config).")]
+GpuFileOpt = Annotated[Optional[list[str]], typer.Option("--gpu-file", help="Extra GPU catalog YAML (repeatable); its entries override the built-in ones.")]
+
+
+@app.command()
+@handle_errors
+def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, weights: WeightsOpt = None,
+               format: FormatOpt = Format.table) -> None:
+    """Checkpoint bytes by dtype and component, tensor count, main model and MTP apart.
+
+    The total is what model.safetensors.index.json's metadata.total_size says (tensor bytes, headers
+    excluded). GiB = 2^30 bytes, GB = 10^9 bytes.
+
+    Example:  k2calc checkpoint --preset kimi-k2
+    """
+    from .checkpoint import checkpoint_report
+    from .views import checkpoint_tables
+
+    spec = resolve_model(preset, config, set_)
+    report = checkpoint_report(spec, weights)
+    _notes_to_stderr(spec, format)
+    emit(report, checkpoint_tables(report), format, report.notes)
+
+
+@app.command()
+@handle_errors
+def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its model.safetensors.index.json.")],
+           preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, weights: WeightsOpt = None,
+           format: FormatOpt = Format.table) -> None:
+    """Match a local checkpoint's tensor names, shapes and dtypes against the model (exit 1 if they differ).
+
+    Reads model.safetensors.index.json and, where the shard files are present, only their headers (never
+    the weights). The model comes from config.json beside the checkpoint unless --preset/--config.
+
+    Example:  k2calc verify ./Kimi-K2-Instruct
+    """
+    from .checkpoint import checkpoint_folder, verify as verify_checkpoint
+    from .config import load_path
+    from .views import verify_tables
+
+    if preset or config:
+        spec = resolve_model(preset, config, set_)
+    else:
+        folder, _ = checkpoint_folder(path)
+        if not (folder / "config.json").is_file():
+            raise InputError(f"{folder}: no config.json beside the checkpoint; pass --preset or --config")
+        spec = load_path(folder, set_)
+    report = verify_checkpoint(path, spec, weights)
+    _notes_to_stderr(spec, format)
+    emit(report, verify_tables(report), format, report.notes)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def gpus(gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
+    """List the GPU catalog: driver-reported memory, bandwidth, dense peak FLOPS, node size, sources.
+
+    Example:  k2calc gpus --format json
+    """
+    from .hardware import list_gpus
+    from .views import gpus_table
+
+    items = list_gpus(gpu_file)
+    emit(items, gpus_table(items), format)
+
+
+@app.command()
+@handle_errors
+def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+         gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`); with --search, a comma-separated list (default: all).")] = None,
+         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp.")] = None,
+         tp: Annotated[int, typer.Option("--tp", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size).")] = 1,
+         dp_attention: Annotated[int, typer.Option("--dp-attention", help="Attention data-parallel replicas (vLLM's --data-parallel-size; SGLang's --dp with --enable-dp-attention, whose --tp is tp × dp here).")] = 1,
+         ep: Annotated[int, typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention; each expert split over the rest.")] = 1,
+         pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
+         redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies for EPLB (SGLang's --ep-num-redundant-experts).")] = 0,
+         mtp: Annotated[bool, typer.Option("--mtp", help="Load the MTP draft layers (speculative decoding).")] = False,
+         context: Annotated[str, typer.Option("--context", help="Tokens per sequence (binary k: 128k = 131072).")] = "4k",
+         batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
+         chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = "8192",
+         weights: WeightsOpt = None,
+         kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
+         mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")] = 0.9,
+         activations_gib: Annotated[Optional[float], typer.Option("--activations-gib", help="Override the activation estimate (GiB per GPU).")] = None,
+         overhead_gib: Annotated[Optional[float], typer.Option("--overhead-gib", help="Override the runtime overhead (GiB per GPU; default 3, 5 with EP).")] = None,
+         gpu_file: GpuFileOpt = None,
+         check: Annotated[bool, typer.Option("--check", help="CI mode: one line, exit 0 if it fits, 1 if not.")] = False,
+         search: Annotated[bool, typer.Option("--search", help="Enumerate layouts on whole nodes; print the smallest that fit.")] = False,
+         max_nodes: Annotated[int, typer.Option("--max-nodes", help="With --search: up to this many nodes per GPU type.")] = 8,
+         top: Annotated[int, typer.Option("--top", help="With --search: rows to show.")] = 10,
+         format: FormatOpt = Format.table) -> None:
+    """Per-GPU memory of a deployment (weights, KV cache, activations, overhead) and whether it fits.
+
+    Layout as vLLM counts it: GPUs = tp × dp-attention × pp. The MLA latent cache is replicated over
+    attention-TP ranks and split by DP-attention. Memory in GiB (2^30 bytes). Exit 2 for an invalid
+    layout; with --check, exit 1 when it does not fit.
+
+    Example:  k2calc plan --preset kimi-k2 --gpu h200 --gpus 16 --tp 8 --dp-attention 2 --ep 16 --context 128k --batch 32 --weights fp8 --kv-dtype fp8-flashmla
+    """
+    from . import plan as planlib
+    from .hardware import get_gpu, list_gpus
+    from .sizes import parse_context
+    from .views import plan_tables, search_tables
+
+    spec = resolve_model(preset, config, set_)
+    workload = planlib.Workload(context=parse_context(context, "--context"), batch=batch,
+                                chunk=parse_context(chunk, "--chunk"), kv_dtype=kv_dtype)
+    knobs = planlib.knobs(mem_fraction, activations_gib, overhead_gib)
+    _notes_to_stderr(spec, format)
+    if search:
+        if check:
+            raise InputError("--check and --search do not go together")
+        names = [n for n in (gpu or "").split(",") if n.strip()]
+        types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
+        report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
+                                top=top)
+        emit(report, search_tables(report), format, report.notes)
+        return
+    if not gpu:
+        raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
+    layout = planlib.Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
+    report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)
+    if check and format is Format.table:
+        typer.echo(report.reason)
+    else:
+        emit(report, plan_tables(report), format, [report.reason, *report.notes])
+    if check and not report.fits:
+        raise typer.Exit(1)
 
 
 def main() -> None:

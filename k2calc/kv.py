@@ -6,6 +6,8 @@ RoPE key (`qk_rope_head_dim` values), shared by every head: the widths of `kv_a_
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from .config import ModelConfig
 from .errors import InputError
 
@@ -30,3 +32,170 @@ def bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
     if kv_dtype not in _BYTES:
         raise InputError(f"--kv-dtype {kv_dtype}: unknown KV-cache dtype (choose from {', '.join(KV_DTYPES)})")
     return latent_width(cfg) * _BYTES[kv_dtype]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The `k2calc kv` report: per token, per sequence, per batch; MHA and GQA beside it; indexer; MTP; pages.
+
+INDEXER_SCALE_BYTES = 4  # the lightning indexer caches fp8 keys with one float32 scale per token per layer
+
+
+def value_bytes(kv_dtype: str) -> int:
+    """Bytes per value for a plain (uncompressed-layout) cache in this dtype, for MHA/GQA comparisons."""
+    if kv_dtype == "fp8-flashmla":
+        return 1
+    if kv_dtype not in _BYTES:
+        raise InputError(f"--kv-dtype {kv_dtype}: unknown KV-cache dtype (choose from {', '.join(KV_DTYPES)})")
+    return _BYTES[kv_dtype]
+
+
+def indexer_bytes_per_token_layer(cfg: ModelConfig) -> int:
+    """DeepSeek-V3.2's indexer key cache: index_head_dim fp8 values + one float32 scale (0 without indexer)."""
+    if not cfg.has_indexer:
+        return 0
+    return cfg.index_head_dim * 1 + INDEXER_SCALE_BYTES
+
+
+def mha_values_per_token_layer(cfg: ModelConfig, groups: int | None = None) -> int:
+    """What plain attention would cache: keys of qk_nope+qk_rope and values of v_head_dim, for every head
+    (MHA) or for each of `groups` KV groups (GQA)."""
+    kv_heads = cfg.num_attention_heads if groups is None else groups
+    return kv_heads * (cfg.qk_head_dim + cfg.v_head_dim)
+
+
+def check_gqa(cfg: ModelConfig, groups: int) -> None:
+    if groups < 1:
+        raise InputError(f"--gqa {groups}: must be at least 1")
+    if cfg.num_attention_heads % groups:
+        raise InputError(f"--gqa {groups}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by {groups}")
+
+
+def pages(tokens: int, page_size: int | None) -> int:
+    """Tokens allocated for a sequence: rounded up to whole pages of page_size tokens."""
+    if not page_size:
+        return tokens
+    return -(-tokens // page_size) * page_size
+
+
+class CacheFormat(BaseModel):
+    """One way of caching keys and values, for the comparison table."""
+
+    name: str
+    formula: str  # values per token per layer
+    values_per_token_layer: int
+    bytes_per_token: int  # all layers
+    ratio: float  # bytes_per_token / this model's bytes_per_token
+
+
+class KVPoint(BaseModel):
+    context: int  # tokens per sequence
+    tokens_allocated: int  # rounded up to whole pages
+    bytes_per_sequence: int
+    bytes_total: int  # batch sequences
+    gib_per_sequence: float
+    gib_total: float
+
+
+class KVReport(KVPoint):
+    """The last (or only) context's figures at the top level; `sweep` holds one point per context."""
+
+    model: str
+    dtype: str
+    layers: int  # layers holding a cache: decoder layers, plus the MTP draft layers with --mtp
+    mtp_layers: int
+    values_per_token_layer: int  # kv_lora_rank + qk_rope_head_dim
+    formula: str
+    mla_bytes_per_token_layer: int
+    indexer_bytes_per_token_layer: int
+    bytes_per_token_layer: int  # MLA + indexer
+    bytes_per_token: int  # all layers
+    batch: int
+    page_size: int | None
+    mha_bytes_per_token: int  # same dtype (1 byte per value for fp8-flashmla)
+    ratio_vs_mha: float  # mha_bytes_per_token / bytes_per_token: how many times more MHA would cache
+    gqa_groups: int | None
+    gqa_bytes_per_token: int | None
+    ratio_vs_gqa: float | None
+    formats: list[CacheFormat]
+    mtp_params: int | None  # the draft modules' weights (parameters), with --mtp
+    sweep: list[KVPoint]
+    notes: list[str]
+
+
+def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16", batch: int = 1, gqa: int | None = None,
+             page_size: int | None = None, mtp: bool = False) -> KVReport:
+    """The `k2calc kv` report for sequences of each context length, `batch` of them."""
+    from .render import GIB
+
+    cfg = spec.config
+    notes = list(spec.notes)
+    if not contexts:
+        if cfg.max_position_embeddings is None:
+            raise InputError(f"{spec.name}: config has no max_position_embeddings: give --context (e.g. 128k)")
+        contexts = [cfg.max_position_embeddings]
+        notes.append(f"context: max_position_embeddings = {cfg.max_position_embeddings:,} (--context to choose)")
+    if batch < 1:
+        raise InputError(f"--batch {batch}: must be at least 1")
+    if page_size is not None and page_size < 1:
+        raise InputError(f"--page-size {page_size}: must be at least 1")
+    if gqa is not None:
+        check_gqa(cfg, gqa)
+    if mtp and cfg.num_nextn_predict_layers == 0:
+        raise InputError(f"{spec.name}: --mtp: the model has no MTP modules (num_nextn_predict_layers is 0)")
+    mtp_layers = cfg.num_nextn_predict_layers if mtp else 0
+    layers = cfg.num_hidden_layers + mtp_layers
+    mla = bytes_per_token_layer(cfg, kv_dtype)
+    idx = indexer_bytes_per_token_layer(cfg)
+    per_token = (mla + idx) * layers
+    vb = value_bytes(kv_dtype)
+
+    def fmt(name: str, formula: str, values: int) -> CacheFormat:
+        b = values * vb * layers
+        return CacheFormat(name=name, formula=formula, values_per_token_layer=values, bytes_per_token=b,
+                           ratio=b / per_token)
+
+    formats = [CacheFormat(name=f"MLA ({kv_dtype})" + (" + indexer keys" if idx else ""),
+                           formula="kv_lora_rank+qk_rope_head_dim" + (" (+ indexer: index_head_dim fp8 + fp32 scale)"
+                                                                       if idx else ""),
+                           values_per_token_layer=latent_width(cfg), bytes_per_token=per_token, ratio=1.0)]
+    mha = fmt("MHA", "num_attention_heads·(qk_nope_head_dim+qk_rope_head_dim+v_head_dim)",
+              mha_values_per_token_layer(cfg))
+    formats.append(mha)
+    gqa_fmt = None
+    if gqa is not None:
+        gqa_fmt = fmt(f"GQA, {gqa} groups", f"{gqa}·(qk_nope_head_dim+qk_rope_head_dim+v_head_dim)",
+                      mha_values_per_token_layer(cfg, gqa))
+        formats.append(gqa_fmt)
+
+    sweep = []
+    for n in contexts:
+        if n < 1:
+            raise InputError(f"--context {n}: must be at least 1")
+        alloc = pages(n, page_size)
+        seq = alloc * per_token
+        sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, bytes_total=seq * batch,
+                             gib_per_sequence=seq / GIB, gib_total=seq * batch / GIB))
+    if kv_dtype == "fp8-flashmla":
+        notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "
+                     "MHA/GQA compared at 1 byte per value")
+    elif kv_dtype == "fp8":
+        notes.append("fp8: one scale per tensor, every value in one byte (the scale is not counted)")
+    if idx:
+        notes.append(f"lightning indexer: {idx} bytes per token per layer of fp8 keys + float32 scale, always fp8")
+    mtp_params = None
+    if mtp:
+        from .tensors import build_tensors
+
+        mtp_params = sum(t.params for t in build_tensors(cfg) if t.mtp)
+        notes.append(f"--mtp: {mtp_layers} draft layer(s) cache like a decoder layer; their weights are "
+                     f"{mtp_params:,} parameters (bytes depend on the checkpoint's dtypes: see `k2calc params`)")
+    return KVReport(
+        **sweep[-1].model_dump(), model=spec.name, dtype=kv_dtype, layers=layers, mtp_layers=mtp_layers,
+        values_per_token_layer=latent_width(cfg), formula="kv_lora_rank+qk_rope_head_dim",
+        mla_bytes_per_token_layer=mla, indexer_bytes_per_token_layer=idx, bytes_per_token_layer=mla + idx,
+        bytes_per_token=per_token, batch=batch, page_size=page_size, mha_bytes_per_token=mha.bytes_per_token,
+        ratio_vs_mha=mha.bytes_per_token / per_token, gqa_groups=gqa,
+        gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,
+        ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt else None,
+        formats=formats, mtp_params=mtp_params, sweep=sweep, notes=notes,
+    )

@@ -39,8 +39,239 @@ def params_tables(r, tensors: bool = False) -> list[Table]:
     return [summary, comp, layers, per_tensor]
 
 
+def explain_table(formulas, title: str = "formulas") -> Table:
+    """Each figure as numbers substituted into its formula, the formula over config fields beneath."""
+    t = Table(title, ["figure", "formula", "numbers", "value"], lines=True)
+    for f in formulas:
+        t.add(f.name, f.symbolic, f.numeric, f.value)
+    return t
+
+
 def presets_table(items) -> list[Table]:
     t = Table("presets", ["name", "description", "source"])
     for p in items:
         t.add(p.name, p.description, p.source)
+    return [t]
+
+
+def _flops(n: float) -> str:
+    """1000-based prefixes up to P; training totals (10^24) in scientific notation."""
+    return f"{n:.3e} FLOP" if abs(n) >= 1e18 else human_count(n, "FLOP")
+
+
+def _tokens(n: int) -> str:
+    """A context length as people write it (binary k): 131072 -> '128k'."""
+    for div, suffix in ((2**20, "M"), (2**10, "k")):
+        if n >= div and n % div == 0:
+            return f"{n // div}{suffix}"
+    return f"{n:,}"
+
+
+def flops_tables(r) -> list[Table]:
+    """FlopsReport -> per-context sweep, by component (last context), formulas, training."""
+    phase = "decode step" if r.phase == "decode" else "prefill (average per prompt token)"
+    prompt = r.phase == "prefill"
+    sweep = Table(f"{r.model}: forward FLOPs per token, {phase}, {r.attention_form} MLA",
+                  ["context", "attended", "linear", "attention", "total per token", "attention share"]
+                  + (["whole prompt"] if prompt else []))
+    for p in r.sweep:
+        sweep.add(_tokens(p.context), p.attended, _flops(p.linear), _flops(p.attention), _flops(p.total),
+                  f"{100 * p.attention_share:.1f}%", *([_flops(p.phase_total)] if prompt else []))
+    cross = (f"attention overtakes the linear layers from context {r.crossover_context:,} "
+             f"(≈ {_tokens(r.crossover_context) if r.crossover_context % 1024 == 0 else f'{r.crossover_context / 1024:.1f}k'})"
+             if r.crossover_context is not None else "attention never overtakes the linear layers")
+    sweep.caption = f"{cross}; prefixes are 1000-based (1 GFLOP = 10^9 FLOPs)"
+
+    comp = Table(f"by component at context {_tokens(r.context)} (per token)", ["component", "FLOPs", "≈", "share"])
+    for key, n in r.by_component.items():
+        if n or key == "embedding":
+            label = "embedding (lookup, no matmul)" if key == "embedding" else key
+            comp.add(label, n, _flops(n), _share(n, r.total))
+    comp.add("total", r.total, _flops(r.total), "100.00%")
+
+    formulas = Table("formulas", ["term", "formula"])
+    for key, text in r.formulas.items():
+        formulas.add(key, text)
+    formulas.caption = "conventions: " + "; ".join(r.conventions)
+    tables = [sweep, comp, formulas]
+
+    t = r.training
+    if t is not None:
+        train = Table(f"training, sequence length {t.seq_len:,} ({t.attention_form} MLA, logits for every token)",
+                      ["figure", "without MTP", "with MTP"])
+        train.add("forward per token", _flops(t.forward_per_token), _flops(t.forward_per_token_mtp))
+        train.add("forward + backward per token (3×)", _flops(t.train_per_token), _flops(t.train_per_token_mtp))
+        if t.train_tokens:
+            train.add(f"total for {human_count(t.train_tokens)} tokens", _flops(t.train_total),
+                      _flops(t.train_total_mtp))
+        if t.mfu is not None:
+            m = t.mfu
+            train.add("achieved per GPU", _flops(m.achieved_flops_per_gpu) + "/s",
+                      _flops(m.achieved_flops_per_gpu_mtp) + "/s")
+            train.add(f"MFU (peak {_flops(m.peak_flops_per_gpu)}/s, {m.peak_source})", f"{100 * m.mfu:.1f}%",
+                      f"{100 * m.mfu_with_mtp:.1f}%")
+        tables.append(train)
+    return tables
+
+
+def kv_tables(r) -> list[Table]:
+    """KVReport -> sizes (per token per layer up to per batch), per-context sweep, MLA vs MHA/GQA."""
+    from .render import human_bytes
+
+    sizes = Table(f"{r.model}: KV cache, {r.dtype}", ["figure", "bytes", "≈"])
+    sizes.add(f"per token per layer (MLA: {r.values_per_token_layer} values)", r.mla_bytes_per_token_layer,
+              human_bytes(r.mla_bytes_per_token_layer))
+    if r.indexer_bytes_per_token_layer:
+        sizes.add("per token per layer (indexer keys)", r.indexer_bytes_per_token_layer,
+                  human_bytes(r.indexer_bytes_per_token_layer))
+    sizes.add(f"per token ({r.layers} layers)", r.bytes_per_token, human_bytes(r.bytes_per_token))
+    alloc = f", {r.tokens_allocated:,} allocated in pages of {r.page_size}" if r.page_size else ""
+    sizes.add(f"per sequence ({r.context:,} tokens{alloc})", r.bytes_per_sequence, human_bytes(r.bytes_per_sequence))
+    sizes.add(f"per batch ({r.batch} sequence{'s' if r.batch != 1 else ''})", r.bytes_total, human_bytes(r.bytes_total))
+    sizes.caption = "memory in binary units: 1 GiB = 2^30 bytes"
+    tables = [sizes]
+
+    if len(r.sweep) > 1:
+        sweep = Table("by context", ["context", "tokens allocated", "per sequence", f"batch of {r.batch}"])
+        for p in r.sweep:
+            sweep.add(_tokens(p.context), p.tokens_allocated, human_bytes(p.bytes_per_sequence),
+                      human_bytes(p.bytes_total))
+        tables.append(sweep)
+
+    comp = Table("what other attention would cache (same dtype, same layers)",
+                 ["cache", "values per token per layer", "formula", "bytes per token", "× this model"])
+    for f in r.formats:
+        comp.add(f.name, f.values_per_token_layer, f.formula, f.bytes_per_token, f"{f.ratio:.2f}×")
+    tables.append(comp)
+    return tables
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checkpoint bytes, verify, GPUs, memory plans
+
+
+def _gib_gb(n: int) -> str:
+    return f"{n / 2**30:,.2f} GiB ({n / 1e9:,.2f} GB)"
+
+
+def checkpoint_tables(r) -> list[Table]:
+    """CheckpointReport -> totals, by dtype, by component."""
+    summary = Table(f"{r.model}: checkpoint, {r.format_description}", ["figure", "tensors", "bytes", "≈"])
+    summary.add("main model", r.main.tensors, r.main.bytes, _gib_gb(r.main.bytes))
+    summary.add("MTP modules", r.mtp.tensors, r.mtp.bytes, _gib_gb(r.mtp.bytes))
+    summary.add("total (= index metadata.total_size)", r.tensors, r.total_bytes, _gib_gb(r.total_bytes))
+    summary.caption = "1 GiB = 2^30 bytes, 1 GB = 10^9 bytes; safetensors headers not included"
+    dtypes = Table("by dtype", ["dtype", "tensors", "elements", "bytes", "share"])
+    for name, d in r.by_dtype.items():
+        dtypes.add(name, d.tensors, d.elements, d.bytes, _share(d.bytes, r.total_bytes))
+    comp = Table("by component (weights with their scales)", ["component", "bytes", "≈", "share"])
+    for key, n in r.by_component.items():
+        comp.add(key, n, _gib_gb(n), _share(n, r.total_bytes))
+    comp.add("total", r.total_bytes, _gib_gb(r.total_bytes), "100.00%")
+    return [summary, dtypes, comp]
+
+
+def verify_tables(r, limit: int = 20) -> list[Table]:
+    """VerifyReport -> summary and the first `limit` missing / extra / mismatched tensors."""
+    head = Table(f"{r.model}: verify {r.path}", ["check", "result"])
+    head.add("verdict", "matches the model" if r.ok else "differs from the model")
+    head.add("weight format", r.format_description)
+    head.add("tensors expected / found", f"{r.expected_tensors:,} / {r.found_tensors:,}")
+    head.add("safetensors headers read", f"{r.headers_read} of {r.files}")
+    head.add("missing / extra / mismatched", f"{len(r.missing)} / {len(r.extra)} / {len(r.mismatched)}")
+    head.add("expected bytes", f"{r.expected_bytes:,}")
+    if r.index_total_size is not None:
+        head.add("index metadata.total_size", f"{r.index_total_size:,}")
+    if r.header_bytes is not None:
+        head.add("tensor bytes in headers", f"{r.header_bytes:,}")
+    if r.size_difference is not None:
+        head.add("size difference (found - expected)", f"{r.size_difference:+,}")
+    tables = [head]
+    diff = Table("differences", ["tensor", "problem", "expected", "found"])
+    for name in r.missing[:limit]:
+        diff.add(name, "missing", "", "")
+    for name in r.extra[:limit]:
+        diff.add(name, "extra", "", "")
+    for m in r.mismatched[:limit]:
+        diff.add(m.name, "mismatch", f"{m.expected_dtype} {m.expected_shape}", f"{m.found_dtype} {m.found_shape}")
+    if diff.rows:
+        more = max(0, len(r.missing) - limit) + max(0, len(r.extra) - limit) + max(0, len(r.mismatched) - limit)
+        diff.caption = f"{more:,} more not shown (--format json lists all)" if more else ""
+        tables.append(diff)
+    return tables
+
+
+def gpus_table(gpus) -> list[Table]:
+    t = Table("GPUs", ["name", "description", "memory (driver)", "GiB", "HBM TB/s", "BF16 TFLOPS", "FP8 TFLOPS",
+                       "FP4 TFLOPS", "link GB/s", "GPUs/node", "memory source"])
+    def num(v):
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    for g in gpus:
+        t.add(g.name, g.description, g.memory_bytes, round(g.memory_gib, 2), num(g.hbm_bandwidth_tb_per_s),
+              num(g.bf16_dense_tflops), num(g.fp8_dense_tflops), num(g.fp4_dense_tflops),
+              num(g.link_bandwidth_gb_per_s), g.gpus_per_node, g.memory_source)
+    t.caption = ("memory: bytes the driver reports (GiB = 2^30 bytes); FLOPS dense, datasheet defaults; "
+                 "TB and GB are 10^12 and 10^9 bytes")
+    return [t]
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.2f}"
+
+
+def plan_tables(r) -> list[Table]:
+    """PlanReport -> per-GPU breakdown and verdict, weights by module, KV under TP vs DP-attention."""
+    w = r.workload
+    stage = f", pipeline stage {r.stage} of {r.stages}" if r.stages > 1 else ""
+    per = Table(f"{r.model} on {r.gpus}×{r.gpu}, {r.layout_label}: memory per GPU{stage}", ["part", "GiB", "bytes"])
+    p = r.per_gpu
+    per.add("weights", _gib(p.weights), p.weights)
+    per.add(f"KV cache ({w.kv_dtype}, {w.batch} × {w.context:,} tokens)", _gib(p.kv_cache), p.kv_cache)
+    per.add(f"activations (chunk {w.chunk:,} tokens)", _gib(p.activations), p.activations)
+    per.add("runtime overhead", _gib(p.overhead), p.overhead)
+    per.add(f"budget (mem-fraction {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
+    per.add("free" if p.free >= 0 else "short", _gib(abs(p.free)), p.free)
+
+    verdict = Table("verdict", ["figure", "value"])
+    verdict.add("fits", r.fits)
+    verdict.add("headroom per GPU (GiB)", _gib(p.free))
+    verdict.add(f"largest batch at {w.context:,} tokens", r.max_batch)
+    verdict.add("KV-cache tokens the deployment holds", r.kv_tokens)
+    verdict.add("weights", r.weights_format)
+
+    mods = Table("weights per GPU by module", ["module", "kind", "sharding", "layers", "bytes", "GiB"])
+    for m in r.modules:
+        mods.add(m.module, m.kind, m.sharding, m.layers, m.bytes, _gib(m.bytes))
+    mods.add("total", "", "", "", p.weights, _gib(p.weights))
+
+    kv = Table("KV cache: the MLA latent is replicated over attention-TP ranks, split by DP-attention",
+               ["layout", "sequences per GPU", "KV per GPU (GiB)", "weights per GPU (GiB)", "fits", "max batch",
+                "KV tokens held"])
+    for k in r.kv_layouts:
+        kv.add(k.layout + (" (this plan)" if k.current else ""), k.sequences_per_gpu, _gib(k.kv_cache),
+               _gib(k.weights), k.fits, k.max_batch, k.kv_tokens)
+    kv.caption = f"{r.kv_bytes_per_token_layer} bytes per token per layer; same GPUs per stage, same EP"
+
+    act = Table("activations and overhead (estimates; --activations-gib / --overhead-gib override)",
+                ["part", "bytes", "GiB"])
+    for key, n in r.activations_detail.items():
+        act.add(f"activations: {key}", n, _gib(n))
+    for key, n in r.overhead_detail.items():
+        act.add(f"overhead: {key}", n, _gib(n))
+    act.caption = "peak activations = hidden states + the widest of attention / dense MLP / MoE dispatch + logits"
+    return [per, verdict, mods, kv, act]
+
+
+def search_tables(r) -> list[Table]:
+    w = r.workload
+    t = Table(f"{r.model}: smallest deployments for batch {w.batch} × {w.context:,} tokens ({w.kv_dtype} KV)",
+              ["rank", "GPU", "GPUs", "nodes", "layout", "weights/GPU (GiB)", "KV/GPU (GiB)", "free/GPU (GiB)",
+               "max batch", "KV tokens held", "$/hour"])
+    for row in r.results:
+        t.add(row.rank, row.gpu, row.gpus, row.nodes, row.layout, _gib(row.weights), _gib(row.kv_cache),
+              _gib(row.free), row.max_batch, row.kv_tokens, row.cost_per_hour_usd)
+    t.caption = (f"{r.layouts_evaluated:,} valid layouts on 1-{r.max_nodes} nodes of {', '.join(r.gpu_types)} "
+                 f"evaluated in {r.elapsed_ms:.0f} ms, {r.layouts_fitting:,} fit; weights: {r.weights_format}; "
+                 f"mem-fraction {r.mem_fraction:g}")
     return [t]

@@ -1,0 +1,391 @@
+"""Forward FLOPs per token of a DeepSeek-V3-family model: linear layers from the tensor list, attention
+from the config, for prefill, decode and training.
+
+Conventions (also in `k2calc flops --help`, the README and every report's `conventions`):
+- One multiply-add = 2 FLOPs. Forward pass only (training: 3 × forward).
+- Matmuls only. Norms, softmax, SwiGLU's activation, RoPE, the router's top-k and the indexer's ReLU
+  and head weighting are elementwise work and are left out.
+- Linear FLOPs = 2 × the matmul parameters a token touches (`Tensor.active`: every matmul weight it
+  passes, `num_experts_per_tok` of the routed experts). The embedding lookup is 0 FLOPs.
+- Causal attention: a token at position t attends to t tokens, itself included. A prompt of N tokens
+  costs sum over t = 1..N of attention(t) = N(N+1)/2 × the cost of one attended token.
+
+MLA in two forms. Per layer and per attended token (H = num_attention_heads):
+- naive: keys and values expanded per head through kv_b_proj;
+  scores 2·H·(qk_nope_head_dim+qk_rope_head_dim), weighted sum 2·H·v_head_dim.
+- absorbed: W_UK (kv_b_proj's key rows) folded into the query and W_UV (its value rows) into the
+  output, attention runs as MQA over the cached latent; scores 2·H·(kv_lora_rank+qk_rope_head_dim),
+  weighted sum 2·H·kv_lora_rank.
+Where kv_b_proj's weight is counted: in both forms a token touches it exactly once, as a linear cost.
+Naive: the token's own latent is expanded into its key and value when it enters the cache,
+H·kv_lora_rank·(qk_nope_head_dim+v_head_dim) multiply-adds. Absorbed: q_nope goes through W_UK
+(H·qk_nope_head_dim·kv_lora_rank) and the attention output through W_UV (H·kv_lora_rank·v_head_dim),
+the same sum. So both forms have the same linear FLOPs (the tensor list's), and differ in attention.
+One more cost belongs to the naive form in decode only: MLA caches only the latent, so a naive decode
+step must expand the cached tokens again (`kv_reexpansion`, 2·H·kv_lora_rank·(qk_nope+v) per cached
+token per layer); engines decode in the absorbed form for that reason, and prefill in the naive form
+(cheaper scores: 320 against 1,088 per head for V3's widths).
+
+DeepSeek-V3.2's lightning indexer: per layer and per past token, 2·index_n_heads·index_head_dim for
+its scores; main attention then reads min(t, index_topk) tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+
+from pydantic import BaseModel
+
+from .config import ModelConfig, ModelSpec
+from .errors import InputError
+from .tensors import Expr, Kind, Tensor, build_tensors, const
+
+CONVENTIONS = [
+    "1 multiply-add = 2 FLOPs; forward pass (training = 3 × forward)",
+    "matmuls only: norms, softmax, activations, RoPE and top-k are elementwise work, left out",
+    "linear = 2 × matmul parameters a token touches (num_experts_per_tok routed experts); embedding lookup = 0",
+    "causal: a token at position t attends to t tokens, itself included",
+]
+
+
+class Phase(str, Enum):
+    prefill = "prefill"
+    decode = "decode"
+
+
+class AttentionForm(str, Enum):
+    naive = "naive"
+    absorbed = "absorbed"
+
+
+# What SGLang and vLLM do (their MLA backends): expand K/V for prefill, absorb for decode.
+DEFAULT_FORM = {Phase.prefill: AttentionForm.naive, Phase.decode: AttentionForm.absorbed}
+
+LINEAR_KEYS = ["embedding", "attention_proj", "indexer_proj", "dense_mlp", "shared_experts", "routed_experts",
+               "router", "lm_head", "mtp_proj"]
+ATTENTION_KEYS = ["attention_scores", "attention_values", "kv_reexpansion", "indexer_scores"]
+COMPONENT_KEYS = LINEAR_KEYS + ATTENTION_KEYS
+
+
+def default_form(cfg: ModelConfig, phase: Phase) -> AttentionForm:
+    """DeepSeek-V3.2 runs its sparse attention in MLA's MQA (absorbed) form in both phases."""
+    if cfg.has_indexer:
+        return AttentionForm.absorbed
+    return DEFAULT_FORM[phase]
+
+
+def _component(t: Tensor) -> str:
+    if t.kind is Kind.ATTENTION:
+        return "indexer_proj" if ".indexer." in t.name else "attention_proj"
+    if t.kind is Kind.EMBEDDING:
+        return "lm_head" if t.matmul else "embedding"  # tied: the table is also the output projection
+    return t.kind.value
+
+
+def linear_flops(tensors: list[Tensor], experts_per_tok: int) -> dict[str, int]:
+    """2 × the matmul parameters one token touches, by component (keys: LINEAR_KEYS)."""
+    out = dict.fromkeys(LINEAR_KEYS, 0)
+    for t in tensors:
+        if t.matmul:
+            out[_component(t)] += 2 * t.active(experts_per_tok)
+    return out
+
+
+def _sum_attended(n: int, cap: int | None) -> int:
+    """sum over t = 1..n of min(t, cap): tokens attended over a causal prompt of n tokens."""
+    if cap is None or n <= cap:
+        return n * (n + 1) // 2
+    return cap * (cap + 1) // 2 + (n - cap) * cap
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """FLOPs per layer per attended (or cached) token, each with its formula."""
+
+    scores: Expr
+    values: Expr
+    reexpansion: Expr  # naive decode only, per cached token
+    indexer: Expr | None
+
+
+def coefficients(cfg: ModelConfig, form: AttentionForm) -> Coefficients:
+    def f(name: str) -> Expr:
+        return Expr(name, getattr(cfg, name))
+
+    two, heads = const(2), f("num_attention_heads")
+    if form is AttentionForm.naive:
+        scores = two * heads * (f("qk_nope_head_dim") + f("qk_rope_head_dim"))
+        values = two * heads * f("v_head_dim")
+    else:
+        scores = two * heads * (f("kv_lora_rank") + f("qk_rope_head_dim"))
+        values = two * heads * f("kv_lora_rank")
+    reexp = two * heads * f("kv_lora_rank") * (f("qk_nope_head_dim") + f("v_head_dim"))
+    indexer = two * f("index_n_heads") * f("index_head_dim") if cfg.has_indexer else None
+    return Coefficients(scores, values, reexp, indexer)
+
+
+class FlopsPoint(BaseModel):
+    """Forward FLOPs of one phase at one context. Per-token fields are averages over the phase's tokens
+    (exact for decode; for prefill rounded to whole FLOPs), and `by_component` sums to `total`."""
+
+    phase: str
+    context: int  # prefill: prompt tokens; decode: tokens already in the cache
+    attended: int  # tokens the last token attends to (itself included; capped at index_topk)
+    attention_form: str
+    tokens: int  # tokens computed in this phase: the prompt (prefill) or 1 (decode)
+    logits_tokens: int  # tokens that go through lm_head
+    linear: int  # per token
+    attention: int  # per token
+    total: int  # per token = linear + attention
+    by_component: dict[str, int]  # per token; keys: COMPONENT_KEYS
+    phase_total: int  # FLOPs of the whole phase (exact)
+    attention_share: float  # attention / total
+
+
+class MFU(BaseModel):
+    tokens_per_s: float  # measured training throughput, all GPUs together
+    gpus: int
+    peak_flops_per_gpu: float
+    peak_source: str
+    achieved_flops_per_gpu: float  # without MTP
+    achieved_flops_per_gpu_mtp: float
+    mfu: float  # without the MTP modules' FLOPs
+    mfu_with_mtp: float
+
+
+class TrainingFlops(BaseModel):
+    seq_len: int
+    attention_form: str  # training runs the naive form
+    forward_per_token: int  # average over a causal sequence of seq_len tokens, logits for every token
+    train_per_token: int  # 3 × forward
+    forward_per_token_mtp: int  # with the MTP modules (0 extra when the model has none)
+    train_per_token_mtp: int
+    train_tokens: int | None
+    train_total: int | None
+    train_total_mtp: int | None
+    mfu: MFU | None = None
+
+
+class FlopsReport(FlopsPoint):
+    """The last (or only) context's figures at the top level; `sweep` holds one point per context."""
+
+    model: str
+    layers: int
+    include_mtp: bool
+    conventions: list[str]
+    formulas: dict[str, str]
+    sweep: list[FlopsPoint]
+    crossover_context: int | None  # smallest context where attention >= linear (this phase and form)
+    training: TrainingFlops | None = None
+    notes: list[str]
+
+
+class FlopsModel:
+    """A config's linear costs (computed once) and attention coefficients; points are closed-form."""
+
+    def __init__(self, cfg: ModelConfig):
+        self.cfg = cfg
+        tensors = build_tensors(cfg)
+        k = cfg.num_experts_per_tok
+        self.linear_main = linear_flops([t for t in tensors if not t.mtp], k)
+        self.linear_mtp = linear_flops([t for t in tensors if t.mtp], k)
+
+    @cached_property
+    def _coef(self) -> dict[AttentionForm, Coefficients]:
+        return {form: coefficients(self.cfg, form) for form in AttentionForm}
+
+    def layers(self, mtp: bool) -> int:
+        return self.cfg.num_hidden_layers + (self.cfg.num_nextn_predict_layers if mtp else 0)
+
+    def point(self, phase: Phase, n: int, form: AttentionForm, *, all_logits: bool = False,
+              mtp: bool = False) -> FlopsPoint:
+        """Forward FLOPs of `phase` at context n (prefill: n prompt tokens; decode: n cached tokens)."""
+        if n < (1 if phase is Phase.prefill else 0):
+            raise InputError(f"--{phase.value} {n}: must be at least {1 if phase is Phase.prefill else 0}")
+        cfg, c = self.cfg, self._coef[form]
+        cap = cfg.index_topk
+        layers = self.layers(mtp)
+        linear = {k: v + (self.linear_mtp[k] if mtp else 0) for k, v in self.linear_main.items()}
+        if phase is Phase.prefill:
+            tokens = n
+            logits = n if all_logits else 1
+            attended_sum = _sum_attended(n, cap)  # sum over t = 1..n of min(t, cap)
+            indexed_sum = n * (n + 1) // 2
+            reexpanded = 0  # every prompt token is expanded once: already in the linear cost
+            attended = min(n, cap) if cap else n
+        else:
+            tokens, logits = 1, 1
+            attended = min(n + 1, cap) if cap else n + 1
+            attended_sum, indexed_sum = attended, n + 1
+            reexpanded = attended - 1 if form is AttentionForm.naive else 0  # the cached ones
+        phase_parts = {k: v * tokens for k, v in linear.items()}
+        head = self.linear_main["lm_head"] + (self.linear_mtp["lm_head"] if mtp else 0)
+        phase_parts["lm_head"] = head * logits
+        phase_parts["attention_scores"] = layers * c.scores.value * attended_sum
+        phase_parts["attention_values"] = layers * c.values.value * attended_sum
+        phase_parts["kv_reexpansion"] = layers * c.reexpansion.value * reexpanded
+        phase_parts["indexer_scores"] = layers * c.indexer.value * indexed_sum if c.indexer else 0
+        per_token = {k: (2 * v + tokens) // (2 * tokens) for k, v in phase_parts.items()}  # rounded, in integers
+        lin = sum(per_token[k] for k in LINEAR_KEYS)
+        att = sum(per_token[k] for k in ATTENTION_KEYS)
+        return FlopsPoint(
+            phase=phase.value, context=n, attended=attended, attention_form=form.value, tokens=tokens,
+            logits_tokens=logits, linear=lin, attention=att, total=lin + att, by_component=per_token,
+            phase_total=sum(phase_parts.values()), attention_share=att / (lin + att),
+        )
+
+    def crossover(self, phase: Phase, form: AttentionForm, *, all_logits: bool = False, mtp: bool = False,
+                  limit: int = 2**40) -> int | None:
+        """Smallest context at which attention FLOPs per token reach the linear FLOPs per token."""
+
+        def over(n: int) -> bool:
+            p = self.point(phase, n, form, all_logits=all_logits, mtp=mtp)
+            return p.attention >= p.linear
+
+        lo = 1 if phase is Phase.prefill else 0
+        if not over(limit):
+            return None  # e.g. an indexer cap that keeps attention below the linear cost
+        hi = limit
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if over(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    def formulas(self, form: AttentionForm) -> dict[str, str]:
+        c, cfg = self._coef[form], self.cfg
+        out = {
+            "linear": "2 × matmul parameters a token touches (tensor list; routed experts × num_experts_per_tok)",
+            "attention_scores": f"layers × {c.scores.text} × attended = layers × {c.scores.value:,} × attended",
+            "attention_values": f"layers × {c.values.text} × attended = layers × {c.values.value:,} × attended",
+            "prefill": "sum over t = 1..N of attention(t) = N(N+1)/2 × per-attended-token cost",
+            "decode": "the new token attends to N+1 tokens (N cached + itself)",
+        }
+        where = ("expands the token's own latent into its key and value" if form is AttentionForm.naive
+                 else "absorbed: W_UK on q_nope + W_UV on the attention output")
+        out["kv_b_proj (in attention_proj)"] = (
+            f"{where}: 2·num_attention_heads·kv_lora_rank·(qk_nope_head_dim+v_head_dim) per token per layer "
+            "in both forms, so linear FLOPs do not depend on the form")
+        if form is AttentionForm.naive:
+            out["kv_reexpansion"] = (f"decode only: layers × {c.reexpansion.text} × cached tokens "
+                                     f"= layers × {c.reexpansion.value:,} × cached")
+        if c.indexer is not None:
+            out["indexer_scores"] = (f"layers × {c.indexer.text} × past tokens = layers × {c.indexer.value:,} × t; "
+                                     f"main attention reads min(t, index_topk = {cfg.index_topk}) tokens")
+        return out
+
+
+def parse_form(text: str | None) -> AttentionForm | None:
+    if text is None:
+        return None
+    try:
+        return AttentionForm(text)
+    except ValueError:
+        raise InputError(f"--attention {text}: choose naive or absorbed") from None
+
+
+def parse_phase(text: str) -> Phase:
+    try:
+        return Phase(text)
+    except ValueError:
+        raise InputError(f"--phase {text}: choose prefill or decode") from None
+
+
+def training_flops(model: FlopsModel, seq_len: int, train_tokens: int | None = None) -> TrainingFlops:
+    """Forward + backward (3 × forward) per token, averaged over a causal sequence of seq_len tokens."""
+    form = AttentionForm.naive
+    fwd = model.point(Phase.prefill, seq_len, form, all_logits=True).total
+    has_mtp = model.cfg.num_nextn_predict_layers > 0
+    fwd_mtp = model.point(Phase.prefill, seq_len, form, all_logits=True, mtp=True).total if has_mtp else fwd
+    return TrainingFlops(
+        seq_len=seq_len, attention_form=form.value, forward_per_token=fwd, train_per_token=3 * fwd,
+        forward_per_token_mtp=fwd_mtp, train_per_token_mtp=3 * fwd_mtp, train_tokens=train_tokens,
+        train_total=3 * fwd * train_tokens if train_tokens else None,
+        train_total_mtp=3 * fwd_mtp * train_tokens if train_tokens else None,
+    )
+
+
+def training_report(spec: ModelSpec, seq_len: int, train_tokens: int | None = None, *,
+                    tokens_per_s: float | None = None, gpus: int | None = None, peak_tflops: float | None = None,
+                    gpu: str | None = None, gpu_dtype: str = "bf16", model: FlopsModel | None = None) -> TrainingFlops:
+    """Training FLOPs, and MFU when a measured throughput and a peak (--peak-tflops or --gpu) are given."""
+    model = model or FlopsModel(spec.config)
+    t = training_flops(model, seq_len, train_tokens)
+    if tokens_per_s is None:
+        if gpus is not None or peak_tflops is not None or gpu is not None:
+            raise InputError("MFU needs --tokens-per-s (measured training throughput, all GPUs together)")
+        return t
+    if gpus is None:
+        raise InputError("MFU needs --gpus (how many GPUs produced --tokens-per-s)")
+    if (peak_tflops is None) == (gpu is None):
+        raise InputError("MFU needs the GPUs' peak: give either --peak-tflops or --gpu")
+    if gpu is not None:
+        peak, source = gpu_peak_flops(gpu, gpu_dtype)
+    else:
+        if peak_tflops <= 0:
+            raise InputError(f"--peak-tflops {peak_tflops:g}: must be positive")
+        peak, source = peak_tflops * 1e12, f"--peak-tflops {peak_tflops:g}"
+    t.mfu = mfu(t, tokens_per_s, gpus, peak, source)
+    return t
+
+
+def gpu_peak_flops(name: str, dtype: str) -> tuple[float, str]:
+    """Dense peak FLOP/s of a catalog GPU (the hardware catalog, k2calc.hardware) in bf16 or fp8."""
+    from .hardware import get_gpu
+
+    if dtype not in ("bf16", "fp8"):
+        raise InputError(f"--gpu-dtype {dtype}: choose bf16 or fp8")
+    gpu = get_gpu(name)
+    tflops = gpu.bf16_dense_tflops if dtype == "bf16" else gpu.fp8_dense_tflops
+    if tflops is None:
+        raise InputError(f"--gpu {name}: the catalog has no dense {dtype} peak for {gpu.name}; use --peak-tflops")
+    return tflops * 1e12, f"{gpu.name} dense {dtype}, catalog"
+
+
+def mfu(training: TrainingFlops, tokens_per_s: float, gpus: int, peak_flops_per_gpu: float,
+        peak_source: str) -> MFU:
+    """Model FLOPs utilization: the model's training FLOPs at a measured throughput over the GPUs' peak."""
+    if tokens_per_s <= 0:
+        raise InputError(f"--tokens-per-s {tokens_per_s:g}: must be positive")
+    if gpus < 1:
+        raise InputError(f"--gpus {gpus}: must be at least 1")
+    if peak_flops_per_gpu <= 0:
+        raise InputError(f"--peak-tflops {peak_flops_per_gpu / 1e12:g}: must be positive")
+    achieved = training.train_per_token * tokens_per_s / gpus
+    achieved_mtp = training.train_per_token_mtp * tokens_per_s / gpus
+    return MFU(tokens_per_s=tokens_per_s, gpus=gpus, peak_flops_per_gpu=peak_flops_per_gpu, peak_source=peak_source,
+               achieved_flops_per_gpu=achieved, achieved_flops_per_gpu_mtp=achieved_mtp, mfu=achieved / peak_flops_per_gpu,
+               mfu_with_mtp=achieved_mtp / peak_flops_per_gpu)
+
+
+def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int] | None = None,
+                form: AttentionForm | None = None, *, all_logits: bool = False, mtp: bool = False,
+                training: TrainingFlops | None = None, model: FlopsModel | None = None) -> FlopsReport:
+    """The `k2calc flops` report: one point per context (default 4k, 32k, 128k), the crossover context."""
+    cfg = spec.config
+    model = model or FlopsModel(cfg)
+    if mtp and cfg.num_nextn_predict_layers == 0:
+        raise InputError(f"{spec.name}: --mtp: the model has no MTP modules (num_nextn_predict_layers is 0)")
+    form = form or default_form(cfg, phase)
+    contexts = contexts or [4096, 32768, 131072]
+    sweep = [model.point(phase, n, form, all_logits=all_logits, mtp=mtp) for n in contexts]
+    notes = list(spec.notes)
+    if form is AttentionForm.naive and phase is Phase.decode:
+        notes.append("naive decode: MLA caches only the latent, so each step re-expands the cached tokens through "
+                     "kv_b_proj (kv_reexpansion); engines decode in the absorbed form")
+    if cfg.has_indexer:
+        notes.append(f"lightning indexer: main attention reads at most index_topk = {cfg.index_topk} tokens; "
+                     "the indexer's own scores grow with the context")
+    if phase is Phase.prefill and not all_logits:
+        notes.append("prefill: lm_head runs for the last token only, as serving engines do (--all-logits for every token)")
+    last = sweep[-1]
+    return FlopsReport(
+        **last.model_dump(), model=spec.name, layers=model.layers(mtp), include_mtp=mtp, conventions=CONVENTIONS,
+        formulas=model.formulas(form), sweep=sweep,
+        crossover_context=model.crossover(phase, form, all_logits=all_logits, mtp=mtp), training=training,
+        notes=notes,
+    )

@@ -1,0 +1,59 @@
+"""Reading sizes typed on the command line: context lengths and token counts.
+
+Two conventions, because the field uses two:
+- Context lengths are binary, as model cards use them: `4k` = 4,096 tokens, `128k` = 131,072,
+  `1M` = 1,048,576. (`parse_context`)
+- Token counts are decimal, as training budgets are quoted: `15.5T` = 15,500,000,000,000 tokens,
+  `1.5M` = 1,500,000. Suffixes k, M, B (or G), T. (`parse_count`)
+Plain integers are taken as they are in both. Values must come out as whole numbers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from .errors import InputError
+
+_BINARY = {"": 1, "k": 2**10, "m": 2**20}
+_DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+
+
+def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum: int) -> int:
+    raw = text.strip().replace("_", "").replace(",", "")
+    suffix = raw[-1:].lower() if raw[-1:].isalpha() else ""
+    if suffix not in scale:
+        raise InputError(f"{option} {text}: unknown size suffix {raw[-1]!r} (use e.g. {example})")
+    number = raw[: len(raw) - len(suffix)]
+    try:
+        value = Decimal(number) * scale[suffix]
+    except InvalidOperation:
+        raise InputError(f"{option} {text}: not a number (use e.g. {example})") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise InputError(f"{option} {text}: must be a whole number of tokens (use e.g. {example})")
+    if value < minimum:
+        raise InputError(f"{option} {text}: must be at least {minimum}")
+    return int(value)
+
+
+def parse_context(text: str, option: str = "--context", minimum: int = 1) -> int:
+    """A context length: 4096, 4k (= 4096), 128k (= 131072), 1M (= 1048576)."""
+    return _parse(text, option, _BINARY, "4096, 4k = 4096, 128k = 131072", minimum)
+
+
+def parse_contexts(text: str, option: str = "--context", minimum: int = 1) -> list[int]:
+    """A comma-separated list of context lengths: '4k,32k,128k' -> [4096, 32768, 131072]."""
+    items = [s for s in text.split(",") if s.strip()]
+    if not items:
+        raise InputError(f"{option} {text!r}: no context length given (use e.g. 4k,32k,128k)")
+    return [parse_context(s, option, minimum) for s in items]
+
+
+def parse_count(text: str, option: str, minimum: int = 1) -> int:
+    """A token count, decimal prefixes: 15.5T = 15.5·10^12, 2M = 2·10^6."""
+    return _parse(text, option, _DECIMAL, "15.5T = 15.5·10^12 tokens", minimum)
+
+
+def check_positive(value: float | int | None, option: str, minimum: float = 1) -> None:
+    """A numeric option typed as a number: reject zero or negatives with one line."""
+    if value is not None and value < minimum:
+        raise InputError(f"{option} {value}: must be at least {minimum:g}")

@@ -1,0 +1,119 @@
+"""KV cache: tied to the published DeepSeek-V3 figure, FlashMLA's layout, and MHA/GQA computed by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from k2calc.config import load_preset
+from k2calc.kv import bytes_per_token_layer, kv_cache, latent_width
+from k2calc.params import count_params
+from k2calc.tensors import build_tensors
+
+GIB = 2**30
+
+
+def test_deepseek_v3_bf16_cache_is_the_published_70272_bytes_per_token(run_json):
+    # published.md, "KV cache": 61 layers × 576 values × 2 bytes = 70,272 bytes per token (ISCA 2025: 70.272 KB).
+    assert kv_cache(load_preset("deepseek-v3"), [4096]).bytes_per_token == 70_272
+    assert run_json("kv", "--preset", "deepseek-v3", "--context", "4k")["bytes_per_token"] == 70_272
+
+
+def test_kimi_k2_caches_as_much_per_token_as_v3_despite_half_the_heads():
+    k2, v3 = load_preset("kimi-k2"), load_preset("deepseek-v3")
+    assert k2.config.num_attention_heads * 2 == v3.config.num_attention_heads
+    assert kv_cache(k2, [1]).bytes_per_token == kv_cache(v3, [1]).bytes_per_token == 70_272
+
+
+def test_cached_width_is_the_output_of_kv_a_proj_with_mqa():
+    cfg = load_preset("kimi-k2").config
+    kv_a = next(t for t in build_tensors(cfg) if t.module == "kv_a_proj_with_mqa")
+    assert kv_a.dims[0] == latent_width(cfg) == 576
+
+
+def test_mla_equals_gqa_with_2_25_groups_as_deepseek_v2_says():
+    # DeepSeek-V2 paper, Table 1: MLA caches (d_c + d_h^R) = 4.5·d_h per layer, as GQA with 2.25 groups
+    # caching K and V of d_h = 128 each.
+    cfg = load_preset("deepseek-v3").config
+    assert latent_width(cfg) == 2 * 2.25 * 128
+
+
+def test_mha_and_gqa_comparison_computed_by_hand():
+    cfg = load_preset("deepseek-v3").config
+    r = kv_cache(load_preset("deepseek-v3"), [4096], gqa=8)
+    # MHA: every head caches a key of qk_nope+qk_rope and a value of v_head_dim, bf16, in 61 layers.
+    mha = cfg.num_hidden_layers * cfg.num_attention_heads * (128 + 64 + 128) * 2
+    assert mha == 61 * 128 * 320 * 2 == r.mha_bytes_per_token
+    assert r.ratio_vs_mha == pytest.approx(mha / 70_272) == pytest.approx(40960 / 576)
+    gqa = 61 * 8 * (128 + 64 + 128) * 2
+    assert r.gqa_bytes_per_token == gqa
+    assert r.ratio_vs_gqa == pytest.approx(gqa / 70_272)
+
+
+def test_fp8_flashmla_is_656_bytes_per_token_layer():
+    # published.md: 512 fp8 latent values + 4 float32 scales + 64 bf16 RoPE values = 656.
+    cfg = load_preset("deepseek-v3").config
+    assert bytes_per_token_layer(cfg, "fp8-flashmla") == 512 + 4 * 4 + 64 * 2 == 656
+    assert kv_cache(load_preset("deepseek-v3"), [1], kv_dtype="fp8-flashmla").bytes_per_token == 61 * 656
+
+
+def test_fp8_stores_every_value_in_one_byte():
+    assert kv_cache(load_preset("deepseek-v3"), [1], kv_dtype="fp8").bytes_per_token == 61 * 576
+
+
+def test_v32_adds_the_indexer_key_cache():
+    r = kv_cache(load_preset("deepseek-v3.2"), [1])
+    # index_head_dim 128 fp8 keys + one float32 scale, beside the 576 bf16 latent values, in 61 layers.
+    assert r.indexer_bytes_per_token_layer == 128 + 4
+    assert r.bytes_per_token == 61 * (576 * 2 + 128 + 4)
+
+
+def test_sequence_and_batch_at_128k():
+    r = kv_cache(load_preset("deepseek-v3"), [131072], batch=32)
+    assert r.bytes_per_sequence == 131072 * 70_272
+    assert r.bytes_total == 32 * 131072 * 70_272
+    assert r.gib_total == pytest.approx(274.5)  # 32 × 128 Ki × 70,272 / 2^30
+
+
+def test_page_size_rounds_each_sequence_up_to_whole_pages():
+    r = kv_cache(load_preset("deepseek-v3"), [1000], page_size=64, batch=3)
+    assert r.tokens_allocated == 1024
+    assert r.bytes_total == 3 * 1024 * 70_272
+
+
+def test_mtp_adds_the_draft_layer_cache_and_weights():
+    spec = load_preset("deepseek-v3")
+    r = kv_cache(spec, [1], mtp=True)
+    assert r.layers == 62 and r.bytes_per_token == 62 * 1152
+    assert r.mtp_params == count_params(spec).mtp
+
+
+def test_cli_table_is_readable(run):
+    result = run("kv", "--preset", "deepseek-v3", "--context", "128k", "--batch", "32")
+    assert result.exit_code == 0, result.output
+    for text in ("70,272", "8.58 GiB", "274.50 GiB", "MHA", "71.11×"):
+        assert text in result.stdout
+
+
+def test_json_contract(run_json):
+    data = run_json("kv", "--preset", "kimi-k2", "--context", "4k,128k", "--gqa", "8")
+    for key in ("bytes_per_token", "bytes_per_sequence", "bytes_total", "dtype", "layers", "mha_bytes_per_token",
+                "ratio_vs_mha"):
+        assert key in data
+    assert data["bytes_per_sequence"] == 131072 * 70_272  # the last context
+    assert [p["context"] for p in data["sweep"]] == [4096, 131072]
+
+
+@pytest.mark.parametrize("args", [
+    ("--gqa", "7"),  # 64 heads are not divisible by 7
+    ("--gqa", "0"),
+    ("--context", "4q"),
+    ("--context", "-5"),
+    ("--batch", "0"),
+    ("--page-size", "0"),
+    ("--kv-dtype", "int4"),
+    ("--mtp",),  # Kimi-K2 ships no MTP module
+])
+def test_user_mistakes_are_one_line_and_exit_2(run, args):
+    result = run("kv", "--preset", "kimi-k2", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
