@@ -1,0 +1,479 @@
+"""Weight formats and checkpoint bytes: what a checkpoint stores for each tensor of the symbolic model.
+
+Every stored tensor is derived from `build_tensors(cfg)`: a weight in a given format becomes one or
+more stored tensors (the weight itself, its scales, packing metadata), each with a safetensors dtype
+and a shape. Bytes are `numel × dtype bytes`, summed. The same per-tensor rule (`stored_parts`) serves
+the memory plan, applied to a shard's shape instead of the full one.
+
+Formats (the config's `quantization_config` chooses by default; `--weights` overrides it):
+
+- `bf16`: every tensor in the config's `torch_dtype` (bf16), the router's `e_score_correction_bias` in
+  float32 (as the DeepSeek-V3 and Kimi-K2 checkpoints store it).
+- `fp8` (DeepSeek-V3 / Kimi-K2 checkpoints, `quant_method: fp8`): the matmul weights of attention, dense
+  MLP, shared and routed experts (the MTP layer's too) in e4m3, each with a float32
+  `<name>_scale_inv` of ceil(out/128) × ceil(in/128) blocks (`weight_block_size`). Embeddings, lm_head,
+  the MTP `eh_proj` and `shared_head.head`, norms and the router weight stay bf16; the router bias is
+  float32. DeepSeek-V3.2's indexer `weights_proj` stays bf16 (its reference `inference/model.py` says
+  so) and V3.2 stores every norm in float32 (published.md).
+- `int4` (compressed-tensors `pack-quantized`, Kimi-K2-Thinking / K2.5): each quantized Linear weight
+  becomes `weight_packed` int32 [out, ceil(in/8)] (eight 4-bit values per int32, packed along the
+  input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int32 [2]
+  (compressed-tensors' PackedQuantizationCompressor); asymmetric schemes add `weight_zero_point`
+  int32 [ceil(out/8), groups]. Modules matching the config's `ignore` list stay bf16; the router
+  weight (a parameter of MoEGate, not a Linear) and the embeddings are never quantized.
+
+Checkpoint quirks that are facts of one release rather than of the architecture are listed in
+`_quirks` with their source.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from math import ceil, prod
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from .config import ModelConfig, ModelSpec
+from .errors import InputError
+from .tensors import Kind, Tensor, build_tensors
+
+# Bytes per element of the safetensors dtypes a checkpoint may hold.
+DTYPE_BYTES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1,
+}
+TORCH_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
+FORMATS = ("bf16", "fp8", "int4")
+
+# Defaults for a format forced on a config that does not describe it (`--weights fp8` on a bf16 model).
+FP8_BLOCK_DEFAULT = (128, 128)  # DeepSeek-V3's weight_block_size
+INT4_GROUP_DEFAULT = 32  # Kimi-K2-Thinking / K2.5
+INT4_IGNORE_DEFAULT = (  # Kimi-K2.5's text_config ignore list
+    "lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", r"re:.*mlp\.(gate|up|gate_up|down)_proj.*",
+)
+
+# Kinds whose matmul weights the DeepSeek fp8 checkpoints quantize (MTP_PROJ, embeddings, heads, router: no).
+_FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_EXPERTS}
+
+
+class WeightFormat(BaseModel):
+    """How the weights are stored: the format and the parameters read from `quantization_config`."""
+
+    name: Literal["bf16", "fp8", "int4"]
+    from_config: bool  # False when --weights forced it
+    base_dtype: str = "BF16"  # unquantized tensors
+    fp8_dtype: str = "F8_E4M3"
+    block: tuple[int, int] = FP8_BLOCK_DEFAULT  # fp8 [out, in] block of one scale
+    scale_fmt: str | None = None  # fp8: "ue8m0" (DeepSeek-V3.1): power-of-two scales, still stored float32
+    group_size: int = INT4_GROUP_DEFAULT
+    num_bits: int = 4
+    symmetric: bool = True
+    int4_scale_dtype: str = "BF16"
+    ignore: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        src = "from the config" if self.from_config else "forced by --weights"
+        if self.name == "fp8":
+            extra = f", scale_fmt {self.scale_fmt}" if self.scale_fmt else ""
+            return (f"fp8 ({self.fp8_dtype}, one float32 scale per {self.block[0]}×{self.block[1]} block{extra}), "
+                    f"{src}")
+        if self.name == "int4":
+            sym = "symmetric" if self.symmetric else "asymmetric"
+            return (f"int4 weight-only (compressed-tensors pack-quantized, group {self.group_size}, "
+                    f"{self.int4_scale_dtype} scales, {sym}; {len(self.ignore)} ignore patterns), {src}")
+        return f"bf16 ({self.base_dtype}), {src}"
+
+
+def _base_dtype(cfg: ModelConfig) -> str:
+    return TORCH_DTYPES.get(str(cfg.torch_dtype or "bfloat16"), "BF16")
+
+
+def weight_format(cfg: ModelConfig, override: str | None = None) -> WeightFormat:
+    """The config's weight format, or the one `--weights` asks for (with the config's parameters if any)."""
+    if override is not None and override not in FORMATS:
+        raise InputError(f"--weights {override}: unknown weight format (choose from {', '.join(FORMATS)})")
+    q = cfg.quantization_config or {}
+    method = q.get("quant_method")
+    base = _base_dtype(cfg)
+    native: str
+    if not q:
+        native = "bf16"
+    elif method == "fp8":
+        native = "fp8"
+    elif method == "compressed-tensors" and q.get("format") == "pack-quantized":
+        native = "int4"
+    else:
+        native = "?"
+    name = override or native
+    if name == "?":
+        raise InputError(
+            f"quantization_config: quant_method {method!r} (format {q.get('format')!r}) is not a weight format "
+            f"k2calc models; pass --weights bf16|fp8|int4"
+        )
+    from_config = name == native
+    if name == "fp8":
+        block = tuple(q.get("weight_block_size") or FP8_BLOCK_DEFAULT) if native == "fp8" else FP8_BLOCK_DEFAULT
+        if len(block) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
+            raise InputError(f"quantization_config: weight_block_size: expected two positive integers, got {block!r}")
+        fmt = str(q.get("fmt", "e4m3")) if native == "fp8" else "e4m3"
+        if fmt not in ("e4m3", "e5m2"):
+            raise InputError(f"quantization_config: fmt: unknown fp8 format {fmt!r} (e4m3 or e5m2)")
+        return WeightFormat(name="fp8", from_config=from_config, base_dtype=base, fp8_dtype=f"F8_{fmt.upper()}",
+                            block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None)
+    if name == "int4":
+        if native != "int4":
+            return WeightFormat(name="int4", from_config=False, base_dtype=base, ignore=INT4_IGNORE_DEFAULT)
+        groups = q.get("config_groups") or {}
+        weights = [g.get("weights") or {} for g in groups.values() if isinstance(g, dict)]
+        if len(weights) != 1:
+            raise InputError(f"quantization_config: config_groups: expected one group, got {len(weights)}")
+        w = weights[0]
+        bits, gsize = w.get("num_bits"), w.get("group_size")
+        if bits != 4 or w.get("type", "int") != "int":
+            raise InputError(f"quantization_config: weights: expected int4 (num_bits 4, type int), got "
+                             f"num_bits {bits!r}, type {w.get('type')!r}")
+        if not isinstance(gsize, int) or gsize <= 0:
+            raise InputError(f"quantization_config: weights.group_size: expected a positive integer, got {gsize!r}")
+        return WeightFormat(name="int4", from_config=True, base_dtype=base, group_size=gsize, num_bits=bits,
+                            symmetric=bool(w.get("symmetric", True)), ignore=tuple(q.get("ignore") or ()))
+    return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-tensor storage rules
+
+
+def _ignored(module: str, patterns: tuple[str, ...], prefix: str) -> bool:
+    """compressed-tensors' matching: `re:` patterns by re.match, others by exact module name.
+
+    The name is tried with and without the checkpoint prefix (`language_model.`), as K2.5 lists
+    `lm_head` while its module is `language_model.lm_head`.
+    """
+    names = (module, prefix + module) if prefix else (module,)
+    for pat in patterns:
+        if pat.startswith("re:"):
+            rx = re.compile(pat[3:])
+            if any(rx.match(n) for n in names):
+                return True
+        elif pat in names:
+            return True
+    return False
+
+
+def quantized(t: Tensor, fmt: WeightFormat, prefix: str = "") -> bool:
+    """Whether the format stores this tensor quantized."""
+    if not (t.matmul and len(t.shape) == 2 and t.name.endswith(".weight")):
+        return False
+    if fmt.name == "fp8":
+        # The indexer's weights_proj stays bf16 (DeepSeek-V3.2-Exp inference/model.py says so).
+        return t.kind in _FP8_KINDS and not t.module.endswith("weights_proj")
+    if fmt.name == "int4":
+        if t.kind in (Kind.EMBEDDING, Kind.ROUTER):  # not nn.Linear modules
+            return False
+        return not _ignored(t.name.removesuffix(".weight").replace("{e}", "0"), fmt.ignore, prefix)
+    return False
+
+
+def _plain_dtype(t: Tensor, cfg: ModelConfig, fmt: WeightFormat) -> str:
+    if t.kind is Kind.ROUTER and not t.matmul:
+        return "F32"  # e_score_correction_bias: float32 in the V3 and K2 checkpoints
+    if t.kind is Kind.NORMS and cfg.model_type == "deepseek_v32":
+        return "F32"  # published.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
+    return fmt.base_dtype
+
+
+def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: ModelConfig, is_q: bool
+                 ) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, shape, dtype) of what one copy of `t` with this shape (full or a shard) is stored as."""
+    if not is_q:
+        return [(t.name, shape, _plain_dtype(t, cfg, fmt))]
+    out_f, in_f = shape
+    if fmt.name == "fp8":
+        b0, b1 = fmt.block
+        return [(t.name, shape, fmt.fp8_dtype), (t.name + "_scale_inv", (ceil(out_f / b0), ceil(in_f / b1)), "F32")]
+    base = t.name.removesuffix(".weight")
+    per_int32 = 32 // fmt.num_bits
+    groups = ceil(in_f / fmt.group_size)
+    parts = [(f"{base}.weight_packed", (out_f, ceil(in_f / per_int32)), "I32"),
+             (f"{base}.weight_scale", (out_f, groups), fmt.int4_scale_dtype)]
+    if not fmt.symmetric:
+        parts.append((f"{base}.weight_zero_point", (ceil(out_f / per_int32), groups), "I32"))
+    parts.append((f"{base}.weight_shape", (2,), "I32"))
+    return parts
+
+
+def parts_bytes(parts: list[tuple[str, tuple[int, ...], str]]) -> int:
+    return sum(prod(shape) * DTYPE_BYTES[dtype] for _, shape, dtype in parts)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored tensor (or `copies` of it, one per routed expert)."""
+
+    name: str  # with the checkpoint prefix; "{e}" for the expert index
+    shape: tuple[int, ...]
+    dtype: str
+    copies: int
+    kind: str  # the Kind value of the weight it belongs to, or "extra" for a checkpoint quirk
+    mtp: bool
+    role: str  # weight | scale | packed | shape | zero_point | extra
+
+    @property
+    def bytes(self) -> int:
+        return prod(self.shape) * DTYPE_BYTES[self.dtype] * self.copies
+
+    @property
+    def elements(self) -> int:
+        return prod(self.shape) * self.copies
+
+    def names(self) -> list[str]:
+        if "{e}" not in self.name:
+            return [self.name]
+        return [self.name.replace("{e}", str(e)) for e in range(self.copies)]
+
+
+def _role(name: str) -> str:
+    for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_packed", "packed"),
+                         (".weight_shape", "shape"), (".weight_zero_point", "zero_point")):
+        if name.endswith(suffix):
+            return role
+    return "weight"
+
+
+# Kimi-K2-Instruct's index lists one `rotary_emb.inv_freq` per decoder layer, 56 bf16 values each
+# (published.md, from its model.safetensors.index.json and headers). 56 is not qk_rope_head_dim/2 = 32:
+# the length is a fact of that release, not derivable from the config, so it is a constant here.
+KIMI_INV_FREQ_LEN = 56
+
+
+def _quirks(cfg: ModelConfig, fmt: WeightFormat) -> tuple[list[Stored], list[str]]:
+    """Non-weight tensors a real release stores, keyed on the family, with their source."""
+    if cfg.model_type == "kimi_k2" and fmt.name == "fp8" and fmt.from_config:
+        extra = [Stored(f"model.layers.{i}.self_attn.rotary_emb.inv_freq", (KIMI_INV_FREQ_LEN,), "BF16", 1,
+                        "extra", False, "extra") for i in range(cfg.num_hidden_layers)]
+        note = (f"includes {cfg.num_hidden_layers} rotary_emb.inv_freq buffers of {KIMI_INV_FREQ_LEN} bf16 values, "
+                "which the Kimi-K2-Instruct fp8 release stores (published.md); an assumption for other kimi_k2 releases")
+        return extra, [note]
+    return [], []
+
+
+def checkpoint_tensors(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored], list[str]]:
+    """Every tensor the checkpoint stores, in model order, and notes on what was assumed."""
+    cfg, prefix = spec.config, spec.checkpoint_prefix
+    out: list[Stored] = []
+    for t in build_tensors(cfg):
+        for name, shape, dtype in stored_parts(t, t.dims, fmt, cfg, quantized(t, fmt, prefix)):
+            out.append(Stored(prefix + name, shape, dtype, t.copies, t.kind.value, t.mtp, _role(name)))
+    extra, notes = _quirks(cfg, fmt)
+    out += [Stored(prefix + s.name, s.shape, s.dtype, s.copies, s.kind, s.mtp, s.role) for s in extra]
+    return out, notes
+
+
+# ---------------------------------------------------------------------------------------------------
+# The report
+
+
+class DtypeBytes(BaseModel):
+    tensors: int
+    elements: int
+    bytes: int
+
+
+class PartBytes(BaseModel):
+    tensors: int
+    bytes: int
+
+
+class CheckpointReport(BaseModel):
+    model: str
+    format: WeightFormat
+    format_description: str
+    tensors: int
+    elements: int
+    total_bytes: int  # = metadata.total_size of model.safetensors.index.json
+    total_gb: float  # 10^9 bytes
+    total_gib: float  # 2^30 bytes
+    main: PartBytes
+    mtp: PartBytes
+    by_dtype: dict[str, DtypeBytes]
+    by_component: dict[str, int]  # bytes, weights and their scales together; sums to total_bytes
+    notes: list[str]
+
+
+def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> CheckpointReport:
+    fmt = weight_format(spec.config, weights)
+    stored, notes = checkpoint_tensors(spec, fmt)
+    by_dtype: dict[str, DtypeBytes] = {}
+    by_component: dict[str, int] = {}
+    main, mtp = PartBytes(tensors=0, bytes=0), PartBytes(tensors=0, bytes=0)
+    for s in stored:
+        d = by_dtype.setdefault(s.dtype, DtypeBytes(tensors=0, elements=0, bytes=0))
+        d.tensors += s.copies
+        d.elements += s.elements
+        d.bytes += s.bytes
+        key = "mtp" if s.mtp else s.kind
+        by_component[key] = by_component.get(key, 0) + s.bytes
+        part = mtp if s.mtp else main
+        part.tensors += s.copies
+        part.bytes += s.bytes
+    total = main.bytes + mtp.bytes
+    return CheckpointReport(
+        model=spec.name, format=fmt, format_description=fmt.describe(), tensors=main.tensors + mtp.tensors,
+        elements=sum(s.elements for s in stored), total_bytes=total, total_gb=total / 1e9, total_gib=total / 2**30,
+        main=main, mtp=mtp, by_dtype=by_dtype, by_component=by_component, notes=list(spec.notes) + notes,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# verify: a local checkpoint's index and safetensors headers against the symbolic model
+
+MAX_HEADER_BYTES = 100 * 2**20  # the safetensors library refuses headers above 100 MB too
+
+
+class Mismatch(BaseModel):
+    name: str
+    expected_dtype: str
+    expected_shape: list[int]
+    found_dtype: str
+    found_shape: list[int]
+
+
+class VerifyReport(BaseModel):
+    model: str
+    path: str
+    format_description: str
+    ok: bool
+    expected_tensors: int
+    found_tensors: int
+    files: int
+    headers_read: int  # safetensors files whose header was read (weights never are)
+    missing: list[str]  # in the model, not in the checkpoint
+    extra: list[str]  # in the checkpoint, not in the model
+    mismatched: list[Mismatch]  # dtype or shape differs (only where a header was read)
+    expected_bytes: int
+    index_total_size: int | None  # metadata.total_size of the index
+    header_bytes: int | None  # sum of the tensors' data sizes from the headers, when every file was read
+    size_difference: int | None  # found (index total_size, else headers) minus expected
+    notes: list[str]
+
+
+def read_safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a .safetensors file (8-byte little-endian length, then JSON); never the data."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise InputError(f"{path}: not a safetensors file (shorter than 8 bytes)")
+            (n,) = struct.unpack("<Q", head)
+            size = path.stat().st_size
+            if n > MAX_HEADER_BYTES or n > size - 8:
+                raise InputError(f"{path}: not a safetensors file (header length {n} for a {size}-byte file)")
+            raw = f.read(n)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: malformed safetensors header: {e}") from None
+    if not isinstance(header, dict):
+        raise InputError(f"{path}: malformed safetensors header: not a JSON object")
+    header.pop("__metadata__", None)
+    for name, info in header.items():
+        if not (isinstance(info, dict) and isinstance(info.get("dtype"), str) and isinstance(info.get("shape"), list)
+                and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2):
+            raise InputError(f"{path}: malformed safetensors header entry for {name!r}")
+    return header
+
+
+def _read_index(path: Path) -> tuple[dict[str, str], int | None]:
+    from .config import read_mapping
+
+    raw = read_mapping(path)
+    wm = raw.get("weight_map")
+    if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
+        raise InputError(f"{path}: weight_map: expected an object of tensor name -> file name")
+    total = (raw.get("metadata") or {}).get("total_size")
+    if total is not None and not isinstance(total, int):
+        try:
+            total = int(total)
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: metadata.total_size: expected an integer, got {total!r}") from None
+    return wm, total
+
+
+def checkpoint_folder(path: str | Path) -> tuple[Path, Path | None]:
+    """(folder, index file or None for a single model.safetensors)."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.name.endswith(".index.json"):
+        return p.parent, p
+    if p.is_dir():
+        idx = p / "model.safetensors.index.json"
+        if idx.is_file():
+            return p, idx
+        if (p / "model.safetensors").is_file():
+            return p, None
+        raise InputError(f"{p}: no model.safetensors.index.json or model.safetensors in this folder")
+    if not p.exists():
+        raise InputError(f"{p}: no such file or folder")
+    raise InputError(f"{p}: expected a checkpoint folder or its model.safetensors.index.json")
+
+
+def verify(path: str | Path, spec: ModelSpec, weights: str | None = None) -> VerifyReport:
+    folder, index = checkpoint_folder(path)
+    fmt = weight_format(spec.config, weights)
+    stored, notes = checkpoint_tensors(spec, fmt)
+    expected: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for s in stored:
+        for name in s.names():
+            expected[name] = (s.dtype, s.shape)
+    expected_bytes = sum(s.bytes for s in stored)
+
+    if index is not None:
+        weight_map, total_size = _read_index(index)
+    else:
+        weight_map, total_size = {}, None
+    files = sorted(set(weight_map.values())) if index is not None else ["model.safetensors"]
+    found: dict[str, tuple[str, tuple[int, ...]] | None] = {n: None for n in weight_map}
+    headers_read, header_bytes = 0, 0
+    for fname in files:
+        fpath = folder / fname
+        if not fpath.is_file():
+            continue
+        header = read_safetensors_header(fpath)
+        headers_read += 1
+        for name, info in header.items():
+            found[name] = (info["dtype"], tuple(info["shape"]))
+            begin, end = info["data_offsets"]
+            header_bytes += end - begin
+            if index is not None and weight_map.get(name) != fname:
+                notes.append(f"{fname}: tensor {name} is not mapped to this file in the index")
+    if headers_read < len(files):
+        notes.append(f"read {headers_read} of {len(files)} safetensors headers (the others are not in {folder}): "
+                     "names checked against the index, dtypes and shapes only where a header was read")
+
+    missing = [n for n in expected if n not in found]
+    extra = [n for n in found if n not in expected]
+    mismatched = []
+    for name, got in found.items():
+        want = expected.get(name)
+        if got is None or want is None:
+            continue
+        if got[0] != want[0] or tuple(got[1]) != tuple(want[1]):
+            mismatched.append(Mismatch(name=name, expected_dtype=want[0], expected_shape=list(want[1]),
+                                       found_dtype=got[0], found_shape=list(got[1])))
+    all_headers = headers_read == len(files)
+    hb = header_bytes if all_headers else None
+    actual = total_size if total_size is not None else hb
+    diff = None if actual is None else actual - expected_bytes
+    ok = not missing and not extra and not mismatched and (diff in (None, 0))
+    return VerifyReport(
+        model=spec.name, path=str(index or folder / "model.safetensors"), format_description=fmt.describe(), ok=ok,
+        expected_tensors=len(expected), found_tensors=len(found), files=len(files), headers_read=headers_read,
+        missing=missing, extra=extra, mismatched=mismatched, expected_bytes=expected_bytes,
+        index_total_size=total_size, header_bytes=hb, size_difference=diff, notes=list(spec.notes) + notes,
+    )

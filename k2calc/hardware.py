@@ -1,0 +1,108 @@
+"""The hardware catalog: GPUs with their usable memory, bandwidths, peak FLOPS and node size.
+
+Read from `presets/gpus*.yaml` (the shipped `gpus.yaml` plus any `gpus-*.yaml` a user drops beside it)
+and from files passed with `--gpu-file`; later files override earlier entries of the same name. Every
+file is parsed with `yaml.safe_load` and validated: an unknown key is an error naming the file, the
+entry and the nearest known field (a hand-written catalog's unknown key is almost always a typo).
+Units live in the field names; memory is an exact byte count, as the driver reports it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InputError, suggest
+
+Pos = Annotated[float, Field(gt=0)]
+
+
+class GPU(BaseModel):
+    """One GPU type. `memory_bytes` is what the driver reports, which is what an engine can allocate from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    aliases: list[str] = []
+    description: str = ""
+    vendor: str = ""
+    memory_bytes: Annotated[int, Field(gt=0, strict=True)]
+    memory_source: str = ""
+    memory_estimated: bool = False
+    marketed_memory_gb: Pos | None = None
+    hbm_bandwidth_tb_per_s: Pos  # 10^12 bytes/s
+    bf16_dense_tflops: Pos
+    fp8_dense_tflops: Pos | None = None
+    fp4_dense_tflops: Pos | None = None
+    int4_dense_tops: Pos | None = None
+    link_bandwidth_gb_per_s: Pos  # intra-node (NVLink / Infinity Fabric), 10^9 bytes/s
+    gpus_per_node: Annotated[int, Field(gt=0, strict=True)]
+    scaleup_domain_gpus: Annotated[int, Field(gt=0, strict=True)] | None = None  # NVL72: 72
+    price_per_gpu_hour_usd: Pos | None = None
+    source: str = ""  # the catalog file it came from
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_bytes / 2**30
+
+
+class _Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = ""
+    gpus: list[dict]
+
+
+def builtin_files() -> list[Path]:
+    from .presets import presets_dir
+
+    return sorted(presets_dir().glob("gpus*.yaml"))
+
+
+def _load_file(path: Path) -> list[GPU]:
+    from .config import read_mapping
+
+    raw = read_mapping(path)
+    try:
+        cat = _Catalog.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"{path}: {loc}: {err['msg']} (a catalog is `gpus: [...]` with an optional `source`)") from None
+    out = []
+    for i, entry in enumerate(cat.gpus):
+        label = entry.get("name", f"#{i + 1}")
+        unknown = [k for k in entry if k not in GPU.model_fields or k == "source"]
+        if unknown:
+            k = unknown[0]
+            raise InputError(f"{path}: gpus[{label}]: unknown field {k!r}{suggest(k, list(GPU.model_fields))}")
+        try:
+            out.append(GPU.model_validate({**entry, "source": str(path)}))
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            what = "required field is missing" if err["type"] == "missing" else f"{err['msg']} (got {err['input']!r})"
+            raise InputError(f"{path}: gpus[{label}]: {loc}: {what}") from None
+    return out
+
+
+def list_gpus(extra_files: list[str | Path] | None = None) -> list[GPU]:
+    """The catalog, in file order; an entry of a later file replaces one of the same name."""
+    by_name: dict[str, GPU] = {}
+    for path in [*builtin_files(), *(Path(p).expanduser() for p in extra_files or [])]:
+        for gpu in _load_file(path):
+            by_name[gpu.name.lower()] = gpu
+    return list(by_name.values())
+
+
+def get_gpu(name: str, extra_files: list[str | Path] | None = None) -> GPU:
+    """A GPU by name or alias, case-insensitive."""
+    gpus = list_gpus(extra_files)
+    key = name.strip().lower()
+    for g in gpus:
+        if key == g.name.lower() or key in (a.lower() for a in g.aliases):
+            return g
+    names = [g.name for g in gpus]
+    raise InputError(f"--gpu {name}: unknown GPU{suggest(key, names)}; `k2calc gpus` lists them")

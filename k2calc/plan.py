@@ -1,0 +1,711 @@
+"""GPU memory plans: does a model fit on these GPUs under this parallel layout, and what is the smallest that does.
+
+Per GPU: weights + KV cache + activations + runtime overhead must fit in `mem_fraction × memory_bytes`.
+
+**Layout** (vLLM's convention): `gpus = tp × dp × pp`. `tp` is the attention tensor-parallel size, `dp`
+the number of attention data-parallel replicas (DP-attention), `pp` the pipeline stages. The MoE layers
+of one stage span its `tp × dp` GPUs: `ep` of them hold different experts, and each expert's
+intermediate dimension is split over the rest (`moe_tp = tp × dp / ep`; with `ep 1`, every expert is
+split over all of them, as vLLM does without expert parallelism). SGLang's
+`--tp 16 --dp 2 --enable-dp-attention` is `--tp 8 --dp-attention 2` here.
+
+**Weights per GPU** come from the tensor list, each tensor with a sharding rule (as in vLLM's and
+SGLang's DeepSeek-V2/V3 model code): `q_b_proj`/`q_proj` and `kv_b_proj` column-parallel and `o_proj`
+row-parallel over `tp`; `q_a_proj`, `kv_a_proj_with_mqa`, the indexer, norms and the router
+replicated; dense MLP and shared experts column/row-parallel over `tp`; embedding and lm_head
+vocab-parallel over `tp`; routed experts `(n_routed_experts + redundant) / ep` per GPU, split over
+`moe_tp`. Each shard is stored as the weight format stores a tensor of that shape (fp8 block scales
+and int4 group scales included). Pipeline stages take contiguous layers (the remainder to the stages
+before the last, as vLLM's `get_pp_indices`); the first holds the embedding, the last the final norm,
+lm_head and the MTP modules (`mtp`). The plan reports the stage that needs the most memory.
+
+**KV cache per GPU**: MLA caches one latent per token per layer with no head dimension, so it cannot be
+split over attention-TP ranks: each of the `tp` ranks of a DP replica holds the whole latent of every
+sequence of that replica. DP-attention splits the sequences: a GPU holds `ceil(batch / dp)` of them.
+
+**Activations** (an estimate of the peak, `--activations-gib` overrides it): a prefill chunk of `chunk`
+tokens per DP replica, bf16: two hidden-state buffers (residual and normed input) plus the widest of
+(a) attention: q, k, v and output of the chunk for `heads / tp` heads plus the prefix's keys and
+values up-projected from the latent (`context` tokens, at most PREFIX_WORKSPACE_TOKENS = 64k at a time), (b) the dense MLP, (c) the MoE dispatch: the
+average `chunk × dp × top-k / ep` token copies a GPU receives, with their expert intermediate and the
+combine output (no load imbalance counted); plus on the last stage the fp32 logits and probabilities of
+the `ceil(batch / dp)` sequences a GPU samples for.
+
+**Overhead** (`--overhead-gib` overrides the sum): CUDA context and libraries 1 GiB, NCCL buffers 1 GiB,
+expert-parallel all-to-all buffers 2 GiB when `ep > 1` (DeepEP-style), CUDA graphs 1 GiB. Rough,
+typical values, not measurements.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from math import ceil
+
+from pydantic import BaseModel
+
+from .checkpoint import WeightFormat, parts_bytes, quantized, stored_parts, weight_format
+from .config import ModelConfig, ModelSpec
+from .errors import InputError
+from .hardware import GPU
+from .tensors import Kind, Tensor, build_tensors
+
+GIB = 2**30
+ACT_BYTES = 2  # bf16 activations
+# Engines up-project a long prefix's latent into per-head keys and values chunk by chunk through a
+# bounded workspace; k2calc assumes at most this many prefix tokens at a time (an assumption of the
+# order of vLLM's MLA chunked-context workspace, not a figure read from either engine).
+PREFIX_WORKSPACE_TOKENS = 65536
+LOGIT_BYTES = 4 + 4  # fp32 logits and fp32 probabilities per vocabulary entry
+
+DEFAULT_MEM_FRACTION = 0.9  # vLLM's --gpu-memory-utilization default
+DEFAULT_CHUNK = 8192  # SGLang's --chunked-prefill-size for large GPUs, vLLM's max_num_batched_tokens order
+OVERHEAD_DEFAULTS = {
+    "cuda_context": 1 * GIB,  # CUDA context + cuBLAS/NCCL libraries of a PyTorch process
+    "nccl_buffers": 1 * GIB,
+    "ep_all_to_all_buffers": 2 * GIB,  # only when ep > 1
+    "cuda_graphs": 1 * GIB,
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inputs
+
+
+class Layout(BaseModel):
+    tp: int = 1
+    dp: int = 1  # DP-attention replicas
+    pp: int = 1
+    ep: int = 1
+    redundant_experts: int = 0
+    mtp: bool = False
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.dp * self.pp
+
+    @property
+    def stage_gpus(self) -> int:
+        return self.tp * self.dp
+
+    @property
+    def moe_tp(self) -> int:
+        return self.stage_gpus // self.ep
+
+    def label(self) -> str:
+        parts = [f"TP{self.tp}"]
+        if self.dp > 1:
+            parts.append(f"DP-attn{self.dp}")
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        if self.pp > 1:
+            parts.append(f"PP{self.pp}")
+        return " ".join(parts)
+
+
+class Workload(BaseModel):
+    context: int  # tokens per sequence held in the KV cache
+    batch: int = 1  # concurrent sequences
+    chunk: int = DEFAULT_CHUNK  # chunked-prefill tokens per step per DP replica
+    kv_dtype: str = "bf16"
+
+
+class Knobs(BaseModel):
+    mem_fraction: float = DEFAULT_MEM_FRACTION
+    activations_bytes: int | None = None  # override of the estimate
+    overhead_bytes: int | None = None  # override of the sum of OVERHEAD_DEFAULTS
+
+
+def knobs(mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | None = None,
+          overhead_gib: float | None = None) -> Knobs:
+    """Knobs from the command line's units (GiB) to bytes."""
+    for opt, v in (("--activations-gib", activations_gib), ("--overhead-gib", overhead_gib)):
+        if v is not None and v < 0:
+            raise InputError(f"{opt} {v:g}: must be 0 or more")
+    return Knobs(mem_fraction=mem_fraction,
+                 activations_bytes=None if activations_gib is None else int(activations_gib * GIB),
+                 overhead_bytes=None if overhead_gib is None else int(overhead_gib * GIB))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sharding rules, precomputed once per (config, format)
+
+REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW = (
+    "replicated", "column", "row", "vocab", "expert_column", "expert_row")
+
+
+def shard_rule(t: Tensor) -> str:
+    """How tensor parallelism splits this tensor (vLLM/SGLang DeepSeek-V2/V3 model code)."""
+    last = t.module.split(".")[-1]
+    if t.kind in (Kind.EMBEDDING, Kind.LM_HEAD):
+        return VOCAB
+    if t.kind is Kind.ROUTED_EXPERTS:
+        return EXPERT_ROW if last == "down_proj" else EXPERT_COLUMN
+    if t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS):
+        return ROW if last == "down_proj" else COLUMN
+    if t.kind is Kind.ATTENTION and t.name.endswith(".weight"):
+        if last in ("q_proj", "q_b_proj", "kv_b_proj"):
+            return COLUMN  # split by heads
+        if last == "o_proj":
+            return ROW
+    return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, biases
+
+
+@dataclass(frozen=True)
+class _Item:
+    t: Tensor
+    rule: str
+    is_q: bool
+
+
+def _stage_layers(n_layers: int, pp: int) -> list[list[int]]:
+    """Contiguous layers per stage; the remainder goes to the stages before the last (vLLM)."""
+    sizes = [n_layers // pp] * pp
+    for k in range(n_layers % pp):
+        sizes[(pp - 2 - k) % pp] += 1
+    out, start = [], 0
+    for s in sizes:
+        out.append(list(range(start, start + s)))
+        start += s
+    return out
+
+
+class _Model:
+    """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications."""
+
+    def __init__(self, spec: ModelSpec, fmt: WeightFormat):
+        cfg = self.cfg = spec.config
+        self.fmt = fmt
+        prefix = spec.checkpoint_prefix
+        items = [_Item(t, shard_rule(t), quantized(t, fmt, prefix)) for t in build_tensors(cfg)]
+        self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
+        self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]
+        self.mtp = [i for i in items if i.t.mtp]
+        self.layer_type = ["moe" if cfg.is_moe_layer(i) else "dense" for i in range(cfg.num_hidden_layers)]
+        self.per_type: dict[str, list[_Item]] = {}
+        for typ in ("dense", "moe"):
+            if typ in self.layer_type:
+                idx = self.layer_type.index(typ)
+                self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
+        self.items = items
+        # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
+        seen: dict[tuple, _Item] = {}
+        for it in items:
+            if it.rule not in (REPLICATED, VOCAB):
+                col = it.rule in (COLUMN, EXPERT_COLUMN)
+                seen.setdefault((it.rule, it.t.module, it.t.dims[0] if col else it.t.dims[-1], it.is_q), it)
+        self.split_checks = list(seen.values())
+        self._cache: dict[tuple, int] = {}
+
+    def shard_shape(self, it: _Item, lay: Layout) -> tuple[tuple[int, ...], int]:
+        """(shape of this GPU's shard, copies on this GPU)."""
+        dims, r = it.t.dims, it.rule
+        if r == VOCAB:
+            return (ceil(dims[0] / lay.tp), *dims[1:]), it.t.copies
+        if r == COLUMN:
+            return (ceil(dims[0] / lay.tp), *dims[1:]), it.t.copies
+        if r == ROW:
+            return (*dims[:-1], ceil(dims[-1] / lay.tp)), it.t.copies
+        slots = (it.t.copies + lay.redundant_experts) // lay.ep
+        if r == EXPERT_COLUMN:
+            return (ceil(dims[0] / lay.moe_tp), *dims[1:]), slots
+        if r == EXPERT_ROW:
+            return (*dims[:-1], ceil(dims[-1] / lay.moe_tp)), slots
+        return dims, it.t.copies
+
+    def item_bytes(self, it: _Item, lay: Layout) -> int:
+        shape, copies = self.shard_shape(it, lay)
+        return copies * parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
+
+    def group_bytes(self, key: str, items: list[_Item], lay: Layout) -> int:
+        k = (key, lay.tp, lay.moe_tp, lay.ep, lay.redundant_experts)
+        v = self._cache.get(k)
+        if v is None:
+            v = self._cache[k] = sum(self.item_bytes(i, lay) for i in items)
+        return v
+
+    def stages(self, lay: Layout) -> list[list[int]]:
+        return _stage_layers(self.cfg.num_hidden_layers, lay.pp)
+
+    def stage_weights(self, lay: Layout, s: int, layers: list[int]) -> int:
+        total = 0
+        for typ, items in self.per_type.items():
+            n = sum(1 for i in layers if self.layer_type[i] == typ)
+            if n:
+                total += n * self.group_bytes(typ, items, lay)
+        if s == 0:
+            total += self.group_bytes("first", self.first, lay)
+        if s == lay.pp - 1:
+            total += self.group_bytes("last", self.last, lay)
+            if lay.mtp:
+                total += self.group_bytes("mtp", self.mtp, lay)
+        return total
+
+    def stage_items(self, lay: Layout, s: int, layers: list[int]) -> list[tuple[_Item, int]]:
+        """(item, how many layers of it) on stage s, for the by-module view."""
+        out: list[tuple[_Item, int]] = []
+        counts = {typ: sum(1 for i in layers if self.layer_type[i] == typ) for typ in self.per_type}
+        if s == 0:
+            out += [(i, 1) for i in self.first]
+        for typ, n in counts.items():
+            if n:
+                out += [(i, n) for i in self.per_type[typ]]
+        if s == lay.pp - 1:
+            out += [(i, 1) for i in self.last]
+            if lay.mtp:
+                out += [(i, 1) for i in self.mtp]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validity
+
+
+def layout_problem(m: _Model, lay: Layout) -> str | None:
+    """Why a layout cannot run (one line naming the option), or None."""
+    cfg = m.cfg
+    for opt, v in (("--tp", lay.tp), ("--dp-attention", lay.dp), ("--pp", lay.pp), ("--ep", lay.ep)):
+        if v < 1:
+            return f"{opt} {v}: must be at least 1"
+    if lay.redundant_experts < 0:
+        return f"--redundant-experts {lay.redundant_experts}: must be 0 or more"
+    if cfg.num_attention_heads % lay.tp:
+        return f"--tp {lay.tp}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by it"
+    if lay.pp > cfg.num_hidden_layers:
+        return f"--pp {lay.pp}: more stages than layers ({cfg.num_hidden_layers})"
+    if lay.stage_gpus % lay.ep:
+        return (f"--ep {lay.ep}: must divide the GPUs of one pipeline stage, tp × dp-attention = {lay.stage_gpus}")
+    slots = cfg.n_routed_experts + lay.redundant_experts
+    if slots % lay.ep:
+        extra = f" + {lay.redundant_experts} redundant" if lay.redundant_experts else ""
+        return f"--ep {lay.ep}: {cfg.n_routed_experts}{extra} experts are not divisible by it"
+    fmt = m.fmt
+    for it in m.split_checks:
+        r = it.rule
+        d = lay.moe_tp if r in (EXPERT_COLUMN, EXPERT_ROW) else lay.tp
+        if d == 1:
+            continue
+        col = r in (COLUMN, EXPERT_COLUMN)
+        size = it.t.dims[0] if col else it.t.dims[-1]
+        opt = (f"--ep {lay.ep} (expert TP = tp × dp-attention / ep = {d})" if r.startswith("expert")
+               else f"--tp {lay.tp}")
+        if size % d:
+            return f"{opt}: {it.t.kind.value} {it.t.module} {'rows' if col else 'columns'} ({size}) are not divisible by {d}"
+        if it.is_q:
+            unit = (fmt.block[0] if col else fmt.block[1]) if fmt.name == "fp8" else (1 if col else fmt.group_size)
+            if (size // d) % unit:
+                what = "fp8 block" if fmt.name == "fp8" else "int4 group"
+                return (f"{opt}: a {it.t.kind.value} {it.t.module} shard of {size // d} {'rows' if col else 'columns'} is not a "
+                        f"multiple of the {what} ({unit}); vLLM and SGLang refuse it")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Memory of one stage
+
+
+@dataclass
+class _Stage:
+    index: int
+    layers: int
+    kv_layers: int
+    weights: int
+    act_fixed: int  # activations that do not grow with the batch
+    logits_per_seq: int  # fp32 logits + probabilities per sequence sampled (last stage only)
+    kv_per_seq: int  # bytes of KV one sequence of `context` tokens holds on one GPU of this stage
+    act_detail: dict[str, int]
+
+
+def _kv_token_layer_bytes(cfg: ModelConfig, kv_dtype: str) -> int:
+    from .kv import bytes_per_token_layer
+
+    b = bytes_per_token_layer(cfg, kv_dtype)
+    if cfg.has_indexer:
+        try:
+            from .kv import indexer_bytes_per_token_layer
+        except ImportError:  # pragma: no cover - older kv module
+            return b
+        b += indexer_bytes_per_token_layer(cfg)
+    return b
+
+
+def _activations(cfg: ModelConfig, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
+    T, H = w.chunk, cfg.hidden_size
+    heads = cfg.num_attention_heads // lay.tp
+    hidden = 2 * T * H * ACT_BYTES
+    attn = (T * heads * (2 * cfg.qk_head_dim + 2 * cfg.v_head_dim)  # q, k, v, output of the chunk
+            + min(w.context, PREFIX_WORKSPACE_TOKENS) * heads * (cfg.qk_nope_head_dim + cfg.v_head_dim)
+            ) * ACT_BYTES  # prefix K/V up-projected from the latent
+    dense = 3 * T * (cfg.intermediate_size // lay.tp) * ACT_BYTES if has_dense else 0
+    moe = 0
+    if has_moe:
+        pairs = ceil(T * lay.dp * cfg.num_experts_per_tok / lay.ep)
+        moe = pairs * (2 * H + 3 * (cfg.moe_intermediate_size // lay.moe_tp)) * ACT_BYTES
+    return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
+
+
+def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stage]:
+    cfg = m.cfg
+    out = []
+    for s, layers in enumerate(m.stages(lay)):
+        last = s == lay.pp - 1
+        kv_layers = len(layers) + (cfg.num_nextn_predict_layers if (last and lay.mtp) else 0)
+        types = {m.layer_type[i] for i in layers}
+        if last and lay.mtp:
+            types |= {m.layer_type[-1]} if cfg.num_nextn_predict_layers else set()
+        detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
+        fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
+        out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
+                          cfg.vocab_size * LOGIT_BYTES if last else 0, w.context * kv_layers * kv_tl, detail))
+    return out
+
+
+def _overhead(lay: Layout) -> dict[str, int]:
+    d = dict(OVERHEAD_DEFAULTS)
+    if lay.ep == 1:
+        d["ep_all_to_all_buffers"] = 0
+    return d
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reports
+
+
+class PerGPU(BaseModel):
+    """Bytes on one GPU (the stage that needs the most); free = budget - the four parts."""
+
+    weights: int
+    kv_cache: int
+    activations: int
+    overhead: int
+    free: int
+    budget: int  # mem_fraction × memory
+    memory: int  # the GPU's memory as the driver reports it
+
+
+class ModuleRow(BaseModel):
+    module: str
+    kind: str
+    sharding: str
+    layers: int
+    bytes: int
+
+
+class KVLayout(BaseModel):
+    """The same GPUs with attention all-TP or all-DP: how the latent cache and the fit change."""
+
+    layout: str
+    tp: int
+    dp: int
+    sequences_per_gpu: int
+    kv_cache: int
+    weights: int
+    fits: bool
+    max_batch: int
+    kv_tokens: int
+    current: bool
+
+
+class PlanReport(BaseModel):
+    model: str
+    fits: bool
+    gpus: int
+    gpu: str
+    layout: Layout
+    layout_label: str
+    workload: Workload
+    weights_format: str
+    mem_fraction: float
+    per_gpu: PerGPU
+    stage: int  # the pipeline stage reported (the one needing the most memory)
+    stages: int
+    max_batch: int  # the largest batch that fits at this context
+    kv_tokens: int  # KV-cache tokens the whole deployment holds (all DP replicas)
+    kv_bytes_per_token_layer: int
+    reason: str  # one line
+    modules: list[ModuleRow]
+    activations_detail: dict[str, int]
+    overhead_detail: dict[str, int]
+    kv_layouts: list[KVLayout]
+    notes: list[str]
+
+
+def _fit(st: _Stage, lay: Layout, w: Workload, budget: int, overhead: int, act_override: int | None
+         ) -> tuple[int, int, int, int]:
+    """(kv bytes, activations, max batch, kv tokens per DP replica) for one stage."""
+    seqs = ceil(w.batch / lay.dp)
+    kv = seqs * st.kv_per_seq
+    act = act_override if act_override is not None else st.act_fixed + seqs * st.logits_per_seq
+    room = budget - st.weights - overhead - (act_override if act_override is not None else st.act_fixed)
+    per_seq = st.kv_per_seq + (0 if act_override is not None else st.logits_per_seq)
+    max_seqs = max(0, room // per_seq) if per_seq else 0
+    tokens = max(0, (budget - st.weights - overhead - act) // (st.kv_per_seq // w.context)) if st.kv_per_seq else 0
+    return kv, act, max_seqs * lay.dp, tokens
+
+
+@dataclass
+class _Eval:
+    fits: bool
+    stage: _Stage
+    kv: int
+    act: int
+    free: int
+    max_batch: int
+    kv_tokens: int
+
+
+def _evaluate(stages: list[_Stage], lay: Layout, w: Workload, budget: int, overhead: int, knobs: Knobs) -> _Eval:
+    worst = None
+    max_batch, tokens = None, None
+    for st in stages:
+        kv, act, mb, tok = _fit(st, lay, w, budget, overhead, knobs.activations_bytes)
+        free = budget - st.weights - kv - act - overhead
+        if worst is None or free < worst.free:
+            worst = _Eval(free >= 0, st, kv, act, free, 0, 0)
+        max_batch = mb if max_batch is None else min(max_batch, mb)
+        tokens = tok if tokens is None else min(tokens, tok)
+    worst.fits = worst.free >= 0
+    worst.max_batch = max_batch
+    worst.kv_tokens = tokens * lay.dp
+    return worst
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weights: str | None = None,
+         knobs: Knobs | None = None, gpus: int | None = None) -> PlanReport:
+    """The per-GPU memory of one deployment and its verdict."""
+    knobs = knobs or Knobs()
+    _check_inputs(workload, knobs)
+    if gpus is not None and gpus != layout.gpus:
+        raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
+                         f"{layout.pp} = {layout.gpus} GPUs")
+    cfg = spec.config
+    fmt = weight_format(cfg, weights)
+    m = _Model(spec, fmt)
+    problem = layout_problem(m, layout)
+    if problem:
+        raise InputError(problem)
+    if layout.mtp and not cfg.num_nextn_predict_layers:
+        raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
+    kv_tl = _kv_token_layer_bytes(cfg, workload.kv_dtype)
+    budget = int(knobs.mem_fraction * gpu.memory_bytes)
+    ovh_detail = _overhead(layout)
+    overhead = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(ovh_detail.values())
+    stages = _stage_memory(m, layout, workload, kv_tl)
+    ev = _evaluate(stages, layout, workload, budget, overhead, knobs)
+    st = ev.stage
+
+    # By module, on the reported stage.
+    rows: dict[tuple, ModuleRow] = {}
+    stage_layers = m.stages(layout)[st.index]
+    for it, n in m.stage_items(layout, st.index, stage_layers):
+        shape, copies = m.shard_shape(it, layout)
+        b = copies * parts_bytes(stored_parts(it.t, shape, fmt, cfg, it.is_q)) * n
+        sharding = _sharding_text(it, layout)
+        key = (it.t.mtp, it.t.module, sharding)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = ModuleRow(module=("mtp: " if it.t.mtp else "") + it.t.module, kind=it.t.kind.value,
+                                  sharding=sharding, layers=n, bytes=b)
+        else:
+            row.bytes += b
+            row.layers += n
+    modules = list(rows.values())
+    assert sum(r.bytes for r in modules) == st.weights  # the breakdown adds up to its total
+
+    kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs)
+    notes = list(spec.notes)
+    if cfg.max_position_embeddings and workload.context > cfg.max_position_embeddings:
+        notes.append(f"--context {workload.context} is longer than max_position_embeddings "
+                     f"({cfg.max_position_embeddings})")
+    if gpu.memory_estimated:
+        notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
+    if cfg.has_indexer:
+        notes.append("KV cache includes the lightning indexer's fp8 key cache")
+    notes.append("activations and overhead are estimates with documented defaults "
+                 "(--activations-gib, --overhead-gib override them)")
+
+    used = st.weights + ev.kv + ev.act + overhead
+    head = f"{layout.gpus}×{gpu.name} {layout.label()}, {fmt.name} weights, batch {workload.batch} × {workload.context:,} tokens"
+    parts = (f"weights {_gib(st.weights)} + KV {_gib(ev.kv)} + activations {_gib(ev.act)} + overhead "
+             f"{_gib(overhead)} = {_gib(used)} of {_gib(budget)} per GPU (mem-fraction {knobs.mem_fraction:g})")
+    if ev.fits:
+        reason = f"fits: {head}: {parts}; free {_gib(ev.free)}; max batch {ev.max_batch} at this context"
+    elif st.weights + overhead + (knobs.activations_bytes if knobs.activations_bytes is not None else st.act_fixed) > budget:
+        reason = (f"does not fit: {head}: weights, activations and overhead alone need "
+                  f"{_gib(st.weights + overhead + ev.act)} of {_gib(budget)} per GPU")
+    else:
+        reason = f"does not fit: {head}: {parts}; short by {_gib(-ev.free)}; max batch {ev.max_batch} at this context"
+    return PlanReport(
+        model=spec.name, fits=ev.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
+        workload=workload, weights_format=fmt.describe(), mem_fraction=knobs.mem_fraction,
+        per_gpu=PerGPU(weights=st.weights, kv_cache=ev.kv, activations=ev.act, overhead=overhead, free=ev.free,
+                       budget=budget, memory=gpu.memory_bytes),
+        stage=st.index, stages=layout.pp, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
+        kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
+        activations_detail={**st.act_detail, "logits": ceil(workload.batch / layout.dp) * st.logits_per_seq},
+        overhead_detail=ovh_detail if knobs.overhead_bytes is None else {"override": knobs.overhead_bytes},
+        kv_layouts=kv_layouts, notes=notes,
+    )
+
+
+def _sharding_text(it: _Item, lay: Layout) -> str:
+    r = it.rule
+    if r == REPLICATED:
+        return "replicated"
+    if r == VOCAB:
+        return f"vocab ÷ {lay.tp}" if lay.tp > 1 else "whole"
+    if r in (COLUMN, ROW):
+        return f"{r} ÷ {lay.tp}" if lay.tp > 1 else "whole"
+    slots = (it.t.copies + lay.redundant_experts) // lay.ep
+    split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 else ""
+    return f"{slots} experts/GPU{split}"
+
+
+def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs
+                ) -> list[KVLayout]:
+    """The current layout beside all-TP and all-DP attention over the same GPUs of a stage."""
+    g = lay.stage_gpus
+    cands = [(lay.tp, lay.dp)]
+    for tp, dp in ((g, 1), (1, g)):
+        if (tp, dp) not in cands:
+            cands.append((tp, dp))
+    out = []
+    for tp, dp in cands:
+        alt = lay.model_copy(update={"tp": tp, "dp": dp})
+        if layout_problem(m, alt):
+            continue
+        ev = _evaluate(_stage_memory(m, alt, w, kv_tl), alt, w, budget, overhead, knobs)
+        out.append(KVLayout(layout=alt.label(), tp=tp, dp=dp, sequences_per_gpu=ceil(w.batch / dp), kv_cache=ev.kv,
+                            weights=ev.stage.weights, fits=ev.fits, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
+                            current=(tp, dp) == (lay.tp, lay.dp)))
+    return out
+
+
+def _check_inputs(w: Workload, knobs: Knobs) -> None:
+    if w.batch < 0:
+        raise InputError(f"--batch {w.batch}: must be 0 or more")
+    if w.chunk < 1:
+        raise InputError(f"--chunk {w.chunk}: must be at least 1 token")
+    if not 0 < knobs.mem_fraction <= 1:
+        raise InputError(f"--mem-fraction {knobs.mem_fraction}: must be in (0, 1]")
+    for opt, v in (("--activations-gib", knobs.activations_bytes), ("--overhead-gib", knobs.overhead_bytes)):
+        if v is not None and v < 0:
+            raise InputError(f"{opt}: must be 0 or more")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Search
+
+
+class SearchRow(BaseModel):
+    rank: int
+    gpu: str
+    gpus: int
+    nodes: int
+    layout: str
+    tp: int
+    dp: int
+    pp: int
+    ep: int
+    weights: int  # per GPU
+    kv_cache: int  # per GPU
+    free: int  # per GPU
+    max_batch: int
+    kv_tokens: int
+    cost_per_hour_usd: float | None
+
+
+class SearchReport(BaseModel):
+    model: str
+    workload: Workload
+    weights_format: str
+    mem_fraction: float
+    gpu_types: list[str]
+    max_nodes: int
+    layouts_evaluated: int
+    layouts_fitting: int
+    elapsed_ms: float
+    results: list[SearchRow]  # best layout per (GPU type, GPU count), smallest first, then cheapest
+    notes: list[str]
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
+           knobs: Knobs | None = None, max_nodes: int = 8, mtp: bool = False, top: int = 10) -> SearchReport:
+    """Every valid layout on whole nodes of each GPU type; the smallest (then cheapest) that fit.
+
+    Layouts: pp divides the node count (pipeline stages between nodes), tp divides the GPUs of a
+    stage and the heads, dp = stage GPUs / tp, ep any divisor of the stage GPUs that divides the
+    experts. Weights, KV and activations per GPU do not depend on the GPU type, so each layout is
+    computed once and compared with every type's budget.
+    """
+    knobs = knobs or Knobs()
+    _check_inputs(workload, knobs)
+    if max_nodes < 1:
+        raise InputError(f"--max-nodes {max_nodes}: must be at least 1")
+    if not gpus:
+        raise InputError("--gpu: no GPU types to search")
+    t0 = time.perf_counter()
+    cfg = spec.config
+    fmt = weight_format(cfg, weights)
+    if mtp and not cfg.num_nextn_predict_layers:
+        raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
+    m = _Model(spec, fmt)
+    kv_tl = _kv_token_layer_bytes(cfg, workload.kv_dtype)
+    layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
+    evaluated = fitting = 0
+    best: dict[tuple[str, int], tuple] = {}
+    for gpu in gpus:
+        budget = int(knobs.mem_fraction * gpu.memory_bytes)
+        for nodes in range(1, max_nodes + 1):
+            n = nodes * gpu.gpus_per_node
+            for pp in _divisors(nodes):
+                g = n // pp
+                for tp in _divisors(g):
+                    if cfg.num_attention_heads % tp:
+                        continue
+                    for ep in _divisors(g):
+                        key = (tp, g // tp, pp, ep)
+                        if key not in layouts:
+                            lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, mtp=mtp)
+                            layouts[key] = None if layout_problem(m, lay) else (lay, _stage_memory(m, lay, workload, kv_tl))
+                        entry = layouts[key]
+                        if entry is None:
+                            continue
+                        lay, stages = entry
+                        evaluated += 1
+                        ovh = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(_overhead(lay).values())
+                        ev = _evaluate(stages, lay, workload, budget, ovh, knobs)
+                        if not ev.fits:
+                            continue
+                        fitting += 1
+                        k = (gpu.name, n)
+                        old = best.get(k)
+                        if old is None or (ev.kv_tokens, ev.free) > (old[1].kv_tokens, old[1].free):
+                            best[k] = (lay, ev, gpu, nodes)
+    rows = []
+    for (name, n), (lay, ev, gpu, nodes) in best.items():
+        cost = n * gpu.price_per_gpu_hour_usd if gpu.price_per_gpu_hour_usd else None
+        rows.append(SearchRow(rank=0, gpu=name, gpus=n, nodes=nodes, layout=lay.label(), tp=lay.tp, dp=lay.dp,
+                              pp=lay.pp, ep=lay.ep, weights=ev.stage.weights, kv_cache=ev.kv, free=ev.free,
+                              max_batch=ev.max_batch, kv_tokens=ev.kv_tokens, cost_per_hour_usd=cost))
+    ranked = sorted(rows, key=lambda r: (r.gpus, r.cost_per_hour_usd is None,
+                                                   r.cost_per_hour_usd or 0.0, -r.kv_tokens))[:top]
+    for i, r in enumerate(ranked, 1):
+        r.rank = i
+    elapsed = (time.perf_counter() - t0) * 1000
+    notes = list(spec.notes)
+    if not any(g.price_per_gpu_hour_usd for g in gpus):
+        notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
+    notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")
+    return SearchReport(model=spec.name, workload=workload, weights_format=fmt.describe(),
+                        mem_fraction=knobs.mem_fraction, gpu_types=[g.name for g in gpus], max_nodes=max_nodes,
+                        layouts_evaluated=evaluated, layouts_fitting=fitting, elapsed_ms=round(elapsed, 1),
+                        results=ranked, notes=notes)

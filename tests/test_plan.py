@@ -1,0 +1,187 @@
+"""Memory plans: published deployments, KV replication under TP vs DP-attention, sharding by hand."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from k2calc.config import load_preset
+from k2calc.errors import InputError
+from k2calc.hardware import GPU, get_gpu, list_gpus
+from k2calc.plan import Layout, Workload, _stage_layers, plan, search
+
+K128 = 131_072
+BIG = GPU(name="big", memory_bytes=2**50, hbm_bandwidth_tb_per_s=1, bf16_dense_tflops=1,
+          link_bandwidth_gb_per_s=1, gpus_per_node=8)
+
+
+@pytest.fixture(scope="module")
+def v3():
+    return load_preset("deepseek-v3")
+
+
+@pytest.fixture(scope="module")
+def k2():
+    return load_preset("kimi-k2")
+
+
+# published.md, Deployments: vLLM recipes put DeepSeek-V3 fp8 at about 805 GB of GPU memory minimum:
+# 8×H200 (8 × 150.8 GB) has it, 8×H100 (8 × 85.5 GB = 684 GB) does not.
+def test_deepseek_v3_fp8_fits_8xh200_not_8xh100_at_long_context(v3):
+    w = Workload(context=K128, batch=1)
+    assert plan(v3, get_gpu("h200"), Layout(tp=8), w).fits
+    on_h100 = plan(v3, get_gpu("h100"), Layout(tp=8), w)
+    assert not on_h100.fits and on_h100.max_batch == 0
+    assert 8 * get_gpu("h100").memory_bytes < 805e9 < 8 * get_gpu("h200").memory_bytes
+
+
+def test_deepseek_v3_fits_16xh100(v3):
+    assert plan(v3, get_gpu("h100"), Layout(tp=8, pp=2), Workload(context=K128, batch=1)).fits
+
+
+# published.md: Kimi-K2 deploy_guidance — the smallest unit for fp8 weights at 128k context on H200 or H20
+# is 16 GPUs. k2calc agrees at the default mem-fraction 0.9 (and batch 1).
+@pytest.mark.parametrize("gpu", ["h200", "h20"])
+def test_kimi_k2_fp8_128k_smallest_unit_is_16_gpus(k2, gpu):
+    r = search(k2, [get_gpu(gpu)], Workload(context=K128, batch=1), weights="fp8", max_nodes=4)
+    assert r.results[0].gpus == 16
+
+
+def test_kimi_k2_fp8_weights_alone_fill_8xh20(k2):
+    r = plan(k2, get_gpu("h20"), Layout(tp=8), Workload(context=K128), weights="fp8")
+    assert not r.fits and r.per_gpu.weights > r.per_gpu.budget
+
+
+# The MLA latent has no head dimension: published.md gives 70,272 bytes per token in bf16 for DeepSeek-V3.
+def test_kv_latent_is_replicated_under_tp_and_split_by_dp_attention(v3):
+    per_seq = 70_272 * K128
+    w = Workload(context=K128, batch=8)
+    tp8 = plan(v3, BIG, Layout(tp=8), w)
+    dp8 = plan(v3, BIG, Layout(tp=1, dp=8, ep=8), w)
+    assert tp8.per_gpu.kv_cache == 8 * per_seq  # every rank holds all 8 sequences
+    assert dp8.per_gpu.kv_cache == 1 * per_seq  # each rank holds its own sequence
+    by = {k.layout: k for k in tp8.kv_layouts}
+    assert by["TP8"].kv_cache == 8 * per_seq and by["TP1 DP-attn8"].kv_cache == per_seq
+
+
+def test_dp_attention_changes_the_verdict_on_8xh200(v3):
+    w = Workload(context=K128, batch=8)
+    assert not plan(v3, get_gpu("h200"), Layout(tp=8), w).fits
+    assert plan(v3, get_gpu("h200"), Layout(tp=1, dp=8, ep=8), w).fits
+
+
+def test_weights_on_one_gpu_are_the_checkpoint(k2):
+    # published total_size minus the 61 inv_freq buffers (56 bf16 each) an engine recomputes
+    r = plan(k2, BIG, Layout(), Workload(context=1))
+    assert r.per_gpu.weights == 1_029_173_256_720 - 61 * 56 * 2
+
+
+def _row(r, module):
+    return next(m for m in r.modules if m.module == module)
+
+
+def test_tp_splits_heads_and_replicates_the_down_projections(v3):
+    r = plan(v3, BIG, Layout(tp=8), Workload(context=1))
+    # q_b_proj [128·192, 1536] column-parallel: [3072, 1536] fp8 + [24, 12] float32 scales, 61 layers
+    assert _row(r, "q_b_proj").bytes == 61 * (3072 * 1536 + 24 * 12 * 4)
+    # q_a_proj [1536, 7168] replicated: whole on every rank
+    assert _row(r, "q_a_proj").bytes == 61 * (1536 * 7168 + 12 * 56 * 4)
+    # o_proj [7168, 128·128] row-parallel: [7168, 2048]
+    assert _row(r, "o_proj").bytes == 61 * (7168 * 2048 + 56 * 16 * 4)
+    # routed experts without EP: each expert's 2048 intermediate split 8 ways -> [256, 7168] per expert
+    assert _row(r, "experts.gate_proj").bytes == 58 * 256 * (256 * 7168 + 2 * 56 * 4)
+
+
+def test_dp_attention_keeps_attention_whole(v3):
+    r = plan(v3, BIG, Layout(tp=1, dp=8, ep=8), Workload(context=1))
+    assert _row(r, "q_b_proj").bytes == 61 * (24576 * 1536 + 192 * 12 * 4)
+
+
+def test_ep_with_redundant_experts(k2):
+    r = plan(k2, BIG, Layout(tp=1, dp=16, ep=16, redundant_experts=16), Workload(context=1))
+    one = 2048 * 7168 + 16 * 56 * 4  # one expert matrix in fp8 with its block scales
+    experts = sum(_row(r, f"experts.{p}").bytes for p in ("gate_proj", "up_proj", "down_proj"))
+    assert experts == (384 + 16) // 16 * 60 * 3 * one
+
+
+def test_pipeline_stages_split_layers_like_vllm():
+    stages = _stage_layers(61, 2)
+    assert [len(s) for s in stages] == [31, 30] and stages[1][0] == 31
+    assert [len(s) for s in _stage_layers(61, 4)] == [15, 15, 16, 15]  # the remainder to stage pp-2
+
+
+def test_mtp_adds_the_draft_layer_on_the_last_stage(v3):
+    w = Workload(context=K128)
+    without = plan(v3, BIG, Layout(tp=8), w)
+    with_mtp = plan(v3, BIG, Layout(tp=8, mtp=True), w)
+    assert with_mtp.per_gpu.weights > without.per_gpu.weights
+    assert with_mtp.per_gpu.kv_cache == without.per_gpu.kv_cache // 61 * 62
+
+
+def test_max_batch_and_kv_tokens_are_consistent(v3):
+    r = plan(v3, get_gpu("h200"), Layout(tp=8), Workload(context=K128, batch=1))
+    assert r.max_batch >= 1
+    assert plan(v3, get_gpu("h200"), Layout(tp=8), Workload(context=K128, batch=r.max_batch)).fits
+    assert not plan(v3, get_gpu("h200"), Layout(tp=8), Workload(context=K128, batch=r.max_batch + 1)).fits
+    assert r.kv_tokens // K128 >= r.max_batch
+
+
+@pytest.mark.parametrize("layout, message", [
+    (Layout(tp=3), "num_attention_heads"),
+    (Layout(tp=8, ep=3), "--ep 3"),
+    (Layout(tp=1, dp=6, ep=6, redundant_experts=1), "not divisible"),
+])
+def test_invalid_layouts_are_input_errors(v3, layout, message):
+    with pytest.raises(InputError, match=message):
+        plan(v3, BIG, layout, Workload(context=1))
+
+
+def test_gpu_count_must_match_the_layout(v3):
+    with pytest.raises(InputError, match="--gpus 16"):
+        plan(v3, BIG, Layout(tp=8), Workload(context=1), gpus=16)
+
+
+def test_cli_invalid_layout_exits_2(run):
+    r = run("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tp", "6")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+def test_cli_check_exit_codes(run):
+    ok = run("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--context", "128k", "--check")
+    assert ok.exit_code == 0 and ok.stdout.startswith("fits:") and len(ok.stdout.strip().splitlines()) == 1
+    no = run("plan", "--preset", "deepseek-v3", "--gpu", "h100", "--tp", "8", "--context", "128k", "--check")
+    assert no.exit_code == 1 and no.stdout.startswith("does not fit:")
+
+
+def test_cli_json_contract(run_json):
+    d = run_json("plan", "--preset", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2",
+                 "--ep", "16", "--context", "128k", "--batch", "32", "--weights", "fp8", "--kv-dtype", "fp8-flashmla")
+    assert {"fits", "gpus", "per_gpu", "max_batch", "kv_tokens"} <= set(d)
+    assert set(d["per_gpu"]) >= {"weights", "kv_cache", "activations", "overhead", "free"}
+    p = d["per_gpu"]
+    assert p["free"] == p["budget"] - p["weights"] - p["kv_cache"] - p["activations"] - p["overhead"]
+    assert d["gpus"] == 16
+
+
+def test_overrides_replace_the_estimates(v3):
+    from k2calc.plan import knobs
+
+    r = plan(v3, BIG, Layout(tp=8), Workload(context=1), knobs=knobs(0.5, activations_gib=2, overhead_gib=4))
+    assert r.per_gpu.activations == 2 * 2**30 and r.per_gpu.overhead == 4 * 2**30
+    assert r.per_gpu.budget == BIG.memory_bytes // 2
+
+
+def test_search_is_fast_and_ranked(k2):
+    t0 = time.perf_counter()
+    r = search(k2, list_gpus(), Workload(context=K128, batch=32, kv_dtype="fp8-flashmla"), weights="fp8",
+               max_nodes=16)
+    elapsed = time.perf_counter() - t0
+    assert r.layouts_evaluated > 5000 and elapsed < 1.0
+    sizes = [row.gpus for row in r.results]
+    assert sizes == sorted(sizes) and r.results[0].rank == 1
+
+
+def test_cli_search(run_json):
+    d = run_json("plan", "--search", "--preset", "deepseek-v3", "--gpu", "h100,h200", "--context", "32k", "--batch", "4")
+    assert d["results"][0]["gpus"] == 8 and d["results"][0]["gpu"] == "h200"
