@@ -293,13 +293,13 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     """
     from . import plan as planlib
     from .hardware import get_gpu, list_gpus
-    from .sizes import parse_context
     from .views import plan_tables, search_tables
 
     spec = resolve_model(preset, config, set_)
-    workload = planlib.Workload(context=parse_context(context, "--context"), batch=batch,
-                                chunk=parse_context(chunk, "--chunk"), kv_dtype=kv_dtype)
-    knobs = planlib.knobs(mem_fraction, activations_gib, overhead_gib)
+    layout, workload, knobs = planlib.layout_from_options(
+        tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp, context=context,
+        batch=batch, chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
+        overhead_gib=overhead_gib)
     _notes_to_stderr(spec, format)
     if search:
         if check:
@@ -312,7 +312,6 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         return
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
-    layout = planlib.Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)
     if check and format is Format.table:
         typer.echo(report.reason)
@@ -320,6 +319,43 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         emit(report, plan_tables(report), format, [report.reason, *report.notes])
     if check and not report.fits:
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def compare(
+    models: Annotated[list[str], typer.Argument(help="Two or more presets, config files or model folders.", show_default=False)],
+    context: Annotated[str, typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072).")] = "4k,128k",
+    kv_context: Annotated[str, typer.Option("--kv-context", help="Sequence length for the KV-cache and plan rows.")] = "128k",
+    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
+    gpu: Annotated[Optional[str], typer.Option("--gpu", help="Add a memory plan on this GPU type (with --gpus).")] = None,
+    gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
+    gpu_file: GpuFileOpt = None,
+    all_fields: Annotated[bool, typer.Option("--all-fields", help="Show equal config fields too.")] = False,
+    explain: ExplainOpt = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Models side by side: config, parameters, FLOPs, KV cache, checkpoint bytes, and a memory plan.
+
+    Differences and ratios are against the first model. Every figure comes from the same analysis
+    the single-model commands run.
+
+    Example:  k2calc compare kimi-k2 deepseek-v3 --gpu h200 --gpus 8
+    """
+    from .compare import compare as compare_models
+    from .config import load
+    from .sizes import parse_context, parse_contexts
+    from .views import compare_tables
+
+    if len(models) < 2:
+        raise InputError("compare needs two or more models (presets, config files or folders)")
+    specs = [load(m) for m in models]
+    for spec in specs:
+        _notes_to_stderr(spec, format)
+    report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
+                            kv_context=parse_context(kv_context, "--kv-context"), gpu=gpu, gpus=gpus_,
+                            gpu_file=gpu_file, explain=explain)
+    emit(report, compare_tables(report, all_fields), format, report.notes)
 
 
 def main() -> None:

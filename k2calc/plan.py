@@ -127,6 +127,23 @@ def knobs(mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | N
                  overhead_bytes=None if overhead_gib is None else int(overhead_gib * GIB))
 
 
+def layout_from_options(*, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1, redundant_experts: int = 0,
+                        mtp: bool = False, context: str = "4k", batch: int = 1, chunk: str = str(DEFAULT_CHUNK),
+                        kv_dtype: str = "bf16", mem_fraction: float = DEFAULT_MEM_FRACTION,
+                        activations_gib: float | None = None, overhead_gib: float | None = None
+                        ) -> tuple[Layout, Workload, Knobs]:
+    """The command line's plan options (sizes as typed, e.g. context "128k") -> Layout, Workload, Knobs.
+
+    One code path for every command that plans a deployment (`k2calc plan`, `k2calc plot memory`).
+    """
+    from .sizes import parse_context
+
+    layout = Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
+    workload = Workload(context=parse_context(context, "--context"), batch=batch,
+                        chunk=parse_context(chunk, "--chunk"), kv_dtype=kv_dtype)
+    return layout, workload, knobs(mem_fraction, activations_gib, overhead_gib)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Sharding rules, precomputed once per (config, format)
 

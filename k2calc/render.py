@@ -59,7 +59,34 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
+@dataclass(frozen=True)
+class Quantity:
+    """A number with its unit: people see '1.026 T params' or '68.62 KiB', CSV gets the raw number."""
+
+    value: int | float
+    unit: str  # "params", "FLOP", "bytes", "tokens", "x" (a ratio)
+
+    def human(self) -> str:
+        if self.unit == "bytes":
+            return human_bytes(self.value)
+        if self.unit == "x":
+            return f"{self.value:.3g}×"
+        if self.unit == "FLOP":
+            return human_count(self.value, "FLOP")
+        if self.unit == "params":
+            return human_count(self.value)
+        return f"{self.value:,}"
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, Quantity):
+        return value.value
+    return "" if value is None else value
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, Quantity):
+        return value.human()
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -102,7 +129,7 @@ def emit(data: Any, tables: list[Table], fmt: Format, notes: list[str] | None = 
                 out.write("\n")
             writer.writerow(["table", *t.columns])
             for row in t.rows:
-                writer.writerow([t.title, *("" if v is None else v for v in row)])
+                writer.writerow([t.title, *(_raw(v) for v in row)])
     elif fmt is Format.markdown:
         for n, t in enumerate(tables):
             if n:
@@ -122,7 +149,7 @@ def emit(data: Any, tables: list[Table], fmt: Format, notes: list[str] | None = 
 
 def _numeric(t: Table, i: int) -> bool:
     vals = [r[i] for r in t.rows if i < len(r) and r[i] not in (None, "")]
-    return bool(vals) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+    return bool(vals) and all(isinstance(v, (int, float, Quantity)) and not isinstance(v, bool) for v in vals)
 
 
 def _rich(tables: list[Table], notes: list[str]) -> None:

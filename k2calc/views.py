@@ -275,3 +275,62 @@ def search_tables(r) -> list[Table]:
                  f"evaluated in {r.elapsed_ms:.0f} ms, {r.layouts_fitting:,} fit; weights: {r.weights_format}; "
                  f"mem-fraction {r.mem_fraction:g}")
     return [t]
+
+
+def _config_value(v) -> str:
+    if isinstance(v, dict):  # rope_scaling
+        return ", ".join(f"{k} {val}" for k, val in v.items())
+    if v is None:
+        return "—"
+    return str(v)
+
+
+def compare_tables(r, all_fields: bool = False) -> list[Table]:
+    """CompareReport -> config (differing fields, or all), then one table per figure section."""
+    from .render import Quantity
+
+    models = r.models
+    versus = [f"{m} − {models[0]}" for m in models[1:]]
+    ratios = [f"{m} / {models[0]}" for m in models[1:]]
+
+    shown = [row for row in r.config if all_fields or row.differs]
+    cfg = Table("config" + ("" if all_fields else ": fields that differ"), ["field", *models]
+                + ([] if not all_fields else ["differs"]))
+    for row in shown:
+        cfg.add(row.field, *(_config_value(v) for v in row.values), *([("≠" if row.differs else "")] if all_fields else []))
+    folded = len(r.config) - len(shown)
+    if folded:
+        cfg.caption = f"{folded} equal fields folded (--all-fields shows them)"
+
+    def section(title: str, rows, caption: str = "") -> Table:
+        t = Table(title, ["figure", *models, *versus, *ratios], caption=caption)
+        for m in rows:
+            unit = m.unit if m.unit in ("params", "FLOP", "bytes") else "count"
+            vals = [None if v is None else Quantity(v, unit) for v in m.values]
+            diffs = [None if d is None else Quantity(d, unit) for d in m.diff[1:]]
+            rats = [None if x is None else Quantity(x, "x") for x in m.ratio[1:]]
+            t.add(m.name, *vals, *diffs, *rats)
+        return t
+
+    tables = [cfg,
+              section("parameters", r.params, "counts: 1000-based prefixes (B = 10^9, T = 10^12); "
+                      "active excludes the input embedding table"),
+              section("forward FLOPs per token", r.flops, "1 multiply-add = 2 FLOPs; matmuls only; prefill figures "
+                      "are the average per prompt token, decode is one new token with that many cached"),
+              section("KV cache", r.kv, "MLA latent cache; memory in binary units (1 GiB = 2^30 bytes)"),
+              section("checkpoint", r.checkpoint, "; ".join(f"{m}: {f}" for m, f in zip(models, r.weight_formats)))]
+    if r.plan is not None:
+        p = Table(f"memory plan: {r.plan_target}", ["model", "fits", "best layout", "max batch", "KV tokens held",
+                                                    "weights per GPU", "free per GPU"])
+        for row in r.plan:
+            p.add(row.model, row.fits, row.layout or "—", row.max_batch, row.kv_tokens,
+                  None if row.weights_per_gpu is None else Quantity(row.weights_per_gpu, "bytes"),
+                  None if row.free_per_gpu is None else Quantity(row.free_per_gpu, "bytes"))
+        tables.append(p)
+    if r.explain:
+        for model, formulas in r.explain.items():
+            t = Table(f"{model}: formulas", ["figure", "formula", "numbers", "value"], lines=True)
+            for f in formulas:
+                t.add(f["name"], f["symbolic"], f["numeric"], f["value"])
+            tables.append(t)
+    return tables

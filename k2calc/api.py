@@ -1,0 +1,147 @@
+"""The Python API: `k2calc.load("kimi-k2")` and the same typed reports the CLI renders.
+
+    >>> import k2calc
+    >>> m = k2calc.load("kimi-k2")
+    >>> m.params().total
+    1026408232448
+    >>> m.kv(context=131072).bytes_per_token
+    70272
+
+Context lengths take ints or the CLI's strings ("128k" = 131072, binary k). Every method returns a
+pydantic model (`.model_dump()` gives the JSON the CLI prints with `--format json`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .config import ModelSpec, load as _load
+
+if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2calc` light
+    from .checkpoint import CheckpointReport
+    from .compare import CompareReport
+    from .explain import Formula
+    from .flops import FlopsReport
+    from .kv import KVReport
+    from .params import ParamReport
+    from .plan import PlanReport, SearchReport
+    from .tensors import Tensor
+
+
+def _context(value: int | str, option: str = "context") -> int:
+    from .sizes import parse_context
+
+    return parse_context(str(value), option)
+
+
+class Model:
+    """A loaded, validated model and every analysis of it."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return f"k2calc.Model({self.spec.name!r}, source={self.spec.source!r})"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def config(self):
+        """The validated `ModelConfig` (Hugging Face field names)."""
+        return self.spec.config
+
+    @property
+    def notes(self) -> list[str]:
+        """What the loader wants the user to know (e.g. a vision tower that is not counted)."""
+        return self.spec.notes
+
+    @cached_property
+    def tensors(self) -> list[Tensor]:
+        """Every weight tensor of the checkpoint: the symbolic model all figures derive from."""
+        from .tensors import build_tensors
+
+        return build_tensors(self.spec.config)
+
+    def params(self) -> ParamReport:
+        """Total, active and MTP parameters with their breakdowns."""
+        from .params import count_params
+
+        return count_params(self.spec)
+
+    def explain(self) -> list[Formula]:
+        """Each parameter figure as a formula over config fields, numbers substituted."""
+        from .explain import explain_params
+
+        return explain_params(self.spec.config)
+
+    def flops(self, context: int | str | list[int | str] = 4096, *, phase: str = "decode",
+              attention: str | None = None, all_logits: bool = False, mtp: bool = False) -> FlopsReport:
+        """Forward FLOPs per token at one or more contexts (`phase` decode or prefill; MLA `attention`
+        naive or absorbed, default as serving engines run each phase)."""
+        from .flops import count_flops, parse_form, parse_phase
+
+        contexts = [_context(c) for c in (context if isinstance(context, list) else [context])]
+        return count_flops(self.spec, parse_phase(phase), contexts, parse_form(attention), all_logits=all_logits,
+                           mtp=mtp)
+
+    def kv(self, context: int | str | list[int | str] = 131072, *, batch: int = 1, kv_dtype: str = "bf16",
+           gqa: int | None = None, page_size: int | None = None, mtp: bool = False) -> KVReport:
+        """KV-cache bytes per token, per sequence of `context` tokens and per `batch` of them."""
+        from .kv import kv_cache
+
+        contexts = [_context(c) for c in (context if isinstance(context, list) else [context])]
+        return kv_cache(self.spec, contexts, kv_dtype=kv_dtype, batch=batch, gqa=gqa, page_size=page_size, mtp=mtp)
+
+    def checkpoint(self, weights: str | None = None) -> CheckpointReport:
+        """Checkpoint bytes in the config's weight format, or in `weights` (bf16, fp8, int4)."""
+        from .checkpoint import checkpoint_report
+
+        return checkpoint_report(self.spec, weights)
+
+    def plan(self, gpu: str, *, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1,
+             redundant_experts: int = 0, mtp: bool = False, context: int | str = 4096, batch: int = 1,
+             chunk: int | str = 8192, weights: str | None = None, kv_dtype: str = "bf16",
+             mem_fraction: float = 0.9, activations_gib: float | None = None, overhead_gib: float | None = None,
+             gpu_file: list[str] | None = None) -> PlanReport:
+        """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits."""
+        from . import plan as planlib
+        from .hardware import get_gpu
+
+        layout = planlib.Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
+        workload = planlib.Workload(context=_context(context), batch=batch, chunk=_context(chunk, "chunk"),
+                                    kv_dtype=kv_dtype)
+        return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights,
+                            knobs=planlib.knobs(mem_fraction, activations_gib, overhead_gib))
+
+    def search(self, gpus: list[str] | None = None, *, context: int | str = 4096, batch: int = 1,
+               weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,
+               gpu_file: list[str] | None = None) -> SearchReport:
+        """The smallest deployments that fit, over the GPU catalog (or the named `gpus`)."""
+        from . import plan as planlib
+        from .hardware import get_gpu, list_gpus
+
+        types = [get_gpu(g, gpu_file) for g in gpus] if gpus else list_gpus(gpu_file)
+        workload = planlib.Workload(context=_context(context), batch=batch, kv_dtype=kv_dtype)
+        return planlib.search(self.spec, types, workload, weights=weights, max_nodes=max_nodes, top=top)
+
+
+def load(ref: str, set: dict[str, Any] | list[str] | None = None) -> Model:  # noqa: A002 - mirrors --set
+    """A preset name ("kimi-k2"), a config.json, a YAML preset file, or a model folder.
+
+    `set` overrides config fields for what-if analysis, validated like the file:
+    `load("kimi-k2", set={"n_routed_experts": 512})`. Bad input raises `k2calc.InputError`.
+    """
+    sets = [f"{k}={'null' if v is None else v}" for k, v in set.items()] if isinstance(set, dict) else set
+    return Model(_load(ref, sets))
+
+
+def compare(*refs: str | Model, contexts: list[int | str] | None = None, kv_dtype: str = "bf16",
+            gpu: str | None = None, gpus: int | None = None) -> CompareReport:
+    """Two or more models side by side (what `k2calc compare` prints)."""
+    from .compare import compare as _compare
+
+    specs = [r.spec if isinstance(r, Model) else load(r).spec for r in refs]
+    return _compare(specs, [_context(c) for c in (contexts or [4096, 131072])], kv_dtype=kv_dtype, gpu=gpu, gpus=gpus)

@@ -1,0 +1,175 @@
+"""Side by side: two or more models through the very analyses the single-model commands run.
+
+Nothing is computed here that those commands do not compute: each section calls `count_params`,
+`count_flops`, `kv_cache`, `checkpoint_report` and `plan.search` per model and lines the results
+up, with the difference and ratio against the first model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from .config import FIELDS, ModelSpec
+
+# Fields that are bookkeeping, not architecture: left out of the config section.
+_NOT_ARCHITECTURE = {"architectures", "torch_dtype"}
+
+
+class FieldRow(BaseModel):
+    field: str
+    values: list[Any]  # raw config values, one per model
+    differs: bool
+
+
+class MetricRow(BaseModel):
+    """One figure for every model, with the difference and ratio against the first model."""
+
+    section: str
+    name: str
+    unit: str  # "params", "FLOP", "bytes"
+    values: list[int | None]
+    diff: list[int | None]  # value - first model's value
+    ratio: list[float | None]  # value / first model's value
+
+
+class PlanRow(BaseModel):
+    model: str
+    fits: bool
+    layout: str | None  # the layout holding the most KV-cache tokens on these GPUs
+    max_batch: int
+    kv_tokens: int
+    weights_per_gpu: int | None
+    free_per_gpu: int | None
+
+
+class CompareReport(BaseModel):
+    models: list[str]
+    sources: list[str]
+    config: list[FieldRow]  # every architecture field (equal ones too; the table folds them)
+    differing_fields: list[str]
+    params: list[MetricRow]
+    flops: list[MetricRow]
+    kv: list[MetricRow]
+    checkpoint: list[MetricRow]
+    weight_formats: list[str]
+    kv_dtype: str
+    contexts: list[int]
+    plan: list[PlanRow] | None
+    plan_target: str | None
+    explain: dict[str, list[dict[str, Any]]] | None = None  # model -> params formulas
+    notes: list[str]
+
+
+def _row(section: str, name: str, unit: str, values: list[int | None]) -> MetricRow:
+    first = values[0]
+    diff = [None if v is None or first is None else v - first for v in values]
+    ratio = [None if v is None or not first else round(v / first, 6) for v in values]
+    return MetricRow(section=section, name=name, unit=unit, values=values, diff=diff, ratio=ratio)
+
+
+def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
+    from .checkpoint import weight_format
+
+    rows = []
+    for field in FIELDS:
+        if field in _NOT_ARCHITECTURE:
+            continue
+        if field == "quantization_config":
+            values = [weight_format(s.config).describe().removesuffix(", from the config") for s in specs]
+        else:
+            values = [getattr(s.config, field) for s in specs]
+        rows.append(FieldRow(field=field, values=values, differs=any(v != values[0] for v in values)))
+    # Derived counts a reader compares first.
+    for name, fn in (("moe_layers", lambda c: sum(c.is_moe_layer(i) for i in range(c.num_hidden_layers))),
+                     ("sparsity (n_routed_experts / num_experts_per_tok)",
+                      lambda c: round(c.n_routed_experts / c.num_experts_per_tok, 2))):
+        values = [fn(s.config) for s in specs]
+        rows.append(FieldRow(field=name, values=values, differs=any(v != values[0] for v in values)))
+    return rows
+
+
+def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int = 131072,
+            gpu: str | None = None, gpus: int | None = None, gpu_file: list[str] | None = None,
+            explain: bool = False) -> CompareReport:
+    """Every section for every model; `gpu` and `gpus` together add a memory plan."""
+    from .checkpoint import checkpoint_report
+    from .flops import Phase, count_flops
+    from .kv import kv_cache
+    from .params import count_params
+
+    names = [s.name for s in specs]
+    notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
+
+    p = [count_params(s) for s in specs]
+    params = [_row("params", "total", "params", [r.total for r in p]),
+              _row("params", "active per token", "params", [r.active for r in p]),
+              _row("params", "MTP modules", "params", [r.mtp for r in p])]
+    params += [_row("params", f"{key}", "params", [r.breakdown[key] for r in p]) for key in p[0].breakdown]
+
+    flops = []
+    for phase in (Phase.prefill, Phase.decode):
+        reports = [count_flops(s, phase, contexts) for s in specs]
+        for i, ctx in enumerate(contexts):
+            label = f"{phase.value} {_k(ctx)}, per token ({reports[0].sweep[i].attention_form} MLA)"
+            flops.append(_row("flops", label, "FLOP", [r.sweep[i].total for r in reports]))
+        forms = {r.sweep[0].attention_form for r in reports}
+        if len(forms) > 1:
+            notes.append(f"{phase.value}: the models default to different MLA forms ({', '.join(sorted(forms))})")
+
+    kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
+    kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv]),
+               _row("kv", f"per {_k(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
+               _row("kv", "MHA would cache per token", "bytes", [r.mha_bytes_per_token for r in kv])]
+
+    ck = [checkpoint_report(s) for s in specs]
+    checkpoint = [_row("checkpoint", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),
+                  _row("checkpoint", "tensors", "tensors", [c.tensors for c in ck])]
+
+    plan_rows = plan_target = None
+    if gpu or gpus:
+        plan_rows, plan_target = _plans(specs, gpu, gpus, gpu_file, kv_context, kv_dtype)
+
+    config = _config_rows(specs)
+    return CompareReport(
+        models=names, sources=[s.source for s in specs], config=config,
+        differing_fields=[r.field for r in config if r.differs], params=params, flops=flops, kv=kv_rows,
+        checkpoint=checkpoint, weight_formats=[c.format_description for c in ck], kv_dtype=kv_dtype,
+        contexts=contexts, plan=plan_rows, plan_target=plan_target,
+        explain=_explain(specs) if explain else None, notes=notes,
+    )
+
+
+def _plans(specs, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[PlanRow], str]:
+    """For each model, the best layout on exactly `gpus` GPUs of type `gpu` (whole nodes), batch 1."""
+    from .errors import InputError
+    from .hardware import get_gpu
+    from .plan import Workload, search
+
+    if not (gpu and gpus):
+        raise InputError("a memory plan needs both --gpu NAME and --gpus N")
+    g = get_gpu(gpu, gpu_file)
+    if gpus % g.gpus_per_node:
+        raise InputError(f"--gpus {gpus}: not a whole number of {g.name} nodes ({g.gpus_per_node} GPUs each)")
+    nodes = gpus // g.gpus_per_node
+    rows = []
+    for s in specs:
+        report = search(s, [g], Workload(context=context, batch=1, kv_dtype=kv_dtype), max_nodes=nodes, top=10**6)
+        hit = next((r for r in report.results if r.gpus == gpus), None)
+        rows.append(PlanRow(model=s.name, fits=hit is not None, layout=hit.layout if hit else None,
+                            max_batch=hit.max_batch if hit else 0, kv_tokens=hit.kv_tokens if hit else 0,
+                            weights_per_gpu=hit.weights if hit else None, free_per_gpu=hit.free if hit else None))
+    target = f"{gpus}×{g.name}, one {_k(context)} sequence at least, own weight format, KV {kv_dtype}"
+    return rows, target
+
+
+def _explain(specs: list[ModelSpec]) -> dict[str, list[dict[str, Any]]]:
+    from .explain import explain_params
+
+    return {s.name: [f.__dict__ for f in explain_params(s.config)] for s in specs}
+
+
+def _k(tokens: int) -> str:
+    """131072 -> '128k' (binary k, as --context reads it)."""
+    return f"{tokens // 1024}k" if tokens % 1024 == 0 and tokens >= 1024 else f"{tokens:,}"

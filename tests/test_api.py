@@ -1,0 +1,68 @@
+"""The Python API returns the same typed reports the CLI renders."""
+
+from __future__ import annotations
+
+import doctest
+import subprocess
+import sys
+
+import pytest
+
+import k2calc
+
+
+def test_readme_example_runs():
+    m = k2calc.load("kimi-k2")
+    # Kimi-K2-Instruct's checkpoint holds 1,026,408,232,448 weight parameters (published.md).
+    assert m.params().total == 1_026_408_232_448
+    # 61 layers × (512 + 64) cached values × 2 bytes (bf16).
+    assert m.kv(context=131072).bytes_per_token == 61 * 576 * 2
+    assert m.kv(context="128k").bytes_per_sequence == 61 * 576 * 2 * 131072
+
+
+def test_api_reports_equal_cli_json(run_json):
+    m = k2calc.load("deepseek-v3")
+    assert m.params().model_dump(mode="json") == run_json("params", "-p", "deepseek-v3")
+    assert m.checkpoint().total_bytes == run_json("checkpoint", "-p", "deepseek-v3")["total_bytes"]
+    assert m.flops(["4k", "128k"]).model_dump(mode="json") == run_json("flops", "-p", "deepseek-v3",
+                                                                        "--context", "4k,128k")
+
+
+def test_plan_and_search_through_the_api():
+    m = k2calc.load("deepseek-v3")
+    fits = m.plan("h200", tp=8, context="4k", weights="fp8")
+    assert fits.fits and fits.gpus == 8
+    best = m.search(["h200"], context="4k", max_nodes=1)
+    assert best.results and best.results[0].gpus == 8
+
+
+def test_set_overrides_for_what_if():
+    base = k2calc.load("kimi-k2").params()
+    more = k2calc.load("kimi-k2", set={"n_routed_experts": 512}).params()
+    assert more.breakdown["routed_experts"] == 60 * 512 * 3 * 7168 * 2048
+    assert more.active == base.active + 60 * 128 * (7168 + 1)  # only the router grows per token
+
+
+def test_bad_input_raises_input_error():
+    with pytest.raises(k2calc.InputError, match="unknown preset"):
+        k2calc.load("kimi-k3")
+    with pytest.raises(k2calc.InputError, match="greater than 0"):
+        k2calc.load("kimi-k2", set={"hidden_size": 0})
+
+
+def test_compare_through_the_api():
+    r = k2calc.compare("kimi-k2", k2calc.load("deepseek-v3"))
+    assert r.models == ["kimi-k2", "deepseek-v3"] and "n_routed_experts" in r.differing_fields
+
+
+def test_api_docstring_examples():
+    import k2calc.api
+
+    failures, tried = doctest.testmod(k2calc.api)
+    assert tried >= 3 and failures == 0
+
+
+def test_import_k2calc_is_light():
+    code = "import sys, k2calc; print(sorted(m for m in ('pydantic', 'rich', 'typer', 'yaml') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,146 @@
+"""`k2calc compare`: every number equals the single-model commands' and config arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def k2_v3():
+    from typer.testing import CliRunner
+    import json
+
+    from k2calc.cli import app
+
+    out = CliRunner().invoke(app, ["compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "-f", "json"])
+    assert out.exit_code == 0, out.output
+    return json.loads(out.stdout)
+
+
+def row(section: list[dict], name: str) -> dict:
+    return next(r for r in section if r["name"] == name)
+
+
+def test_config_section_highlights_the_k2_v3_differences(k2_v3):
+    # Kimi-K2 report, Table 2: 384 vs 256 experts, 64 vs 128 heads, 1 vs 3 dense layers, 1 vs 8 groups;
+    # vocabularies 163,840 vs 129,280 (the configs).
+    fields = {r["field"]: r["values"] for r in k2_v3["config"] if r["differs"]}
+    assert fields["n_routed_experts"] == [384, 256]
+    assert fields["num_attention_heads"] == [64, 128]
+    assert fields["first_k_dense_replace"] == [1, 3]
+    assert fields["n_group"] == [1, 8]
+    assert fields["vocab_size"] == [163840, 129280]
+    assert fields["num_nextn_predict_layers"] == [0, 1]
+    assert "rope_scaling" in fields and "rope_theta" in fields
+    equal = {r["field"] for r in k2_v3["config"] if not r["differs"]}
+    assert {"hidden_size", "kv_lora_rank", "moe_intermediate_size", "num_experts_per_tok"} <= equal
+
+
+def test_params_match_the_params_command(k2_v3, run_json):
+    for i, model in enumerate(("kimi-k2", "deepseek-v3")):
+        single = run_json("params", "-p", model)
+        assert row(k2_v3["params"], "total")["values"][i] == single["total"]
+        assert row(k2_v3["params"], "active per token")["values"][i] == single["active"]
+        assert row(k2_v3["params"], "MTP modules")["values"][i] == single["mtp"]
+        for key, value in single["breakdown"].items():
+            assert row(k2_v3["params"], key)["values"][i] == value
+
+
+def test_difference_and_ratio_are_against_the_first_model(k2_v3):
+    experts = row(k2_v3["params"], "routed_experts")
+    # 60 MoE layers × 384 experts vs 58 × 256, each expert 3 × 7168 × 2048.
+    per_expert = 3 * 7168 * 2048
+    assert experts["values"] == [60 * 384 * per_expert, 58 * 256 * per_expert]
+    assert experts["diff"][1] == 58 * 256 * per_expert - 60 * 384 * per_expert
+    assert experts["ratio"][1] == pytest.approx((58 * 256) / (60 * 384), rel=1e-6)
+
+
+def test_flops_rows_match_the_flops_command(k2_v3, run_json):
+    for i, model in enumerate(("kimi-k2", "deepseek-v3")):
+        for phase in ("prefill", "decode"):
+            single = run_json("flops", "-p", model, "--phase", phase, "--context", "4k,128k")
+            for point, label in zip(single["sweep"], ("4k", "128k")):
+                name = f"{phase} {label}, per token ({point['attention_form']} MLA)"
+                assert row(k2_v3["flops"], name)["values"][i] == point["total"]
+
+
+def test_kv_rows_equal_mla_arithmetic(k2_v3):
+    # 61 layers × (kv_lora_rank 512 + qk_rope_head_dim 64) × 2 bytes = 70,272 for both: K2 halves the
+    # heads, and MLA's latent has no head dimension.
+    assert row(k2_v3["kv"], "per token (bf16)")["values"] == [70_272, 70_272]
+    assert row(k2_v3["kv"], "per 128k sequence")["values"] == [70_272 * 131_072] * 2
+    # MHA: layers × heads × (qk_nope+qk_rope + v) × 2 bytes.
+    assert row(k2_v3["kv"], "MHA would cache per token")["values"] == [61 * 64 * (192 + 128) * 2,
+                                                                         61 * 128 * (192 + 128) * 2]
+
+
+def test_checkpoint_rows_are_the_published_totals(k2_v3):
+    # published.md: Kimi-K2-Instruct total_size 1,029,173,256,720 (139,644 tensors);
+    # DeepSeek-V3 tensor bytes 688,574,839,360 (91,991 tensors).
+    assert row(k2_v3["checkpoint"], "total bytes (own format)")["values"] == [1_029_173_256_720, 688_574_839_360]
+    assert row(k2_v3["checkpoint"], "tensors")["values"] == [139_644, 91_991]
+
+
+def test_plan_section_agrees_with_plan_command(k2_v3, run_json):
+    by_model = {p["model"]: p for p in k2_v3["plan"]}
+    # Kimi-K2-Instruct's fp8 weights (≈958 GiB) leave no room for a 128k sequence on one 8×H200 node.
+    assert by_model["kimi-k2"]["fits"] is False
+    v3 = by_model["deepseek-v3"]
+    assert v3["fits"] is True
+    lay = v3["layout"]
+    tp = int(lay.split("TP")[1].split()[0])
+    dp = int(lay.split("DP-attn")[1].split()[0]) if "DP-attn" in lay else 1
+    ep = int(lay.split("EP")[1].split()[0]) if "EP" in lay else 1
+    single = run_json("plan", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--tp", str(tp),
+                      "--dp-attention", str(dp), "--ep", str(ep), "--context", "128k")
+    assert single["fits"] is True
+    assert single["max_batch"] == v3["max_batch"] and single["kv_tokens"] == v3["kv_tokens"]
+
+
+def test_three_models_mixed_with_a_config_path(run_json):
+    data = run_json("compare", "kimi-k2", "deepseek-v3", str(DATA / "moonlight-16b-a3b-instruct.config.REFORMATTED.json"))
+    assert len(data["models"]) == 3
+    assert row(data["params"], "total")["values"][2] == run_json("params", "-p", "moonlight-16b-a3b")["total"]
+    assert data["plan"] is None
+
+
+def test_equal_fields_are_folded_unless_all_fields(run):
+    folded = run("compare", "kimi-k2", "deepseek-v3").stdout
+    assert "equal fields folded" in folded and "kv_lora_rank" not in folded.split("parameters")[0]
+    full = run("compare", "kimi-k2", "deepseek-v3", "--all-fields").stdout
+    assert "kv_lora_rank" in full.split("parameters")[0]
+
+
+def test_markdown_pastes_as_tables(run):
+    md = run("compare", "kimi-k2", "deepseek-v3", "-f", "markdown").stdout
+    assert "| n_routed_experts | 384 | 256 |" in md
+    assert "| figure | kimi-k2 | deepseek-v3 | deepseek-v3 − kimi-k2 | deepseek-v3 / kimi-k2 |" in md
+
+
+def test_csv_has_raw_numbers(run):
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(run("compare", "kimi-k2", "deepseek-v3", "-f", "csv").stdout)))
+    total = next(r for r in rows if r[:2] == ["parameters", "total"])
+    assert total[2:4] == ["1026408232448", "671026419200"]
+
+
+def test_explain_adds_each_models_formulas(run_json):
+    data = run_json("compare", "kimi-k2", "deepseek-v3", "--explain")
+    routed = {m: next(f for f in fs if f["name"] == "routed_experts") for m, fs in data["explain"].items()}
+    assert routed["kimi-k2"]["numeric"] == "60 MoE layers × 384 experts × 3 × 2048 × 7168"
+    assert routed["deepseek-v3"]["numeric"] == "58 MoE layers × 256 experts × 3 × 2048 × 7168"
+
+
+def test_bad_inputs_are_one_line(run):
+    one = run("compare", "kimi-k2")
+    assert one.exit_code == 2 and "two or more" in one.stderr
+    typo = run("compare", "kimi-k2", "deepseek-v4")
+    assert typo.exit_code == 2 and "unknown preset 'deepseek-v4'" in typo.stderr
+    half = run("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200")
+    assert half.exit_code == 2 and "--gpus" in half.stderr
+    nodes = run("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "12")
+    assert nodes.exit_code == 2 and "whole number" in nodes.stderr
