@@ -70,9 +70,9 @@ class Quantity:
         if self.unit == "bytes":
             return human_bytes(self.value)
         if self.unit == "x":
-            return f"{self.value:.3g}×"
-        if self.unit == "FLOP":
-            return human_count(self.value, "FLOP")
+            return f"{self.value:.2f}×"
+        if self.unit == "FLOP":  # training totals (~10^24) read better in scientific notation
+            return f"{self.value:.3e} FLOP" if abs(self.value) >= 1e18 else human_count(self.value, "FLOP")
         if self.unit == "params":
             return human_count(self.value)
         return f"{self.value:,}"

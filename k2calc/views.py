@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .render import Table, human_count
+from .render import Quantity, Table, human_count
 
 
 def _share(part: int, whole: int) -> str:
@@ -54,9 +54,9 @@ def presets_table(items) -> list[Table]:
     return [t]
 
 
-def _flops(n: float) -> str:
-    """1000-based prefixes up to P; training totals (10^24) in scientific notation."""
-    return f"{n:.3e} FLOP" if abs(n) >= 1e18 else human_count(n, "FLOP")
+def _flops(n: float) -> Quantity:
+    """A FLOP count cell: people see '98.18 GFLOP' (1000-based), CSV the exact number."""
+    return Quantity(n, "FLOP")
 
 
 def _tokens(n: int) -> str:
@@ -106,9 +106,9 @@ def flops_tables(r) -> list[Table]:
                       _flops(t.train_total_mtp))
         if t.mfu is not None:
             m = t.mfu
-            train.add("achieved per GPU", _flops(m.achieved_flops_per_gpu) + "/s",
-                      _flops(m.achieved_flops_per_gpu_mtp) + "/s")
-            train.add(f"MFU (peak {_flops(m.peak_flops_per_gpu)}/s, {m.peak_source})", f"{100 * m.mfu:.1f}%",
+            train.add("achieved per GPU", _flops(m.achieved_flops_per_gpu).human() + "/s",
+                      _flops(m.achieved_flops_per_gpu_mtp).human() + "/s")
+            train.add(f"MFU (peak {_flops(m.peak_flops_per_gpu).human()}/s, {m.peak_source})", f"{100 * m.mfu:.1f}%",
                       f"{100 * m.mfu_with_mtp:.1f}%")
         tables.append(train)
     return tables
@@ -134,14 +134,14 @@ def kv_tables(r) -> list[Table]:
     if len(r.sweep) > 1:
         sweep = Table("by context", ["context", "tokens allocated", "per sequence", f"batch of {r.batch}"])
         for p in r.sweep:
-            sweep.add(_tokens(p.context), p.tokens_allocated, human_bytes(p.bytes_per_sequence),
-                      human_bytes(p.bytes_total))
+            sweep.add(_tokens(p.context), p.tokens_allocated, Quantity(p.bytes_per_sequence, "bytes"),
+                      Quantity(p.bytes_total, "bytes"))
         tables.append(sweep)
 
     comp = Table("what other attention would cache (same dtype, same layers)",
                  ["cache", "values per token per layer", "formula", "bytes per token", "× this model"])
     for f in r.formats:
-        comp.add(f.name, f.values_per_token_layer, f.formula, f.bytes_per_token, f"{f.ratio:.2f}×")
+        comp.add(f.name, f.values_per_token_layer, f.formula, f.bytes_per_token, Quantity(f.ratio, "x"))
     tables.append(comp)
     return tables
 
