@@ -24,7 +24,8 @@ the same sum. So both forms have the same linear FLOPs (the tensor list's), and 
 One more cost belongs to the naive form in decode only: MLA caches only the latent, so a naive decode
 step must expand the cached tokens again (`kv_reexpansion`, 2·H·kv_lora_rank·(qk_nope+v) per cached
 token per layer); engines decode in the absorbed form for that reason, and prefill in the naive form
-(cheaper scores: 320 against 1,088 per head for V3's widths).
+(cheaper attention: scores + weighted sum cost 192+128 = 320 multiply-adds per head per attended token
+against 576+512 = 1,088 absorbed, for V3's widths).
 
 DeepSeek-V3.2's lightning indexer: per layer and per past token, 2·index_n_heads·index_head_dim for
 its scores; main attention then reads min(t, index_topk) tokens.

@@ -37,7 +37,8 @@ def bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
 # ---------------------------------------------------------------------------------------------------
 # The `k2calc kv` report: per token, per sequence, per batch; MHA and GQA beside it; indexer; MTP; pages.
 
-INDEXER_SCALE_BYTES = 4  # the lightning indexer caches fp8 keys with one float32 scale per token per layer
+INDEXER_SCALE_BYTES = 4  # the lightning indexer's fp8 keys carry one float32 scale per quantization block
+INDEXER_QUANT_BLOCK = 128  # values per scale: reference inference/model.py, vLLM and SGLang indexer caches
 
 
 def value_bytes(kv_dtype: str) -> int:
@@ -50,10 +51,13 @@ def value_bytes(kv_dtype: str) -> int:
 
 
 def indexer_bytes_per_token_layer(cfg: ModelConfig) -> int:
-    """DeepSeek-V3.2's indexer key cache: index_head_dim fp8 values + one float32 scale (0 without indexer)."""
+    """DeepSeek-V3.2's indexer key cache: index_head_dim fp8 values + one float32 scale per 128 of them
+    (132 bytes for index_head_dim 128; 0 without indexer). Engines size it as
+    index_head_dim + index_head_dim / 128 × 4 bytes."""
     if not cfg.has_indexer:
         return 0
-    return cfg.index_head_dim * 1 + INDEXER_SCALE_BYTES
+    blocks = -(-cfg.index_head_dim // INDEXER_QUANT_BLOCK)
+    return cfg.index_head_dim * 1 + blocks * INDEXER_SCALE_BYTES
 
 
 def mha_values_per_token_layer(cfg: ModelConfig, groups: int | None = None) -> int:
@@ -155,7 +159,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
                            ratio=b / per_token)
 
     formats = [CacheFormat(name=f"MLA ({kv_dtype})" + (" + indexer keys" if idx else ""),
-                           formula="kv_lora_rank+qk_rope_head_dim" + (" (+ indexer: index_head_dim fp8 + fp32 scale)"
+                           formula="kv_lora_rank+qk_rope_head_dim" + (" (+ indexer: index_head_dim fp8 + fp32 scale per 128)"
                                                                        if idx else ""),
                            values_per_token_layer=latent_width(cfg), bytes_per_token=per_token, ratio=1.0)]
     mha = fmt("MHA", "num_attention_heads·(qk_nope_head_dim+qk_rope_head_dim+v_head_dim)",
@@ -181,7 +185,8 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     elif kv_dtype == "fp8":
         notes.append("fp8: one scale per tensor, every value in one byte (the scale is not counted)")
     if idx:
-        notes.append(f"lightning indexer: {idx} bytes per token per layer of fp8 keys + float32 scale, always fp8")
+        notes.append(f"lightning indexer: {idx} bytes per token per layer of fp8 keys + a float32 scale per "
+                     f"{INDEXER_QUANT_BLOCK} values, always fp8")
     mtp_params = None
     if mtp:
         from .tensors import build_tensors

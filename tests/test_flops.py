@@ -139,6 +139,23 @@ def test_k2_report_64_to_128_heads_at_128k(k2):
 
     prefill_naive = increase(Phase.prefill, naive)  # average per token of a 128k prompt
     decode_absorbed = increase(Phase.decode, absorbed)  # one token at 128k
+
+    # The same two figures by hand from Kimi-K2's config fields (hidden 7168, 61 layers: 1 dense + 60 MoE,
+    # vocab 163840, q_lora 1536, kv_lora 512, rope 64, nope 128, v 128, 18432 dense, 2048 per expert,
+    # 8 of 384 routed + 1 shared), not from k2calc's tensor list.
+    def linear(h):
+        attention = 7168 * 1536 + 1536 * h * 192 + 7168 * 576 + 512 * h * 256 + h * 128 * 7168
+        moe = 3 * 7168 * 2048 * (8 + 1) + 384 * 7168
+        return 2 * (61 * attention + 3 * 7168 * 18432 + 60 * moe + 163840 * 7168)
+
+    def decode(h):  # absorbed: 2·h·(576 + 512) per attended token, n + 1 attended
+        return linear(h) + 61 * 2 * h * (576 + 512) * (n + 1)
+
+    def prefill(h):  # naive: 2·h·(192 + 128) per attended token, causal average (n + 1) / 2; lm_head once
+        return linear(h) - 2 * 163840 * 7168 * (n - 1) / n + 61 * 2 * h * (192 + 128) * (n + 1) / 2
+
+    assert decode_absorbed == pytest.approx(decode(128) / decode(64) - 1, rel=1e-9)
+    assert prefill_naive == pytest.approx(prefill(128) / prefill(64) - 1, rel=1e-6)
     assert prefill_naive == pytest.approx(0.775, abs=0.005)
     assert decode_absorbed == pytest.approx(0.955, abs=0.005)
     assert prefill_naive < 0.83 < decode_absorbed

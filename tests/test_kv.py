@@ -67,6 +67,15 @@ def test_v32_adds_the_indexer_key_cache():
     assert r.bytes_per_token == 61 * (576 * 2 + 128 + 4)
 
 
+def test_indexer_key_cache_has_one_scale_per_128_values():
+    # Engines size the indexer cache as index_head_dim + index_head_dim // 128 * 4 bytes (vLLM's
+    # DeepseekV32IndexerCache, SGLang's NSA pool; the reference keeps k_scale_cache [.., head_dim // 128]).
+    # A what-if index_head_dim of 256: 256 fp8 keys + 2 float32 scales.
+    r = kv_cache(load_preset("deepseek-v3.2", ["index_head_dim=256"]), [1])
+    assert r.indexer_bytes_per_token_layer == 256 + 2 * 4
+    assert r.bytes_per_token == 61 * (576 * 2 + 256 + 8)
+
+
 def test_sequence_and_batch_at_128k():
     r = kv_cache(load_preset("deepseek-v3"), [131072], batch=32)
     assert r.bytes_per_sequence == 131072 * 70_272
