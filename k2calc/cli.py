@@ -358,6 +358,87 @@ def compare(
     emit(report, compare_tables(report, all_fields), format, report.notes)
 
 
+@app.command()
+@handle_errors
+def plot(
+    kind: Annotated[str, typer.Argument(help="kv | flops | memory | params.", show_default=False)],
+    models: Annotated[list[str], typer.Argument(help="One or more presets, config files or model folders.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png or .svg file (needs the plot extra).")] = None,
+    context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default 1k,2k,4k,8k,16k,32k,64k,128k; memory: tokens per sequence, default 4k.")] = None,
+    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="kv, memory: KV cache bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
+    batch: Annotated[int, typer.Option("--batch", help="kv, memory: sequences (kv plots the batch's cache).")] = 1,
+    phase: Annotated[str, typer.Option("--phase", help="flops: decode|prefill.")] = "decode",
+    attention: Annotated[Optional[str], typer.Option("--attention", help="flops: MLA form naive|absorbed (default: naive for prefill, absorbed for decode).")] = None,
+    gpu: Annotated[Optional[str], typer.Option("--gpu", help="memory: GPU type (see `k2calc gpus`).")] = None,
+    gpus_: Annotated[Optional[int], typer.Option("--gpus", help="memory: GPU count; must equal tp × dp-attention × pp.")] = None,
+    tp: Annotated[int, typer.Option("--tp", help="memory: attention tensor-parallel size.")] = 1,
+    dp_attention: Annotated[int, typer.Option("--dp-attention", help="memory: attention data-parallel replicas.")] = 1,
+    ep: Annotated[int, typer.Option("--ep", help="memory: expert-parallel size.")] = 1,
+    pp: Annotated[int, typer.Option("--pp", help="memory: pipeline stages.")] = 1,
+    weights: WeightsOpt = None,
+    mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="memory: share of GPU memory the engine may use.")] = 0.9,
+    gpu_file: GpuFileOpt = None,
+) -> None:
+    """Plot KV cache or FLOPs vs context, per-GPU memory of a plan, or parameter shares, for one or more models.
+
+    Writes PNG or SVG with -o (from the suffix; needs matplotlib: pip install "k2calc[plot]"). memory and
+    params (and kv/flops without -o) also print a small bar chart in the terminal. The numbers are those
+    of `k2calc kv`, `flops`, `plan` and `params`; memory takes `k2calc plan`'s layout options.
+
+    Example:  k2calc plot kv kimi-k2 deepseek-v3 -o kv.png
+    """
+    from . import plot as plotlib
+    from .config import load
+    from .views import plot_tables
+
+    if kind not in plotlib.KINDS:
+        from .errors import suggest
+
+        raise InputError(f"unknown plot kind {kind!r}: use one of {', '.join(plotlib.KINDS)}{suggest(kind, plotlib.KINDS)}")
+    if output is not None:
+        plotlib.output_format(output)
+    specs = [load(m) for m in models]
+    if kind == "kv":
+        from .kv import kv_cache
+        from .sizes import parse_contexts
+
+        contexts = parse_contexts(context or "1k,2k,4k,8k,16k,32k,64k,128k")
+        reports = [kv_cache(s, contexts, kv_dtype=kv_dtype, batch=batch) for s in specs]
+    elif kind == "flops":
+        from .flops import count_flops, parse_form, parse_phase
+        from .sizes import parse_contexts
+
+        contexts = parse_contexts(context or "1k,2k,4k,8k,16k,32k,64k,128k")
+        reports = [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
+    elif kind == "memory":
+        from . import plan as planlib
+        from .hardware import get_gpu
+
+        if not gpu:
+            raise InputError("plot memory: --gpu is required (see `k2calc gpus`)")
+        if context and "," in context:
+            raise InputError(f"--context {context}: plot memory takes one context length (e.g. 128k)")
+        layout, workload, knobs = planlib.layout_from_options(
+            tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context=context or "4k", batch=batch, kv_dtype=kv_dtype,
+            mem_fraction=mem_fraction)
+        gpu_type = get_gpu(gpu, gpu_file)
+        reports = []
+        for s in specs:
+            try:
+                reports.append(planlib.plan(s, gpu_type, layout, workload, weights=weights, knobs=knobs, gpus=gpus_))
+            except InputError as e:
+                raise InputError(f"{s.name}: {e}") from None
+    else:
+        from .params import count_params
+
+        reports = [count_params(s) for s in specs]
+    if kind in ("memory", "params") or output is None or not plotlib.available():
+        emit(None, plot_tables(kind, reports), Format.table)
+    if output is not None:
+        written = plotlib.write(kind, reports, output)
+        typer.echo(f"wrote {written} ({written.stat().st_size:,} bytes)")
+
+
 def main() -> None:
     app()
 

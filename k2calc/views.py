@@ -334,3 +334,86 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
                 t.add(f["name"], f["symbolic"], f["numeric"], f["value"])
             tables.append(t)
     return tables
+
+
+# ---------------------------------------------------------------------------------------------------
+# Terminal bar charts for `k2calc plot` (shown with or without matplotlib)
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def _bar(value: float, scale: float, width: int = 20) -> str:
+    """A bar of █ characters, value / scale of `width`, to the eighth of a character."""
+    if scale <= 0 or value <= 0:
+        return ""
+    eighths = round(8 * width * min(value, scale) / scale)
+    return "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
+def _stacked_bar(parts: list[tuple[float, str]], scale: float, width: int = 20) -> str:
+    """Segments of different characters, each value / scale of `width` (cumulative rounding)."""
+    out, cum, pos = [], 0.0, 0
+    for value, char in parts:
+        cum += max(value, 0)
+        end = round(width * min(cum, scale) / scale) if scale > 0 else 0
+        out.append(char * (end - pos))
+        pos = end
+    return "".join(out)
+
+
+def plot_tables(kind: str, reports: list) -> list[Table]:
+    """The small terminal chart of `k2calc plot KIND`: the plotted numbers with bars."""
+    from .render import human_bytes
+
+    if kind == "kv":
+        top = max(p.bytes_total for r in reports for p in r.sweep)
+        what = "per sequence" if reports[0].batch == 1 else f"batch of {reports[0].batch}"
+        t = Table(f"KV cache {what} by context", ["context", "model", "KV cache", "GiB", ""])
+        for n in sorted({p.context for r in reports for p in r.sweep}):
+            for r in reports:
+                for p in r.sweep:
+                    if p.context == n:
+                        t.add(_tokens(n), r.model, human_bytes(p.bytes_total), round(p.bytes_total / 2**30, 3),
+                              _bar(p.bytes_total, top))
+        t.caption = "1 GiB = 2^30 bytes"
+        return [t]
+    if kind == "flops":
+        top = max(p.total for r in reports for p in r.sweep)
+        forms = sorted({r.attention_form for r in reports})
+        t = Table(f"forward FLOPs per token, {reports[0].phase}" + (f", {forms[0]} MLA" if len(forms) == 1 else ""),
+                  ["context", "model", "linear", "attention", "share", ""])
+        for n in sorted({p.context for r in reports for p in r.sweep}):
+            for r in reports:
+                for p in r.sweep:
+                    if p.context == n:
+                        t.add(_tokens(n), r.model + (f" ({r.attention_form})" if len(forms) > 1 else ""),
+                              _flops(p.linear), _flops(p.attention),
+                              f"{100 * p.attention_share:.1f}%",
+                              _stacked_bar([(p.linear, "█"), (p.attention, "▒")], top, 14))
+        t.caption = "share: attention / total; bar: █ linear ▒ attention; 1000-based prefixes (1 GFLOP = 10^9)"
+        return [t]
+    if kind == "memory":
+        top = max(max(r.per_gpu.memory, r.per_gpu.budget - r.per_gpu.free) for r in reports)
+        first = reports[0]
+        t = Table(f"memory per GPU (GiB): {first.gpus}×{first.gpu}, {first.layout_label}",
+                  ["model", "weights", "KV", "act.", "overhead", "free", ""])
+        for r in reports:
+            p = r.per_gpu
+            t.add(r.model, _gib(p.weights), _gib(p.kv_cache), _gib(p.activations), _gib(p.overhead), _gib(p.free),
+                  _stacked_bar([(p.weights, "█"), (p.kv_cache, "▓"), (p.activations, "▒"), (p.overhead, "░"),
+                                        (max(p.free, 0), "·")], top, 16))
+        t.caption = (f"bar: █ weights ▓ KV cache ▒ activations ░ overhead · free, of the GPU's "
+                     f"{_gib(first.per_gpu.memory)} GiB; free < 0: short, does not fit (1 GiB = 2^30 bytes)")
+        return [t]
+    if kind == "params":
+        tables = []
+        for r in reports:
+            t = Table(f"{r.model}: parameter share by component ({human_count(r.total)}, main model)",
+                      ["component", "parameters", "share", ""])
+            for key, n in r.breakdown.items():
+                if n:
+                    t.add(key, human_count(n), _share(n, r.total), _bar(n, r.total))
+            tables.append(t)
+        tables[-1].caption = "counts use 1000-based prefixes (B = 10^9, T = 10^12)"
+        return tables
+    raise ValueError(kind)

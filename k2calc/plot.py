@@ -1,0 +1,224 @@
+"""Plots of already-computed reports, written to PNG or SVG with matplotlib (the optional `plot` extra).
+
+Every plotted number comes from a report the other commands print (`kv_cache`, `count_flops`, `plan`,
+`count_params`); nothing here recomputes a formula. matplotlib is imported inside the functions, never
+when k2calc is imported, and only through `matplotlib.figure.Figure`: no pyplot, no GUI backend, no
+global state, no network. Without matplotlib, `InputError` says how to install it.
+
+Kinds:
+- `kv`: KV-cache GiB per sequence (or per batch) vs context, one line per model.
+- `flops`: forward FLOPs per token vs context, linear layers and attention, per model.
+- `memory`: per-GPU memory of a plan as a stacked bar per model (weights, KV cache, activations,
+  overhead, free), with the budget and the GPU's memory as lines.
+- `params`: each component's share of the parameters, all and active per token, a stacked bar per model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+KINDS = ("kv", "flops", "memory", "params")
+SUFFIXES = {".png": "png", ".svg": "svg"}
+INSTALL_HINT = 'plotting needs matplotlib: pip install "k2calc[plot]"  (or: pip install ".[plot]" in the source tree)'
+GIB = 2**30
+GFLOP = 10**9
+
+# Stacked memory parts: (PerGPU field, label, colour).
+MEMORY_PARTS = [("weights", "weights", "#4C72B0"), ("kv_cache", "KV cache", "#DD8452"),
+                ("activations", "activations", "#55A868"), ("overhead", "runtime overhead", "#8172B3")]
+FREE_COLOUR = "#D9D9D9"
+
+
+def available() -> bool:
+    """True when matplotlib can be imported."""
+    try:
+        _figure_class()
+    except InputError:
+        return False
+    return True
+
+
+def _figure_class():
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise InputError(INSTALL_HINT) from None
+    return Figure
+
+
+def output_format(path: str | Path) -> str:
+    """'png' or 'svg' from the file's suffix; anything else is an InputError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(f"-o {path}: the file must end in .png or .svg (got {suffix or 'no suffix'!r})")
+    return SUFFIXES[suffix]
+
+
+def _tokens(n: float) -> str:
+    n = int(n)
+    for div, suffix in ((2**20, "M"), (2**10, "k")):
+        if n >= div and n % div == 0:
+            return f"{n // div}{suffix}"
+    return f"{n:,}"
+
+
+def _context_axis(ax, contexts: list[int]) -> None:
+    """Linear context axis, ticks on power-of-two multiples of 1k labelled as people write them (32k)."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    top = max(contexts)
+    step = 1024
+    while top / step > 8:
+        step *= 2
+    if top >= 2048:
+        ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _tokens(x) if x >= 0 else ""))
+    ax.set_xlim(left=0)
+    ax.set_xlabel("context (tokens; 1k = 1024)")
+
+
+def kv_figure(reports: list) -> Any:
+    """KVReports -> one line per model: the cache of one sequence (or of the batch) in GiB vs context."""
+    Figure = _figure_class()
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    batch = reports[0].batch
+    for r in reports:
+        xs = [p.context for p in r.sweep]
+        ys = [p.bytes_total / GIB for p in r.sweep]
+        ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({r.bytes_per_token:,} bytes/token)")
+    dtypes = sorted({r.dtype for r in reports})
+    what = "per sequence" if batch == 1 else f"batch of {batch} sequences"
+    ax.set_title(f"MLA KV cache {what}, {', '.join(dtypes)}")
+    ax.set_ylabel(f"KV cache {what} (GiB = 2^30 bytes)")
+    ax.set_ylim(bottom=0)
+    _context_axis(ax, [p.context for r in reports for p in r.sweep])
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def flops_figure(reports: list) -> Any:
+    """FlopsReports -> per model, linear-layer FLOPs per token (dashed) and attention FLOPs (solid) vs context."""
+    Figure = _figure_class()
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    forms = {r.attention_form for r in reports}
+    phase = reports[0].phase
+    for n, r in enumerate(reports):
+        colour = f"C{n % 10}"
+        xs = [p.context for p in r.sweep]
+        form = "" if len(forms) == 1 else f", {r.attention_form}"
+        ax.plot(xs, [p.linear / GFLOP for p in r.sweep], linestyle="--", marker="s", markersize=3, color=colour,
+                label=f"{r.model}: linear layers")
+        ax.plot(xs, [p.attention / GFLOP for p in r.sweep], linestyle="-", marker="o", markersize=4, color=colour,
+                label=f"{r.model}: attention{form}")
+    what = "decode (one new token)" if phase == "decode" else "prefill (average per prompt token)"
+    form = f", {forms.pop()} MLA" if len(forms) == 1 else ""
+    ax.set_title(f"forward FLOPs per token, {what}{form}")
+    ax.set_ylabel("GFLOP per token (1 GFLOP = 10^9 FLOPs)")
+    ax.set_ylim(bottom=0)
+    _context_axis(ax, [p.context for r in reports for p in r.sweep])
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def memory_figure(reports: list) -> Any:
+    """PlanReports -> one stacked bar per model: weights, KV cache, activations, overhead, free (GiB per GPU)."""
+    Figure = _figure_class()
+    fig = Figure(figsize=(max(8.0, 1.6 * len(reports) + 4), 6), layout="constrained")
+    ax = fig.add_subplot()
+    xs = list(range(len(reports)))
+    bottoms = [0.0] * len(reports)
+    for field, label, colour in MEMORY_PARTS:
+        heights = [getattr(r.per_gpu, field) / GIB for r in reports]
+        ax.bar(xs, heights, bottom=bottoms, color=colour, label=label, width=0.6)
+        bottoms = [b + h for b, h in zip(bottoms, heights)]
+    free = [max(r.per_gpu.free, 0) / GIB for r in reports]
+    ax.bar(xs, free, bottom=bottoms, color=FREE_COLOUR, label="free (within budget)", width=0.6)
+    for x, r in zip(xs, reports):
+        p = r.per_gpu
+        ax.hlines(p.budget / GIB, x - 0.4, x + 0.4, colors="black", linestyles="--", linewidth=1,
+                  label="budget (mem-fraction × memory)" if x == 0 else None)
+        ax.hlines(p.memory / GIB, x - 0.4, x + 0.4, colors="black", linewidth=1.5,
+                  label="GPU memory" if x == 0 else None)
+        used = (p.weights + p.kv_cache + p.activations + p.overhead) / GIB
+        verdict = f"fits, {p.free / GIB:.1f} GiB free" if r.fits else f"short by {-p.free / GIB:.1f} GiB"
+        ax.annotate(verdict, (x, max(used, p.memory / GIB)), xytext=(0, 4), textcoords="offset points",
+                    ha="center", fontsize="small")
+    ax.set_xticks(xs, [f"{r.model}\n{r.weights_format.split(' ')[0]} weights" for r in reports])
+    first = reports[0]
+    w = first.workload
+    ax.set_title(f"memory per GPU\n{first.gpus}×{first.gpu}, {first.layout_label}, batch {w.batch} × "
+                 f"{_tokens(w.context)} tokens, KV {w.kv_dtype}")
+    ax.set_ylabel("GiB per GPU (2^30 bytes)")
+    ax.set_ylim(0, max(max(r.per_gpu.memory, r.per_gpu.budget - r.per_gpu.free) for r in reports) / GIB * 1.12)
+    ax.set_xlim(-0.7, len(reports) - 0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    return fig
+
+
+def params_figure(reports: list) -> Any:
+    """ParamReports -> two horizontal 100% bars per model: all parameters and active per token, by component."""
+    Figure = _figure_class()
+    fig = Figure(figsize=(10, 1.2 + 1.1 * len(reports) * 2), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    keys: list[str] = []
+    for r in reports:
+        keys += [k for k in r.breakdown if k not in keys]
+    from .render import human_count
+
+    for ax, field, whole, title in ((axes[0], "breakdown", "total", "all parameters (main model, MTP excluded)"),
+                                    (axes[1], "active_breakdown", "active", "active per token")):
+        ys = list(range(len(reports)))
+        lefts = [0.0] * len(reports)
+        for n, key in enumerate(keys):
+            widths = [100 * getattr(r, field).get(key, 0) / getattr(r, whole) for r in reports]
+            bars = ax.barh(ys, widths, left=lefts, color=f"C{n % 10}", label=key, height=0.6)
+            for bar, wdt in zip(bars, widths):
+                if wdt >= 6:
+                    ax.text(bar.get_x() + wdt / 2, bar.get_y() + bar.get_height() / 2, f"{wdt:.1f}%",
+                            ha="center", va="center", fontsize="x-small", color="white")
+            lefts = [a + b for a, b in zip(lefts, widths)]
+        ax.set_yticks(ys, [f"{r.model}\n{human_count(getattr(r, whole))}" for r in reports])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_title(title, loc="left", fontsize="medium")
+    axes[1].set_xlabel("share of the parameters (%); counts 1000-based (T = 10^12)")
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    fig.suptitle("parameters by component")
+    return fig
+
+
+FIGURES = {"kv": kv_figure, "flops": flops_figure, "memory": memory_figure, "params": params_figure}
+
+
+def figure(kind: str, reports: list) -> Any:
+    if kind not in FIGURES:
+        raise InputError(f"unknown plot kind {kind!r}: use one of {', '.join(KINDS)}")
+    if not reports:
+        raise InputError("no model to plot")
+    return FIGURES[kind](reports)
+
+
+def save(fig, path: str | Path) -> Path:
+    """Write the figure as PNG or SVG (from the suffix); returns the path."""
+    path = Path(path)
+    fmt = output_format(path)
+    metadata = {"Date": None} if fmt == "svg" else {}  # reproducible SVG
+    try:
+        fig.savefig(path, format=fmt, dpi=150, metadata=metadata)
+    except OSError as e:
+        raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
+    return path
+
+
+def write(kind: str, reports: list, path: str | Path) -> Path:
+    """Plot `reports` of this kind to `path` (.png or .svg)."""
+    output_format(path)
+    return save(figure(kind, reports), path)

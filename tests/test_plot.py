@@ -1,0 +1,171 @@
+"""`k2calc plot`: PNG and SVG files written and valid, the plotted numbers are the reports' numbers,
+and without matplotlib the command says how to install it (exit 2) after the terminal chart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from k2calc.config import load
+from k2calc.errors import InputError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+GIB = 2**30
+MEMORY = ["--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16", "--context", "128k",
+          "--batch", "32", "--weights", "fp8", "--kv-dtype", "fp8-flashmla"]
+ARGS = {
+    "kv": ["kimi-k2", "deepseek-v3", "--context", "4k,32k,128k"],
+    "flops": ["kimi-k2", "deepseek-v3", "--context", "4k,32k,128k"],
+    "memory": ["kimi-k2", "deepseek-v3", *MEMORY],
+    "params": ["kimi-k2", "deepseek-v3"],
+}
+
+
+@pytest.fixture
+def mpl():
+    return pytest.importorskip("matplotlib")
+
+
+def check_file(path, fmt: str) -> None:
+    data = path.read_bytes()
+    assert len(data) > 5000, len(data)  # a real plot, not an empty canvas
+    if fmt == "png":
+        assert data.startswith(PNG_MAGIC)
+    else:
+        root = ET.fromstring(data)
+        assert root.tag in ("svg", "{http://www.w3.org/2000/svg}svg")
+        assert b"<path" in data
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+@pytest.mark.parametrize("kind", sorted(ARGS))
+def test_plot_writes_a_valid_file(mpl, run, tmp_path, kind, fmt):
+    out = tmp_path / f"{kind}.{fmt}"
+    result = run("plot", kind, *ARGS[kind], "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.stdout
+    check_file(out, fmt)
+
+
+def test_kv_plot_is_the_kv_report_in_gib(mpl):
+    """DeepSeek-V3, bf16: 61 layers × (512 + 64) values × 2 bytes per token, times the context."""
+    from k2calc.kv import kv_cache
+    from k2calc.plot import kv_figure
+
+    contexts = [4096, 32768, 131072]
+    reports = [kv_cache(load("deepseek-v3"), contexts), kv_cache(load("kimi-k2"), contexts)]
+    ax = kv_figure(reports).axes[0]
+    assert len(ax.lines) == 2
+    for line, r in zip(ax.lines, reports):
+        assert list(line.get_xdata()) == contexts
+        assert list(line.get_ydata()) == [p.bytes_per_sequence / GIB for p in r.sweep]
+    assert ax.lines[0].get_ydata()[-1] == 61 * 576 * 2 * 131072 / GIB  # = 8.578... GiB
+    assert "GiB" in ax.get_ylabel()
+
+
+def test_flops_plot_is_the_flops_report(mpl):
+    from k2calc.flops import Phase, count_flops
+    from k2calc.plot import flops_figure
+
+    contexts = [4096, 131072]
+    reports = [count_flops(load(m), Phase.decode, contexts) for m in ("kimi-k2", "deepseek-v3")]
+    ax = flops_figure(reports).axes[0]
+    assert "decode" in ax.get_title() and "absorbed MLA" in ax.get_title()
+    assert "10^9" in ax.get_ylabel()
+    linear, attention = ax.lines[0], ax.lines[1]  # first model: linear, then attention
+    assert list(linear.get_ydata()) == [p.linear / 1e9 for p in reports[0].sweep]
+    assert list(attention.get_ydata()) == [p.attention / 1e9 for p in reports[0].sweep]
+    assert list(ax.lines[3].get_ydata()) == [p.attention / 1e9 for p in reports[1].sweep]
+
+
+def test_memory_plot_stacks_the_plan(mpl):
+    from k2calc import plan as planlib
+    from k2calc.hardware import get_gpu
+    from k2calc.plot import memory_figure
+
+    layout, workload, knobs = planlib.layout_from_options(tp=8, dp_attention=2, ep=16, context="128k", batch=32,
+                                                          kv_dtype="fp8-flashmla")
+    reports = [planlib.plan(load(m), get_gpu("h200"), layout, workload, weights="fp8", knobs=knobs)
+               for m in ("kimi-k2", "deepseek-v3")]
+    ax = memory_figure(reports).axes[0]
+    bars = [c for c in ax.containers]
+    assert [c.get_label() for c in bars] == ["weights", "KV cache", "activations", "runtime overhead",
+                                             "free (within budget)"]
+    for field, container in zip(("weights", "kv_cache", "activations", "overhead"), bars):
+        assert [b.get_height() for b in container] == [getattr(r.per_gpu, field) / GIB for r in reports]
+    assert [b.get_height() for b in bars[4]] == [max(r.per_gpu.free, 0) / GIB for r in reports]
+    fitting = reports[1]
+    assert fitting.fits  # deepseek-v3 fits here, kimi-k2 does not
+    top = bars[4][1].get_y() + bars[4][1].get_height()
+    assert top == pytest.approx(fitting.per_gpu.budget / GIB)  # the stack of a fitting plan reaches its budget
+
+
+def test_params_plot_shares_are_the_breakdown(mpl):
+    from k2calc.params import count_params
+    from k2calc.plot import params_figure
+
+    reports = [count_params(load(m)) for m in ("kimi-k2", "deepseek-v3")]
+    total_ax, active_ax = params_figure(reports).axes[:2]
+    keys = list(reports[0].breakdown)
+    assert [c.get_label() for c in total_ax.containers] == keys
+    for key, container in zip(keys, total_ax.containers):
+        for bar, r in zip(container, reports):
+            assert bar.get_width() == pytest.approx(100 * r.breakdown[key] / r.total)
+    for key, container in zip(keys, active_ax.containers):
+        for bar, r in zip(container, reports):
+            assert bar.get_width() == pytest.approx(100 * r.active_breakdown[key] / r.active)
+
+
+def test_terminal_chart_without_output(run):
+    result = run("plot", "kv", "deepseek-v3", "--context", "128k")
+    assert result.exit_code == 0, result.output
+    assert "8.578" in result.stdout and "█" in result.stdout  # 61 × 576 × 2 × 131072 bytes in GiB
+    result = run("plot", "memory", *ARGS["memory"])
+    assert result.exit_code == 0, result.output
+    assert "kimi-k2" in result.stdout and "-19.12" in result.stdout  # short: does not fit
+    result = run("plot", "params", "kimi-k2")
+    assert "routed_experts" in result.stdout and "98.86%" in result.stdout
+
+
+def test_without_matplotlib_the_command_says_how_to_install(run, tmp_path, monkeypatch):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    out = tmp_path / "params.png"
+    result = run("plot", "params", "kimi-k2", "-o", str(out))
+    assert result.exit_code == 2
+    assert 'pip install "k2calc[plot]"' in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "routed_experts" in result.stdout  # the terminal chart is still shown
+    assert not out.exists()
+    result = run("plot", "kv", "kimi-k2", "-o", str(tmp_path / "kv.svg"))
+    assert result.exit_code == 2 and "█" in result.stdout
+    assert run("plot", "params", "kimi-k2").exit_code == 0  # no file asked: the chart alone
+
+
+@pytest.mark.parametrize("args, message", [
+    (["kv", "kimi-k2", "-o", "kv.pdf"], "must end in .png or .svg"),
+    (["kb", "kimi-k2"], "unknown plot kind 'kb'"),
+    (["memory", "kimi-k2"], "--gpu is required"),
+    (["memory", "kimi-k2", "--gpu", "h200", "--context", "4k,8k"], "one context length"),
+    (["memory", "kimi-k2", "--gpu", "h200", "--tp", "3"], "kimi-k2: "),
+])
+def test_plot_mistakes_are_one_line(run, args, message):
+    result = run("plot", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_output_format_from_suffix():
+    from k2calc.plot import output_format
+
+    assert output_format("a.PNG") == "png" and output_format("b.svg") == "svg"
+    with pytest.raises(InputError):
+        output_format("c")
+
+
+def test_importing_k2calc_does_not_import_matplotlib():
+    code = "import sys, k2calc.cli, k2calc.plot, k2calc.views; sys.exit('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
