@@ -17,7 +17,7 @@ Formats (the config's `quantization_config` chooses by default; `--weights` over
   so) and V3.2 stores every norm in float32 (published.md).
 - `int4` (compressed-tensors `pack-quantized`, Kimi-K2-Thinking / K2.5): each quantized Linear weight
   becomes `weight_packed` int32 [out, ceil(in/8)] (eight 4-bit values per int32, packed along the
-  input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int32 [2]
+  input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int64 [2]
   (compressed-tensors' PackedQuantizationCompressor); asymmetric schemes add `weight_zero_point`
   int32 [ceil(out/8), groups]. Modules matching the config's `ignore` list stay bf16; the router
   weight (a parameter of MoEGate, not a Linear) and the embeddings are never quantized.
@@ -53,8 +53,9 @@ FORMATS = ("bf16", "fp8", "int4")
 # Defaults for a format forced on a config that does not describe it (`--weights fp8` on a bf16 model).
 FP8_BLOCK_DEFAULT = (128, 128)  # DeepSeek-V3's weight_block_size
 INT4_GROUP_DEFAULT = 32  # Kimi-K2-Thinking / K2.5
-INT4_IGNORE_DEFAULT = (  # Kimi-K2.5's text_config ignore list
+INT4_IGNORE_DEFAULT = (  # Kimi-K2.5's text_config ignore list, plus the MTP module's projections
     "lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", r"re:.*mlp\.(gate|up|gate_up|down)_proj.*",
+    r"re:.*\.(eh_proj|shared_head\.head)$",
 )
 
 # Kinds whose matmul weights the DeepSeek fp8 checkpoints quantize (MTP_PROJ, embeddings, heads, router: no).
@@ -203,7 +204,8 @@ def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: Mode
              (f"{base}.weight_scale", (out_f, groups), fmt.int4_scale_dtype)]
     if not fmt.symmetric:
         parts.append((f"{base}.weight_zero_point", (ceil(out_f / per_int32), groups), "I32"))
-    parts.append((f"{base}.weight_shape", (2,), "I32"))
+    # compress_weight stores torch.tensor(weight.shape): int64 (vLLM's loader declares it int64 too).
+    parts.append((f"{base}.weight_shape", (2,), "I64"))
     return parts
 
 

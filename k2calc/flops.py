@@ -158,7 +158,7 @@ class MFU(BaseModel):
 
 class TrainingFlops(BaseModel):
     seq_len: int
-    attention_form: str  # training runs the naive form
+    attention_form: str  # as prefill runs it: naive (absorbed for V3.2's sparse attention)
     forward_per_token: int  # average over a causal sequence of seq_len tokens, logits for every token
     train_per_token: int  # 3 × forward
     forward_per_token_mtp: int  # with the MTP modules (0 extra when the model has none)
@@ -297,8 +297,11 @@ def parse_phase(text: str) -> Phase:
 
 
 def training_flops(model: FlopsModel, seq_len: int, train_tokens: int | None = None) -> TrainingFlops:
-    """Forward + backward (3 × forward) per token, averaged over a causal sequence of seq_len tokens."""
-    form = AttentionForm.naive
+    """Forward + backward (3 × forward) per token, averaged over a causal sequence of seq_len tokens.
+
+    Training runs attention as prefill does: the naive form, except DeepSeek-V3.2's sparse attention,
+    which runs in MLA's MQA (absorbed) form."""
+    form = default_form(model.cfg, Phase.prefill)
     fwd = model.point(Phase.prefill, seq_len, form, all_logits=True).total
     has_mtp = model.cfg.num_nextn_predict_layers > 0
     fwd_mtp = model.point(Phase.prefill, seq_len, form, all_logits=True, mtp=True).total if has_mtp else fwd

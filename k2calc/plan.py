@@ -1,6 +1,8 @@
 """GPU memory plans: does a model fit on these GPUs under this parallel layout, and what is the smallest that does.
 
-Per GPU: weights + KV cache + activations + runtime overhead must fit in `mem_fraction × memory_bytes`.
+Per GPU: weights + KV cache + activations + runtime overhead must fit in `mem_fraction × memory_bytes`
+(vLLM's `--gpu-memory-utilization` semantics; SGLang's `--mem-fraction-static` covers weights and KV
+cache only, so the same number there leaves more room).
 
 **Layout** (vLLM's convention): `gpus = tp × dp × pp`. `tp` is the attention tensor-parallel size, `dp`
 the number of attention data-parallel replicas (DP-attention), `pp` the pipeline stages. The MoE layers
@@ -13,7 +15,9 @@ split over all of them, as vLLM does without expert parallelism). SGLang's
 SGLang's DeepSeek-V2/V3 model code): `q_b_proj`/`q_proj` and `kv_b_proj` column-parallel and `o_proj`
 row-parallel over `tp`; `q_a_proj`, `kv_a_proj_with_mqa`, the indexer, norms and the router
 replicated; dense MLP and shared experts column/row-parallel over `tp`; embedding and lm_head
-vocab-parallel over `tp`; routed experts `(n_routed_experts + redundant) / ep` per GPU, split over
+vocab-parallel over `tp` (vLLM: each DP-attention replica is its own engine. SGLang by default splits
+the dense MLP and lm_head over the whole `tp × dp` group and may replicate shared experts under
+DeepEP: a difference of at most a few GiB per GPU); routed experts `(n_routed_experts + redundant) / ep` per GPU, split over
 `moe_tp`. Each shard is stored as the weight format stores a tensor of that shape (fp8 block scales
 and int4 group scales included). Pipeline stages take contiguous layers (the remainder to the stages
 before the last, as vLLM's `get_pp_indices`); the first holds the embedding, the last the final norm,

@@ -72,7 +72,8 @@ def test_int4_pack_quantized_expert_tensors():
     # [moe_intermediate 2048, hidden 7168]: 8 int4 per int32 -> 896 columns; group 32 -> 224 scales per row.
     assert s[f"{p}.weight_packed"] == ("I32", (2048, 896), 384)
     assert s[f"{p}.weight_scale"] == ("BF16", (2048, 224), 384)
-    assert s[f"{p}.weight_shape"] == ("I32", (2,), 384)
+    # compressed-tensors' compress_weight stores torch.tensor(weight.shape), an int64 tensor.
+    assert s[f"{p}.weight_shape"] == ("I64", (2,), 384)
     assert f"{p}.weight" not in s
 
 
@@ -87,9 +88,10 @@ def test_int4_leaves_the_ignore_list_in_bf16():
 
 def test_int4_routed_expert_bytes_by_hand():
     r = checkpoint_report(load_preset("kimi-k2-thinking"))
-    # one [2048, 7168] or [7168, 2048] matrix: packed = params / 2 bytes, scales = params / 32 * 2 bytes, shape 8 bytes
+    # one [2048, 7168] or [7168, 2048] matrix: packed = params / 2 bytes, scales = params / 32 * 2 bytes,
+    # shape = 2 int64 = 16 bytes
     params = 2048 * 7168
-    one = params // 2 + params // 32 * 2 + 8
+    one = params // 2 + params // 32 * 2 + 16
     assert r.by_component["routed_experts"] == one * 3 * 384 * 60
 
 
@@ -122,3 +124,12 @@ def test_unknown_weight_format_is_one_line_exit_2(run):
     r = run("checkpoint", "--preset", "kimi-k2", "--weights", "fp4")
     assert r.exit_code == 2
     assert "--weights fp4" in r.stderr and "Traceback" not in r.output
+
+
+def test_forced_int4_keeps_the_mtp_projections_in_bf16():
+    # The default ignore list (used when --weights int4 is forced on a model that ships no int4) keeps
+    # what Kimi-K2.5 keeps, plus the MTP module's eh_proj and shared_head.head, like its lm_head.
+    s = _stored("deepseek-v3", "int4")
+    assert s["model.layers.61.eh_proj.weight"][0] == "BF16"
+    assert s["model.layers.61.shared_head.head.weight"][0] == "BF16"
+    assert "model.layers.61.mlp.experts.{e}.gate_proj.weight_packed" in s

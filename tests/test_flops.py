@@ -213,3 +213,12 @@ def test_user_mistakes_are_one_line_and_exit_2(run, args):
     result = run("flops", "--preset", "kimi-k2", *args)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_training_runs_attention_in_the_prefill_form():
+    from k2calc.config import load_preset as _load
+    from k2calc.flops import training_report as _train
+
+    assert _train(_load("deepseek-v3"), 4096).attention_form == "naive"
+    # V3.2 implements its sparse attention on MLA's MQA (absorbed) mode, in training as in serving.
+    assert _train(_load("deepseek-v3.2"), 4096).attention_form == "absorbed"
