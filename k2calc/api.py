@@ -20,7 +20,7 @@ from .config import ModelSpec, load as _load
 
 if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2calc` light
     from .checkpoint import CheckpointReport
-    from .compare import CompareReport
+    from .comparison import CompareReport
     from .explain import Formula
     from .flops import FlopsReport
     from .kv import KVReport
@@ -141,7 +141,7 @@ def load(ref: str, set: dict[str, Any] | list[str] | None = None) -> Model:  # n
 def compare(*refs: str | Model, contexts: list[int | str] | None = None, kv_dtype: str = "bf16",
             gpu: str | None = None, gpus: int | None = None) -> CompareReport:
     """Two or more models side by side (what `k2calc compare` prints)."""
-    from .compare import compare as _compare
+    from .comparison import compare as _compare
 
     specs = [r.spec if isinstance(r, Model) else load(r).spec for r in refs]
     return _compare(specs, [_context(c) for c in (contexts or [4096, 131072])], kv_dtype=kv_dtype, gpu=gpu, gpus=gpus)

@@ -342,7 +342,7 @@ def compare(
 
     Example:  k2calc compare kimi-k2 deepseek-v3 --gpu h200 --gpus 8
     """
-    from .compare import compare as compare_models
+    from .comparison import compare as compare_models
     from .config import load
     from .sizes import parse_context, parse_contexts
     from .views import compare_tables

@@ -278,8 +278,19 @@ def search_tables(r) -> list[Table]:
 
 
 def _config_value(v) -> str:
-    if isinstance(v, dict):  # rope_scaling
-        return ", ".join(f"{k} {val}" for k, val in v.items())
+    if isinstance(v, dict):  # rope_scaling, compactly: "yarn ×40, β 32/1, mscale 1.0/1.0, from 4096"
+        kind = v.get("type") or v.get("rope_type") or ""
+        parts = [f"{kind} ×{v['factor']}" if "factor" in v else kind]
+        if "beta_fast" in v or "beta_slow" in v:
+            parts.append(f"β {v.get('beta_fast')}/{v.get('beta_slow')}")
+        if "mscale" in v or "mscale_all_dim" in v:
+            parts.append(f"mscale {v.get('mscale')}/{v.get('mscale_all_dim')}")
+        if "original_max_position_embeddings" in v:
+            parts.append(f"from {v['original_max_position_embeddings']}")
+        known = {"type", "rope_type", "factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
+                 "original_max_position_embeddings"}
+        parts += [f"{k} {val}" for k, val in v.items() if k not in known]
+        return ", ".join(p for p in parts if p)
     if v is None:
         return "—"
     return str(v)
@@ -315,8 +326,9 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
     tables = [cfg,
               section("parameters", r.params, "counts: 1000-based prefixes (B = 10^9, T = 10^12); "
                       "active excludes the input embedding table"),
-              section("forward FLOPs per token", r.flops, "1 multiply-add = 2 FLOPs; matmuls only; prefill figures "
-                      "are the average per prompt token, decode is one new token with that many cached"),
+              section("forward FLOPs per token", r.flops, "1 multiply-add = 2 FLOPs; matmuls only; (naive|absorbed): the MLA "
+                      "form; prefill = average per token of a prompt that long, decode = one new token with that many "
+                      "cached"),
               section("KV cache", r.kv, "MLA latent cache; memory in binary units (1 GiB = 2^30 bytes)"),
               section("checkpoint", r.checkpoint, "; ".join(f"{m}: {f}" for m, f in zip(models, r.weight_formats)))]
     if r.plan is not None:

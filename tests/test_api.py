@@ -51,6 +51,8 @@ def test_bad_input_raises_input_error():
 
 
 def test_compare_through_the_api():
+    import k2calc.comparison  # noqa: F401 - a submodule must not shadow the API function
+
     r = k2calc.compare("kimi-k2", k2calc.load("deepseek-v3"))
     assert r.models == ["kimi-k2", "deepseek-v3"] and "n_routed_experts" in r.differing_fields
 
@@ -66,3 +68,27 @@ def test_import_k2calc_is_light():
     code = "import sys, k2calc; print(sorted(m for m in ('pydantic', 'rich', 'typer', 'yaml') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_readme_python_example_is_true():
+    """Every line of the README's API example runs, and every `# 123` comment is the value it shows."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    env: dict = {}
+    checked = 0
+    for line in block.strip().splitlines():
+        code, _, comment = line.partition("#")
+        code = code.strip()
+        if not code:
+            continue
+        if code.startswith("import") or "=" in code.split("(")[0]:
+            exec(code, env)  # noqa: S102 - the README's own example
+            continue
+        value = eval(code, env)  # noqa: S307
+        if re.fullmatch(r"\s*\d+\s*", comment):
+            assert value == int(comment), line
+            checked += 1
+    assert checked >= 4

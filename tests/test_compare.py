@@ -62,7 +62,7 @@ def test_flops_rows_match_the_flops_command(k2_v3, run_json):
         for phase in ("prefill", "decode"):
             single = run_json("flops", "-p", model, "--phase", phase, "--context", "4k,128k")
             for point, label in zip(single["sweep"], ("4k", "128k")):
-                name = f"{phase} {label}, per token ({point['attention_form']} MLA)"
+                name = f"{phase} {label} ({point['attention_form']})"
                 assert row(k2_v3["flops"], name)["values"][i] == point["total"]
 
 

@@ -112,7 +112,7 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     for phase in (Phase.prefill, Phase.decode):
         reports = [count_flops(s, phase, contexts) for s in specs]
         for i, ctx in enumerate(contexts):
-            label = f"{phase.value} {_k(ctx)}, per token ({reports[0].sweep[i].attention_form} MLA)"
+            label = f"{phase.value} {_k(ctx)} ({reports[0].sweep[i].attention_form})"
             flops.append(_row("flops", label, "FLOP", [r.sweep[i].total for r in reports]))
         forms = {r.sweep[0].attention_form for r in reports}
         if len(forms) > 1:
