@@ -301,6 +301,9 @@ def build_config(
     try:
         return ModelConfig.model_validate(fields), prefix
     except ValidationError as e:
+        loc = e.errors(include_url=False)[0]["loc"]
+        if overrides and loc and loc[0] in overrides:
+            where = f"{where} with --set {loc[0]}={overrides[loc[0]]!r}"  # the user's what-if, not the file
         raise InputError(_format_validation(where, e)) from None
 
 
