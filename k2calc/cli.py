@@ -62,6 +62,18 @@ def resolve_model(preset: str | None, config: Path | None, sets: list[str] | Non
     raise InputError("no model given: use --preset NAME (see `k2calc presets`) or --config PATH")
 
 
+def _emit(report, tables: list, fmt: Format, notes: list[str], formulas=None) -> None:
+    """Render a report; with --explain, its formulas join both the tables and the JSON (`explain`)."""
+    if formulas is None:
+        emit(report, tables, fmt, notes)
+        return
+    from .views import explain_table
+
+    data = report.model_dump(mode="json")
+    data["explain"] = [f.__dict__ for f in formulas]
+    emit(data, [*tables, explain_table(formulas)], fmt, notes)
+
+
 def _notes_to_stderr(spec, fmt: Format) -> None:
     """Machine formats carry notes in their data; say them on stderr too so nobody misses them."""
     if fmt is not Format.table and fmt is not Format.markdown:
@@ -79,20 +91,17 @@ def params(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = No
     Example:  k2calc params --preset kimi-k2 --format json
     """
     from .params import count_params
-    from .views import explain_table, params_tables
+    from .views import params_tables
 
     spec = resolve_model(preset, config, set_)
     report = count_params(spec)
-    tables = params_tables(report, tensors)
-    data = report.model_dump(mode="json")
+    formulas = None
     if explain:
         from .explain import explain_params
 
         formulas = explain_params(spec.config)
-        tables.append(explain_table(formulas))
-        data["explain"] = [f.__dict__ for f in formulas]
     _notes_to_stderr(spec, format)
-    emit(data, tables, format, report.notes)
+    _emit(report, params_tables(report, tensors), format, report.notes, formulas)
 
 
 @app.command()
@@ -126,7 +135,7 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
           peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="MFU: dense peak TFLOP/s per GPU (10^12).")] = None,
           gpu: Annotated[Optional[str], typer.Option("--gpu", help="MFU: take the peak from the GPU catalog (see `k2calc gpus`).")] = None,
           gpu_dtype: Annotated[str, typer.Option("--gpu-dtype", help="MFU with --gpu: bf16|fp8 dense peak.")] = "bf16",
-          format: FormatOpt = Format.table) -> None:
+          explain: ExplainOpt = False, format: FormatOpt = Format.table) -> None:
     """Forward FLOPs per token: linear layers from the tensor list, MLA attention by context.
 
     Conventions: 1 multiply-add = 2 FLOPs; forward pass (training = 3 × forward); matmuls only (norms,
@@ -158,8 +167,13 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
             tokens_per_s=tokens_per_s, gpus=gpus, peak_tflops=peak_tflops, gpu=gpu, gpu_dtype=gpu_dtype)
     report = count_flops(spec, chosen, contexts, parse_form(attention), all_logits=all_logits, mtp=mtp,
                          training=training)
+    formulas = None
+    if explain:  # the last context's point, component by component
+        from .explain import explain_flops
+
+        formulas = explain_flops(spec.config, report, mtp=mtp)
     _notes_to_stderr(spec, format)
-    emit(report, flops_tables(report), format, report.notes)
+    _emit(report, flops_tables(report), format, report.notes, formulas)
 
 
 @app.command()
@@ -171,7 +185,7 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
        gqa: Annotated[Optional[int], typer.Option("--gqa", metavar="G", help="Also compare with GQA of G KV groups.")] = None,
        page_size: Annotated[Optional[int], typer.Option("--page-size", help="Round each sequence up to whole pages of this many tokens.")] = None,
        mtp: Annotated[bool, typer.Option("--mtp", help="Speculative decoding: add the MTP draft layers' cache.")] = False,
-       format: FormatOpt = Format.table) -> None:
+       explain: ExplainOpt = False, format: FormatOpt = Format.table) -> None:
     """KV-cache bytes of MLA: per token per layer, per token, per sequence, per batch; vs MHA and GQA.
 
     MLA caches kv_lora_rank + qk_rope_head_dim values per token per layer (plus DeepSeek-V3.2's
@@ -186,8 +200,13 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     contexts = parse_contexts(context) if context else None
     spec = resolve_model(preset, config, set_)
     report = kv_cache(spec, contexts, kv_dtype=kv_dtype, batch=batch, gqa=gqa, page_size=page_size, mtp=mtp)
+    formulas = None
+    if explain:
+        from .explain import explain_kv
+
+        formulas = explain_kv(spec.config, report)
     _notes_to_stderr(spec, format)
-    emit(report, kv_tables(report), format, report.notes)
+    _emit(report, kv_tables(report), format, report.notes, formulas)
 
 
 WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|int4 (default: the config's quantization_config).")]

@@ -46,14 +46,16 @@ def _layer_label(cfg: ModelConfig, layers: frozenset[int | None]) -> tuple[str, 
     return f"{n} layer{s}", "layers"
 
 
-def _term(shape_text: list[str], dims: list[int], mult: int, copies: int) -> tuple[str, str, int]:
-    sym = " × ".join(([f"n_routed_experts"] if copies > 1 else []) + ([str(mult)] if mult > 1 else []) + shape_text)
+def _term(shape_text: list[str], dims: list[int], mult: int, copies: int,
+          copies_symbol: str = "n_routed_experts") -> tuple[str, str, int]:
+    sym = " × ".join(([copies_symbol] if copies > 1 else []) + ([str(mult)] if mult > 1 else []) + shape_text)
     num = " × ".join(([f"{copies} experts"] if copies > 1 else []) + ([str(mult)] if mult > 1 else []) +
                      [str(d) for d in dims])
     return sym, num, copies * mult * prod(dims)
 
 
-def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str) -> Formula:
+def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str,
+                 copies_symbol: str = "n_routed_experts") -> Formula:
     """One formula for a group of tensors: grouped by the layers they repeat over, then by shape."""
     # layer set -> (shape key) -> number of tensors per layer
     per_layer: dict[tuple, dict[int | None, int]] = defaultdict(lambda: defaultdict(int))
@@ -71,7 +73,7 @@ def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str) -> Formula:
         for mult in sorted(mults):
             group = frozenset(layer for layer, m in layers.items() if m == mult)
             shape_text, dims, copies = shapes[key]
-            by_layers[group].append(_term(shape_text, dims, mult, copies))
+            by_layers[group].append(_term(shape_text, dims, mult, copies, copies_symbol))
     sym_parts, num_parts, total = [], [], 0
     for layers, terms in sorted(by_layers.items(), key=lambda kv: -len(kv[0])):
         label, sym_label = _layer_label(cfg, layers)
@@ -101,3 +103,104 @@ def explain_params(cfg: ModelConfig) -> list[Formula]:
     out.append(Formula("active routed_experts", f"routed_experts × num_experts_per_tok / n_routed_experts",
                        f"{routed.value:,} × {k} / {e}", routed.value * k // e))
     return out
+
+
+def _wrap(text: str) -> str:
+    return f"({text})" if "+" in text else text
+
+
+def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
+    """A FLOPs point's components as formulas: linear ones from the tensors a token touches, attention
+    ones from the MLA coefficients of the point's form. Values are per token, as in `by_component`."""
+    from dataclasses import replace
+
+    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, _component, coefficients
+    from .tensors import Use
+
+    k = cfg.num_experts_per_tok
+    touched = [replace(t, copies=min(k, t.copies)) if t.use is Use.ROUTED else t
+               for t in build_tensors(cfg) if t.matmul and (mtp or not t.mtp)]
+    out = []
+    for key in LINEAR_KEYS:
+        group = [t for t in touched if _component(t) == key]
+        if not group:
+            continue
+        f = explain_kind(cfg, group, key, copies_symbol="num_experts_per_tok")
+        sym, num, value = f"2 × {_wrap(f.symbolic)}", f"2 × {_wrap(f.numeric)}", 2 * f.value
+        if key == "lm_head" and point.logits_tokens != point.tokens:  # prefill: logits for the last token only
+            sym += " × logits_tokens / prompt_tokens"
+            num += f" × {point.logits_tokens} / {point.tokens}"
+            value = (2 * value * point.logits_tokens + point.tokens) // (2 * point.tokens)
+        out.append(Formula(key, sym, num, value))
+
+    c = coefficients(cfg, AttentionForm(point.attention_form))
+    layers = cfg.num_hidden_layers + (cfg.num_nextn_predict_layers if mtp else 0)
+    prefill = point.phase == "prefill"
+    n = point.context
+    cap = cfg.index_topk
+    if prefill:  # average over the prompt of the tokens each position attends to
+        attended_sum = sum(min(t, cap) for t in range(1, n + 1)) if cap and n > cap else n * (n + 1) // 2
+        indexed_sum, reexpanded = n * (n + 1) // 2, 0
+    else:
+        attended_sum, indexed_sum = point.attended, n + 1
+        reexpanded = point.attended - 1 if point.attention_form == "naive" else 0
+    terms = {"attention_scores": (c.scores, "attended", attended_sum),
+             "attention_values": (c.values, "attended", attended_sum),
+             "kv_reexpansion": (c.reexpansion, "cached", reexpanded),
+             "indexer_scores": (c.indexer, "past tokens", indexed_sum)}
+    for key in ATTENTION_KEYS:
+        coef, what, count = terms[key]
+        if coef is None or not count:
+            continue
+        per = f" / {n} prompt tokens" if prefill else ""
+        sym = f"num_hidden_layers × {coef.text} × {('Σ ' if prefill else '') + what}{' / prompt_tokens' if prefill else ''}"
+        num = f"{layers} layers × {coef.value} × {count}{per}"
+        tokens = n if prefill else 1
+        out.append(Formula(key, sym, num, (2 * layers * coef.value * count + tokens) // (2 * tokens)))
+    return out
+
+
+def explain_kv(cfg: ModelConfig, report) -> list[Formula]:
+    """A KV report's sizes as formulas over config fields, numbers substituted."""
+    from .kv import FLASHMLA_BLOCK, INDEXER_QUANT_BLOCK, value_bytes
+
+    dtype = report.dtype
+    r, rope = cfg.kv_lora_rank, cfg.qk_rope_head_dim
+    if dtype == "fp8-flashmla":
+        blocks = -(-r // FLASHMLA_BLOCK)
+        layer = Formula("per token per layer (MLA)",
+                        f"kv_lora_rank × 1 + ceil(kv_lora_rank / {FLASHMLA_BLOCK}) × 4 + qk_rope_head_dim × 2",
+                        f"{r} × 1 + {blocks} × 4 + {rope} × 2", r + blocks * 4 + rope * 2)
+    else:
+        b = value_bytes(dtype)
+        layer = Formula("per token per layer (MLA)", f"(kv_lora_rank+qk_rope_head_dim) × {b} bytes ({dtype})",
+                        f"({r}+{rope}) × {b}", (r + rope) * b)
+    out = [layer]
+    per_layer_num = str(layer.value)
+    if cfg.has_indexer:
+        d = cfg.index_head_dim
+        blocks = -(-d // INDEXER_QUANT_BLOCK)
+        idx = Formula("per token per layer (indexer keys)",
+                      f"index_head_dim × 1 + ceil(index_head_dim / {INDEXER_QUANT_BLOCK}) × 4", f"{d} × 1 + {blocks} × 4",
+                      d + blocks * 4)
+        out.append(idx)
+        per_layer_num = f"({layer.value} + {idx.value})"
+    out.append(Formula("bytes_per_token", "cache layers × bytes per token per layer",
+                       f"{report.layers} layers × {per_layer_num}", report.layers * eval_int(per_layer_num)))
+    out.append(Formula("bytes_per_sequence", "bytes_per_token × tokens (rounded up to whole pages)",
+                       f"{report.bytes_per_token} × {report.tokens_allocated}",
+                       report.bytes_per_token * report.tokens_allocated))
+    out.append(Formula("bytes_total", "bytes_per_sequence × batch", f"{report.bytes_per_sequence} × {report.batch}",
+                       report.bytes_per_sequence * report.batch))
+    vb = 1 if dtype == "fp8-flashmla" else value_bytes(dtype)
+    h, nope, v = cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.v_head_dim
+    out.append(Formula("mha_bytes_per_token",
+                       f"layers × num_attention_heads·(qk_nope_head_dim+qk_rope_head_dim+v_head_dim) × {vb} bytes",
+                       f"{report.layers} layers × {h} × ({nope}+{rope}+{v}) × {vb}",
+                       report.layers * h * (nope + rope + v) * vb))
+    return out
+
+
+def eval_int(text: str) -> int:
+    """'(656 + 132)' -> 788: sums of integers only."""
+    return sum(int(p) for p in text.strip("()").split("+"))

@@ -51,3 +51,52 @@ def test_params_explain_in_cli_and_json(run, run_json):
     assert "60 MoE layers × 384 experts × 3 × 2048 × 7168" in out
     data = run_json("params", "-p", "kimi-k2", "--explain")
     assert {e["name"] for e in data["explain"]} >= {"routed_experts", "attention", "norms"}
+
+
+def _evaluate_exact(numeric: str):
+    from fractions import Fraction
+
+    expr = re.sub(r"(\d+) (MoE |dense |MTP )?(layers?|experts|modules?|prompt tokens)", r"\1", numeric)
+    expr = expr.replace("×", "*").replace(",", "")
+    assert re.fullmatch(r"[\d\s*+/()]+", expr), expr
+    return eval(re.sub(r"(\d+)", r"Fraction(\1)", expr), {"Fraction": Fraction})  # noqa: S307
+
+
+@pytest.mark.parametrize("preset", ["kimi-k2", "deepseek-v3", "deepseek-v3.2", "moonlight-16b-a3b"])
+@pytest.mark.parametrize("phase,form", [("decode", "absorbed"), ("decode", "naive"), ("prefill", "naive")])
+def test_flops_formulas_compute_each_component(preset, phase, form):
+    from k2calc.explain import explain_flops
+    from k2calc.flops import AttentionForm, Phase, count_flops
+
+    spec = load_preset(preset)
+    report = count_flops(spec, Phase(phase), [32768], AttentionForm(form))
+    formulas = explain_flops(spec.config, report)
+    assert {f.name for f in formulas} == {k for k, v in report.by_component.items() if v}
+    for f in formulas:
+        exact = _evaluate_exact(f.numeric)
+        if phase == "decode":
+            assert exact == f.value == report.by_component[f.name], f
+        else:  # prefill: an average per prompt token, rounded to whole FLOPs as the report rounds it
+            assert abs(exact - report.by_component[f.name]) <= 1 and f.value == report.by_component[f.name], f
+
+
+def test_kv_formulas_compute_the_report(run_json):
+    data = run_json("kv", "-p", "deepseek-v3.2", "--context", "128k", "--batch", "4", "--kv-dtype", "fp8-flashmla",
+                    "--explain")
+    by_name = {e["name"]: e for e in data["explain"]}
+    for e in data["explain"]:
+        assert evaluate(e["numeric"]) == e["value"], e
+    # FlashMLA: 512 fp8 + 4 float32 scales + 64 bf16 = 656; indexer: 128 fp8 + 1 float32 scale = 132.
+    assert by_name["per token per layer (MLA)"]["value"] == 656
+    assert by_name["per token per layer (indexer keys)"]["value"] == 132
+    for key in ("bytes_per_token", "bytes_per_sequence", "bytes_total", "mha_bytes_per_token"):
+        assert by_name[key]["value"] == data[key]
+
+
+def test_deepseek_v3_kv_formula_is_the_published_70272():
+    from k2calc.explain import explain_kv
+    from k2calc.kv import kv_cache
+
+    spec = load_preset("deepseek-v3")
+    f = {x.name: x for x in explain_kv(spec.config, kv_cache(spec, [4096]))}["bytes_per_token"]
+    assert f.numeric == "61 layers × 1152" and f.value == 70_272
