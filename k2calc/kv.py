@@ -122,6 +122,7 @@ class KVReport(KVPoint):
     ratio_vs_gqa: float | None
     formats: list[CacheFormat]
     mtp_params: int | None  # the draft modules' weights (parameters), with --mtp
+    mtp_weight_bytes: int | None = None  # ...and their bytes in the config's weight format, with --mtp
     sweep: list[KVPoint]
     notes: list[str]
 
@@ -187,13 +188,17 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     if idx:
         notes.append(f"lightning indexer: {idx} bytes per token per layer of fp8 keys + a float32 scale per "
                      f"{INDEXER_QUANT_BLOCK} values, always fp8")
-    mtp_params = None
+    mtp_params = mtp_weight_bytes = None
     if mtp:
+        from .checkpoint import checkpoint_report
         from .tensors import build_tensors
 
         mtp_params = sum(t.params for t in build_tensors(cfg) if t.mtp)
+        ck = checkpoint_report(spec)  # the draft weights as the model's own checkpoint stores them
+        mtp_weight_bytes = ck.mtp.bytes
         notes.append(f"--mtp: {mtp_layers} draft layer(s) cache like a decoder layer; their weights are "
-                     f"{mtp_params:,} parameters (bytes depend on the checkpoint's dtypes: see `k2calc params`)")
+                     f"{mtp_params:,} parameters, {mtp_weight_bytes:,} bytes in the checkpoint's format "
+                     f"({ck.format.name})")
     return KVReport(
         **sweep[-1].model_dump(), model=spec.name, dtype=kv_dtype, layers=layers, mtp_layers=mtp_layers,
         values_per_token_layer=latent_width(cfg), formula="kv_lora_rank+qk_rope_head_dim",
@@ -202,5 +207,5 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         ratio_vs_mha=mha.bytes_per_token / per_token, gqa_groups=gqa,
         gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,
         ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt else None,
-        formats=formats, mtp_params=mtp_params, sweep=sweep, notes=notes,
+        formats=formats, mtp_params=mtp_params, mtp_weight_bytes=mtp_weight_bytes, sweep=sweep, notes=notes,
     )

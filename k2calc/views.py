@@ -128,6 +128,9 @@ def kv_tables(r) -> list[Table]:
     alloc = f", {r.tokens_allocated:,} allocated in pages of {r.page_size}" if r.page_size else ""
     sizes.add(f"per sequence ({r.context:,} tokens{alloc})", r.bytes_per_sequence, human_bytes(r.bytes_per_sequence))
     sizes.add(f"per batch ({r.batch} sequence{'s' if r.batch != 1 else ''})", r.bytes_total, human_bytes(r.bytes_total))
+    if r.mtp_weight_bytes is not None:
+        sizes.add(f"MTP draft weights ({r.mtp_params:,} parameters, checkpoint format)", r.mtp_weight_bytes,
+                  human_bytes(r.mtp_weight_bytes))
     sizes.caption = "memory in binary units: 1 GiB = 2^30 bytes"
     tables = [sizes]
 

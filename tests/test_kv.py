@@ -126,3 +126,18 @@ def test_user_mistakes_are_one_line_and_exit_2(run, args):
     result = run("kv", "--preset", "kimi-k2", *args)
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_mtp_draft_weight_bytes_by_hand():
+    # DeepSeek-V3's MTP layer as its fp8 checkpoint stores it (published.md: embed_tokens, shared_head.head
+    # and eh_proj in bf16); fp8 weights carry a float32 scale per 128×128 block.
+    def fp8(out, inp):
+        return out * inp + -(-out // 128) * -(-inp // 128) * 4
+
+    h, v = 7168, 129280
+    bf16 = 2 * v * h * 2 + h * 2 * h * 2 + (5 * h + 1536 + 512) * 2 + 256 * h * 2  # + norms, router weight
+    attention = fp8(1536, h) + fp8(128 * 192, 1536) + fp8(576, h) + fp8(128 * 256, 512) + fp8(h, 128 * 128)
+    experts = (256 + 1) * 3 * fp8(2048, h)  # routed + one shared expert, each gate/up/down
+    expected = bf16 + 256 * 4 + attention + experts  # router bias in float32
+    report = kv_cache(load_preset("deepseek-v3"), [4096], mtp=True)
+    assert report.mtp_weight_bytes == expected
