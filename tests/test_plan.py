@@ -185,3 +185,18 @@ def test_search_is_fast_and_ranked(k2):
 def test_cli_search(run_json):
     d = run_json("plan", "--search", "--preset", "deepseek-v3", "--gpu", "h100,h200", "--context", "32k", "--batch", "4")
     assert d["results"][0]["gpus"] == 8 and d["results"][0]["gpu"] == "h200"
+
+
+def test_search_ranks_by_gpu_count_then_price(tmp_path, run_json):
+    # Three made-up GPU types with prices: the 4-GPU node wins on size even at the highest price; at equal
+    # size (8 GPUs), the cheaper type ranks first.
+    entry = ("  - name: {name}\n    memory_bytes: {mem}\n    hbm_bandwidth_tb_per_s: 4\n    bf16_dense_tflops: 1000\n"
+             "    link_bandwidth_gb_per_s: 900\n    gpus_per_node: {n}\n    price_per_gpu_hour_usd: {price}\n")
+    text = "gpus:\n" + "".join(entry.format(name=n, mem=m, n=g, price=p) for n, m, g, p in (
+        ("cheap8", 200 * 2**30, 8, 1.0), ("pricey8", 200 * 2**30, 8, 3.0), ("huge4", 400 * 2**30, 4, 9.0)))
+    catalog = tmp_path / "gpus-mine.yaml"
+    catalog.write_text(text)
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--gpu", "cheap8,pricey8,huge4", "--gpu-file", str(catalog),
+                 "--context", "4k", "--max-nodes", "1")
+    order = [(r["gpu"], r["gpus"], r["cost_per_hour_usd"]) for r in d["results"]]
+    assert order == [("huge4", 4, 36.0), ("cheap8", 8, 8.0), ("pricey8", 8, 24.0)]
