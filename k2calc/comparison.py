@@ -99,7 +99,7 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     from .kv import kv_cache
     from .params import count_params
 
-    names = [s.name for s in specs]
+    names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 
     p = [count_params(s) for s in specs]
@@ -129,7 +129,7 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
 
     plan_rows = plan_target = None
     if gpu or gpus:
-        plan_rows, plan_target = _plans(specs, gpu, gpus, gpu_file, kv_context, kv_dtype)
+        plan_rows, plan_target = _plans(specs, names, gpu, gpus, gpu_file, kv_context, kv_dtype)
 
     config = _config_rows(specs)
     return CompareReport(
@@ -137,11 +137,11 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
         differing_fields=[r.field for r in config if r.differs], params=params, flops=flops, kv=kv_rows,
         checkpoint=checkpoint, weight_formats=[c.format_description for c in ck], kv_dtype=kv_dtype,
         contexts=contexts, plan=plan_rows, plan_target=plan_target,
-        explain=_explain(specs) if explain else None, notes=notes,
+        explain=_explain(specs, names) if explain else None, notes=notes,
     )
 
 
-def _plans(specs, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[PlanRow], str]:
+def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[PlanRow], str]:
     """For each model, the best layout on exactly `gpus` GPUs of type `gpu` (whole nodes), batch 1."""
     from .errors import InputError
     from .hardware import get_gpu
@@ -154,20 +154,30 @@ def _plans(specs, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[PlanRow]
         raise InputError(f"--gpus {gpus}: not a whole number of {g.name} nodes ({g.gpus_per_node} GPUs each)")
     nodes = gpus // g.gpus_per_node
     rows = []
-    for s in specs:
+    for name, s in zip(names, specs):
         report = search(s, [g], Workload(context=context, batch=1, kv_dtype=kv_dtype), max_nodes=nodes, top=10**6)
         hit = next((r for r in report.results if r.gpus == gpus), None)
-        rows.append(PlanRow(model=s.name, fits=hit is not None, layout=hit.layout if hit else None,
+        rows.append(PlanRow(model=name, fits=hit is not None, layout=hit.layout if hit else None,
                             max_batch=hit.max_batch if hit else 0, kv_tokens=hit.kv_tokens if hit else 0,
                             weights_per_gpu=hit.weights if hit else None, free_per_gpu=hit.free if hit else None))
     target = f"{gpus}×{g.name}, one {_k(context)} sequence at least, own weight format, KV {kv_dtype}"
     return rows, target
 
 
-def _explain(specs: list[ModelSpec]) -> dict[str, list[dict[str, Any]]]:
+def _explain(specs: list[ModelSpec], names: list[str]) -> dict[str, list[dict[str, Any]]]:
     from .explain import explain_params
 
-    return {s.name: [f.__dict__ for f in explain_params(s.config)] for s in specs}
+    return {name: [f.__dict__ for f in explain_params(s.config)] for name, s in zip(names, specs)}
+
+
+def _unique(names: list[str]) -> list[str]:
+    """The same model twice stays two columns: 'kimi-k2', 'kimi-k2 (2)'."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
 
 
 def _k(tokens: int) -> str:

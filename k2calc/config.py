@@ -354,9 +354,26 @@ def load_preset(name: str, sets: list[str] | None = None) -> ModelSpec:
     return spec
 
 
+def split_ref(ref: str | Path) -> tuple[str | Path, list[str]]:
+    """'kimi-k2@num_attention_heads=128,n_routed_experts=512' -> ('kimi-k2', [overrides]).
+
+    Lets one command line name a model and its what-if variant side by side (`k2calc compare`).
+    """
+    text = str(ref)
+    base, at, tail = text.rpartition("@")
+    if not at or "=" not in tail or not base or Path(text).exists():
+        return ref, []
+    return base, [item for item in tail.split(",") if item.strip()]
+
+
 def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
-    """A preset name, or a path to a config file or model folder."""
+    """A preset name, or a path to a config file or model folder; `NAME@FIELD=VALUE,...` adds overrides."""
+    ref, inline = split_ref(ref)
     p = Path(ref).expanduser()
     if p.exists() or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
-        return load_path(p, sets)
-    return load_preset(str(ref), sets)
+        spec = load_path(p, [*inline, *(sets or [])])
+    else:
+        spec = load_preset(str(ref), [*inline, *(sets or [])])
+    if inline:
+        spec.name = f"{spec.name}@{','.join(inline)}"  # the variant is its own model in a comparison
+    return spec

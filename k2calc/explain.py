@@ -63,7 +63,9 @@ def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str,
     for t in tensors:
         # gate_proj [I, H] and down_proj [H, I] are the same term: key on the sorted factors,
         # show the first tensor's order.
-        key = (tuple(sorted(d.text for d in t.shape)), t.copies)
+        # Tensors outside the layers (lm_head) and inside them (an MTP module's shared_head.head) stay
+        # apart even with the same shape: their counts multiply differently.
+        key = (tuple(sorted(d.text for d in t.shape)), t.copies, t.layer is None)
         shapes.setdefault(key, ([d._wrapped() for d in t.shape], list(t.dims), t.copies))
         per_layer[key][t.layer] += 1
     # Terms sharing the same layers are factored: "61 layers × (a + b + c)".
@@ -114,7 +116,7 @@ def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
     ones from the MLA coefficients of the point's form. Values are per token, as in `by_component`."""
     from dataclasses import replace
 
-    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, _component, coefficients
+    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, _component, _sum_attended, coefficients
     from .tensors import Use
 
     k = cfg.num_experts_per_tok
@@ -139,7 +141,7 @@ def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
     n = point.context
     cap = cfg.index_topk
     if prefill:  # average over the prompt of the tokens each position attends to
-        attended_sum = sum(min(t, cap) for t in range(1, n + 1)) if cap and n > cap else n * (n + 1) // 2
+        attended_sum = _sum_attended(n, cap)
         indexed_sum, reexpanded = n * (n + 1) // 2, 0
     else:
         attended_sum, indexed_sum = point.attended, n + 1

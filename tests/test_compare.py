@@ -144,3 +144,20 @@ def test_bad_inputs_are_one_line(run):
     assert half.exit_code == 2 and "--gpus" in half.stderr
     nodes = run("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "12")
     assert nodes.exit_code == 2 and "whole number" in nodes.stderr
+
+
+def test_what_if_variant_side_by_side(run_json):
+    # The K2 report's ablation: 64 -> 128 heads, experts fixed. Attention weights per layer grow with the
+    # heads: q_b_proj, kv_b_proj and o_proj (q_a/kv_a do not).
+    data = run_json("compare", "kimi-k2", "kimi-k2@num_attention_heads=128")
+    assert data["models"] == ["kimi-k2", "kimi-k2@num_attention_heads=128"]
+    assert data["differing_fields"] == ["num_attention_heads"]
+    per_head = 1536 * 192 + 512 * 256 + 128 * 7168  # q_b, kv_b, o_proj columns per head
+    assert row(data["params"], "attention")["diff"][1] == 61 * 64 * per_head
+    # MLA's cache has no head dimension: doubling the heads leaves it unchanged.
+    assert row(data["kv"], "per token (bf16)")["diff"][1] == 0
+
+
+def test_the_same_model_twice_keeps_two_columns(run_json):
+    data = run_json("compare", "kimi-k2", "kimi-k2", "--explain")
+    assert data["models"] == ["kimi-k2", "kimi-k2 (2)"] and list(data["explain"]) == data["models"]

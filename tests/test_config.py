@@ -151,3 +151,16 @@ def test_unknown_preset_suggests_the_nearest(run):
 def test_no_model_given(run):
     result = run("params")
     assert result.exit_code == 2 and "--preset" in result.stderr
+
+
+def test_inline_overrides_name_a_what_if_variant():
+    spec = load("kimi-k2@num_attention_heads=128,n_routed_experts=512")
+    assert (spec.config.num_attention_heads, spec.config.n_routed_experts) == (128, 512)
+    assert spec.name == "kimi-k2@num_attention_heads=128,n_routed_experts=512"
+    with pytest.raises(InputError, match="num_attention_heads=0: num_attention_heads: Input should be greater than 0"):
+        load("kimi-k2@num_attention_heads=0")
+
+
+def test_an_at_sign_without_an_override_is_part_of_the_name():
+    with pytest.raises(InputError, match="unknown preset 'kimi@k2'"):
+        load("kimi@k2")

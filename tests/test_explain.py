@@ -64,13 +64,16 @@ def _evaluate_exact(numeric: str):
 
 @pytest.mark.parametrize("preset", ["kimi-k2", "deepseek-v3", "deepseek-v3.2", "moonlight-16b-a3b"])
 @pytest.mark.parametrize("phase,form", [("decode", "absorbed"), ("decode", "naive"), ("prefill", "naive")])
-def test_flops_formulas_compute_each_component(preset, phase, form):
+@pytest.mark.parametrize("mtp", [False, True])
+def test_flops_formulas_compute_each_component(preset, phase, form, mtp):
     from k2calc.explain import explain_flops
     from k2calc.flops import AttentionForm, Phase, count_flops
 
     spec = load_preset(preset)
-    report = count_flops(spec, Phase(phase), [32768], AttentionForm(form))
-    formulas = explain_flops(spec.config, report)
+    if mtp and not spec.config.num_nextn_predict_layers:
+        pytest.skip("no MTP module")
+    report = count_flops(spec, Phase(phase), [32768], AttentionForm(form), mtp=mtp)
+    formulas = explain_flops(spec.config, report, mtp=mtp)
     assert {f.name for f in formulas} == {k for k, v in report.by_component.items() if v}
     for f in formulas:
         exact = _evaluate_exact(f.numeric)

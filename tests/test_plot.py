@@ -125,9 +125,11 @@ def test_terminal_chart_without_output(run):
     assert "8.578" in result.stdout and "█" in result.stdout  # 61 × 576 × 2 × 131072 bytes in GiB
     result = run("plot", "memory", *ARGS["memory"])
     assert result.exit_code == 0, result.output
-    assert "kimi-k2" in result.stdout and "-19.12" in result.stdout  # short: does not fit
+    assert "kimi-k2" in result.stdout and "deepseek-v3" in result.stdout and "▓" in result.stdout
     result = run("plot", "params", "kimi-k2")
-    assert "routed_experts" in result.stdout and "98.86%" in result.stdout
+    # routed experts' share: 60 MoE layers × 384 experts × 3 × 7168 × 2048 of 1,026,408,232,448 parameters
+    share = 100 * 60 * 384 * 3 * 7168 * 2048 / 1_026_408_232_448
+    assert "routed_experts" in result.stdout and f"{share:.2f}%" in result.stdout
 
 
 def test_without_matplotlib_the_command_says_how_to_install(run, tmp_path, monkeypatch):
