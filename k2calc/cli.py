@@ -29,9 +29,9 @@ app = typer.Typer(
 )
 
 # Options shared by every model command, declared once.
-PresetOpt = Annotated[Optional[str], typer.Option("--preset", "-p", help="Preset name (see `k2calc presets`).")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="config.json, YAML preset file, or model folder.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field, FIELD=VALUE (repeatable).")]
+PresetOpt = Annotated[Optional[str], typer.Option("--preset", "-p", metavar="NAME", help="Preset name (see `k2calc presets`).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="PATH", help="config.json, YAML preset file, or model folder.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="FIELD=VALUE", help="Override a config field, FIELD=VALUE (repeatable).")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Show each figure's formula over config fields, numbers substituted.")]
 
@@ -88,6 +88,7 @@ def params(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = No
            explain: ExplainOpt = False, format: FormatOpt = Format.table) -> None:
     """Total, active and MTP parameters, by component, layer type and tensor.
 
+    \b
     Example:  k2calc params --preset kimi-k2 --format json
     """
     from .params import count_params
@@ -109,6 +110,7 @@ def params(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = No
 def presets(format: FormatOpt = Format.table) -> None:
     """List the built-in model presets, each with its source.
 
+    \b
     Example:  k2calc presets
     """
     from .presets import list_presets
@@ -143,6 +145,7 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
     prefill runs lm_head for the last token only unless --all-logits. Counts use 1000-based prefixes
     (1 GFLOP = 10^9). Context lengths are binary (4k = 4096); --train-tokens is decimal (15.5T = 15.5·10^12).
 
+    \b
     Example:  k2calc flops --preset kimi-k2 --context 4k,32k,128k
     """
     from .flops import Phase, count_flops, parse_form, parse_phase, training_report
@@ -191,6 +194,7 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     MLA caches kv_lora_rank + qk_rope_head_dim values per token per layer (plus DeepSeek-V3.2's
     indexer keys: fp8 with a float32 scale). Memory in GiB (2^30 bytes).
 
+    \b
     Example:  k2calc kv --preset deepseek-v3 --context 128k --batch 32
     """
     from .kv import kv_cache
@@ -222,6 +226,7 @@ def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt 
     The total is what model.safetensors.index.json's metadata.total_size says (tensor bytes, headers
     excluded). GiB = 2^30 bytes, GB = 10^9 bytes.
 
+    \b
     Example:  k2calc checkpoint --preset kimi-k2
     """
     from .checkpoint import checkpoint_report
@@ -243,6 +248,7 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
     Reads model.safetensors.index.json and, where the shard files are present, only their headers (never
     the weights). The model comes from config.json beside the checkpoint unless --preset/--config.
 
+    \b
     Example:  k2calc verify ./Kimi-K2-Instruct
     """
     from .checkpoint import checkpoint_folder, verify as verify_checkpoint
@@ -268,6 +274,7 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
 def gpus(gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
     """List the GPU catalog: driver-reported memory, bandwidth, dense peak FLOPS, node size, sources.
 
+    \b
     Example:  k2calc gpus --format json
     """
     from .hardware import list_gpus
@@ -308,6 +315,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     attention-TP ranks and split by DP-attention. Memory in GiB (2^30 bytes). Exit 2 for an invalid
     layout; with --check, exit 1 when it does not fit.
 
+    \b
     Example:  k2calc plan --preset kimi-k2 --gpu h200 --gpus 16 --tp 8 --dp-attention 2 --ep 16 --context 128k --batch 32 --weights fp8 --kv-dtype fp8-flashmla
     """
     from . import plan as planlib
@@ -359,6 +367,7 @@ def compare(
     Differences and ratios are against the first model. Every figure comes from the same analysis
     the single-model commands run.
 
+    \b
     Example:  k2calc compare kimi-k2 deepseek-v3 --gpu h200 --gpus 8
     """
     from .comparison import compare as compare_models
@@ -404,6 +413,7 @@ def plot(
     params (and kv/flops without -o) also print a small bar chart in the terminal. The numbers are those
     of `k2calc kv`, `flops`, `plan` and `params`; memory takes `k2calc plan`'s layout options.
 
+    \b
     Example:  k2calc plot kv kimi-k2 deepseek-v3 -o kv.png
     """
     from . import plot as plotlib
