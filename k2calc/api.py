@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2c
     from .checkpoint import CheckpointReport
     from .comparison import CompareReport
     from .explain import Formula
-    from .flops import FlopsReport
+    from .flops import FlopsReport, TrainingFlops
     from .kv import KVReport
     from .params import ParamReport
     from .plan import PlanReport, SearchReport
@@ -86,6 +86,16 @@ class Model:
         contexts = [_context(c) for c in (context if isinstance(context, list) else [context])]
         return count_flops(self.spec, parse_phase(phase), contexts, parse_form(attention), all_logits=all_logits,
                            mtp=mtp)
+
+    def training(self, seq_len: int | str = 4096, train_tokens: int | None = None, *,
+                 tokens_per_s: float | None = None, gpus: int | None = None, peak_tflops: float | None = None,
+                 gpu: str | None = None, gpu_dtype: str = "bf16") -> TrainingFlops:
+        """Training FLOPs per token (3 × forward, with and without MTP), for `train_tokens` in total, and
+        MFU from a measured `tokens_per_s` over `gpus` (peak from `peak_tflops` or the catalog's `gpu`)."""
+        from .flops import training_report
+
+        return training_report(self.spec, _context(seq_len, "seq_len"), train_tokens, tokens_per_s=tokens_per_s,
+                               gpus=gpus, peak_tflops=peak_tflops, gpu=gpu, gpu_dtype=gpu_dtype)
 
     def kv(self, context: int | str | list[int | str] = 131072, *, batch: int = 1, kv_dtype: str = "bf16",
            gqa: int | None = None, page_size: int | None = None, mtp: bool = False) -> KVReport:

@@ -289,10 +289,10 @@ def gpus(gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
 def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
          gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`); with --search, a comma-separated list (default: all).")] = None,
          gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp.")] = None,
-         tp: Annotated[int, typer.Option("--tp", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size).")] = 1,
-         dp_attention: Annotated[int, typer.Option("--dp-attention", help="Attention data-parallel replicas (vLLM's --data-parallel-size; SGLang's --dp with --enable-dp-attention, whose --tp is tp × dp here).")] = 1,
-         ep: Annotated[int, typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention; each expert split over the rest.")] = 1,
-         pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
+         tp: Annotated[Optional[int], typer.Option("--tp", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size). Default 1.")] = None,
+         dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="Attention data-parallel replicas (vLLM's --data-parallel-size; SGLang's --dp with --enable-dp-attention, whose --tp is tp × dp here). Default 1.")] = None,
+         ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention; each expert split over the rest. Default 1.")] = None,
+         pp: Annotated[Optional[int], typer.Option("--pp", help="Pipeline stages. Default 1.")] = None,
          redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies for EPLB (SGLang's --ep-num-redundant-experts).")] = 0,
          mtp: Annotated[bool, typer.Option("--mtp", help="Load the MTP draft layers (speculative decoding).")] = False,
          context: Annotated[str, typer.Option("--context", help="Tokens per sequence (binary k: 128k = 131072).")] = "4k",
@@ -322,19 +322,26 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     from .hardware import get_gpu, list_gpus
     from .views import plan_tables, search_tables
 
-    spec = resolve_model(preset, config, set_)
-    layout, workload, knobs = planlib.layout_from_options(
-        tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp, context=context,
-        batch=batch, chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
-        overhead_gib=overhead_gib)
-    _notes_to_stderr(spec, format)
     if search:
         if check:
             raise InputError("--check and --search do not go together")
-        names = [n for n in (gpu or "").split(",") if n.strip()]
+        for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
+            if v is not None:
+                raise InputError(f"{opt} does not go with --search: the search tries every layout")
+    spec = resolve_model(preset, config, set_)
+    layout, workload, knobs = planlib.layout_from_options(
+        tp=1 if tp is None else tp, dp_attention=1 if dp_attention is None else dp_attention, ep=1 if ep is None else ep,
+        pp=1 if pp is None else pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
+        chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
+        overhead_gib=overhead_gib)
+    _notes_to_stderr(spec, format)
+    if search:
+        names = [n.strip() for n in (gpu or "").split(",") if n.strip()]
+        if gpu is not None and not names:
+            raise InputError(f"--gpu {gpu!r}: no GPU type given (leave --gpu out to search every type)")
         types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
         report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
-                                top=top)
+                                top=top, redundant_experts=redundant_experts)
         emit(report, search_tables(report), format, report.notes)
         return
     if not gpu:
@@ -420,47 +427,12 @@ def plot(
     from .config import load
     from .views import plot_tables
 
-    if kind not in plotlib.KINDS:
-        from .errors import suggest
-
-        raise InputError(f"unknown plot kind {kind!r}: use one of {', '.join(plotlib.KINDS)}{suggest(kind, plotlib.KINDS)}")
     if output is not None:
         plotlib.output_format(output)
-    specs = [load(m) for m in models]
-    if kind == "kv":
-        from .kv import kv_cache
-        from .sizes import parse_contexts
-
-        contexts = parse_contexts(context or "1k,2k,4k,8k,16k,32k,64k,128k")
-        reports = [kv_cache(s, contexts, kv_dtype=kv_dtype, batch=batch) for s in specs]
-    elif kind == "flops":
-        from .flops import count_flops, parse_form, parse_phase
-        from .sizes import parse_contexts
-
-        contexts = parse_contexts(context or "1k,2k,4k,8k,16k,32k,64k,128k")
-        reports = [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
-    elif kind == "memory":
-        from . import plan as planlib
-        from .hardware import get_gpu
-
-        if not gpu:
-            raise InputError("plot memory: --gpu is required (see `k2calc gpus`)")
-        if context and "," in context:
-            raise InputError(f"--context {context}: plot memory takes one context length (e.g. 128k)")
-        layout, workload, knobs = planlib.layout_from_options(
-            tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context=context or "4k", batch=batch, kv_dtype=kv_dtype,
-            mem_fraction=mem_fraction)
-        gpu_type = get_gpu(gpu, gpu_file)
-        reports = []
-        for s in specs:
-            try:
-                reports.append(planlib.plan(s, gpu_type, layout, workload, weights=weights, knobs=knobs, gpus=gpus_))
-            except InputError as e:
-                raise InputError(f"{s.name}: {e}") from None
-    else:
-        from .params import count_params
-
-        reports = [count_params(s) for s in specs]
+    reports = plotlib.reports_for(
+        kind, [load(m) for m in models], context=context, kv_dtype=kv_dtype, batch=batch, phase=phase,
+        attention=attention, gpu=gpu, gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, weights=weights,
+        mem_fraction=mem_fraction, gpu_file=gpu_file)
     if kind in ("memory", "params") or output is None or not plotlib.available():
         emit(None, plot_tables(kind, reports), Format.table)
     if output is not None:

@@ -32,6 +32,54 @@ MEMORY_PARTS = [("weights", "weights", "#4C72B0"), ("kv_cache", "KV cache", "#DD
 FREE_COLOUR = "#D9D9D9"
 
 
+DEFAULT_CONTEXTS = "1k,2k,4k,8k,16k,32k,64k,128k"  # kv and flops sweeps
+
+
+def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype: str = "bf16", batch: int = 1,
+                phase: str = "decode", attention: str | None = None, gpu: str | None = None, gpus: int | None = None,
+                tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1, weights: str | None = None,
+                mem_fraction: float | None = None, gpu_file: list[str] | None = None) -> list[Any]:
+    """The reports a plot of `kind` draws, one per model, from the analyses the other commands run."""
+    from .errors import suggest
+    from .sizes import parse_contexts
+
+    if kind not in KINDS:
+        raise InputError(f"unknown plot kind {kind!r}: use one of {', '.join(KINDS)}{suggest(kind, KINDS)}")
+    if kind == "kv":
+        from .kv import kv_cache
+
+        contexts = parse_contexts(context or DEFAULT_CONTEXTS)
+        return [kv_cache(s, contexts, kv_dtype=kv_dtype, batch=batch) for s in specs]
+    if kind == "flops":
+        from .flops import count_flops, parse_form, parse_phase
+
+        contexts = parse_contexts(context or DEFAULT_CONTEXTS)
+        return [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
+    if kind == "memory":
+        from . import plan as planlib
+        from .hardware import get_gpu
+
+        if not gpu:
+            raise InputError("plot memory: --gpu is required (see `k2calc gpus`)")
+        if context and "," in context:
+            raise InputError(f"--context {context}: plot memory takes one context length (e.g. 128k)")
+        options = {} if mem_fraction is None else {"mem_fraction": mem_fraction}
+        layout, workload, knobs = planlib.layout_from_options(
+            tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context=context or "4k", batch=batch, kv_dtype=kv_dtype,
+            **options)
+        gpu_type = get_gpu(gpu, gpu_file)
+        reports = []
+        for s in specs:
+            try:
+                reports.append(planlib.plan(s, gpu_type, layout, workload, weights=weights, knobs=knobs, gpus=gpus))
+            except InputError as e:
+                raise InputError(f"{s.name}: {e}") from None
+        return reports
+    from .params import count_params
+
+    return [count_params(s) for s in specs]
+
+
 def available() -> bool:
     """True when matplotlib can be imported."""
     try:

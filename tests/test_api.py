@@ -92,3 +92,12 @@ def test_readme_python_example_is_true():
             assert value == int(comment), line
             checked += 1
     assert checked >= 4
+
+
+def test_training_flops_through_the_api():
+    # DeepSeek-V3 trained on 14.8T tokens (tech report). 3 × forward per token, so total = 3 · fwd · D.
+    t = k2calc.load("deepseek-v3").training(4096, 14_800_000_000_000)
+    assert t.train_per_token == 3 * t.forward_per_token
+    assert t.train_total == t.train_per_token * 14_800_000_000_000
+    # 6 × active parameters is the usual estimate; attention at 4k adds a little on top.
+    assert 6 * 36.6e9 < t.train_per_token < 6 * 36.6e9 * 1.25
