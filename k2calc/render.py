@@ -8,6 +8,7 @@ long lines at the terminal width.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from enum import Enum
@@ -152,12 +153,115 @@ def _numeric(t: Table, i: int) -> bool:
     return bool(vals) and all(isinstance(v, (int, float, Quantity)) and not isinstance(v, bool) for v in vals)
 
 
-def _rich(tables: list[Table], notes: list[str]) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table as RichTable
+# A number as people read it, possibly with a unit: "61.76", "-19.12", "98.86%", "1.00×", "128k", "68.62 KiB",
+# "4.3 TFLOP/s", "1.234e+24 FLOP", "61.76 GiB (66.31 GB)". Such string cells are kept whole on screen, like ints.
+_NUM = r"[-+−]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?:[kMGT]\b)?(?:\s?[%×]|\s[A-Za-z]{1,6}(?:/s)?)?"
+_NUMBERLIKE = re.compile(rf"{_NUM}(?: \({_NUM}\))?")
+_PLACEHOLDERS = ("-", "—", "")
 
-    console = Console()
+
+def _numberlike(t: Table, i: int) -> bool:
+    """Numeric for people: real numbers, or strings that read as one (e.g. GiB already formatted)."""
+    if _numeric(t, i):
+        return True
+    cells = [_cell(r[i]) for r in t.rows if i < len(r) and r[i] is not None]
+    real = [c for c in cells if c not in _PLACEHOLDERS]
+    return bool(real) and all(_NUMBERLIKE.fullmatch(c) for c in real)
+
+
+def _fit(natural: list[int], floors: list[int], room: int) -> list[int]:
+    """Shrink widths to sum to `room`: always the widest first, none below its floor unless all are there."""
+    widths = list(natural)
+    for floor in (floors, [min(4, f) for f in floors]):
+        while sum(widths) > room:
+            candidates = [i for i, w in enumerate(widths) if w > floor[i]]
+            if not candidates:
+                break
+            widest = max(candidates, key=lambda i: widths[i])
+            widths[widest] -= 1
+    return widths
+
+
+def _header_lines(header: str, width: int) -> str:
+    """A header wrapped to `width`, breaking after spaces and after "/" ("weights/GPU (GiB)" at 7 ->
+    "weights/\nGPU\n(GiB)"), so a number column need not widen for its header."""
+    from rich.cells import cell_len
+
+    lines, line = [], ""
+    for piece in re.split(r"(?<=[/\s])", header):
+        if line and cell_len((line + piece).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = piece
+        else:
+            line += piece
+    return "\n".join([*lines, line.rstrip()])
+
+
+def _rich_table(t: Table, width: int | None = None):
+    """A rich table for `t`. Number columns are never wrapped or cut (no_wrap, min_width = widest cell);
+    text columns fold instead of ending in "…". `width`: the table is wider than the terminal (that many
+    columns), so lay it out here rather than leave it to rich, which shrinks number columns too and can
+    squeeze text columns to nothing: number columns get their widest cell (or longest header piece) and
+    wrap their headers, text columns share the rest (widest first, keeping whole words while they can)."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    tight = width is not None
+    # tight: 2 spaces between columns rather than 3 and no edge columns (the blank lines the edge gave
+    # around the grid come from the title and from _rich instead)
+    rt = RichTable(title=t.title + ("\n" if tight else ""), title_justify="left", title_style="bold",
+                   box=box.SIMPLE_HEAD, caption=t.caption or None, caption_justify="left", show_edge=not tight,
+                   padding=(0, 0, 0, 1) if tight else (0, 1))
+    n = len(t.columns)
+    numeric = [_numberlike(t, i) for i in range(n)]
+    cells = [[_cell(r[i]) for r in t.rows if i < len(r)] for i in range(n)]
+
+    def longest_line(texts):
+        return max((cell_len(line) for x in texts for line in x.splitlines()), default=1) or 1
+
+    def longest_word(texts, pattern=r"\s+"):
+        return max((cell_len(w) for x in texts for w in re.split(pattern, x)), default=1) or 1
+
+    widths: dict[int, int] = {}
+    for i, col in enumerate(t.columns):
+        if numeric[i]:
+            widest = longest_line(cells[i])
+            header = col
+            if tight:
+                widths[i] = max(widest, longest_word([col], r"(?<=/)|\s+"))
+                header = _header_lines(col, widths[i])
+            rt.add_column(Text(header, no_wrap=False, overflow="fold"), justify="right", no_wrap=True,
+                          min_width=widest)
+        else:
+            rt.add_column(col, justify="left", overflow="fold")
+    for row in t.rows:
+        rt.add_row(*(_cell(v) for v in row))
+    if not tight:
+        return rt
+
+    text = [i for i in range(n) if not numeric[i]]
+    # What is not cell text in a tight table: one separator between columns (no edges) and the left padding
+    # of each column.
+    chrome = (n - 1) + n
+    room = width - chrome - sum(widths.values())
+    natural = [longest_line([t.columns[i], *cells[i]]) for i in text]
+    floors = [min(longest_word([t.columns[i], *cells[i]]), 16) for i in text]
+    if room < 4 * len(text):  # the numbers alone (nearly) fill the terminal: lines will overflow anyway
+        room = sum(floors)
+    for i, w in zip(text, _fit(natural, floors, room)):
+        widths[i] = max(w, 1)
+    for i, column in enumerate(rt.columns):
+        column.width = widths[i]
+    return rt
+
+
+def _rich(tables: list[Table], notes: list[str], console=None) -> None:
+    """Tables and notes for people, on `console` (default: a rich Console on stdout, sized to the terminal)."""
+    from rich.console import Console
+
+    console = console or Console()
     for t in tables:
         if t.lines:
             console.print(f"[bold]{t.title}[/bold]")
@@ -166,13 +270,22 @@ def _rich(tables: list[Table], notes: list[str]) -> None:
                 console.print(f"  {cells[0]} = " + "\n      = ".join(cells[1:]), highlight=False, soft_wrap=True)
             console.print()
             continue
-        rt = RichTable(title=t.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
-                       caption=t.caption or None, caption_justify="left")
-        for i, col in enumerate(t.columns):
-            rt.add_column(col, justify="right" if _numeric(t, i) else "left")
-        for row in t.rows:
-            rt.add_row(*(_cell(v) for v in row))
-        console.print(rt)
+        rt = _rich_table(t)
+        unbounded = console.options.update_width(10**6)  # rich's measure of a table already squeezes it to fit
+        if console.measure(rt, options=unbounded).maximum <= console.width:
+            console.print(rt)
+            continue
+        rt = _rich_table(t, width=console.width)
+        needed = console.measure(rt, options=unbounded).maximum
+        if needed <= console.width:
+            console.print(rt)
+        else:  # the numbers alone are wider than the terminal: let the terminal wrap lines, never cut a number
+            width, console.width = console.width, needed
+            try:
+                console.print(rt, crop=False)
+            finally:
+                console.width = width
+        console.print()
     for note in notes:
         console.print(f"[dim]note:[/dim] {note}", highlight=False)
 

@@ -205,18 +205,22 @@ def verify_tables(r, limit: int = 20) -> list[Table]:
 
 
 def gpus_table(gpus) -> list[Table]:
-    t = Table("GPUs", ["name", "description", "memory (driver)", "GiB", "HBM TB/s", "BF16 TFLOPS", "FP8 TFLOPS",
-                       "FP4 TFLOPS", "link GB/s", "GPUs/node", "memory source"])
+    """Two tables, so each fits a terminal: the numbers, then the descriptions and memory sources."""
+    t = Table("GPUs", ["name", "memory (driver)", "HBM TB/s", "BF16 TFLOPS", "FP8 TFLOPS", "FP4 TFLOPS",
+                       "link GB/s", "GPUs/node"])
+    about = Table("GPU descriptions", ["name", "description", "memory source"])
+
     def num(v):
         return int(v) if isinstance(v, float) and v.is_integer() else v
 
     for g in gpus:
-        t.add(g.name, g.description, g.memory_bytes, round(g.memory_gib, 2), num(g.hbm_bandwidth_tb_per_s),
-              num(g.bf16_dense_tflops), num(g.fp8_dense_tflops), num(g.fp4_dense_tflops),
-              num(g.link_bandwidth_gb_per_s), g.gpus_per_node, g.memory_source)
-    t.caption = ("memory: bytes the driver reports (GiB = 2^30 bytes); FLOPS dense, datasheet defaults; "
+        # memory: people see GiB, CSV and Markdown get the driver's exact byte count
+        t.add(g.name, Quantity(g.memory_bytes, "bytes"), num(g.hbm_bandwidth_tb_per_s), num(g.bf16_dense_tflops),
+              num(g.fp8_dense_tflops), num(g.fp4_dense_tflops), num(g.link_bandwidth_gb_per_s), g.gpus_per_node)
+        about.add(g.name, g.description, g.memory_source)
+    t.caption = ("memory: what the driver reports (1 GiB = 2^30 bytes); FLOPS dense, datasheet defaults; "
                  "TB and GB are 10^12 and 10^9 bytes")
-    return [t]
+    return [t, about]
 
 
 def _gib(n: int) -> str:
@@ -243,10 +247,11 @@ def plan_tables(r) -> list[Table]:
     verdict.add("KV-cache tokens the deployment holds", r.kv_tokens)
     verdict.add("weights", r.weights_format)
 
-    mods = Table("weights per GPU by module", ["module", "kind", "sharding", "layers", "bytes", "GiB"])
+    # one bytes column: people see "19.69 GiB", CSV and Markdown the exact byte count
+    mods = Table("weights per GPU by module", ["module", "kind", "sharding", "layers", "bytes"])
     for m in r.modules:
-        mods.add(m.module, m.kind, m.sharding, m.layers, m.bytes, _gib(m.bytes))
-    mods.add("total", "", "", "", p.weights, _gib(p.weights))
+        mods.add(m.module, m.kind, m.sharding, m.layers, Quantity(m.bytes, "bytes"))
+    mods.add("total", "", "", "", Quantity(p.weights, "bytes"))
 
     kv = Table("KV cache: the MLA latent is replicated over attention-TP ranks, split by DP-attention",
                ["layout", "sequences per GPU", "KV per GPU (GiB)", "weights per GPU (GiB)", "fits", "max batch",
@@ -270,10 +275,13 @@ def search_tables(r) -> list[Table]:
     w = r.workload
     t = Table(f"{r.model}: smallest deployments for batch {w.batch} × {w.context:,} tokens ({w.kv_dtype} KV)",
               ["rank", "GPU", "GPUs", "nodes", "layout", "weights/GPU (GiB)", "KV/GPU (GiB)", "free/GPU (GiB)",
-               "max batch", "KV tokens held", "$/hour"])
+               "max batch", "KV tokens held"])
+    priced = any(row.cost_per_hour_usd is not None for row in r.results)
+    if priced:  # no empty price column when the catalog has no prices
+        t.columns.append("$/hour")
     for row in r.results:
         t.add(row.rank, row.gpu, row.gpus, row.nodes, row.layout, _gib(row.weights), _gib(row.kv_cache),
-              _gib(row.free), row.max_batch, row.kv_tokens, row.cost_per_hour_usd)
+              _gib(row.free), row.max_batch, row.kv_tokens, *([row.cost_per_hour_usd] if priced else []))
     t.caption = (f"{r.layouts_evaluated:,} valid layouts on 1-{r.max_nodes} nodes of {', '.join(r.gpu_types)} "
                  f"evaluated in {r.elapsed_ms:.0f} ms, {r.layouts_fitting:,} fit; weights: {r.weights_format}; "
                  f"mem-fraction {r.mem_fraction:g}")

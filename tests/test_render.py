@@ -1,0 +1,96 @@
+"""Human tables at an 80-column terminal: numbers are never cut, text folds instead of ending in "…"."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+from typer.testing import CliRunner
+
+from k2calc.cli import app
+from k2calc.render import Format, Quantity, Table, _rich, emit
+
+NARROW = [
+    ("plan", "--preset", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2",
+     "--ep", "16", "--context", "128k", "--batch", "32", "--weights", "fp8", "--kv-dtype", "fp8-flashmla"),
+    ("plan", "--search", "--preset", "kimi-k2", "--context", "128k", "--weights", "fp8"),
+    ("gpus",),
+    ("kv", "--preset", "deepseek-v3", "--context", "128k"),
+    ("flops", "--preset", "kimi-k2"),
+    ("presets",),
+    ("params", "--preset", "kimi-k2", "--tensors"),
+    ("checkpoint", "--preset", "kimi-k2"),
+    ("compare", "kimi-k2", "deepseek-v3"),
+    ("plot", "params", "kimi-k2", "deepseek-v3"),
+]
+
+
+def run80(*args: str):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "80", "NO_COLOR": "1"})
+
+
+@pytest.mark.parametrize("args", NARROW, ids=lambda a: " ".join(a[:2]))
+def test_nothing_is_cut_at_80_columns(args):
+    result = run80(*args)
+    assert result.exit_code in (0, 1), result.output  # plan exits 1 when the deployment does not fit
+    if args[0] != "plan" or "--search" in args:
+        assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert max(cell_len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_plan_modules_keep_whole_numbers_and_distinct_names():
+    out = run80(*NARROW[0]).stdout
+    assert "19.69 GiB" in out and "61.76 GiB" in out  # bytes with units, not 21,144,453,1…
+    for name in ("shared_experts.gate_proj", "shared_experts.up_proj", "shared_experts.down_proj"):
+        assert name in out
+
+
+def test_search_has_no_empty_price_column():
+    out = run80(*NARROW[1]).stdout
+    assert "$/hour" not in out and "$/" not in out
+    assert "14,659,504" in out  # KV tokens held, whole
+
+
+def test_numeric_column_is_never_truncated_in_a_narrow_console():
+    t = Table("narrow", ["a rather long name column", "bytes", "long header over a number"])
+    t.add("first row with a long description that has to fold", 1_029_173_256_720, 123_456_789)
+    t.add("second", Quantity(66_312_390_368, "bytes"), 7)
+    buf = io.StringIO()
+    _rich([t], [], console=Console(width=40, file=buf, color_system=None))
+    out = buf.getvalue()
+    assert "1,029,173,256,720" in out and "123,456,789" in out and "61.76 GiB" in out
+    assert "…" not in out
+    assert max(cell_len(line) for line in out.splitlines()) <= 40
+
+
+def test_numbers_wider_than_the_console_wrap_rather_than_cut():
+    t = Table("too wide", ["x", "y", "z"])
+    t.add(1_029_173_256_720_000, 1_029_173_256_720_001, 1_029_173_256_720_002)
+    buf = io.StringIO()
+    _rich([t], [], console=Console(width=30, file=buf, color_system=None))
+    out = buf.getvalue()
+    for n in ("1,029,173,256,720,000", "1,029,173,256,720,001", "1,029,173,256,720,002"):
+        assert n in out
+    assert "…" not in out
+
+
+def test_machine_formats_keep_exact_numbers(capsys):
+    t = Table("weights per GPU by module", ["module", "bytes"])
+    t.add("experts.gate_proj", Quantity(21_144_453_120, "bytes"))
+    emit({}, [t], Format.csv)
+    assert capsys.readouterr().out.splitlines()[1] == "weights per GPU by module,experts.gate_proj,21144453120"
+    emit({}, [t], Format.markdown)
+    md = capsys.readouterr().out
+    assert "|---|---:|" in md and "| experts.gate_proj | 19.69 GiB |" in md
+
+
+def test_gpus_csv_carries_driver_bytes():
+    import csv
+
+    rows = list(csv.reader(io.StringIO(run80("gpus", "-f", "csv").stdout)))
+    assert rows[0][:3] == ["table", "name", "memory (driver)"]
+    h200 = next(r for r in rows if r[1] == "h200")
+    assert int(h200[2]) > 140 * 2**30
