@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import ModelSpec, load as _load
+from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 
 if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2calc` light
     from .checkpoint import CheckpointReport
@@ -113,9 +114,9 @@ class Model:
 
     def plan(self, gpu: str, *, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1,
              redundant_experts: int = 0, mtp: bool = False, context: int | str = 4096, batch: int = 1,
-             chunk: int | str = 8192, weights: str | None = None, kv_dtype: str = "bf16",
-             mem_fraction: float = 0.9, activations_gib: float | None = None, overhead_gib: float | None = None,
-             gpu_file: list[str] | None = None) -> PlanReport:
+             chunk: int | str = DEFAULT_CHUNK, weights: str | None = None, kv_dtype: str = "bf16",
+             mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | None = None,
+             overhead_gib: float | None = None, gpu_file: list[str] | None = None) -> PlanReport:
         """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits."""
         from . import plan as planlib
         from .hardware import get_gpu
@@ -133,7 +134,8 @@ class Model:
         from . import plan as planlib
         from .hardware import get_gpu, list_gpus
 
-        types = [get_gpu(g, gpu_file) for g in gpus] if gpus else list_gpus(gpu_file)
+        # an empty list is an error (no GPU types to search), not the whole catalog
+        types = [get_gpu(g, gpu_file) for g in gpus] if gpus is not None else list_gpus(gpu_file)
         workload = planlib.Workload(context=_context(context), batch=batch, kv_dtype=kv_dtype)
         return planlib.search(self.spec, types, workload, weights=weights, max_nodes=max_nodes, top=top)
 

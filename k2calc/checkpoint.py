@@ -90,17 +90,29 @@ class WeightFormat(BaseModel):
         return f"bf16 ({self.base_dtype}), {src}"
 
 
-def _base_dtype(cfg: ModelConfig) -> str:
-    return TORCH_DTYPES.get(str(cfg.torch_dtype or "bfloat16"), "BF16")
+def _base_dtype(cfg: ModelConfig, source: str = "") -> str:
+    """The safetensors dtype of the config's `torch_dtype` (bf16 when the config does not say)."""
+    name = cfg.torch_dtype or "bfloat16"
+    if name not in TORCH_DTYPES:
+        raise InputError(f"{source}torch_dtype {name!r}: unknown weight dtype (accepted: {', '.join(TORCH_DTYPES)})")
+    return TORCH_DTYPES[name]
 
 
-def weight_format(cfg: ModelConfig, override: str | None = None) -> WeightFormat:
-    """The config's weight format, or the one `--weights` asks for (with the config's parameters if any)."""
+def config_where(spec: ModelSpec) -> str:
+    """How weight_format's errors name the model's quantization_config: its file, or `preset NAME`."""
+    return f"{spec.source}: quantization_config"
+
+
+def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "quantization_config") -> WeightFormat:
+    """The config's weight format, or the one `--weights` asks for (with the config's parameters if any).
+
+    `where` prefixes errors in the quantization_config (callers holding the spec pass `config_where(spec)`,
+    which names the file the config came from)."""
     if override is not None and override not in FORMATS:
         raise InputError(f"--weights {override}: unknown weight format (choose from {', '.join(FORMATS)})")
     q = cfg.quantization_config or {}
     method = q.get("quant_method")
-    base = _base_dtype(cfg)
+    base = _base_dtype(cfg, where.removesuffix("quantization_config"))
     native: str
     if not q:
         native = "bf16"
@@ -113,17 +125,17 @@ def weight_format(cfg: ModelConfig, override: str | None = None) -> WeightFormat
     name = override or native
     if name == "?":
         raise InputError(
-            f"quantization_config: quant_method {method!r} (format {q.get('format')!r}) is not a weight format "
+            f"{where}: quant_method {method!r} (format {q.get('format')!r}) is not a weight format "
             f"k2calc models; pass --weights bf16|fp8|int4"
         )
     from_config = name == native
     if name == "fp8":
         block = tuple(q.get("weight_block_size") or FP8_BLOCK_DEFAULT) if native == "fp8" else FP8_BLOCK_DEFAULT
         if len(block) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
-            raise InputError(f"quantization_config: weight_block_size: expected two positive integers, got {block!r}")
+            raise InputError(f"{where}: weight_block_size: expected two positive integers, got {block!r}")
         fmt = str(q.get("fmt", "e4m3")) if native == "fp8" else "e4m3"
         if fmt not in ("e4m3", "e5m2"):
-            raise InputError(f"quantization_config: fmt: unknown fp8 format {fmt!r} (e4m3 or e5m2)")
+            raise InputError(f"{where}: fmt: unknown fp8 format {fmt!r} (e4m3 or e5m2)")
         return WeightFormat(name="fp8", from_config=from_config, base_dtype=base, fp8_dtype=f"F8_{fmt.upper()}",
                             block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None)
     if name == "int4":
@@ -132,14 +144,14 @@ def weight_format(cfg: ModelConfig, override: str | None = None) -> WeightFormat
         groups = q.get("config_groups") or {}
         weights = [g.get("weights") or {} for g in groups.values() if isinstance(g, dict)]
         if len(weights) != 1:
-            raise InputError(f"quantization_config: config_groups: expected one group, got {len(weights)}")
+            raise InputError(f"{where}: config_groups: expected one group, got {len(weights)}")
         w = weights[0]
         bits, gsize = w.get("num_bits"), w.get("group_size")
         if bits != 4 or w.get("type", "int") != "int":
-            raise InputError(f"quantization_config: weights: expected int4 (num_bits 4, type int), got "
+            raise InputError(f"{where}: weights: expected int4 (num_bits 4, type int), got "
                              f"num_bits {bits!r}, type {w.get('type')!r}")
         if not isinstance(gsize, int) or gsize <= 0:
-            raise InputError(f"quantization_config: weights.group_size: expected a positive integer, got {gsize!r}")
+            raise InputError(f"{where}: weights.group_size: expected a positive integer, got {gsize!r}")
         return WeightFormat(name="int4", from_config=True, base_dtype=base, group_size=gsize, num_bits=bits,
                             symmetric=bool(w.get("symmetric", True)), ignore=tuple(q.get("ignore") or ()))
     return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
@@ -308,7 +320,7 @@ class CheckpointReport(BaseModel):
 
 
 def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> CheckpointReport:
-    fmt = weight_format(spec.config, weights)
+    fmt = weight_format(spec.config, weights, config_where(spec))
     stored, notes = checkpoint_tensors(spec, fmt)
     by_dtype: dict[str, DtypeBytes] = {}
     by_component: dict[str, int] = {}
@@ -385,10 +397,19 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise InputError(f"{path}: malformed safetensors header: not a JSON object")
     header.pop("__metadata__", None)
+    def whole(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
     for name, info in header.items():
-        if not (isinstance(info, dict) and isinstance(info.get("dtype"), str) and isinstance(info.get("shape"), list)
-                and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2):
-            raise InputError(f"{path}: malformed safetensors header entry for {name!r}")
+        if not isinstance(info, dict):
+            raise InputError(f"{path}: malformed safetensors header entry for {name!r}: expected an object")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not isinstance(info.get("dtype"), str):
+            raise InputError(f"{path}: {name!r}: dtype: expected a string, got {info.get('dtype')!r}")
+        if not (isinstance(shape, list) and all(whole(d) for d in shape)):
+            raise InputError(f"{path}: {name!r}: shape: expected a list of whole numbers, got {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)):
+            raise InputError(f"{path}: {name!r}: data_offsets: expected [begin, end] whole numbers, got {offsets!r}")
     return header
 
 
@@ -399,7 +420,10 @@ def _read_index(path: Path) -> tuple[dict[str, str], int | None]:
     wm = raw.get("weight_map")
     if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
         raise InputError(f"{path}: weight_map: expected an object of tensor name -> file name")
-    total = (raw.get("metadata") or {}).get("total_size")
+    metadata = raw.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InputError(f"{path}: metadata: expected an object, got {type(metadata).__name__} {metadata!r:.60}")
+    total = (metadata or {}).get("total_size")
     if total is not None and not isinstance(total, int):
         try:
             total = int(total)
@@ -427,7 +451,7 @@ def checkpoint_folder(path: str | Path) -> tuple[Path, Path | None]:
 
 def verify(path: str | Path, spec: ModelSpec, weights: str | None = None) -> VerifyReport:
     folder, index = checkpoint_folder(path)
-    fmt = weight_format(spec.config, weights)
+    fmt = weight_format(spec.config, weights, config_where(spec))
     stored, notes = checkpoint_tensors(spec, fmt)
     expected: dict[str, tuple[str, tuple[int, ...]]] = {}
     for s in stored:

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
 from .render import Format, emit, error_line, warn_line
 
@@ -152,21 +153,22 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
     from .sizes import parse_context, parse_contexts, parse_count
     from .views import flops_tables
 
-    given = [name for name, v in (("--prefill", prefill), ("--decode", decode), ("--context", context)) if v]
+    given = [name for name, v in (("--prefill", prefill), ("--decode", decode), ("--context", context))
+             if v is not None]
     if len(given) > 1:
         raise InputError(f"give one of --prefill, --decode or --context, not {' and '.join(given)}")
-    if prefill:
+    if prefill is not None:
         chosen, contexts = Phase.prefill, [parse_context(prefill, "--prefill")]
-    elif decode:
+    elif decode is not None:
         chosen, contexts = Phase.decode, [parse_context(decode, "--decode", minimum=0)]
-    else:
-        chosen, contexts = parse_phase(phase), parse_contexts(context) if context else None
+    else:  # an explicitly empty --context is an error, not the default sweep
+        chosen, contexts = parse_phase(phase), parse_contexts(context) if context is not None else None
     spec = resolve_model(preset, config, set_)
     training = None
     if any(v is not None for v in (seq_len, train_tokens, tokens_per_s, gpus, peak_tflops, gpu)):
         training = training_report(
-            spec, parse_context(seq_len or "4096", "--seq-len"),
-            parse_count(train_tokens, "--train-tokens") if train_tokens else None,
+            spec, parse_context("4096" if seq_len is None else seq_len, "--seq-len"),
+            parse_count(train_tokens, "--train-tokens") if train_tokens is not None else None,
             tokens_per_s=tokens_per_s, gpus=gpus, peak_tflops=peak_tflops, gpu=gpu, gpu_dtype=gpu_dtype)
     report = count_flops(spec, chosen, contexts, parse_form(attention), all_logits=all_logits, mtp=mtp,
                          training=training)
@@ -201,7 +203,7 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     from .sizes import parse_contexts
     from .views import kv_tables
 
-    contexts = parse_contexts(context) if context else None
+    contexts = parse_contexts(context) if context is not None else None  # "" is an error, not the default
     spec = resolve_model(preset, config, set_)
     report = kv_cache(spec, contexts, kv_dtype=kv_dtype, batch=batch, gqa=gqa, page_size=page_size, mtp=mtp)
     formulas = None
@@ -297,10 +299,10 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          mtp: Annotated[bool, typer.Option("--mtp", help="Load the MTP draft layers (speculative decoding).")] = False,
          context: Annotated[str, typer.Option("--context", help="Tokens per sequence (binary k: 128k = 131072).")] = "4k",
          batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
-         chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = "8192",
+         chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
          kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
-         mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")] = 0.9,
+         mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")] = DEFAULT_MEM_FRACTION,
          activations_gib: Annotated[Optional[float], typer.Option("--activations-gib", help="Override the activation estimate (GiB per GPU).")] = None,
          overhead_gib: Annotated[Optional[float], typer.Option("--overhead-gib", help="Override the runtime overhead (GiB per GPU; default 3, 5 with EP).")] = None,
          gpu_file: GpuFileOpt = None,
@@ -411,7 +413,7 @@ def plot(
     ep: Annotated[int, typer.Option("--ep", help="memory: expert-parallel size.")] = 1,
     pp: Annotated[int, typer.Option("--pp", help="memory: pipeline stages.")] = 1,
     weights: WeightsOpt = None,
-    mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="memory: share of GPU memory the engine may use.")] = 0.9,
+    mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="memory: share of GPU memory the engine may use.")] = DEFAULT_MEM_FRACTION,
     gpu_file: GpuFileOpt = None,
 ) -> None:
     """Plot KV cache or FLOPs vs context, per-GPU memory of a plan, or parameter shares, for one or more models.

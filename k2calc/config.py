@@ -135,9 +135,6 @@ class ModelConfig(BaseModel):
 
 
 FIELDS: tuple[str, ...] = tuple(ModelConfig.model_fields)
-SHAPE_FIELDS: tuple[str, ...] = tuple(
-    name for name, f in ModelConfig.model_fields.items() if f.is_required()
-)
 
 # The DeepSeek-V3 reference repo's `inference/configs/*.json` use `ModelArgs` names.
 MODEL_ARGS_NAMES = {

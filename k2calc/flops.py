@@ -36,11 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
+from math import isfinite
 
 from pydantic import BaseModel
 
 from .config import ModelConfig, ModelSpec
 from .errors import InputError
+from .kv import beyond_max_position_note
 from .tensors import Expr, Kind, Tensor, build_tensors, const
 
 CONVENTIONS = [
@@ -330,8 +332,8 @@ def training_report(spec: ModelSpec, seq_len: int, train_tokens: int | None = No
     if gpu is not None:
         peak, source = gpu_peak_flops(gpu, gpu_dtype)
     else:
-        if peak_tflops <= 0:
-            raise InputError(f"--peak-tflops {peak_tflops:g}: must be positive")
+        if not (isfinite(peak_tflops * 1e12) and peak_tflops > 0):  # NaN and inf fail too
+            raise InputError(f"--peak-tflops {peak_tflops:g}: must be a finite number above 0")
         peak, source = peak_tflops * 1e12, f"--peak-tflops {peak_tflops:g}"
     t.mfu = mfu(t, tokens_per_s, gpus, peak, source)
     return t
@@ -353,14 +355,16 @@ def gpu_peak_flops(name: str, dtype: str) -> tuple[float, str]:
 def mfu(training: TrainingFlops, tokens_per_s: float, gpus: int, peak_flops_per_gpu: float,
         peak_source: str) -> MFU:
     """Model FLOPs utilization: the model's training FLOPs at a measured throughput over the GPUs' peak."""
-    if tokens_per_s <= 0:
-        raise InputError(f"--tokens-per-s {tokens_per_s:g}: must be positive")
+    if not (isfinite(tokens_per_s) and tokens_per_s > 0):  # NaN and inf fail too
+        raise InputError(f"--tokens-per-s {tokens_per_s:g}: must be a finite number above 0")
     if gpus < 1:
         raise InputError(f"--gpus {gpus}: must be at least 1")
-    if peak_flops_per_gpu <= 0:
-        raise InputError(f"--peak-tflops {peak_flops_per_gpu / 1e12:g}: must be positive")
+    if not (isfinite(peak_flops_per_gpu) and peak_flops_per_gpu > 0):
+        raise InputError(f"--peak-tflops {peak_flops_per_gpu / 1e12:g}: must be a finite number above 0")
     achieved = training.train_per_token * tokens_per_s / gpus
     achieved_mtp = training.train_per_token_mtp * tokens_per_s / gpus
+    if not isfinite(achieved_mtp / peak_flops_per_gpu):
+        raise InputError(f"--tokens-per-s {tokens_per_s:g}: too large (the FLOP/s overflow)")
     return MFU(tokens_per_s=tokens_per_s, gpus=gpus, peak_flops_per_gpu=peak_flops_per_gpu, peak_source=peak_source,
                achieved_flops_per_gpu=achieved, achieved_flops_per_gpu_mtp=achieved_mtp, mfu=achieved / peak_flops_per_gpu,
                mfu_with_mtp=achieved_mtp / peak_flops_per_gpu)
@@ -378,6 +382,9 @@ def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int
     contexts = contexts or [4096, 32768, 131072]
     sweep = [model.point(phase, n, form, all_logits=all_logits, mtp=mtp) for n in contexts]
     notes = list(spec.notes)
+    long_note = beyond_max_position_note(cfg, contexts, "context")
+    if long_note:
+        notes.append(long_note)
     if form is AttentionForm.naive and phase is Phase.decode:
         notes.append("naive decode: MLA caches only the latent, so each step re-expands the cached tokens through "
                      "kv_b_proj (kv_reexpansion); engines decode in the absorbed form")

@@ -60,6 +60,21 @@ def indexer_bytes_per_token_layer(cfg: ModelConfig) -> int:
     return cfg.index_head_dim * 1 + blocks * INDEXER_SCALE_BYTES
 
 
+def cache_bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
+    """Everything one token caches in one layer: the MLA latent + RoPE key in `kv_dtype`, plus
+    DeepSeek-V3.2's indexer keys (always fp8). The one definition `k2calc kv` and `k2calc plan` use."""
+    return bytes_per_token_layer(cfg, kv_dtype) + indexer_bytes_per_token_layer(cfg)
+
+
+def beyond_max_position_note(cfg: ModelConfig, contexts: list[int], what: str = "--context") -> str | None:
+    """A note (not an error) when a context is longer than the config's max_position_embeddings."""
+    limit = cfg.max_position_embeddings
+    over = [n for n in contexts if limit and n > limit]
+    if not over:
+        return None
+    return f"{what} {', '.join(str(n) for n in over)} is longer than max_position_embeddings ({limit})"
+
+
 def mha_values_per_token_layer(cfg: ModelConfig, groups: int | None = None) -> int:
     """What plain attention would cache: keys of qk_nope+qk_rope and values of v_head_dim, for every head
     (MHA) or for each of `groups` KV groups (GQA)."""
@@ -151,7 +166,8 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     layers = cfg.num_hidden_layers + mtp_layers
     mla = bytes_per_token_layer(cfg, kv_dtype)
     idx = indexer_bytes_per_token_layer(cfg)
-    per_token = (mla + idx) * layers
+    per_token_layer = cache_bytes_per_token_layer(cfg, kv_dtype)  # mla + idx
+    per_token = per_token_layer * layers
     vb = value_bytes(kv_dtype)
 
     def fmt(name: str, formula: str, values: int) -> CacheFormat:
@@ -180,6 +196,9 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         seq = alloc * per_token
         sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, bytes_total=seq * batch,
                              gib_per_sequence=seq / GIB, gib_total=seq * batch / GIB))
+    long_note = beyond_max_position_note(cfg, contexts)
+    if long_note:
+        notes.append(long_note)
     if kv_dtype == "fp8-flashmla":
         notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "
                      "MHA/GQA compared at 1 byte per value")
@@ -202,7 +221,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     return KVReport(
         **sweep[-1].model_dump(), model=spec.name, dtype=kv_dtype, layers=layers, mtp_layers=mtp_layers,
         values_per_token_layer=latent_width(cfg), formula="kv_lora_rank+qk_rope_head_dim",
-        mla_bytes_per_token_layer=mla, indexer_bytes_per_token_layer=idx, bytes_per_token_layer=mla + idx,
+        mla_bytes_per_token_layer=mla, indexer_bytes_per_token_layer=idx, bytes_per_token_layer=per_token_layer,
         bytes_per_token=per_token, batch=batch, page_size=page_size, mha_bytes_per_token=mha.bytes_per_token,
         ratio_vs_mha=mha.bytes_per_token / per_token, gqa_groups=gqa,
         gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,

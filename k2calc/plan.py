@@ -44,14 +44,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from math import ceil
+from math import ceil, isfinite
 
 from pydantic import BaseModel
 
-from .checkpoint import WeightFormat, parts_bytes, quantized, stored_parts, weight_format
+from .checkpoint import WeightFormat, config_where, parts_bytes, quantized, stored_parts, weight_format
 from .config import ModelConfig, ModelSpec
+from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
 from .hardware import GPU
+from .kv import beyond_max_position_note, cache_bytes_per_token_layer
 from .tensors import Kind, Tensor, build_tensors
 
 GIB = 2**30
@@ -62,8 +64,6 @@ ACT_BYTES = 2  # bf16 activations
 PREFIX_WORKSPACE_TOKENS = 65536
 LOGIT_BYTES = 4 + 4  # fp32 logits and fp32 probabilities per vocabulary entry
 
-DEFAULT_MEM_FRACTION = 0.9  # vLLM's --gpu-memory-utilization default
-DEFAULT_CHUNK = 8192  # SGLang's --chunked-prefill-size for large GPUs, vLLM's max_num_batched_tokens order
 OVERHEAD_DEFAULTS = {
     "cuda_context": 1 * GIB,  # CUDA context + cuBLAS/NCCL libraries of a PyTorch process
     "nccl_buffers": 1 * GIB,
@@ -124,8 +124,8 @@ def knobs(mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | N
           overhead_gib: float | None = None) -> Knobs:
     """Knobs from the command line's units (GiB) to bytes."""
     for opt, v in (("--activations-gib", activations_gib), ("--overhead-gib", overhead_gib)):
-        if v is not None and v < 0:
-            raise InputError(f"{opt} {v:g}: must be 0 or more")
+        if v is not None and not (isfinite(v * GIB) and v >= 0):  # NaN, inf and overflowing values too
+            raise InputError(f"{opt} {v:g}: must be a finite number, 0 or more")
     return Knobs(mem_fraction=mem_fraction,
                  activations_bytes=None if activations_gib is None else int(activations_gib * GIB),
                  overhead_bytes=None if overhead_gib is None else int(overhead_gib * GIB))
@@ -337,19 +337,6 @@ class _Stage:
     act_detail: dict[str, int]
 
 
-def _kv_token_layer_bytes(cfg: ModelConfig, kv_dtype: str) -> int:
-    from .kv import bytes_per_token_layer
-
-    b = bytes_per_token_layer(cfg, kv_dtype)
-    if cfg.has_indexer:
-        try:
-            from .kv import indexer_bytes_per_token_layer
-        except ImportError:  # pragma: no cover - older kv module
-            return b
-        b += indexer_bytes_per_token_layer(cfg)
-    return b
-
-
 def _activations(cfg: ModelConfig, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
     T, H = w.chunk, cfg.hidden_size
     heads = cfg.num_attention_heads // lay.tp
@@ -372,8 +359,9 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stag
         last = s == lay.pp - 1
         kv_layers = len(layers) + (cfg.num_nextn_predict_layers if (last and lay.mtp) else 0)
         types = {m.layer_type[i] for i in layers}
-        if last and lay.mtp:
-            types |= {m.layer_type[-1]} if cfg.num_nextn_predict_layers else set()
+        if last and lay.mtp:  # the MTP layers sit after the main ones: index num_hidden_layers + j
+            types |= {"moe" if cfg.is_moe_layer(cfg.num_hidden_layers + j) else "dense"
+                      for j in range(cfg.num_nextn_predict_layers)}
         detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
         out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
@@ -492,7 +480,16 @@ def _evaluate(stages: list[_Stage], lay: Layout, w: Workload, budget: int, overh
 
 
 def _gib(n: int) -> str:
-    return f"{n / GIB:.1f} GiB"
+    return f"{n / GIB:.2f} GiB"
+
+
+def _gib_apart(a: int, b: int) -> tuple[str, str]:
+    """a and b in GiB, 2 decimals, more when 2 would print two different sizes alike (bytes at worst)."""
+    for digits in range(2, 10):
+        ta, tb = f"{a / GIB:.{digits}f}", f"{b / GIB:.{digits}f}"
+        if ta != tb or a == b:
+            return f"{ta} GiB", f"{tb} GiB"
+    return f"{a:,} bytes", f"{b:,} bytes"
 
 
 def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weights: str | None = None,
@@ -504,14 +501,14 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.config
-    fmt = weight_format(cfg, weights)
+    fmt = weight_format(cfg, weights, config_where(spec))
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
     if problem:
         raise InputError(problem)
     if layout.mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
-    kv_tl = _kv_token_layer_bytes(cfg, workload.kv_dtype)
+    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
     budget = int(knobs.mem_fraction * gpu.memory_bytes)
     ovh_detail = _overhead(layout)
     overhead = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(ovh_detail.values())
@@ -539,9 +536,9 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
 
     kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs)
     notes = list(spec.notes)
-    if cfg.max_position_embeddings and workload.context > cfg.max_position_embeddings:
-        notes.append(f"--context {workload.context} is longer than max_position_embeddings "
-                     f"({cfg.max_position_embeddings})")
+    long_note = beyond_max_position_note(cfg, [workload.context])
+    if long_note:
+        notes.append(long_note)
     if gpu.memory_estimated:
         notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
     if cfg.has_indexer:
@@ -550,16 +547,22 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
                  "(--activations-gib, --overhead-gib override them)")
 
     used = st.weights + ev.kv + ev.act + overhead
+    # What the stage needs before any sequence: the same sum the test below compares with the budget.
+    fixed = st.weights + overhead + (knobs.activations_bytes if knobs.activations_bytes is not None else st.act_fixed)
     head = f"{layout.gpus}×{gpu.name} {layout.label()}, {fmt.name} weights, batch {workload.batch} × {workload.context:,} tokens"
+    used_text, budget_text = _gib_apart(used, budget)
     parts = (f"weights {_gib(st.weights)} + KV {_gib(ev.kv)} + activations {_gib(ev.act)} + overhead "
-             f"{_gib(overhead)} = {_gib(used)} of {_gib(budget)} per GPU (mem-fraction {knobs.mem_fraction:g})")
+             f"{_gib(overhead)} = {used_text} of {budget_text} per GPU (mem-fraction {knobs.mem_fraction:g})")
     if ev.fits:
         reason = f"fits: {head}: {parts}; free {_gib(ev.free)}; max batch {ev.max_batch} at this context"
-    elif st.weights + overhead + (knobs.activations_bytes if knobs.activations_bytes is not None else st.act_fixed) > budget:
-        reason = (f"does not fit: {head}: weights, activations and overhead alone need "
-                  f"{_gib(st.weights + overhead + ev.act)} of {_gib(budget)} per GPU")
+    elif fixed > budget:
+        fixed_text, budget_text = _gib_apart(fixed, budget)
+        what = "activations" if knobs.activations_bytes is not None else "activations without the logits"
+        reason = (f"does not fit: {head}: weights, overhead and {what} alone need {fixed_text} of {budget_text} "
+                  f"per GPU")
     else:
-        reason = f"does not fit: {head}: {parts}; short by {_gib(-ev.free)}; max batch {ev.max_batch} at this context"
+        reason = (f"does not fit: {head}: {parts}; short by {_gib_apart(-ev.free, 0)[0]}; max batch {ev.max_batch} "
+                  f"at this context")
     return PlanReport(
         model=spec.name, fits=ev.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
         workload=workload, weights_format=fmt.describe(), mem_fraction=knobs.mem_fraction,
@@ -607,15 +610,13 @@ def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, ov
 
 
 def _check_inputs(w: Workload, knobs: Knobs) -> None:
-    if w.batch < 0:
-        raise InputError(f"--batch {w.batch}: must be 0 or more")
+    """The workload and knobs, wherever they came from (negative overrides: knobs() rejects them)."""
+    if w.batch < 1:
+        raise InputError(f"--batch {w.batch}: must be at least 1")
     if w.chunk < 1:
         raise InputError(f"--chunk {w.chunk}: must be at least 1 token")
-    if not 0 < knobs.mem_fraction <= 1:
-        raise InputError(f"--mem-fraction {knobs.mem_fraction}: must be in (0, 1]")
-    for opt, v in (("--activations-gib", knobs.activations_bytes), ("--overhead-gib", knobs.overhead_bytes)):
-        if v is not None and v < 0:
-            raise InputError(f"{opt}: must be 0 or more")
+    if not 0 < knobs.mem_fraction <= 1:  # NaN fails this comparison too
+        raise InputError(f"--mem-fraction {knobs.mem_fraction:g}: must be in (0, 1]")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -659,27 +660,32 @@ def _divisors(n: int) -> list[int]:
 
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
-           knobs: Knobs | None = None, max_nodes: int = 8, mtp: bool = False, top: int = 10) -> SearchReport:
+           knobs: Knobs | None = None, max_nodes: int = 8, mtp: bool = False, top: int = 10,
+           redundant_experts: int = 0) -> SearchReport:
     """Every valid layout on whole nodes of each GPU type; the smallest (then cheapest) that fit.
 
     Layouts: pp divides the node count (pipeline stages between nodes), tp divides the GPUs of a
     stage and the heads, dp = stage GPUs / tp, ep any divisor of the stage GPUs that divides the
-    experts. Weights, KV and activations per GPU do not depend on the GPU type, so each layout is
-    computed once and compared with every type's budget.
+    experts (plus `redundant_experts`, held by every layout). Weights, KV and activations per GPU do
+    not depend on the GPU type, so each layout is computed once and compared with every type's budget.
     """
     knobs = knobs or Knobs()
     _check_inputs(workload, knobs)
     if max_nodes < 1:
         raise InputError(f"--max-nodes {max_nodes}: must be at least 1")
+    if top < 1:
+        raise InputError(f"--top {top}: must be at least 1")
+    if redundant_experts < 0:
+        raise InputError(f"--redundant-experts {redundant_experts}: must be 0 or more")
     if not gpus:
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
     cfg = spec.config
-    fmt = weight_format(cfg, weights)
+    fmt = weight_format(cfg, weights, config_where(spec))
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
-    kv_tl = _kv_token_layer_bytes(cfg, workload.kv_dtype)
+    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}
@@ -695,7 +701,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                     for ep in _divisors(g):
                         key = (tp, g // tp, pp, ep)
                         if key not in layouts:
-                            lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, mtp=mtp)
+                            lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, redundant_experts=redundant_experts,
+                                         mtp=mtp)
                             layouts[key] = None if layout_problem(m, lay) else (lay, _stage_memory(m, lay, workload, kv_tl))
                         entry = layouts[key]
                         if entry is None:
@@ -726,6 +733,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")
+    if redundant_experts:
+        notes.append(f"every layout holds {redundant_experts} redundant expert copies (--redundant-experts); "
+                     f"ep divides n_routed_experts + {redundant_experts}")
     return SearchReport(model=spec.name, workload=workload, weights_format=fmt.describe(),
                         mem_fraction=knobs.mem_fraction, gpu_types=[g.name for g in gpus], max_nodes=max_nodes,
                         layouts_evaluated=evaluated, layouts_fitting=fitting, elapsed_ms=round(elapsed, 1),

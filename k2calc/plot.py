@@ -48,12 +48,12 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
     if kind == "kv":
         from .kv import kv_cache
 
-        contexts = parse_contexts(context or DEFAULT_CONTEXTS)
+        contexts = parse_contexts(DEFAULT_CONTEXTS if context is None else context)  # "" is an error
         return [kv_cache(s, contexts, kv_dtype=kv_dtype, batch=batch) for s in specs]
     if kind == "flops":
         from .flops import count_flops, parse_form, parse_phase
 
-        contexts = parse_contexts(context or DEFAULT_CONTEXTS)
+        contexts = parse_contexts(DEFAULT_CONTEXTS if context is None else context)  # "" is an error
         return [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
     if kind == "memory":
         from . import plan as planlib
@@ -65,8 +65,8 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
             raise InputError(f"--context {context}: plot memory takes one context length (e.g. 128k)")
         options = {} if mem_fraction is None else {"mem_fraction": mem_fraction}
         layout, workload, knobs = planlib.layout_from_options(
-            tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context=context or "4k", batch=batch, kv_dtype=kv_dtype,
-            **options)
+            tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context="4k" if context is None else context, batch=batch,
+            kv_dtype=kv_dtype, **options)
         gpu_type = get_gpu(gpu, gpu_file)
         reports = []
         for s in specs:

@@ -10,15 +10,20 @@ Plain integers are taken as they are in both. Values must come out as whole numb
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 from .errors import InputError
 
 _BINARY = {"": 1, "k": 2**10, "m": 2**20}
 _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 
+# Upper bounds: far beyond any real model or budget, low enough that every figure stays a finite float.
+MAX_CONTEXT = 2**40  # tokens in one sequence (1T, binary)
+MAX_COUNT = 10**18  # tokens of a training budget
 
-def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum: int) -> int:
+
+def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum: int, maximum: int,
+           maximum_text: str) -> int:
     raw = text.strip().replace("_", "").replace(",", "")
     suffix = raw[-1:].lower() if raw[-1:].isalpha() else ""
     if suffix not in scale:
@@ -26,9 +31,13 @@ def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum:
     number = raw[: len(raw) - len(suffix)]
     try:
         value = Decimal(number) * scale[suffix]
-    except InvalidOperation:
+    except DecimalException:  # not a number, or an exponent beyond what decimal holds
         raise InputError(f"{option} {text}: not a number (use e.g. {example})") from None
-    if not value.is_finite() or value != value.to_integral_value():
+    if not value.is_finite():
+        raise InputError(f"{option} {text}: must be a finite number of tokens (use e.g. {example})")
+    if value > maximum:
+        raise InputError(f"{option} {text}: too large (at most {maximum_text} tokens)")
+    if value != value.to_integral_value():
         raise InputError(f"{option} {text}: must be a whole number of tokens (use e.g. {example})")
     if value < minimum:
         raise InputError(f"{option} {text}: must be at least {minimum}")
@@ -37,7 +46,8 @@ def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum:
 
 def parse_context(text: str, option: str = "--context", minimum: int = 1) -> int:
     """A context length: 4096, 4k (= 4096), 128k (= 131072), 1M (= 1048576)."""
-    return _parse(text, option, _BINARY, "4096, 4k = 4096, 128k = 131072", minimum)
+    return _parse(text, option, _BINARY, "4096, 4k = 4096, 128k = 131072", minimum, MAX_CONTEXT,
+                  f"2^40 = {MAX_CONTEXT:,}")
 
 
 def parse_contexts(text: str, option: str = "--context", minimum: int = 1) -> list[int]:
@@ -50,10 +60,4 @@ def parse_contexts(text: str, option: str = "--context", minimum: int = 1) -> li
 
 def parse_count(text: str, option: str, minimum: int = 1) -> int:
     """A token count, decimal prefixes: 15.5T = 15.5·10^12, 2M = 2·10^6."""
-    return _parse(text, option, _DECIMAL, "15.5T = 15.5·10^12 tokens", minimum)
-
-
-def check_positive(value: float | int | None, option: str, minimum: float = 1) -> None:
-    """A numeric option typed as a number: reject zero or negatives with one line."""
-    if value is not None and value < minimum:
-        raise InputError(f"{option} {value}: must be at least {minimum:g}")
+    return _parse(text, option, _DECIMAL, "15.5T = 15.5·10^12 tokens", minimum, MAX_COUNT, "10^18")

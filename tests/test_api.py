@@ -101,3 +101,18 @@ def test_training_flops_through_the_api():
     assert t.train_total == t.train_per_token * 14_800_000_000_000
     # 6 × active parameters is the usual estimate; attention at 4k adds a little on top.
     assert 6 * 36.6e9 < t.train_per_token < 6 * 36.6e9 * 1.25
+
+
+def test_api_rejects_empty_gpu_list_batch_zero_and_non_finite_knobs():
+    m = k2calc.load("deepseek-v3")
+    with pytest.raises(k2calc.InputError, match="no GPU types to search"):
+        m.search([])
+    with pytest.raises(k2calc.InputError, match="--batch 0"):
+        m.plan("h200", tp=8, batch=0)
+    with pytest.raises(k2calc.InputError, match="--overhead-gib nan"):
+        m.plan("h200", tp=8, overhead_gib=float("nan"))
+    with pytest.raises(k2calc.InputError, match="context 1e400: too large"):
+        m.kv(context="1e400")
+    # the API's defaults are the plan's: vLLM's 0.9 of memory, SGLang's 8192-token chunk
+    r = m.plan("h200", tp=8, weights="fp8")
+    assert r.mem_fraction == 0.9 and r.workload.chunk == 8192

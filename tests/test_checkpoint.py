@@ -133,3 +133,53 @@ def test_forced_int4_keeps_the_mtp_projections_in_bf16():
     assert s["model.layers.61.eh_proj.weight"][0] == "BF16"
     assert s["model.layers.61.shared_head.head.weight"][0] == "BF16"
     assert "model.layers.61.mlp.experts.{e}.gate_proj.weight_packed" in s
+
+
+def _config_file(tmp_path, **changes):
+    """deepseek-v3's config written out as a config.json, with some fields changed."""
+    import json
+
+    spec = load_preset("deepseek-v3")
+    raw = spec.config.model_dump(mode="json", exclude_none=True)
+    raw.update(changes)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_quantization_config_errors_name_the_config_file(tmp_path, run):
+    import pytest
+
+    from k2calc.config import load_path
+    from k2calc.errors import InputError
+
+    q = {"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 0]}
+    path = _config_file(tmp_path, quantization_config=q)
+    with pytest.raises(InputError, match=rf"^{path}: quantization_config: weight_block_size: expected two"):
+        checkpoint_report(load_path(path))
+    r = run("checkpoint", "--config", str(path))
+    assert r.exit_code == 2 and r.stderr.startswith(f"error: {path}: quantization_config: weight_block_size:")
+    r = run("plan", "--config", str(path), "--gpu", "h200", "--tp", "8")
+    assert r.exit_code == 2 and r.stderr.startswith(f"error: {path}: quantization_config: ")
+    # a preset names itself; without a spec the message keeps the bare field name
+    spec = load_preset("deepseek-v3", ["quantization_config={'quant_method': 'awq'}"])
+    with pytest.raises(InputError, match=r"^preset deepseek-v3: quantization_config: quant_method 'awq'"):
+        checkpoint_report(spec)
+    with pytest.raises(InputError, match=r"^quantization_config: quant_method 'awq'"):
+        weight_format(spec.config)
+
+
+def test_unknown_torch_dtype_is_an_error_not_bf16(tmp_path, run):
+    import pytest
+
+    from k2calc.config import load_path
+    from k2calc.errors import InputError
+
+    path = _config_file(tmp_path, torch_dtype="float8")
+    with pytest.raises(InputError, match=r"torch_dtype 'float8': .*bfloat16, float16, float32"):
+        checkpoint_report(load_path(path))
+    r = run("checkpoint", "--config", str(path))
+    assert r.exit_code == 2 and r.stderr.startswith(f"error: {path}: torch_dtype 'float8'")
+    assert r.stderr.count("\n") == 1
+    # the accepted ones give their own dtype
+    assert weight_format(load_path(_config_file(tmp_path, torch_dtype="float16")).config).base_dtype == "F16"

@@ -222,3 +222,60 @@ def test_training_runs_attention_in_the_prefill_form():
     assert _train(_load("deepseek-v3"), 4096).attention_form == "naive"
     # V3.2 implements its sparse attention on MLA's MQA (absorbed) mode, in training as in serving.
     assert _train(_load("deepseek-v3.2"), 4096).attention_form == "absorbed"
+
+
+def test_sizes_reject_huge_and_non_finite_values():
+    # context lengths stop at 2^40 tokens, token counts at 10^18: both still exact in every float figure
+    assert parse_context(str(2**40)) == 2**40 and parse_context("1048576M") == 2**40
+    assert parse_count("1000000T", "--train-tokens") == 10**18
+    for bad in (str(2**40 + 1), "1e40", "1e400", "1e999999", "1e99999999999999999999", "nan", "NaN", "Infinity"):
+        with pytest.raises(InputError, match="--context"):
+            parse_context(bad)
+    with pytest.raises(InputError, match=r"--train-tokens 1e400: too large \(at most 10\^18 tokens\)"):
+        parse_count("1e400", "--train-tokens")
+    with pytest.raises(InputError, match="--train-tokens"):
+        parse_count(str(10**18 + 1), "--train-tokens")
+
+
+@pytest.mark.parametrize("args", [
+    ("--context", "1e400"),
+    ("--context", "1e40"),
+    ("--prefill", "1e400"),
+    ("--decode", "1e400"),
+    ("--train-tokens", "1e400"),
+    ("--seq-len", "1e400"),
+    ("--context", ""),  # an explicitly empty value is not the default sweep
+    ("--prefill", ""),
+    ("--seq-len", ""),
+    ("--tokens-per-s", "inf", "--gpus", "8", "--gpu", "h800"),
+    ("--tokens-per-s", "nan", "--gpus", "8", "--gpu", "h800"),
+    ("--tokens-per-s", "1e308", "--gpus", "1", "--gpu", "h800"),  # finite, but the FLOP/s overflow
+    ("--tokens-per-s", "1000", "--gpus", "8", "--peak-tflops", "nan"),
+    ("--tokens-per-s", "1000", "--gpus", "8", "--peak-tflops", "inf"),
+])
+def test_huge_empty_and_non_finite_options_are_one_line_errors(run, args):
+    result = run("flops", "--preset", "kimi-k2", *args, "--format", "json")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    named = "--peak-tflops" if "--peak-tflops" in args else args[0]  # the option whose value is wrong
+    assert result.stderr.startswith(f"error: {named} ") and result.stdout == ""
+
+
+def test_mfu_rejects_non_finite_throughput_and_peak():
+    spec = load_preset("deepseek-v3")
+    for kwargs, option in (({"tokens_per_s": float("inf"), "peak_tflops": 1000}, "--tokens-per-s"),
+                           ({"tokens_per_s": float("nan"), "peak_tflops": 1000}, "--tokens-per-s"),
+                           ({"tokens_per_s": 1e6, "peak_tflops": float("nan")}, "--peak-tflops")):
+        with pytest.raises(InputError, match=option):
+            training_report(spec, 4096, gpus=8, **kwargs)
+
+
+def test_context_beyond_max_position_embeddings_is_noted():
+    spec = load_preset("kimi-k2")  # max_position_embeddings 131072 = 128k
+    limit = spec.config.max_position_embeddings
+    assert limit == 131072
+    over = count_flops(spec, Phase.decode, [4096, 131072, 262144])
+    assert [n for n in over.notes if "max_position_embeddings" in n] == [
+        "context 262144 is longer than max_position_embeddings (131072)"]
+    within = count_flops(spec, Phase.decode, [4096, 131072])
+    assert not any("max_position_embeddings" in n for n in within.notes)

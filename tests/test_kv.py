@@ -141,3 +141,35 @@ def test_mtp_draft_weight_bytes_by_hand():
     expected = bf16 + 256 * 4 + attention + experts  # router bias in float32
     report = kv_cache(load_preset("deepseek-v3"), [4096], mtp=True)
     assert report.mtp_weight_bytes == expected
+
+
+@pytest.mark.parametrize("context", ["1e400", "1e40", str(2**40 + 1), ""])
+def test_huge_or_empty_context_is_one_line_error(run, context):
+    result = run("kv", "--preset", "kimi-k2", "--context", context)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: --context ") and result.stderr.count("\n") == 1
+
+
+def test_context_beyond_max_position_embeddings_is_noted():
+    spec = load_preset("deepseek-v3")  # max_position_embeddings 163840 = 160k
+    assert spec.config.max_position_embeddings == 163840
+    over = kv_cache(spec, [131072, 262144])
+    assert "--context 262144 is longer than max_position_embeddings (163840)" in over.notes
+    assert not any("longer than max_position_embeddings" in n for n in kv_cache(spec, [163840]).notes)
+
+
+def test_cache_bytes_per_token_layer_is_mla_plus_indexer_keys():
+    from k2calc.kv import cache_bytes_per_token_layer
+
+    v3 = load_preset("deepseek-v3").config
+    v32 = load_preset("deepseek-v3.2").config
+    # V3: (512 + 64) bf16 values; V3.2 adds index_head_dim 128 fp8 keys + one float32 scale per 128
+    assert cache_bytes_per_token_layer(v3, "bf16") == 576 * 2
+    assert cache_bytes_per_token_layer(v32, "bf16") == 576 * 2 + 128 + 4
+    assert cache_bytes_per_token_layer(v32, "fp8-flashmla") == 512 + 4 * 4 + 64 * 2 + 128 + 4
+    assert kv_cache(load_preset("deepseek-v3.2"), [1]).bytes_per_token_layer == 576 * 2 + 128 + 4
+    from k2calc.hardware import get_gpu
+    from k2calc.plan import Layout, Workload, plan
+
+    r = plan(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), Workload(context=4096))
+    assert r.kv_bytes_per_token_layer == 576 * 2 + 128 + 4  # the plan caches what `k2calc kv` counts

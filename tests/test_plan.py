@@ -200,3 +200,144 @@ def test_search_ranks_by_gpu_count_then_price(tmp_path, run_json):
                  "--context", "4k", "--max-nodes", "1")
     order = [(r["gpu"], r["gpus"], r["cost_per_hour_usd"]) for r in d["results"]]
     assert order == [("huge4", 4, 36.0), ("cheap8", 8, 8.0), ("pricey8", 8, 24.0)]
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize("args", [
+    ("--context", "1e400"),
+    ("--context", "1e40"),
+    ("--context", ""),
+    ("--chunk", "1e400"),
+    ("--activations-gib", "nan"),
+    ("--activations-gib", "inf"),
+    ("--overhead-gib", "nan"),
+    ("--overhead-gib", "1e308"),  # finite, but not as bytes
+    ("--mem-fraction", "nan"),
+    ("--mem-fraction", "inf"),
+    ("--batch", "0"),
+    ("--chunk", "0"),
+])
+def test_cli_plan_rejects_huge_non_finite_and_empty_sizes(run, args):
+    r = run("plan", "--preset", "kimi-k2", "--gpu", "h200", "--tp", "8", *args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"error: {args[0]} ") and r.stderr.count("\n") == 1
+
+
+def test_library_rejects_batch_below_one_and_non_finite_knobs(v3):
+    from k2calc.plan import knobs
+
+    with pytest.raises(InputError, match="--batch 0: must be at least 1"):
+        plan(v3, BIG, Layout(tp=8), Workload(context=1, batch=0))
+    with pytest.raises(InputError, match="--batch 0"):
+        search(v3, [BIG], Workload(context=1, batch=0))
+    for kwargs, option in (({"activations_gib": float("nan")}, "--activations-gib nan"),
+                           ({"overhead_gib": float("inf")}, "--overhead-gib inf")):
+        with pytest.raises(InputError, match=option):
+            knobs(**kwargs)
+    with pytest.raises(InputError, match="--mem-fraction nan"):
+        plan(v3, BIG, Layout(tp=8), Workload(context=1), knobs=knobs(float("nan")))
+
+
+@pytest.mark.parametrize("option", [("--tp", "8"), ("--dp-attention", "2"), ("--ep", "8"), ("--pp", "2"),
+                                    ("--gpus", "8"), ("--tp", "1")])
+def test_search_rejects_layout_options(run, option):
+    r = run("plan", "--search", "--preset", "deepseek-v3", "--gpu", "h200", *option)
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {option[0]} does not go with --search: the search tries every layout\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--top", "0"), "--top 0: must be at least 1"),
+    (("--top", "-1"), "--top -1: must be at least 1"),
+    (("--gpu", ","), "--gpu ',': no GPU type given"),
+    (("--gpu", ""), "--gpu '': no GPU type given"),
+])
+def test_search_rejects_empty_gpu_list_and_top_below_one(run, args, message):
+    r = run("plan", "--search", "--preset", "deepseek-v3", *args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"error: {message}") and r.stderr.count("\n") == 1
+
+
+def test_search_honours_redundant_experts(k2, run_json):
+    w = Workload(context=4096)
+    r = search(k2, [get_gpu("h200")], w, weights="fp8", max_nodes=4, redundant_experts=32)
+    assert r.results
+    for row in r.results:  # every EP size divides 384 + 32 = 416 = 2^5 × 13, so no EP 3, 6, 12, 24, ...
+        assert 416 % row.ep == 0
+        same = plan(k2, get_gpu("h200"), Layout(tp=row.tp, dp=row.dp, pp=row.pp, ep=row.ep, redundant_experts=32), w,
+                    weights="fp8")
+        assert same.per_gpu.weights == row.weights
+    assert any("32 redundant expert copies" in n for n in r.notes)
+    d = run_json("plan", "--search", "-p", "kimi-k2", "--gpu", "h200", "--weights", "fp8", "--max-nodes", "4",
+                 "--redundant-experts", "32")
+    assert [row["weights"] for row in d["results"]] == [row.weights for row in r.results]
+
+
+def test_mtp_layer_type_comes_from_its_own_index(v3):
+    # 4 layers, every other one MoE from layer 1: 0 dense, 1 dense, 2 MoE, 3 dense; the MTP layer is
+    # index 4, MoE. With pp 4 the last stage holds layer 3 (dense) and the MTP layer (MoE), so its
+    # activations include the MoE dispatch of a chunk: 8192 × 8 experts per token copies, each with
+    # 2 × hidden 7168 + 3 × moe_intermediate 2048 bf16 values.
+    spec = load_preset("deepseek-v3", ["num_hidden_layers=4", "first_k_dense_replace=1", "moe_layer_freq=2"])
+    r = plan(spec, BIG, Layout(tp=1, pp=4, mtp=True), Workload(context=4096))
+    assert r.stage == 3
+    assert r.activations_detail["moe_dispatch"] == 8192 * 8 * (2 * 7168 + 3 * 2048) * 2
+    assert r.activations_detail["dense_mlp"] == 3 * 8192 * 18432 * 2  # layer 3's dense MLP, intermediate 18432
+
+
+def test_check_line_reports_the_quantities_it_tested(k2):
+    from k2calc.plan import knobs
+
+    gpu, lay = get_gpu("h200"), Layout(tp=8)
+    w = Workload(context=4096, batch=1000)  # 1000 sequences' fp32 logits: 1000 × 163840 × 8 bytes ≈ 1.2 GiB
+    r = plan(k2, gpu, lay, w, weights="fp8", knobs=knobs(overhead_gib=4))
+    p = r.per_gpu
+    assert not r.fits and "alone need" in r.reason
+    logits = r.activations_detail["logits"]
+    assert logits == 1000 * 163840 * 8
+    need = p.weights + p.overhead + p.activations - logits  # what fits before any sequence
+    assert need > p.budget
+    assert f"alone need {need / GIB:.2f} GiB of {p.budget / GIB:.2f} GiB per GPU" in r.reason
+
+
+def test_check_line_never_prints_need_equal_to_budget(k2):
+    import re
+
+    from k2calc.plan import knobs
+
+    gpu, lay, w = get_gpu("h200"), Layout(tp=8), Workload(context=4096)
+    base = plan(k2, gpu, lay, w, weights="fp8", knobs=knobs(overhead_gib=0))
+    p = base.per_gpu
+    fixed = p.weights + p.activations - base.activations_detail["logits"]  # before any sequence
+    # an overhead that leaves the sequence-independent part exactly one byte over the budget
+    over = p.budget + 1 - fixed
+    r = plan(k2, gpu, lay, w, weights="fp8", knobs=knobs(overhead_gib=over / GIB))
+    assert r.per_gpu.overhead == over and not r.fits
+    need, budget = re.search(r"alone need (\S+) GiB of (\S+) GiB", r.reason).groups()
+    assert need != budget and float(need) > float(budget)
+    # ...and one that leaves the whole plan (with the sequence's KV cache and logits) one byte over
+    over = p.budget + 1 - p.weights - p.kv_cache - p.activations
+    r = plan(k2, gpu, lay, w, weights="fp8", knobs=knobs(overhead_gib=over / GIB))
+    assert r.per_gpu.free == -1 and not r.fits
+    used, budget = re.search(r"= (\S+) GiB of (\S+) GiB", r.reason).groups()
+    assert used != budget and float(used) > float(budget)
+    assert "short by 0.000000001 GiB" in r.reason
+
+
+def test_gib_apart_shows_two_decimals_or_as_many_as_tell_apart():
+    from k2calc.plan import _gib_apart
+
+    assert _gib_apart(126 * GIB + GIB // 2, 100 * GIB) == ("126.50 GiB", "100.00 GiB")
+    assert _gib_apart(126 * GIB, 126 * GIB) == ("126.00 GiB", "126.00 GiB")
+    # one byte over: 1 / 2^30 = 0.00000000093..., which 9 decimals round up to 0.000000001
+    assert _gib_apart(126 * GIB + 1, 126 * GIB) == ("126.000000001 GiB", "126.000000000 GiB")
+
+
+def test_plan_defaults_are_the_documented_ones(run_json):
+    from k2calc.defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
+
+    assert (DEFAULT_MEM_FRACTION, DEFAULT_CHUNK) == (0.9, 8192)  # vLLM's utilization, SGLang's chunk
+    d = run_json("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tp", "8")
+    assert d["mem_fraction"] == 0.9 and d["workload"]["chunk"] == 8192

@@ -171,3 +171,16 @@ def test_output_format_from_suffix():
 def test_importing_k2calc_does_not_import_matplotlib():
     code = "import sys, k2calc.cli, k2calc.plot, k2calc.views; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["kv", "kimi-k2", "--context", ""], "--context '': no context length given"),
+    (["flops", "kimi-k2", "--context", ""], "--context '': no context length given"),
+    (["memory", "kimi-k2", "--gpu", "h200", "--tp", "8", "--context", ""], "--context : not a number"),
+    (["memory", "kimi-k2", "--gpu", "h200", "--tp", "8", "--batch", "0"], "--batch 0: must be at least 1"),
+    (["kv", "kimi-k2", "--context", "1e400"], "--context 1e400: too large"),
+])
+def test_plot_rejects_empty_context_and_batch_zero(run, args, message):
+    result = run("plot", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

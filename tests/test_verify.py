@@ -146,3 +146,30 @@ def test_corrupt_header_is_one_line_error(tmp_path, run):
 def test_folder_without_checkpoint_is_one_line_error(tmp_path, run):
     r = run("verify", str(tmp_path))
     assert r.exit_code == 2 and "model.safetensors.index.json" in r.stderr
+
+
+def test_index_metadata_that_is_not_an_object_is_one_line_error(tmp_path, run):
+    folder = write_checkpoint(tmp_path / "meta", expected_tensors(), write_files=False)
+    index = folder / "model.safetensors.index.json"
+    raw = json.loads(index.read_text())
+    raw["metadata"] = "total_size=123"
+    index.write_text(json.dumps(raw))
+    with pytest.raises(InputError, match=r"model\.safetensors\.index\.json: metadata: expected an object"):
+        verify(folder, load_path(folder))
+    r = run("verify", str(folder))
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "metadata" in r.stderr
+
+
+@pytest.mark.parametrize(("key", "value"), [("data_offsets", ["0", "4"]), ("shape", "64"), ("shape", [64, "x"])])
+def test_header_entry_with_wrong_types_names_file_and_key(tmp_path, run, key, value):
+    folder = write_checkpoint(tmp_path / "types", expected_tensors(), shards=1)
+    shard = folder / "model-00001-of-00001.safetensors"
+    header = {"model.norm.weight": {"dtype": "BF16", "shape": [64], "data_offsets": [0, 128]}}
+    header["model.norm.weight"][key] = value
+    raw = json.dumps(header).encode()
+    shard.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(128))
+    with pytest.raises(InputError, match=rf"model-00001-of-00001\.safetensors: 'model\.norm\.weight': {key}:"):
+        verify(folder, load_path(folder))
+    r = run("verify", str(folder))
+    assert r.exit_code == 2 and "Traceback" not in r.output and len(r.stderr.strip().splitlines()) == 1
