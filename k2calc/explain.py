@@ -156,53 +156,31 @@ def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
             continue
         per = f" / {n} prompt tokens" if prefill else ""
         sym = f"num_hidden_layers × {coef.text} × {('Σ ' if prefill else '') + what}{' / prompt_tokens' if prefill else ''}"
-        num = f"{layers} layers × {coef.value} × {count}{per}"
+        num = f"{layers} layers × {coef.numeric} × {count}{per}"
         tokens = n if prefill else 1
         out.append(Formula(key, sym, num, (2 * layers * coef.value * count + tokens) // (2 * tokens)))
     return out
 
 
 def explain_kv(cfg: ModelConfig, report) -> list[Formula]:
-    """A KV report's sizes as formulas over config fields, numbers substituted."""
-    from .kv import FLASHMLA_BLOCK, INDEXER_QUANT_BLOCK, value_bytes
+    """A KV report's sizes as formulas, from the very expressions `k2calc.kv` computes them with."""
+    from .kv import indexer_bytes, mha_values, mla_bytes, value_bytes
+    from .tensors import Expr, const
 
-    dtype = report.dtype
-    r, rope = cfg.kv_lora_rank, cfg.qk_rope_head_dim
-    if dtype == "fp8-flashmla":
-        blocks = -(-r // FLASHMLA_BLOCK)
-        layer = Formula("per token per layer (MLA)",
-                        f"kv_lora_rank × 1 + ceil(kv_lora_rank / {FLASHMLA_BLOCK}) × 4 + qk_rope_head_dim × 2",
-                        f"{r} × 1 + {blocks} × 4 + {rope} × 2", r + blocks * 4 + rope * 2)
-    else:
-        b = value_bytes(dtype)
-        layer = Formula("per token per layer (MLA)", f"(kv_lora_rank+qk_rope_head_dim) × {b} bytes ({dtype})",
-                        f"({r}+{rope}) × {b}", (r + rope) * b)
-    out = [layer]
-    per_layer_num = str(layer.value)
-    if cfg.has_indexer:
-        d = cfg.index_head_dim
-        blocks = -(-d // INDEXER_QUANT_BLOCK)
-        idx = Formula("per token per layer (indexer keys)",
-                      f"index_head_dim × 1 + ceil(index_head_dim / {INDEXER_QUANT_BLOCK}) × 4", f"{d} × 1 + {blocks} × 4",
-                      d + blocks * 4)
-        out.append(idx)
-        per_layer_num = f"({layer.value} + {idx.value})"
-    out.append(Formula("bytes_per_token", "cache layers × bytes per token per layer",
-                       f"{report.layers} layers × {per_layer_num}", report.layers * eval_int(per_layer_num)))
-    out.append(Formula("bytes_per_sequence", "bytes_per_token × tokens (rounded up to whole pages)",
-                       f"{report.bytes_per_token} × {report.tokens_allocated}",
-                       report.bytes_per_token * report.tokens_allocated))
-    out.append(Formula("bytes_total", "bytes_per_sequence × batch", f"{report.bytes_per_sequence} × {report.batch}",
-                       report.bytes_per_sequence * report.batch))
-    vb = 1 if dtype == "fp8-flashmla" else value_bytes(dtype)
-    h, nope, v = cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.v_head_dim
-    out.append(Formula("mha_bytes_per_token",
-                       f"layers × num_attention_heads·(qk_nope_head_dim+qk_rope_head_dim+v_head_dim) × {vb} bytes",
-                       f"{report.layers} layers × {h} × ({nope}+{rope}+{v}) × {vb}",
-                       report.layers * h * (nope + rope + v) * vb))
+    def formula(name: str, expr: Expr, unit: str = "") -> Formula:
+        return Formula(name, expr.text + unit, expr.numeric, expr.value)
+
+    per_layer = mla_bytes(cfg, report.dtype)
+    out = [formula("per token per layer (MLA)", per_layer, f" bytes ({report.dtype})")]
+    idx = indexer_bytes(cfg)
+    if idx is not None:
+        out.append(formula("per token per layer (indexer keys)", idx, " bytes (fp8 + float32 scales)"))
+        per_layer = per_layer + idx
+    per_token = Expr("layers", report.layers) * per_layer
+    sequence = Expr("bytes_per_token", per_token.value) * Expr("tokens", report.tokens_allocated)
+    out += [formula("bytes_per_token", per_token),
+            formula("bytes_per_sequence", sequence),
+            formula("bytes_total", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),
+            formula("mha_bytes_per_token", Expr("layers", report.layers) * mha_values(cfg)
+                    * const(value_bytes(report.dtype)))]
     return out
-
-
-def eval_int(text: str) -> int:
-    """'(656 + 132)' -> 788: sums of integers only."""
-    return sum(int(p) for p in text.strip("()").split("+"))

@@ -43,7 +43,7 @@ from pydantic import BaseModel
 from .config import ModelConfig, ModelSpec
 from .errors import InputError
 from .kv import beyond_max_position_note
-from .tensors import Expr, Kind, Tensor, build_tensors, const
+from .tensors import Expr, Kind, Tensor, build_tensors, const, symbol
 
 CONVENTIONS = [
     "1 multiply-add = 2 FLOPs; forward pass (training = 3 × forward)",
@@ -115,7 +115,7 @@ class Coefficients:
 
 def coefficients(cfg: ModelConfig, form: AttentionForm) -> Coefficients:
     def f(name: str) -> Expr:
-        return Expr(name, getattr(cfg, name))
+        return symbol(cfg, name)
 
     two, heads = const(2), f("num_attention_heads")
     if form is AttentionForm.naive:

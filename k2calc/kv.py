@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from .config import ModelConfig
 from .errors import InputError
+from .tensors import Expr, const, symbol
 
 # Bytes per cached value for the plain dtypes (fp8 with one scale per tensor: the scale is negligible).
 KV_DTYPES = ("bf16", "fp16", "fp8", "fp8-flashmla")
@@ -22,16 +23,19 @@ def latent_width(cfg: ModelConfig) -> int:
     return cfg.kv_lora_rank + cfg.qk_rope_head_dim
 
 
-def bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
-    """Bytes of MLA cache one token holds in one layer."""
+def mla_bytes(cfg: ModelConfig, kv_dtype: str = "bf16") -> Expr:
+    """Bytes of MLA cache one token holds in one layer, as a formula over config fields."""
+    r, rope = symbol(cfg, "kv_lora_rank"), symbol(cfg, "qk_rope_head_dim")
     if kv_dtype == "fp8-flashmla":
         # Latent in fp8 + a float32 scale per 128 latent values + RoPE part kept in bf16:
         # 512 + 4·4 + 64·2 = 656 bytes for kv_lora_rank 512, rope 64.
-        blocks = -(-cfg.kv_lora_rank // FLASHMLA_BLOCK)
-        return cfg.kv_lora_rank * 1 + blocks * 4 + cfg.qk_rope_head_dim * 2
-    if kv_dtype not in _BYTES:
-        raise InputError(f"--kv-dtype {kv_dtype}: unknown KV-cache dtype (choose from {', '.join(KV_DTYPES)})")
-    return latent_width(cfg) * _BYTES[kv_dtype]
+        return r * const(1) + r.ceil_div(FLASHMLA_BLOCK) * const(4) + rope * const(2)
+    return (r + rope) * const(value_bytes(kv_dtype))
+
+
+def bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
+    """Bytes of MLA cache one token holds in one layer."""
+    return mla_bytes(cfg, kv_dtype).value
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -50,14 +54,18 @@ def value_bytes(kv_dtype: str) -> int:
     return _BYTES[kv_dtype]
 
 
-def indexer_bytes_per_token_layer(cfg: ModelConfig) -> int:
-    """DeepSeek-V3.2's indexer key cache: index_head_dim fp8 values + one float32 scale per 128 of them
-    (132 bytes for index_head_dim 128; 0 without indexer). Engines size it as
-    index_head_dim + index_head_dim / 128 × 4 bytes."""
+def indexer_bytes(cfg: ModelConfig) -> Expr | None:
+    """DeepSeek-V3.2's indexer key cache per token per layer, as a formula: index_head_dim fp8 values + one
+    float32 scale per 128 of them (132 bytes for index_head_dim 128), as engines size it. None without."""
     if not cfg.has_indexer:
-        return 0
-    blocks = -(-cfg.index_head_dim // INDEXER_QUANT_BLOCK)
-    return cfg.index_head_dim * 1 + blocks * INDEXER_SCALE_BYTES
+        return None
+    d = symbol(cfg, "index_head_dim")
+    return d * const(1) + d.ceil_div(INDEXER_QUANT_BLOCK) * const(INDEXER_SCALE_BYTES)
+
+
+def indexer_bytes_per_token_layer(cfg: ModelConfig) -> int:
+    expr = indexer_bytes(cfg)
+    return expr.value if expr else 0
 
 
 def cache_bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
@@ -75,11 +83,15 @@ def beyond_max_position_note(cfg: ModelConfig, contexts: list[int], what: str = 
     return f"{what} {', '.join(str(n) for n in over)} is longer than max_position_embeddings ({limit})"
 
 
+def mha_values(cfg: ModelConfig, groups: int | None = None) -> Expr:
+    """What plain attention would cache per token per layer: keys of qk_nope+qk_rope and values of
+    v_head_dim, for every head (MHA) or for each of `groups` KV groups (GQA)."""
+    kv_heads = symbol(cfg, "num_attention_heads") if groups is None else Expr("groups", groups)
+    return kv_heads * (symbol(cfg, "qk_nope_head_dim") + symbol(cfg, "qk_rope_head_dim") + symbol(cfg, "v_head_dim"))
+
+
 def mha_values_per_token_layer(cfg: ModelConfig, groups: int | None = None) -> int:
-    """What plain attention would cache: keys of qk_nope+qk_rope and values of v_head_dim, for every head
-    (MHA) or for each of `groups` KV groups (GQA)."""
-    kv_heads = cfg.num_attention_heads if groups is None else groups
-    return kv_heads * (cfg.qk_head_dim + cfg.v_head_dim)
+    return mha_values(cfg, groups).value
 
 
 def check_gqa(cfg: ModelConfig, groups: int) -> None:
@@ -170,22 +182,20 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     per_token = per_token_layer * layers
     vb = value_bytes(kv_dtype)
 
-    def fmt(name: str, formula: str, values: int) -> CacheFormat:
-        b = values * vb * layers
-        return CacheFormat(name=name, formula=formula, values_per_token_layer=values, bytes_per_token=b,
+    def fmt(name: str, values: Expr) -> CacheFormat:
+        b = values.value * vb * layers
+        return CacheFormat(name=name, formula=values.text, values_per_token_layer=values.value, bytes_per_token=b,
                            ratio=b / per_token)
 
     formats = [CacheFormat(name=f"MLA ({kv_dtype})" + (" + indexer keys" if idx else ""),
                            formula="kv_lora_rank+qk_rope_head_dim" + (" (+ indexer: index_head_dim fp8 + fp32 scale per 128)"
                                                                        if idx else ""),
                            values_per_token_layer=latent_width(cfg), bytes_per_token=per_token, ratio=1.0)]
-    mha = fmt("MHA", "num_attention_heads·(qk_nope_head_dim+qk_rope_head_dim+v_head_dim)",
-              mha_values_per_token_layer(cfg))
+    mha = fmt("MHA", mha_values(cfg))
     formats.append(mha)
     gqa_fmt = None
     if gqa is not None:
-        gqa_fmt = fmt(f"GQA, {gqa} groups", f"{gqa}·(qk_nope_head_dim+qk_rope_head_dim+v_head_dim)",
-                      mha_values_per_token_layer(cfg, gqa))
+        gqa_fmt = fmt(f"GQA, {gqa} groups", mha_values(cfg, gqa))
         formats.append(gqa_fmt)
 
     sweep = []

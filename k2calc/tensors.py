@@ -43,20 +43,40 @@ class Use(str, Enum):
 
 @dataclass(frozen=True)
 class Expr:
-    """An integer with the formula that produced it: `Expr('kv_lora_rank', 512)`."""
+    """An integer with the formula that produced it, over config fields and with numbers substituted:
+    `f("kv_lora_rank") + f("qk_rope_head_dim")` has text 'kv_lora_rank+qk_rope_head_dim', numeric '512+64'
+    and value 576."""
 
     text: str
     value: int
     is_sum: bool = False
+    num: str = ""  # the numeric text; a symbol's is its value
+
+    @property
+    def numeric(self) -> str:
+        return self.num or str(self.value)
 
     def _wrapped(self) -> str:
         return f"({self.text})" if self.is_sum else self.text
 
+    def _wrapped_num(self) -> str:
+        return f"({self.numeric})" if self.is_sum else self.numeric
+
     def __add__(self, other: Expr) -> Expr:
-        return Expr(f"{self.text}+{other.text}", self.value + other.value, is_sum=True)
+        return Expr(f"{self.text}+{other.text}", self.value + other.value, True, f"{self.numeric}+{other.numeric}")
 
     def __mul__(self, other: Expr) -> Expr:
-        return Expr(f"{self._wrapped()}·{other._wrapped()}", self.value * other.value)
+        return Expr(f"{self._wrapped()}·{other._wrapped()}", self.value * other.value, False,
+                    f"{self._wrapped_num()}·{other._wrapped_num()}")
+
+    def ceil_div(self, n: int) -> Expr:
+        """ceil(self / n): how many blocks of n values, e.g. scales per 128 cached values."""
+        return Expr(f"ceil({self.text}/{n})", -(-self.value // n), False, f"ceil({self.numeric}/{n})")
+
+
+def symbol(cfg: ModelConfig, name: str) -> Expr:
+    """A config field as a symbol."""
+    return Expr(name, getattr(cfg, name))
 
 
 def const(n: int) -> Expr:
@@ -131,8 +151,7 @@ class _Builder:
         self.out: list[Tensor] = []
 
     def f(self, name: str) -> Expr:
-        """A config field as a symbol."""
-        return Expr(name, getattr(self.cfg, name))
+        return symbol(self.cfg, name)
 
     def add(self, name: str, shape: tuple[Expr, ...], kind: Kind, layer: int | None, *,
             matmul: bool, use: Use = Use.ALWAYS, copies: int = 1, mtp: bool = False, buffer: bool = False) -> None:
