@@ -129,6 +129,7 @@ class Model:
 
     def search(self, gpus: list[str] | None = None, *, context: int | str = 4096, batch: int = 1,
                weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,
+               mtp: bool = False, redundant_experts: int = 0, mem_fraction: float = DEFAULT_MEM_FRACTION,
                gpu_file: list[str] | None = None) -> SearchReport:
         """The smallest deployments that fit, over the GPU catalog (or the named `gpus`)."""
         from . import plan as planlib
@@ -137,7 +138,8 @@ class Model:
         # an empty list is an error (no GPU types to search), not the whole catalog
         types = [get_gpu(g, gpu_file) for g in gpus] if gpus is not None else list_gpus(gpu_file)
         workload = planlib.Workload(context=_context(context), batch=batch, kv_dtype=kv_dtype)
-        return planlib.search(self.spec, types, workload, weights=weights, max_nodes=max_nodes, top=top)
+        return planlib.search(self.spec, types, workload, weights=weights, knobs=planlib.knobs(mem_fraction),
+                              max_nodes=max_nodes, mtp=mtp, top=top, redundant_experts=redundant_experts)
 
 
 def load(ref: str, set: dict[str, Any] | list[str] | None = None) -> Model:  # noqa: A002 - mirrors --set

@@ -40,6 +40,7 @@ from pydantic import BaseModel
 
 from .config import ModelConfig, ModelSpec
 from .errors import InputError
+from .render import GIB
 from .tensors import Kind, Tensor, build_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
@@ -338,7 +339,7 @@ def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> Checkpoint
     total = main.bytes + mtp.bytes
     return CheckpointReport(
         model=spec.name, format=fmt, format_description=fmt.describe(), tensors=main.tensors + mtp.tensors,
-        elements=sum(s.elements for s in stored), total_bytes=total, total_gb=total / 1e9, total_gib=total / 2**30,
+        elements=sum(s.elements for s in stored), total_bytes=total, total_gb=total / 1e9, total_gib=total / GIB,
         main=main, mtp=mtp, by_dtype=by_dtype, by_component=by_component, notes=list(spec.notes) + notes,
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .config import FIELDS, ModelSpec
+from .sizes import format_context
 
 # Fields that are bookkeeping, not architecture: left out of the config section.
 _NOT_ARCHITECTURE = {"architectures", "torch_dtype"}
@@ -112,7 +113,7 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     for phase in (Phase.prefill, Phase.decode):
         reports = [count_flops(s, phase, contexts) for s in specs]
         for i, ctx in enumerate(contexts):
-            label = f"{phase.value} {_k(ctx)} ({reports[0].sweep[i].attention_form})"
+            label = f"{phase.value} {format_context(ctx)} ({reports[0].sweep[i].attention_form})"
             flops.append(_row("flops", label, "FLOP", [r.sweep[i].total for r in reports]))
         forms = {r.sweep[0].attention_form for r in reports}
         if len(forms) > 1:
@@ -120,7 +121,7 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
 
     kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
     kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv]),
-               _row("kv", f"per {_k(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
+               _row("kv", f"per {format_context(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
                _row("kv", "MHA would cache per token", "bytes", [r.mha_bytes_per_token for r in kv])]
 
     ck = [checkpoint_report(s) for s in specs]
@@ -160,7 +161,7 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
         rows.append(PlanRow(model=name, fits=hit is not None, layout=hit.layout if hit else None,
                             max_batch=hit.max_batch if hit else 0, kv_tokens=hit.kv_tokens if hit else 0,
                             weights_per_gpu=hit.weights if hit else None, free_per_gpu=hit.free if hit else None))
-    target = f"{gpus}×{g.name}, one {_k(context)} sequence at least, own weight format, KV {kv_dtype}"
+    target = f"{gpus}×{g.name}, one {format_context(context)} sequence at least, own weight format, KV {kv_dtype}"
     return rows, target
 
 
@@ -179,7 +180,3 @@ def _unique(names: list[str]) -> list[str]:
         out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
     return out
 
-
-def _k(tokens: int) -> str:
-    """131072 -> '128k' (binary k, as --context reads it)."""
-    return f"{tokens // 1024}k" if tokens % 1024 == 0 and tokens >= 1024 else f"{tokens:,}"

@@ -330,7 +330,7 @@ def load_path(path: str | Path, sets: list[str] | None = None) -> ModelSpec:
             raise InputError(f"{p}: folder has no config.json")
         p, name = cfg, p.resolve().name
     else:
-        name = p.name.removesuffix(".json").removesuffix(".config")
+        name = p.stem.removesuffix(".config")  # deepseek-v3.config.json -> deepseek-v3, mine.yaml -> mine
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""

@@ -45,7 +45,7 @@ class GPU(BaseModel):
 
     @property
     def memory_gib(self) -> float:
-        return self.memory_bytes / 2**30
+        return self.memory_bytes / GIB
 
 
 class _Catalog(BaseModel):

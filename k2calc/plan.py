@@ -52,11 +52,11 @@ from .checkpoint import WeightFormat, config_where, parts_bytes, quantized, stor
 from .config import ModelConfig, ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
+from .render import GIB
 from .hardware import GPU
 from .kv import beyond_max_position_note, cache_bytes_per_token_layer
 from .tensors import Kind, Tensor, build_tensors
 
-GIB = 2**30
 ACT_BYTES = 2  # bf16 activations
 # Engines up-project a long prefix's latent into per-head keys and values chunk by chunk through a
 # bounded workspace; k2calc assumes at most this many prefix tokens at a time (an assumption of the

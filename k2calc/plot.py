@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .render import GIB
+from .sizes import format_context
 
 KINDS = ("kv", "flops", "memory", "params")
 SUFFIXES = {".png": "png", ".svg": "svg"}
 INSTALL_HINT = 'plotting needs matplotlib: pip install "k2calc[plot]"  (or: pip install ".[plot]" in the source tree)'
-GIB = 2**30
 GFLOP = 10**9
 
 # Stacked memory parts: (PerGPU field, label, colour).
@@ -106,14 +107,6 @@ def output_format(path: str | Path) -> str:
     return SUFFIXES[suffix]
 
 
-def _tokens(n: float) -> str:
-    n = int(n)
-    for div, suffix in ((2**20, "M"), (2**10, "k")):
-        if n >= div and n % div == 0:
-            return f"{n // div}{suffix}"
-    return f"{n:,}"
-
-
 def _context_axis(ax, contexts: list[int]) -> None:
     """Linear context axis, ticks on power-of-two multiples of 1k labelled as people write them (32k)."""
     from matplotlib.ticker import FuncFormatter, MultipleLocator
@@ -124,7 +117,7 @@ def _context_axis(ax, contexts: list[int]) -> None:
         step *= 2
     if top >= 2048:
         ax.xaxis.set_major_locator(MultipleLocator(step))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _tokens(x) if x >= 0 else ""))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_context(x) if x >= 0 else ""))
     ax.set_xlim(left=0)
     ax.set_xlabel("context (tokens; 1k = 1024)")
 
@@ -203,7 +196,7 @@ def memory_figure(reports: list) -> Any:
     first = reports[0]
     w = first.workload
     ax.set_title(f"memory per GPU\n{first.gpus}×{first.gpu}, {first.layout_label}, batch {w.batch} × "
-                 f"{_tokens(w.context)} tokens, KV {w.kv_dtype}")
+                 f"{format_context(w.context)} tokens, KV {w.kv_dtype}")
     ax.set_ylabel("GiB per GPU (2^30 bytes)")
     ax.set_ylim(0, max(max(r.per_gpu.memory, r.per_gpu.budget - r.per_gpu.free) for r in reports) / GIB * 1.12)
     ax.set_xlim(-0.7, len(reports) - 0.3)

@@ -61,3 +61,12 @@ def parse_contexts(text: str, option: str = "--context", minimum: int = 1) -> li
 def parse_count(text: str, option: str, minimum: int = 1) -> int:
     """A token count, decimal prefixes: 15.5T = 15.5·10^12, 2M = 2·10^6."""
     return _parse(text, option, _DECIMAL, "15.5T = 15.5·10^12 tokens", minimum, MAX_COUNT, "10^18")
+
+
+def format_context(tokens: int) -> str:
+    """A context length as people write it, the inverse of parse_context: 131072 -> '128k', 5000 -> '5,000'."""
+    tokens = int(tokens)
+    for div, suffix in ((2**20, "M"), (2**10, "k")):
+        if tokens >= div and tokens % div == 0:
+            return f"{tokens // div}{suffix}"
+    return f"{tokens:,}"

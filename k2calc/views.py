@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .render import Quantity, Table, human_count
+from .render import GIB, Quantity, Table, human_count
+from .sizes import format_context
 
 
 def _share(part: int, whole: int) -> str:
@@ -59,14 +60,6 @@ def _flops(n: float) -> Quantity:
     return Quantity(n, "FLOP")
 
 
-def _tokens(n: int) -> str:
-    """A context length as people write it (binary k): 131072 -> '128k'."""
-    for div, suffix in ((2**20, "M"), (2**10, "k")):
-        if n >= div and n % div == 0:
-            return f"{n // div}{suffix}"
-    return f"{n:,}"
-
-
 def flops_tables(r) -> list[Table]:
     """FlopsReport -> per-context sweep, by component (last context), formulas, training."""
     phase = "decode step" if r.phase == "decode" else "prefill (average per prompt token)"
@@ -75,14 +68,14 @@ def flops_tables(r) -> list[Table]:
                   ["context", "attended", "linear", "attention", "total per token", "attention share"]
                   + (["whole prompt"] if prompt else []))
     for p in r.sweep:
-        sweep.add(_tokens(p.context), p.attended, _flops(p.linear), _flops(p.attention), _flops(p.total),
+        sweep.add(format_context(p.context), p.attended, _flops(p.linear), _flops(p.attention), _flops(p.total),
                   f"{100 * p.attention_share:.1f}%", *([_flops(p.phase_total)] if prompt else []))
     cross = (f"attention overtakes the linear layers from context {r.crossover_context:,} "
-             f"(≈ {_tokens(r.crossover_context) if r.crossover_context % 1024 == 0 else f'{r.crossover_context / 1024:.1f}k'})"
+             f"(≈ {format_context(r.crossover_context) if r.crossover_context % 1024 == 0 else f'{r.crossover_context / 1024:.1f}k'})"
              if r.crossover_context is not None else "attention never overtakes the linear layers")
     sweep.caption = f"{cross}; prefixes are 1000-based (1 GFLOP = 10^9 FLOPs)"
 
-    comp = Table(f"by component at context {_tokens(r.context)} (per token)", ["component", "FLOPs", "≈", "share"])
+    comp = Table(f"by component at context {format_context(r.context)} (per token)", ["component", "FLOPs", "≈", "share"])
     for key, n in r.by_component.items():
         if n or key == "embedding":
             label = "embedding (lookup, no matmul)" if key == "embedding" else key
@@ -137,7 +130,7 @@ def kv_tables(r) -> list[Table]:
     if len(r.sweep) > 1:
         sweep = Table("by context", ["context", "tokens allocated", "per sequence", f"batch of {r.batch}"])
         for p in r.sweep:
-            sweep.add(_tokens(p.context), p.tokens_allocated, Quantity(p.bytes_per_sequence, "bytes"),
+            sweep.add(format_context(p.context), p.tokens_allocated, Quantity(p.bytes_per_sequence, "bytes"),
                       Quantity(p.bytes_total, "bytes"))
         tables.append(sweep)
 
@@ -154,7 +147,7 @@ def kv_tables(r) -> list[Table]:
 
 
 def _gib_gb(n: int) -> str:
-    return f"{n / 2**30:,.2f} GiB ({n / 1e9:,.2f} GB)"
+    return f"{n / GIB:,.2f} GiB ({n / 1e9:,.2f} GB)"
 
 
 def checkpoint_tables(r) -> list[Table]:
@@ -224,7 +217,7 @@ def gpus_table(gpus) -> list[Table]:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:,.2f}"
+    return f"{n / GIB:,.2f}"
 
 
 def plan_tables(r) -> list[Table]:
@@ -396,7 +389,7 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
             for r in reports:
                 for p in r.sweep:
                     if p.context == n:
-                        t.add(_tokens(n), r.model, human_bytes(p.bytes_total), round(p.bytes_total / 2**30, 3),
+                        t.add(format_context(n), r.model, human_bytes(p.bytes_total), round(p.bytes_total / GIB, 3),
                               _bar(p.bytes_total, top))
         t.caption = "1 GiB = 2^30 bytes"
         return [t]
@@ -409,7 +402,7 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
             for r in reports:
                 for p in r.sweep:
                     if p.context == n:
-                        t.add(_tokens(n), r.model + (f" ({r.attention_form})" if len(forms) > 1 else ""),
+                        t.add(format_context(n), r.model + (f" ({r.attention_form})" if len(forms) > 1 else ""),
                               _flops(p.linear), _flops(p.attention),
                               f"{100 * p.attention_share:.1f}%",
                               _stacked_bar([(p.linear, "█"), (p.attention, "▒")], top, 14))

@@ -82,7 +82,7 @@ def test_live_transformers_count_matches(golden):
 
 
 @live
-def test_live_what_if_config_matches_transformers():
+def test_live_what_if_config_matches_transformers(tmp_path):
     """A config nobody published: 48 experts, 3 shared, no q_lora_rank, attention bias, tied embeddings."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from golden_transformers import transformers_counts
@@ -90,6 +90,6 @@ def test_live_what_if_config_matches_transformers():
     raw = json.loads((DATA / "moonlight-16b-a3b-instruct.config.REFORMATTED.json").read_text())
     raw.update(n_routed_experts=48, n_shared_experts=3, num_hidden_layers=5, first_k_dense_replace=2,
                attention_bias=True, tie_word_embeddings=True, q_lora_rank=None, vocab_size=1000)
-    path = Path(pytest.importorskip("tempfile").mkdtemp()) / "config.json"
+    path = tmp_path / "config.json"
     path.write_text(json.dumps(raw))
     assert as_transformers_names(path) == transformers_counts(raw, "DeepseekV3")
