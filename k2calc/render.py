@@ -274,6 +274,8 @@ def _rich(tables: list[Table], notes: list[str], console=None) -> None:
         unbounded = console.options.update_width(10**6)  # rich's measure of a table already squeezes it to fit
         if console.measure(rt, options=unbounded).maximum <= console.width:
             console.print(rt)
+            if t.caption:  # a caption is the table's last line: a blank one before the next title
+                console.print()
             continue
         rt = _rich_table(t, width=console.width)
         needed = console.measure(rt, options=unbounded).maximum

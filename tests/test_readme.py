@@ -48,3 +48,39 @@ def test_prefill_average_by_hand():
     report = count_flops(load_preset("kimi-k2"), Phase.prefill, [n], AttentionForm.naive)
     assert report.total == pytest.approx(per_token, abs=1)
     assert "224.8 GFLOP" in README and f"{per_token / 1e9:.4g}" == "224.8"
+
+
+def _examples() -> list[tuple[str, list[str]]]:
+    """The README's terminal examples: ('k2calc ...', printed lines)."""
+    out = []
+    for block in README.split("```\n$ ")[1:]:
+        command, _, body = block.partition("\n")
+        out.append((command, body.split("```", 1)[0].rstrip("\n").splitlines()))
+    return out
+
+
+@pytest.mark.parametrize("command,shown", _examples(), ids=[c for c, _ in _examples()])
+def test_readme_examples_are_real_output(command, shown):
+    """Every line of an example (but the '…' elisions) is printed, in order, at 100 columns."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from k2calc.cli import app
+
+    args = shlex.split(command)[1:]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "100", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    printed = [line.rstrip() for line in result.stdout.splitlines()]
+    at = 0
+    for line in shown:
+        if line.strip() == "…":
+            continue
+        assert line.rstrip() in printed[at:], line
+        at = printed.index(line.rstrip(), at) + 1
+
+
+def test_readme_has_examples_of_params_and_compare():
+    commands = [c for c, _ in _examples()]
+    assert "k2calc params --preset kimi-k2" in commands
+    assert any(c.startswith("k2calc compare kimi-k2 deepseek-v3") for c in commands)
