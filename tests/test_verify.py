@@ -173,3 +173,18 @@ def test_header_entry_with_wrong_types_names_file_and_key(tmp_path, run, key, va
         verify(folder, load_path(folder))
     r = run("verify", str(folder))
     assert r.exit_code == 2 and "Traceback" not in r.output and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_checkpoint_written_by_the_safetensors_library_verifies(tmp_path):
+    """The header reader against the real writer (safetensors + torch, installed in CI for the cross-check)."""
+    torch = pytest.importorskip("torch")
+    st = pytest.importorskip("safetensors.torch")
+    dtypes = {"BF16": torch.bfloat16, "F32": torch.float32, "F8_E4M3": torch.float8_e4m3fn}
+    folder = tmp_path / "real"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    tensors = {name: torch.zeros(shape, dtype=dtypes[dtype]) for name, (dtype, shape) in expected_tensors().items()}
+    st.save_file(tensors, str(folder / "model.safetensors"))
+    report = verify(folder, load_path(folder / "config.json"))
+    assert report.ok and report.headers_read == 1
+    assert report.expected_bytes == sum(t.numel() * t.element_size() for t in tensors.values())
