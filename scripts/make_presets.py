@@ -1,4 +1,4 @@
-"""Write presets/*.yaml from the verbatim configs in ../shared/configs (run from the repo root).
+"""Write presets/*.yaml from the verbatim configs in tests/data (copies of ../shared/configs).
 
 Each preset keeps the published config as it is, under `config:`, with a description and its source,
 so a reader can diff it against the Hugging Face file. Re-run after adding a config; commit the output.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-SHARED = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/configs")
+SHARED = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "tests" / "data"
 OUT = Path(__file__).resolve().parent.parent / "presets"
 
 PRESETS = [
