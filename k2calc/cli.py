@@ -336,7 +336,6 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         pp=1 if pp is None else pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
         chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
         overhead_gib=overhead_gib)
-    _notes_to_stderr(spec, format)
     if search:
         names = [n.strip() for n in (gpu or "").split(",") if n.strip()]
         if gpu is not None and not names:
@@ -344,11 +343,13 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
         report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
                                 top=top, redundant_experts=redundant_experts)
+        _notes_to_stderr(spec, format)  # after the last possible error: exit 2 is one line
         emit(report, search_tables(report), format, report.notes)
         return
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)
+    _notes_to_stderr(spec, format)
     if check and format is Format.table:
         typer.echo(report.reason)
     else:
@@ -387,11 +388,11 @@ def compare(
     if len(models) < 2:
         raise InputError("compare needs two or more models (presets, config files or folders)")
     specs = [load(m) for m in models]
-    for spec in specs:
-        _notes_to_stderr(spec, format)
     report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
                             kv_context=parse_context(kv_context, "--kv-context"), gpu=gpu, gpus=gpus_,
                             gpu_file=gpu_file, explain=explain)
+    for spec in specs:  # after the last possible error: exit 2 is one line
+        _notes_to_stderr(spec, format)
     emit(report, compare_tables(report, all_fields), format, report.notes)
 
 

@@ -20,8 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import InputError, suggest
 
 # Strict: a JSON string "7168" or `true` is a wrong type, not a dimension.
-Dim = Annotated[int, Field(gt=0, strict=True)]
-Count = Annotated[int, Field(ge=0, strict=True)]
+# Upper bounds far beyond any real model keep every figure a finite float (2^40 per dimension) and every
+# per-layer walk quick (MAX_LAYERS decoder or MTP layers; real models have about 60).
+MAX_DIM = 2**40
+MAX_LAYERS = 1024
+Dim = Annotated[int, Field(gt=0, le=MAX_DIM, strict=True)]
+Count = Annotated[int, Field(ge=0, le=MAX_DIM, strict=True)]
+Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS, strict=True)]
 
 
 class ModelConfig(BaseModel):
@@ -37,7 +42,7 @@ class ModelConfig(BaseModel):
     hidden_size: Dim
     intermediate_size: Dim  # dense MLP width (the first_k_dense_replace layers)
     moe_intermediate_size: Dim  # width of one routed or shared expert
-    num_hidden_layers: Dim
+    num_hidden_layers: Layers
     num_attention_heads: Dim
     kv_lora_rank: Dim  # width of the compressed KV latent, the part MLA caches
     qk_nope_head_dim: Dim
@@ -51,7 +56,7 @@ class ModelConfig(BaseModel):
     n_shared_experts: Count | None = 0
     first_k_dense_replace: Count = 0
     moe_layer_freq: Dim = 1
-    num_nextn_predict_layers: Count = 0
+    num_nextn_predict_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)] = 0
     tie_word_embeddings: bool = False
     attention_bias: bool = False
     topk_method: str | None = None  # defaulted by model_type below

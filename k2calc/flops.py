@@ -43,6 +43,7 @@ from pydantic import BaseModel
 from .config import ModelConfig, ModelSpec
 from .errors import InputError
 from .kv import beyond_max_position_note
+from .sizes import MAX_INT
 from .tensors import Expr, Kind, Tensor, build_tensors, const, symbol
 
 CONVENTIONS = [
@@ -359,6 +360,8 @@ def mfu(training: TrainingFlops, tokens_per_s: float, gpus: int, peak_flops_per_
         raise InputError(f"--tokens-per-s {tokens_per_s:g}: must be a finite number above 0")
     if gpus < 1:
         raise InputError(f"--gpus {gpus}: must be at least 1")
+    if gpus > MAX_INT:
+        raise InputError(f"--gpus {gpus}: too large (at most 2^40 = {MAX_INT:,})")
     if not (isfinite(peak_flops_per_gpu) and peak_flops_per_gpu > 0):
         raise InputError(f"--peak-tflops {peak_flops_per_gpu / 1e12:g}: must be a finite number above 0")
     achieved = training.train_per_token * tokens_per_s / gpus

@@ -158,6 +158,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
              page_size: int | None = None, mtp: bool = False) -> KVReport:
     """The `k2calc kv` report for sequences of each context length, `batch` of them."""
     from .render import GIB
+    from .sizes import MAX_CONTEXT, MAX_INT
 
     cfg = spec.config
     notes = list(spec.notes)
@@ -168,8 +169,12 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         notes.append(f"context: max_position_embeddings = {cfg.max_position_embeddings:,} (--context to choose)")
     if batch < 1:
         raise InputError(f"--batch {batch}: must be at least 1")
+    if batch > MAX_INT:
+        raise InputError(f"--batch {batch}: too large (at most 2^40 = {MAX_INT:,} sequences)")
     if page_size is not None and page_size < 1:
         raise InputError(f"--page-size {page_size}: must be at least 1")
+    if page_size is not None and page_size > MAX_CONTEXT:
+        raise InputError(f"--page-size {page_size}: too large (at most 2^40 = {MAX_CONTEXT:,} tokens)")
     if gqa is not None:
         check_gqa(cfg, gqa)
     if mtp and cfg.num_nextn_predict_layers == 0:

@@ -54,6 +54,7 @@ from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
 from .render import GIB
 from .hardware import GPU
+from .sizes import MAX_INT
 from .kv import beyond_max_position_note, cache_bytes_per_token_layer
 from .tensors import Kind, Tensor, build_tensors
 
@@ -63,6 +64,7 @@ ACT_BYTES = 2  # bf16 activations
 # order of vLLM's MLA chunked-context workspace, not a figure read from either engine).
 PREFIX_WORKSPACE_TOKENS = 65536
 LOGIT_BYTES = 4 + 4  # fp32 logits and fp32 probabilities per vocabulary entry
+MAX_SEARCH_NODES = 256  # --max-nodes: 2,048 GPUs of 8 per node; the search takes seconds up there
 
 OVERHEAD_DEFAULTS = {
     "cuda_context": 1 * GIB,  # CUDA context + cuBLAS/NCCL libraries of a PyTorch process
@@ -288,8 +290,12 @@ def layout_problem(m: _Model, lay: Layout) -> str | None:
     for opt, v in (("--tp", lay.tp), ("--dp-attention", lay.dp), ("--pp", lay.pp), ("--ep", lay.ep)):
         if v < 1:
             return f"{opt} {v}: must be at least 1"
+        if v > MAX_INT:
+            return f"{opt} {v}: too large (at most 2^40 = {MAX_INT:,})"
     if lay.redundant_experts < 0:
         return f"--redundant-experts {lay.redundant_experts}: must be 0 or more"
+    if lay.redundant_experts > MAX_INT:
+        return f"--redundant-experts {lay.redundant_experts}: too large (at most 2^40 = {MAX_INT:,})"
     if cfg.num_attention_heads % lay.tp:
         return f"--tp {lay.tp}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by it"
     if lay.pp > cfg.num_hidden_layers:
@@ -613,6 +619,8 @@ def _check_inputs(w: Workload, knobs: Knobs) -> None:
     """The workload and knobs, wherever they came from (negative overrides: knobs() rejects them)."""
     if w.batch < 1:
         raise InputError(f"--batch {w.batch}: must be at least 1")
+    if w.batch > MAX_INT:
+        raise InputError(f"--batch {w.batch}: too large (at most 2^40 = {MAX_INT:,} sequences)")
     if w.chunk < 1:
         raise InputError(f"--chunk {w.chunk}: must be at least 1 token")
     if not 0 < knobs.mem_fraction <= 1:  # NaN fails this comparison too
@@ -673,10 +681,15 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     _check_inputs(workload, knobs)
     if max_nodes < 1:
         raise InputError(f"--max-nodes {max_nodes}: must be at least 1")
+    if max_nodes > MAX_SEARCH_NODES:
+        raise InputError(f"--max-nodes {max_nodes}: too large (at most {MAX_SEARCH_NODES}; the search tries every "
+                         "layout on up to that many nodes)")
     if top < 1:
         raise InputError(f"--top {top}: must be at least 1")
     if redundant_experts < 0:
         raise InputError(f"--redundant-experts {redundant_experts}: must be 0 or more")
+    if redundant_experts > MAX_INT:
+        raise InputError(f"--redundant-experts {redundant_experts}: too large (at most 2^40 = {MAX_INT:,})")
     if not gpus:
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()

@@ -292,10 +292,16 @@ def _rich(tables: list[Table], notes: list[str], console=None) -> None:
         console.print(f"[dim]note:[/dim] {note}", highlight=False)
 
 
+def one_line(message: str) -> str:
+    """`message` with its line breaks and other unprintable characters escaped (a typed "4k\\n" shows
+    as `4k\\n`): a value the user typed must not split the one line they are told about."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
+
+
 def error_line(message: str) -> None:
     """One line on stderr, no traceback."""
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {one_line(message)}\n")
 
 
 def warn_line(message: str) -> None:
-    sys.stderr.write(f"note: {message}\n")
+    sys.stderr.write(f"note: {one_line(message)}\n")

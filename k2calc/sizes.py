@@ -20,6 +20,7 @@ _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 # Upper bounds: far beyond any real model or budget, low enough that every figure stays a finite float.
 MAX_CONTEXT = 2**40  # tokens in one sequence (1T, binary)
 MAX_COUNT = 10**18  # tokens of a training budget
+MAX_INT = 2**40  # batch, page size, GPUs, redundant experts, layout sizes: same reasoning as MAX_CONTEXT
 
 
 def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum: int, maximum: int,

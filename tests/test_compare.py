@@ -161,3 +161,9 @@ def test_what_if_variant_side_by_side(run_json):
 def test_the_same_model_twice_keeps_two_columns(run_json):
     data = run_json("compare", "kimi-k2", "kimi-k2", "--explain")
     assert data["models"] == ["kimi-k2", "kimi-k2 (2)"] and list(data["explain"]) == data["models"]
+
+
+def test_compare_error_after_a_multimodal_note_is_still_one_line(run):
+    result = run("compare", "kimi-k2.5", "kimi-k2", "--kv-context", "0", "--format", "json")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --kv-context 0: must be at least 1\n"

@@ -164,3 +164,15 @@ def test_inline_overrides_name_a_what_if_variant():
 def test_an_at_sign_without_an_override_is_part_of_the_name():
     with pytest.raises(InputError, match="unknown preset 'kimi@k2'"):
         load("kimi@k2")
+
+
+def test_a_dimension_too_large_for_any_figure_is_refused_by_name():
+    with pytest.raises(InputError, match=r"--set hidden_size=.*hidden_size: Input should be less than or equal to 1099511627776"):
+        load_preset("kimi-k2", ["hidden_size=" + "9" * 400])
+
+
+def test_more_layers_than_any_model_is_refused_before_a_slow_walk():
+    with pytest.raises(InputError, match=r"num_hidden_layers: Input should be less than or equal to 1024 \(got 100000000\)"):
+        load_preset("kimi-k2", ["num_hidden_layers=100000000"])
+    with pytest.raises(InputError, match=r"num_nextn_predict_layers: Input should be less than or equal to 1024"):
+        load_preset("kimi-k2", ["num_nextn_predict_layers=5000"])

@@ -279,3 +279,8 @@ def test_context_beyond_max_position_embeddings_is_noted():
         "context 262144 is longer than max_position_embeddings (131072)"]
     within = count_flops(spec, Phase.decode, [4096, 131072])
     assert not any("max_position_embeddings" in n for n in within.notes)
+
+
+def test_mfu_with_more_gpus_than_a_float_holds_is_an_input_error():
+    with pytest.raises(InputError, match=r"--gpus 9+: too large \(at most 2\^40"):
+        training_report(load_preset("kimi-k2"), 4096, tokens_per_s=1e6, gpus=int("9" * 400), peak_tflops=989)

@@ -173,3 +173,11 @@ def test_cache_bytes_per_token_layer_is_mla_plus_indexer_keys():
 
     r = plan(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), Workload(context=4096))
     assert r.kv_bytes_per_token_layer == 576 * 2 + 128 + 4  # the plan caches what `k2calc kv` counts
+
+
+@pytest.mark.parametrize("option", ["--batch", "--page-size"])
+def test_huge_batch_or_page_size_is_an_input_error_not_a_float_overflow(run, option):
+    result = run("kv", "--preset", "kimi-k2", option, "9" * 400)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {option} 999") and "too large (at most 2^40" in result.stderr
+    assert result.stderr.count("\n") == 1

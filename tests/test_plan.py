@@ -341,3 +341,22 @@ def test_plan_defaults_are_the_documented_ones(run_json):
     assert (DEFAULT_MEM_FRACTION, DEFAULT_CHUNK) == (0.9, 8192)  # vLLM's utilization, SGLang's chunk
     d = run_json("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tp", "8")
     assert d["mem_fraction"] == 0.9 and d["workload"]["chunk"] == 8192
+
+
+@pytest.mark.parametrize("option", ["--batch", "--redundant-experts", "--dp-attention"])
+def test_huge_plan_numbers_are_input_errors_not_float_overflows(run, option):
+    result = run("plan", "--preset", "kimi-k2", "--gpu", "h200", option, "9" * 400)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {option} 999") and result.stderr.count("\n") == 1
+
+
+def test_search_max_nodes_is_bounded_rather_than_running_forever(run):
+    result = run("plan", "--preset", "kimi-k2", "--search", "--max-nodes", "9" * 30)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --max-nodes 999") and "at most 256" in result.stderr
+
+
+def test_plan_error_after_a_what_if_note_is_still_one_line(run):
+    result = run("plan", "-p", "kimi-k2", "--gpu", "h200", "--set", "rope_theta=1", "--format", "json", "--gpus", "0")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --gpus 0: the layout uses tp × dp-attention × pp = 1 × 1 × 1 = 1 GPUs\n"

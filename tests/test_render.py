@@ -94,3 +94,9 @@ def test_gpus_csv_carries_driver_bytes():
     assert rows[0][:3] == ["table", "name", "memory (driver)"]
     h200 = next(r for r in rows if r[1] == "h200")
     assert int(h200[2]) > 140 * 2**30
+
+
+def test_error_with_a_typed_line_break_stays_one_line(run):
+    result = run("flops", "--preset", "kimi-k2", "--context", "0\r\n")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --context 0\\r\\n: must be at least 1\n"
