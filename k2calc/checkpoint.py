@@ -41,7 +41,7 @@ from pydantic import BaseModel
 from .config import ModelConfig, ModelSpec
 from .errors import InputError
 from .render import GIB
-from .tensors import Kind, Tensor, build_tensors
+from .tensors import Kind, Tensor, build_tensors, expand_experts
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
 DTYPE_BYTES = {
@@ -247,9 +247,7 @@ class Stored:
         return prod(self.shape) * self.copies
 
     def names(self) -> list[str]:
-        if "{e}" not in self.name:
-            return [self.name]
-        return [self.name.replace("{e}", str(e)) for e in range(self.copies)]
+        return expand_experts(self.name, self.copies)
 
 
 def _role(name: str) -> str:

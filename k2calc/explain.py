@@ -102,7 +102,7 @@ def explain_params(cfg: ModelConfig) -> list[Formula]:
         out.append(explain_kind(cfg, mtp, "mtp"))
     k, e = cfg.num_experts_per_tok, cfg.n_routed_experts
     routed = next(f for f in out if f.name == Kind.ROUTED_EXPERTS.value)
-    out.append(Formula("active routed_experts", f"routed_experts × num_experts_per_tok / n_routed_experts",
+    out.append(Formula("active routed_experts", "routed_experts × num_experts_per_tok / n_routed_experts",
                        f"{routed.value:,} × {k} / {e}", routed.value * k // e))
     return out
 

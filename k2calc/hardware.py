@@ -43,10 +43,6 @@ class GPU(BaseModel):
     price_per_gpu_hour_usd: Pos | None = None
     source: str = ""  # the catalog file it came from
 
-    @property
-    def memory_gib(self) -> float:
-        return self.memory_bytes / GIB
-
 
 class _Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -18,9 +18,14 @@ _BYTES = {"bf16": 2, "fp16": 2, "fp8": 1}
 FLASHMLA_BLOCK = 128  # FlashMLA's fp8 layout: one float32 scale per 128 latent values
 
 
+def latent(cfg: ModelConfig) -> Expr:
+    """Values MLA caches per token per layer: kv_lora_rank + qk_rope_head_dim (576 for V3 and K2), the
+    output width of kv_a_proj_with_mqa."""
+    return symbol(cfg, "kv_lora_rank") + symbol(cfg, "qk_rope_head_dim")
+
+
 def latent_width(cfg: ModelConfig) -> int:
-    """Values MLA caches per token per layer: kv_lora_rank + qk_rope_head_dim (576 for V3 and K2)."""
-    return cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    return latent(cfg).value
 
 
 def mla_bytes(cfg: ModelConfig, kv_dtype: str = "bf16") -> Expr:
@@ -30,7 +35,7 @@ def mla_bytes(cfg: ModelConfig, kv_dtype: str = "bf16") -> Expr:
         # Latent in fp8 + a float32 scale per 128 latent values + RoPE part kept in bf16:
         # 512 + 4·4 + 64·2 = 656 bytes for kv_lora_rank 512, rope 64.
         return r * const(1) + r.ceil_div(FLASHMLA_BLOCK) * const(4) + rope * const(2)
-    return (r + rope) * const(value_bytes(kv_dtype))
+    return latent(cfg) * const(value_bytes(kv_dtype))
 
 
 def bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
@@ -88,10 +93,6 @@ def mha_values(cfg: ModelConfig, groups: int | None = None) -> Expr:
     v_head_dim, for every head (MHA) or for each of `groups` KV groups (GQA)."""
     kv_heads = symbol(cfg, "num_attention_heads") if groups is None else Expr("groups", groups)
     return kv_heads * (symbol(cfg, "qk_nope_head_dim") + symbol(cfg, "qk_rope_head_dim") + symbol(cfg, "v_head_dim"))
-
-
-def mha_values_per_token_layer(cfg: ModelConfig, groups: int | None = None) -> int:
-    return mha_values(cfg, groups).value
 
 
 def check_gqa(cfg: ModelConfig, groups: int) -> None:
@@ -193,7 +194,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
                            ratio=b / per_token)
 
     formats = [CacheFormat(name=f"MLA ({kv_dtype})" + (" + indexer keys" if idx else ""),
-                           formula="kv_lora_rank+qk_rope_head_dim" + (" (+ indexer: index_head_dim fp8 + fp32 scale per 128)"
+                           formula=latent(cfg).text + (" (+ indexer: index_head_dim fp8 + fp32 scale per 128)"
                                                                        if idx else ""),
                            values_per_token_layer=latent_width(cfg), bytes_per_token=per_token, ratio=1.0)]
     mha = fmt("MHA", mha_values(cfg))
@@ -235,7 +236,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
                      f"({ck.format.name})")
     return KVReport(
         **sweep[-1].model_dump(), model=spec.name, dtype=kv_dtype, layers=layers, mtp_layers=mtp_layers,
-        values_per_token_layer=latent_width(cfg), formula="kv_lora_rank+qk_rope_head_dim",
+        values_per_token_layer=latent_width(cfg), formula=latent(cfg).text,
         mla_bytes_per_token_layer=mla, indexer_bytes_per_token_layer=idx, bytes_per_token_layer=per_token_layer,
         bytes_per_token=per_token, batch=batch, page_size=page_size, mha_bytes_per_token=mha.bytes_per_token,
         ratio_vs_mha=mha.bytes_per_token / per_token, gqa_groups=gqa,

@@ -99,10 +99,8 @@ def count_params(spec: ModelSpec) -> ParamReport:
         layer_types.append(LayerType(type=name, count=len(idx), params_per_layer=per_layer,
                                      active_per_layer=sum(t.active(k) for t in one), params=per_layer * len(idx)))
 
-    breakdown = _by_kind(main, lambda t: t.params)
-    breakdown.pop(Kind.MTP_PROJ.value, None)
+    breakdown = _by_kind(main, lambda t: t.params)  # eh_proj (MTP_PROJ) lives only in MTP modules
     active_breakdown = _by_kind(main, lambda t: t.active(k))
-    active_breakdown.pop(Kind.MTP_PROJ.value, None)
     buffers = sum(t.params for t in main if t.buffer)
     total = sum(t.params for t in main)
     return ParamReport(

@@ -223,9 +223,7 @@ class _Model:
     def shard_shape(self, it: _Item, lay: Layout) -> tuple[tuple[int, ...], int]:
         """(shape of this GPU's shard, copies on this GPU)."""
         dims, r = it.t.dims, it.rule
-        if r == VOCAB:
-            return (ceil(dims[0] / lay.tp), *dims[1:]), it.t.copies
-        if r == COLUMN:
+        if r in (VOCAB, COLUMN):  # vocab-parallel tables split their rows like column-parallel weights
             return (ceil(dims[0] / lay.tp), *dims[1:]), it.t.copies
         if r == ROW:
             return (*dims[:-1], ceil(dims[-1] / lay.tp)), it.t.copies

@@ -74,6 +74,13 @@ class Expr:
         return Expr(f"ceil({self.text}/{n})", -(-self.value // n), False, f"ceil({self.numeric}/{n})")
 
 
+def expand_experts(name: str, copies: int) -> list[str]:
+    """'...experts.{e}.gate_proj.weight' -> one name per expert; other names stand alone."""
+    if "{e}" not in name:
+        return [name]
+    return [name.replace("{e}", str(e)) for e in range(copies)]
+
+
 def symbol(cfg: ModelConfig, name: str) -> Expr:
     """A config field as a symbol."""
     return Expr(name, getattr(cfg, name))
@@ -128,9 +135,7 @@ class Tensor:
 
     def names(self) -> list[str]:
         """Concrete checkpoint names (one per expert for routed experts)."""
-        if self.copies == 1 and "{e}" not in self.name:
-            return [self.name]
-        return [self.name.replace("{e}", str(e)) for e in range(self.copies)]
+        return expand_experts(self.name, self.copies)
 
     def active(self, experts_per_tok: int) -> int:
         """Parameters one token touches in this tensor (0 for the embedding lookup)."""

@@ -360,3 +360,31 @@ def test_plan_error_after_a_what_if_note_is_still_one_line(run):
     result = run("plan", "-p", "kimi-k2", "--gpu", "h200", "--set", "rope_theta=1", "--format", "json", "--gpus", "0")
     assert result.exit_code == 2
     assert result.stderr == "error: --gpus 0: the layout uses tp × dp-attention × pp = 1 × 1 × 1 = 1 GPUs\n"
+
+
+def test_tp8_weights_per_gpu_from_the_published_checkpoint_total(v3):
+    # Under TP8 (EP 1) every DeepSeek-V3 fp8 weight splits evenly into 8 (all sharded widths are multiples
+    # of 8 × 128, so the block scales split too) except the replicated ones: q_a_proj and kv_a_proj_with_mqa
+    # (fp8 + float32 128×128 block scales), the norms (bf16), the router weight (bf16) and bias (float32).
+    def fp8(out, inp):
+        return out * inp + -(-out // 128) * -(-inp // 128) * 4
+
+    replicated = (61 * (fp8(1536, 7168) + fp8(576, 7168) + (2 * 7168 + 1536 + 512) * 2)
+                  + 58 * (256 * 7168 * 2 + 256 * 4) + 7168 * 2)
+    # published.md: 688,574,839,360 bytes in all; the MTP layer's 15,424,227,552 (by hand in test_kv.py).
+    main = 688_574_839_360 - 15_424_227_552
+    r = plan(v3, get_gpu("h200"), Layout(tp=8), Workload(context=4096), weights="fp8")
+    assert r.per_gpu.weights == replicated + (main - replicated) // 8
+    assert (main - replicated) % 8 == 0
+
+
+def test_activation_estimate_by_hand(v3):
+    # Documented estimate (plan.py): chunk 8192, TP8 -> 16 heads per GPU, bf16 activations.
+    r = plan(v3, get_gpu("h200"), Layout(tp=8), Workload(context=K128, chunk=8192), weights="fp8")
+    d = r.activations_detail
+    assert d["hidden_states"] == 2 * 8192 * 7168 * 2  # residual + normed input
+    # q, k (192 each), v and output (128 each) of the chunk, plus 64k prefix tokens' K_nope and V
+    assert d["attention"] == (8192 * 16 * (2 * 192 + 2 * 128) + 65536 * 16 * (128 + 128)) * 2
+    assert d["logits"] == 129280 * (4 + 4)  # fp32 logits + probabilities for the one sequence sampled
+    assert r.per_gpu.activations == d["hidden_states"] + max(d["attention"], d["dense_mlp"], d["moe_dispatch"]) \
+        + d["logits"]
