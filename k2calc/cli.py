@@ -64,22 +64,20 @@ def resolve_model(preset: str | None, config: Path | None, sets: list[str] | Non
 
 
 def _emit(report, tables: list, fmt: Format, notes: list[str], formulas=None) -> None:
-    """Render a report; with --explain, its formulas join both the tables and the JSON (`explain`)."""
-    if formulas is None:
-        emit(report, tables, fmt, notes)
-        return
-    from .views import explain_table
-
-    data = report.model_dump(mode="json")
-    data["explain"] = [f.__dict__ for f in formulas]
-    emit(data, [*tables, explain_table(formulas)], fmt, notes)
-
-
-def _notes_to_stderr(spec, fmt: Format) -> None:
-    """Machine formats carry notes in their data; say them on stderr too so nobody misses them."""
+    """Render a finished report (so an error can never follow a note). Machine formats carry the notes
+    in their data and repeat them on stderr; tables and Markdown print them under the tables. With
+    --explain, the formulas join both the tables and the JSON (`explain`)."""
     if fmt is not Format.table and fmt is not Format.markdown:
-        for note in spec.notes:
+        for note in notes:
             warn_line(note)
+    data = report
+    if formulas is not None:
+        from .views import explain_table
+
+        data = report.model_dump(mode="json")
+        data["explain"] = [f.__dict__ for f in formulas]
+        tables = [*tables, explain_table(formulas)]
+    emit(data, tables, fmt, notes)
 
 
 @app.command()
@@ -102,7 +100,6 @@ def params(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = No
         from .explain import explain_params
 
         formulas = explain_params(spec.config)
-    _notes_to_stderr(spec, format)
     _emit(report, params_tables(report, tensors), format, report.notes, formulas)
 
 
@@ -177,7 +174,6 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
         from .explain import explain_flops
 
         formulas = explain_flops(spec.config, report, mtp=mtp)
-    _notes_to_stderr(spec, format)
     _emit(report, flops_tables(report), format, report.notes, formulas)
 
 
@@ -211,7 +207,6 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
         from .explain import explain_kv
 
         formulas = explain_kv(spec.config, report)
-    _notes_to_stderr(spec, format)
     _emit(report, kv_tables(report), format, report.notes, formulas)
 
 
@@ -236,8 +231,7 @@ def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt 
 
     spec = resolve_model(preset, config, set_)
     report = checkpoint_report(spec, weights)
-    _notes_to_stderr(spec, format)
-    emit(report, checkpoint_tables(report), format, report.notes)
+    _emit(report, checkpoint_tables(report), format, report.notes)
 
 
 @app.command()
@@ -265,8 +259,7 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
             raise InputError(f"{folder}: no config.json beside the checkpoint; pass --preset or --config")
         spec = load_path(folder, set_)
     report = verify_checkpoint(path, spec, weights)
-    _notes_to_stderr(spec, format)
-    emit(report, verify_tables(report), format, report.notes)
+    _emit(report, verify_tables(report), format, report.notes)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -343,17 +336,15 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
         report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
                                 top=top, redundant_experts=redundant_experts)
-        _notes_to_stderr(spec, format)  # after the last possible error: exit 2 is one line
-        emit(report, search_tables(report), format, report.notes)
+        _emit(report, search_tables(report), format, report.notes)
         return
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)
-    _notes_to_stderr(spec, format)
     if check and format is Format.table:
         typer.echo(report.reason)
     else:
-        emit(report, plan_tables(report), format, [report.reason, *report.notes])
+        _emit(report, plan_tables(report), format, [report.reason, *report.notes])
     if check and not report.fits:
         raise typer.Exit(1)
 
@@ -391,9 +382,7 @@ def compare(
     report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
                             kv_context=parse_context(kv_context, "--kv-context"), gpu=gpu, gpus=gpus_,
                             gpu_file=gpu_file, explain=explain)
-    for spec in specs:  # after the last possible error: exit 2 is one line
-        _notes_to_stderr(spec, format)
-    emit(report, compare_tables(report, all_fields), format, report.notes)
+    _emit(report, compare_tables(report, all_fields), format, report.notes)
 
 
 @app.command()
