@@ -38,10 +38,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .config import ModelConfig, ModelSpec
+from .arch.schema import FamilyConfig as ModelConfig
+from .config import ModelSpec
 from .errors import InputError
 from .render import GIB
-from .tensors import Kind, Tensor, build_tensors, expand_experts
+from .arch.tensors import Kind, Tensor, build_tensors, expand_experts
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
 DTYPE_BYTES = {

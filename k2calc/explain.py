@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from math import prod
 
-from .config import ModelConfig
-from .tensors import Kind, Tensor, build_tensors
+from .arch.description import describe
+from .arch.tensors import Kind, Tensor, build_tensors
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Formula:
         return f"{self.name} = {self.numeric} = {self.value:,}"
 
 
-def _layer_label(cfg: ModelConfig, layers: frozenset[int | None]) -> tuple[str, str]:
+def _layer_label(cfg, layers: frozenset[int | None]) -> tuple[str, str]:
     """('58 MoE layers', 'moe_layers') for a set of layer indices."""
     n = len(layers)
     if None in layers:
@@ -54,7 +54,7 @@ def _term(shape_text: list[str], dims: list[int], mult: int, copies: int,
     return sym, num, copies * mult * prod(dims)
 
 
-def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str,
+def explain_kind(cfg, tensors: list[Tensor], name: str,
                  copies_symbol: str = "n_routed_experts") -> Formula:
     """One formula for a group of tensors: grouped by the layers they repeat over, then by shape."""
     # layer set -> (shape key) -> number of tensors per layer
@@ -91,18 +91,22 @@ def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str,
     return Formula(name, " + ".join(sym_parts) or "0", " + ".join(num_parts) or "0", total)
 
 
-def explain_params(cfg: ModelConfig) -> list[Formula]:
+def explain_params(cfg) -> list[Formula]:
     """One formula per breakdown component of the main model, plus the MTP modules."""
+    cfg = describe(cfg)
     tensors = build_tensors(cfg)
     main = [t for t in tensors if not t.mtp]
-    out = [explain_kind(cfg, [t for t in main if t.kind is kind], kind.value)
+    experts = cfg.moe.num_experts.text if cfg.moe else "n_routed_experts"
+    out = [explain_kind(cfg, [t for t in main if t.kind is kind], kind.value, experts)
            for kind in Kind if kind is not Kind.MTP_PROJ]
     mtp = [t for t in tensors if t.mtp]
     if mtp:
-        out.append(explain_kind(cfg, mtp, "mtp"))
+        out.append(explain_kind(cfg, mtp, "mtp", experts))
+    if cfg.moe is None:
+        return out
     k, e = cfg.num_experts_per_tok, cfg.n_routed_experts
     routed = next(f for f in out if f.name == Kind.ROUTED_EXPERTS.value)
-    out.append(Formula("active routed_experts", "routed_experts × num_experts_per_tok / n_routed_experts",
+    out.append(Formula("active routed_experts", f"routed_experts × num_experts_per_tok / {experts}",
                        f"{routed.value:,} × {k} / {e}", routed.value * k // e))
     return out
 
@@ -111,14 +115,15 @@ def _wrap(text: str) -> str:
     return f"({text})" if "+" in text else text
 
 
-def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
+def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
     """A FLOPs point's components as formulas: linear ones from the tensors a token touches, attention
     ones from the MLA coefficients of the point's form. Values are per token, as in `by_component`."""
     from dataclasses import replace
 
-    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, _component, _sum_attended, coefficients
-    from .tensors import Use
+    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, Phase, _component, attended, coefficients
+    from .arch.tensors import Use
 
+    cfg = describe(cfg)
     k = cfg.num_experts_per_tok
     touched = [replace(t, copies=min(k, t.copies)) if t.use is Use.ROUTED else t
                for t in build_tensors(cfg) if t.matmul and (mtp or not t.mtp)]
@@ -139,13 +144,9 @@ def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
     layers = cfg.num_hidden_layers + (cfg.num_nextn_predict_layers if mtp else 0)
     prefill = point.phase == "prefill"
     n = point.context
-    cap = cfg.index_topk
-    if prefill:  # average over the prompt of the tokens each position attends to
-        attended_sum = _sum_attended(n, cap)
-        indexed_sum, reexpanded = n * (n + 1) // 2, 0
-    else:
-        attended_sum, indexed_sum = point.attended, n + 1
-        reexpanded = point.attended - 1 if point.attention_form == "naive" else 0
+    # The first layer's attention (windowed families: their full layers; the report sums every group).
+    a = attended(cfg.attention, Phase(point.phase), n, AttentionForm(point.attention_form))
+    attended_sum, indexed_sum, reexpanded = a.total, a.indexed, a.reexpanded
     terms = {"attention_scores": (c.scores, "attended", attended_sum),
              "attention_values": (c.values, "attended", attended_sum),
              "kv_reexpansion": (c.reexpansion, "cached", reexpanded),
@@ -162,14 +163,15 @@ def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
     return out
 
 
-def explain_kv(cfg: ModelConfig, report) -> list[Formula]:
+def explain_kv(cfg, report) -> list[Formula]:
     """A KV report's sizes as formulas, from the very expressions `k2calc.kv` computes them with."""
     from .kv import indexer_bytes, mha_values, mla_bytes, value_bytes
-    from .tensors import Expr, const
+    from .arch.tensors import Expr, const
 
     def formula(name: str, expr: Expr, unit: str = "") -> Formula:
         return Formula(name, expr.text + unit, expr.numeric, expr.value)
 
+    cfg = describe(cfg)
     per_layer = mla_bytes(cfg, report.dtype)
     out = [formula("per token per layer (MLA)", per_layer, f" bytes ({report.dtype})")]
     idx = indexer_bytes(cfg)

@@ -49,14 +49,15 @@ from math import ceil, isfinite
 from pydantic import BaseModel
 
 from .checkpoint import WeightFormat, config_where, parts_bytes, quantized, stored_parts, weight_format
-from .config import ModelConfig, ModelSpec
+from .arch.description import Architecture
+from .config import ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
 from .render import GIB
 from .hardware import GPU
 from .sizes import MAX_INT
-from .kv import beyond_max_position_note, cache_bytes_per_token_layer
-from .tensors import Kind, Tensor, build_tensors
+from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
+from .arch.tensors import Kind, Tensor, build_tensors
 
 ACT_BYTES = 2  # bf16 activations
 # Engines up-project a long prefix's latent into per-head keys and values chunk by chunk through a
@@ -197,7 +198,7 @@ class _Model:
     """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications."""
 
     def __init__(self, spec: ModelSpec, fmt: WeightFormat):
-        cfg = self.cfg = spec.config
+        cfg = self.cfg = spec.arch
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
         items = [_Item(t, shard_rule(t), quantized(t, fmt, prefix)) for t in build_tensors(cfg)]
@@ -341,18 +342,25 @@ class _Stage:
     act_detail: dict[str, int]
 
 
-def _activations(cfg: ModelConfig, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
-    T, H = w.chunk, cfg.hidden_size
+def _activations(cfg: Architecture, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
+    T, H = w.chunk, cfg.hidden_size.value
     heads = cfg.num_attention_heads // lay.tp
     hidden = 2 * T * H * ACT_BYTES
-    attn = (T * heads * (2 * cfg.qk_head_dim + 2 * cfg.v_head_dim)  # q, k, v, output of the chunk
-            + min(w.context, PREFIX_WORKSPACE_TOKENS) * heads * (cfg.qk_nope_head_dim + cfg.v_head_dim)
-            ) * ACT_BYTES  # prefix K/V up-projected from the latent
-    dense = 3 * T * (cfg.intermediate_size // lay.tp) * ACT_BYTES if has_dense else 0
+    att = cfg.attention
+    if att.mla is not None:
+        m = att.mla
+        attn = (T * heads * (2 * m.qk_head_dim.value + 2 * m.v_head_dim.value)  # q, k, v, output of the chunk
+                + min(w.context, PREFIX_WORKSPACE_TOKENS) * heads * (m.qk_nope_head_dim.value + m.v_head_dim.value)
+                ) * ACT_BYTES  # prefix K/V up-projected from the latent
+    else:  # GQA: q and output for this rank's heads, k and v for its KV heads (split up to their count)
+        kv_heads = -(-att.num_key_value_heads.value // lay.tp)
+        attn = T * (2 * heads + 2 * kv_heads) * att.head_dim.value * ACT_BYTES
+    dense_width = next((lay_.mlp.width.value for lay_ in cfg.all_layers if not lay_.is_moe), 0)
+    dense = 3 * T * (dense_width // lay.tp) * ACT_BYTES if has_dense else 0
     moe = 0
     if has_moe:
         pairs = ceil(T * lay.dp * cfg.num_experts_per_tok / lay.ep)
-        moe = pairs * (2 * H + 3 * (cfg.moe_intermediate_size // lay.moe_tp)) * ACT_BYTES
+        moe = pairs * (2 * H + 3 * (cfg.moe.expert_width.value // lay.moe_tp)) * ACT_BYTES
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
@@ -368,8 +376,11 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stag
                       for j in range(cfg.num_nextn_predict_layers)}
         detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
+        kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
+                                 if (last and lay.mtp) else [])
+        kv_seq = sequence_bytes(cfg, w.context, w.kv_dtype, kv_idx, lay.tp)  # windows cap; GQA heads split by TP
         out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
-                          cfg.vocab_size * LOGIT_BYTES if last else 0, w.context * kv_layers * kv_tl, detail))
+                          cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail))
     return out
 
 
@@ -504,15 +515,15 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     if gpus is not None and gpus != layout.gpus:
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
-    cfg = spec.config
-    fmt = weight_format(cfg, weights, config_where(spec))
+    cfg = spec.arch
+    fmt = weight_format(spec.config, weights, config_where(spec))
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
     if problem:
         raise InputError(problem)
     if layout.mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
-    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
+    kv_tl = layer_bytes(cfg.attention, workload.kv_dtype, layout.tp)  # per GPU, first layer
     budget = int(knobs.mem_fraction * gpu.memory_bytes)
     ovh_detail = _overhead(layout)
     overhead = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(ovh_detail.values())
@@ -691,12 +702,12 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if not gpus:
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
-    cfg = spec.config
-    fmt = weight_format(cfg, weights, config_where(spec))
+    cfg = spec.arch
+    fmt = weight_format(spec.config, weights, config_where(spec))
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
-    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
+    kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}

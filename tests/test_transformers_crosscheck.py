@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from k2calc.config import load_path
-from k2calc.tensors import build_tensors
+from k2calc.arch.tensors import build_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.json"))
