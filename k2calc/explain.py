@@ -120,7 +120,7 @@ def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
     ones from the MLA coefficients of the point's form. Values are per token, as in `by_component`."""
     from dataclasses import replace
 
-    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, Phase, _component, attended, coefficients
+    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, FlopsModel, Phase, _component, attended, coefficients
     from .arch.tensors import Use
 
     cfg = describe(cfg)
@@ -140,26 +140,33 @@ def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
             value = (2 * value * point.logits_tokens + point.tokens) // (2 * point.tokens)
         out.append(Formula(key, sym, num, value))
 
-    c = coefficients(cfg, AttentionForm(point.attention_form))
-    layers = cfg.num_hidden_layers + (cfg.num_nextn_predict_layers if mtp else 0)
+    form, phase = AttentionForm(point.attention_form), Phase(point.phase)
     prefill = point.phase == "prefill"
     n = point.context
-    # The first layer's attention (windowed families: their full layers; the report sums every group).
-    a = attended(cfg.attention, Phase(point.phase), n, AttentionForm(point.attention_form))
-    attended_sum, indexed_sum, reexpanded = a.total, a.indexed, a.reexpanded
-    terms = {"attention_scores": (c.scores, "attended", attended_sum),
-             "attention_values": (c.values, "attended", attended_sum),
-             "kv_reexpansion": (c.reexpansion, "cached", reexpanded),
-             "indexer_scores": (c.indexer, "past tokens", indexed_sum)}
+    tokens = n if prefill else 1
+    # One term per group of layers that attend alike (windowed layers apart from full ones).
+    groups = FlopsModel.groups_of(cfg.layers + (cfg.mtp if mtp else ()))
     for key in ATTENTION_KEYS:
-        coef, what, count = terms[key]
-        if coef is None or not count:
+        syms, nums, phase_total = [], [], 0
+        for att, layers in groups.items():
+            c, a = coefficients(att, form), attended(att, phase, n, form)
+            coef, what, count = {"attention_scores": (c.scores, "attended", a.total),
+                                 "attention_values": (c.values, "attended", a.total),
+                                 "kv_reexpansion": (c.reexpansion, "cached", a.reexpanded),
+                                 "indexer_scores": (c.indexer, "past tokens", a.indexed)}[key]
+            if coef is None or not count:
+                continue
+            label = "num_hidden_layers" if len(groups) == 1 else f"{att.describe()} layers"
+            syms.append(f"{label} × {coef.text} × {('Σ ' if prefill else '') + what}")
+            nums.append(f"{layers} layers × {coef.numeric} × {count}")
+            phase_total += layers * coef.value * count
+        if not syms:
             continue
-        per = f" / {n} prompt tokens" if prefill else ""
-        sym = f"num_hidden_layers × {coef.text} × {('Σ ' if prefill else '') + what}{' / prompt_tokens' if prefill else ''}"
-        num = f"{layers} layers × {coef.numeric} × {count}{per}"
-        tokens = n if prefill else 1
-        out.append(Formula(key, sym, num, (2 * layers * coef.value * count + tokens) // (2 * tokens)))
+        sym, num = " + ".join(syms), " + ".join(nums)
+        if prefill:
+            sym = f"({sym}) / prompt_tokens" if len(syms) > 1 else f"{sym} / prompt_tokens"
+            num = f"({num}) / {n} prompt tokens" if len(nums) > 1 else f"{num} / {n} prompt tokens"
+        out.append(Formula(key, sym, num, (2 * phase_total + tokens) // (2 * tokens)))
     return out
 
 

@@ -239,23 +239,22 @@ class FlopsModel:
         self.linear_main = linear_flops([t for t in tensors if not t.mtp], k)
         self.linear_mtp = linear_flops([t for t in tensors if t.mtp], k)
         # Layers that attend alike (attention description -> count), main layers and MTP layers apart.
-        self.groups_main = self._groups(cfg.layers)
-        self.groups_mtp = self._groups(cfg.mtp)
 
     @staticmethod
-    def _groups(layers) -> dict[Attention, int]:
+    def groups_of(layers) -> dict[Attention, int]:
+        """Layers that attend alike: attention description -> how many layers."""
         out: dict[Attention, int] = {}
         for lay in layers:
             out[lay.attention] = out.get(lay.attention, 0) + 1
         return out
 
+    @cached_property
+    def _groups(self) -> dict[bool, dict[Attention, int]]:
+        return {mtp: self.groups_of(self.cfg.layers + (self.cfg.mtp if mtp else ())) for mtp in (False, True)}
+
     def groups(self, mtp: bool) -> dict[Attention, int]:
-        if not mtp:
-            return self.groups_main
-        out = dict(self.groups_main)
-        for att, n in self.groups_mtp.items():
-            out[att] = out.get(att, 0) + n
-        return out
+        """The layers a point sums over (with or without the MTP layers), grouped by attention."""
+        return self._groups[mtp]
 
     @cached_property
     def _coef(self) -> dict[AttentionForm, Coefficients]:

@@ -239,3 +239,26 @@ def test_random_configs_match_transformers_live(model_type, family, data, tmp_pa
     path = tmp_path_factory.mktemp("cfg") / "config.json"
     path.write_text(json.dumps(fields))
     assert as_transformers_names(path) == transformers_counts(fields, family)
+
+
+def test_explained_attention_flops_add_up_with_windowed_layers():
+    from k2calc.explain import explain_flops
+
+    # qwen2-tiny with two full layers beside two sliding ones (layer_types as transformers reads them).
+    raw = json.loads((DATA / "qwen2-tiny.config.json").read_text())
+    raw.update(num_hidden_layers=4, use_sliding_window=True, sliding_window=256, max_window_layers=2)
+    cfg, _ = build_config(raw, "generated")
+    arch = cfg.describe()
+    assert [lay.attention.window.cap for lay in arch.layers] == [None, None, 256, 256]
+    point = FlopsModel(arch).point(Phase.prefill, 1000, AttentionForm.naive)
+    explained = {f.name: f.value for f in explain_flops(arch, point)}
+    assert explained["attention_scores"] == point.by_component["attention_scores"]
+    # By hand: 2 full layers × Σ t + 2 sliding layers × Σ min(t, 256), each × 2·12·32 per attended token.
+    total = 2 * 12 * 32 * (2 * 1000 * 1001 // 2 + 2 * (256 * 257 // 2 + 744 * 256))
+    assert point.by_component["attention_scores"] == (2 * total + 1000) // 2000
+
+
+def test_qwen3_32b_is_32_8b_total_31_2b_non_embedding():
+    r = count_params(load_preset("qwen3-32b"))
+    assert round(r.total / 1e9, 1) == 32.8
+    assert round((r.total - r.breakdown["embedding"] - r.breakdown["lm_head"]) / 1e9, 1) == 31.2
