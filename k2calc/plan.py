@@ -154,8 +154,8 @@ def layout_from_options(*, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: 
 # ---------------------------------------------------------------------------------------------------
 # Sharding rules, precomputed once per (config, format)
 
-REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW = (
-    "replicated", "column", "row", "vocab", "expert_column", "expert_row")
+REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, KV_HEADS = (
+    "replicated", "column", "row", "vocab", "expert_column", "expert_row", "kv_heads")
 
 
 def shard_rule(t: Tensor) -> str:
@@ -167,6 +167,8 @@ def shard_rule(t: Tensor) -> str:
         return EXPERT_ROW if last == "down_proj" else EXPERT_COLUMN
     if t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS):
         return ROW if last == "down_proj" else COLUMN
+    if t.kind is Kind.ATTENTION and last in ("k_proj", "v_proj"):
+        return KV_HEADS  # GQA: split by KV heads up to their count, then replicated (vLLM QKVParallelLinear)
     if t.kind is Kind.ATTENTION and t.name.endswith(".weight"):
         if last in ("q_proj", "q_b_proj", "kv_b_proj"):
             return COLUMN  # split by heads
@@ -180,6 +182,7 @@ class _Item:
     t: Tensor
     rule: str
     is_q: bool
+    kv_heads: int = 0  # KV_HEADS rule: the layer's num_key_value_heads
 
 
 def _stage_layers(n_layers: int, pp: int) -> list[list[int]]:
@@ -201,7 +204,9 @@ class _Model:
         cfg = self.cfg = spec.arch
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
-        items = [_Item(t, shard_rule(t), quantized(t, fmt, prefix)) for t in build_tensors(cfg)]
+        items = [_Item(t, r, quantized(t, fmt, prefix),
+                       cfg.layer(t.layer).attention.num_key_value_heads.value if r == KV_HEADS else 0)
+                 for t in build_tensors(cfg) for r in (shard_rule(t),)]
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
         self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]
         self.mtp = [i for i in items if i.t.mtp]
@@ -212,10 +217,11 @@ class _Model:
                 idx = self.layer_type.index(typ)
                 self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
         self.items = items
+        self.windowed = any(lay.attention.window.cap is not None for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
         seen: dict[tuple, _Item] = {}
         for it in items:
-            if it.rule not in (REPLICATED, VOCAB):
+            if it.rule not in (REPLICATED, VOCAB, KV_HEADS):
                 col = it.rule in (COLUMN, EXPERT_COLUMN)
                 seen.setdefault((it.rule, it.t.module, it.t.dims[0] if col else it.t.dims[-1], it.is_q), it)
         self.split_checks = list(seen.values())
@@ -228,6 +234,8 @@ class _Model:
             return (ceil(dims[0] / lay.tp), *dims[1:]), it.t.copies
         if r == ROW:
             return (*dims[:-1], ceil(dims[-1] / lay.tp)), it.t.copies
+        if r == KV_HEADS:  # ceil(kv_heads / tp) heads per GPU: at least one, replicated beyond kv_heads
+            return (dims[0] // it.kv_heads * ceil(it.kv_heads / lay.tp), *dims[1:]), it.t.copies
         slots = (it.t.copies + lay.redundant_experts) // lay.ep
         if r == EXPERT_COLUMN:
             return (ceil(dims[0] / lay.moe_tp), *dims[1:]), slots
@@ -245,6 +253,25 @@ class _Model:
         if v is None:
             v = self._cache[k] = sum(self.item_bytes(i, lay) for i in items)
         return v
+
+    def kv_sequence_bytes(self, w: Workload, layers: list[int], tp: int) -> int:
+        """Bytes of KV one sequence of w.context tokens holds on one GPU over these layers: windows cap the
+        tokens a layer keeps; GQA KV heads split by TP. Prefix sums make a contiguous stage O(1)."""
+        cfg = self.cfg
+        if self.windowed:
+            return sequence_bytes(cfg, w.context, w.kv_dtype, layers, tp)
+        key = ("kv", w.kv_dtype, tp)
+        prefix = self._cache.get(key)
+        if prefix is None:
+            prefix = [0]
+            for lay in cfg.all_layers:
+                prefix.append(prefix[-1] + layer_bytes(lay.attention, w.kv_dtype, tp))
+            self._cache[key] = prefix
+        if not layers:
+            return 0
+        if layers[-1] - layers[0] + 1 == len(layers):  # a stage: contiguous (its MTP layers follow on)
+            return w.context * (prefix[layers[-1] + 1] - prefix[layers[0]])
+        return w.context * sum(prefix[i + 1] - prefix[i] for i in layers)
 
     def stages(self, lay: Layout) -> list[list[int]]:
         return _stage_layers(self.cfg.num_hidden_layers, lay.pp)
@@ -297,6 +324,10 @@ def layout_problem(m: _Model, lay: Layout) -> str | None:
         return f"--redundant-experts {lay.redundant_experts}: too large (at most 2^40 = {MAX_INT:,})"
     if cfg.num_attention_heads % lay.tp:
         return f"--tp {lay.tp}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by it"
+    kv = cfg.attention.num_key_value_heads
+    if kv is not None and (kv.value % lay.tp if lay.tp <= kv.value else lay.tp % kv.value):
+        return (f"--tp {lay.tp}: num_key_value_heads ({kv.value}) neither divides into it nor it into them "
+                "(vLLM and SGLang split KV heads evenly or replicate them)")
     if lay.pp > cfg.num_hidden_layers:
         return f"--pp {lay.pp}: more stages than layers ({cfg.num_hidden_layers})"
     if lay.stage_gpus % lay.ep:
@@ -378,7 +409,7 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stag
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
         kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
                                  if (last and lay.mtp) else [])
-        kv_seq = sequence_bytes(cfg, w.context, w.kv_dtype, kv_idx, lay.tp)  # windows cap; GQA heads split by TP
+        kv_seq = m.kv_sequence_bytes(w, kv_idx, lay.tp)
         out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
                           cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail))
     return out
@@ -599,6 +630,11 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
         return f"vocab ÷ {lay.tp}" if lay.tp > 1 else "whole"
     if r in (COLUMN, ROW):
         return f"{r} ÷ {lay.tp}" if lay.tp > 1 else "whole"
+    if r == KV_HEADS:
+        if lay.tp == 1:
+            return "whole"
+        split = min(lay.tp, it.kv_heads)
+        return f"KV heads ÷ {split}" + (f", × {lay.tp // split} copies" if lay.tp > it.kv_heads else "")
     slots = (it.t.copies + lay.redundant_experts) // lay.ep
     split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 else ""
     return f"{slots} experts/GPU{split}"

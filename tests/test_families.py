@@ -262,3 +262,12 @@ def test_qwen3_32b_is_32_8b_total_31_2b_non_embedding():
     r = count_params(load_preset("qwen3-32b"))
     assert round(r.total / 1e9, 1) == 32.8
     assert round((r.total - r.breakdown["embedding"] - r.breakdown["lm_head"]) / 1e9, 1) == 31.2
+
+
+def test_plan_shards_k_and_v_projections_by_kv_heads_then_replicates():
+    # Qwen3-235B-A22B on TP8: 4 KV heads, so each GPU holds one KV head's rows of k_proj (and of v_proj):
+    # 94 layers × 128 rows × 4096 columns × 2 bytes, the other four GPUs holding copies.
+    r = plan(load_preset("qwen3-235b-a22b"), get_gpu("h200"), Layout(tp=8), Workload(context=32768, batch=1))
+    k = next(m for m in r.modules if m.module == "k_proj")
+    assert k.bytes == 94 * 128 * 4096 * 2
+    assert r.kv_bytes_per_token_layer == 1 * 128 * 2 * 2
