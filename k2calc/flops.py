@@ -44,7 +44,7 @@ from math import isfinite
 
 from pydantic import BaseModel
 
-from .arch.description import Architecture, Attention, WindowKind, describe
+from .arch.description import Attention, WindowKind, describe
 from .config import ModelSpec
 from .errors import InputError
 from .kv import beyond_max_position_note

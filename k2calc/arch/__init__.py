@@ -1,7 +1,17 @@
 """The ground floor: what a model is. Family adapters turn a config into one `Architecture`.
 
 The registry maps a config's `model_type` (or, without one, its `architectures`) to the family schema
-that reads it. Adding a family = adding its adapter module and one line in FAMILIES.
+that reads it. Adding a family = an adapter module and one entry in FAMILY_CLASSES:
+
+    class Gemma3TextConfig(GQAConfig):          # or FamilyConfig for a new layer shape
+        """model_type gemma3_text; defaults of transformers' Gemma3TextConfig: ..."""
+        MODEL_TYPES = ("gemma3_text",)
+        sliding_window: Dim = 4096              # optional fields: transformers' defaults
+        def window(self, i): ...                # per-layer switches GQAConfig asks for
+        # or override describe() -> Architecture and build the Layers yourself
+
+Analyses read only the Architecture; a new kind of tensor (a sink, a bias) is a flag in description.py
+and a line in tensors.py's builder.
 """
 
 from __future__ import annotations

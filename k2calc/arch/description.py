@@ -10,7 +10,7 @@ and plans read this description only, never a family's config fields.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Union
 
@@ -251,8 +251,9 @@ class Architecture:
     final_norm: bool = True
     mtp: tuple[Layer, ...] = ()
     max_position_embeddings: int | None = None
-    vision: tuple[Tensor, ...] = ()  # vision tower + projector, counted apart ("vision" key)
-    fields: dict[str, Any] = field(default_factory=dict, compare=False)  # the config's fields, for display
+    # The vision tower + projector as checkpoint tensors, counted apart from the language model (the
+    # "vision" key); a vision adapter fills it (e.g. from Kimi-K2.5's or Pixtral's vision_config).
+    vision: tuple[Tensor, ...] = ()
 
     # The names analyses ask by, after the config fields they come from.
     @property

@@ -16,10 +16,7 @@ from functools import cached_property
 from enum import Enum
 from math import prod
 
-from .description import (
-    MLA, Architecture, Attention, AttentionKind, DenseMLP, Expr, Layer, MoE, NormPlacement, QKNorm, const, describe,
-    symbol,
-)
+from .description import Architecture, Attention, AttentionKind, Expr, MoE, NormPlacement, QKNorm, const, describe, symbol
 
 
 class Kind(str, Enum):
