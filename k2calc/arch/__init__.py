@@ -4,7 +4,7 @@ The registry maps a config's `model_type` (or, without one, its `architectures`)
 that reads it. Adding a family = an adapter module and one entry in FAMILY_CLASSES:
 
     class Gemma3TextConfig(GQAConfig):          # or FamilyConfig for a new layer shape
-        """model_type gemma3_text; defaults of transformers' Gemma3TextConfig: ..."""
+        # docstring: "model_type gemma3_text; defaults of transformers' Gemma3TextConfig: ..."
         MODEL_TYPES = ("gemma3_text",)
         sliding_window: Dim = 4096              # optional fields: transformers' defaults
         def window(self, i): ...                # per-layer switches GQAConfig asks for
