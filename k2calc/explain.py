@@ -180,13 +180,22 @@ def explain_kv(cfg, report) -> list[Formula]:
 
     cfg = describe(cfg)
     per_layer = mla_bytes(cfg, report.dtype)
-    out = [formula("per token per layer (MLA)", per_layer, f" bytes ({report.dtype})")]
+    kind = "MLA" if cfg.is_mla else "GQA"
+    out = [formula(f"per token per layer ({kind})", per_layer, f" bytes ({report.dtype})")]
     idx = indexer_bytes(cfg)
     if idx is not None:
         out.append(formula("per token per layer (indexer keys)", idx, " bytes (fp8 + float32 scales)"))
         per_layer = per_layer + idx
     per_token = Expr("layers", report.layers) * per_layer
     sequence = Expr("bytes_per_token", per_token.value) * Expr("tokens", report.tokens_allocated)
+    if any(t.window for t in report.layer_types):  # windowed layers keep min(tokens, window) tokens each
+        terms = None
+        for t in report.layer_types:
+            kept = min(report.tokens_allocated, t.window) if t.window else report.tokens_allocated
+            term = (Expr(f"layers[{t.attention}]", t.count) * Expr("bytes_per_token_layer", t.bytes_per_token_layer)
+                    * Expr("min(tokens, window)" if t.window else "tokens", kept))
+            terms = term if terms is None else terms + term
+        sequence = terms
     out += [formula("bytes_per_token", per_token),
             formula("bytes_per_sequence", sequence),
             formula("bytes_total", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),

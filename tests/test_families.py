@@ -271,3 +271,12 @@ def test_plan_shards_k_and_v_projections_by_kv_heads_then_replicates():
     k = next(m for m in r.modules if m.module == "k_proj")
     assert k.bytes == 94 * 128 * 4096 * 2
     assert r.kv_bytes_per_token_layer == 1 * 128 * 2 * 2
+
+
+def test_explained_kv_sequence_respects_windows():
+    from k2calc.explain import explain_kv
+
+    spec = load_path(DATA / "mistral-tiny.config.json")
+    report = kv_cache(spec, [4096])
+    f = {x.name: x for x in explain_kv(spec.arch, report)}
+    assert f["bytes_per_sequence"].value == report.bytes_per_sequence == 4 * 960 * 512  # 4 layers, 512 kept
