@@ -280,3 +280,17 @@ def test_explained_kv_sequence_respects_windows():
     report = kv_cache(spec, [4096])
     f = {x.name: x for x in explain_kv(spec.arch, report)}
     assert f["bytes_per_sequence"].value == report.bytes_per_sequence == 4 * 960 * 512  # 4 layers, 512 kept
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen3", "qwen3_moe", "olmo2", "smollm3"])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), n=st.integers(0, 10**6))
+def test_random_configs_cache_and_attend_by_hand(model_type, data, n):
+    fields = data.draw(gqa_configs(model_type))
+    cfg, _ = build_config(fields, "generated")
+    spec = ModelSpec("x", cfg, "generated")
+    L, kv, hd, heads = (fields["num_hidden_layers"], fields["num_key_value_heads"], fields["head_dim"],
+                        fields["num_attention_heads"])
+    assert kv_cache(spec, [n + 1]).bytes_per_sequence == (n + 1) * L * kv * hd * 2 * 2  # K and V, bf16
+    p = FlopsModel(spec.arch).point(Phase.decode, n, AttentionForm.absorbed)
+    assert p.by_component["attention_scores"] + p.by_component["attention_values"] == L * 4 * heads * hd * (n + 1)
