@@ -37,9 +37,10 @@ def as_transformers_names(config_path: Path) -> dict[str, int]:
             continue
         name = t.name
         if "{e}" in name:  # model.layers.3.mlp.experts.{e}.gate_proj.weight -> ...experts.gate_up_proj
-            prefix, proj = name.split(".{e}.")
-            proj = proj.removesuffix(".weight")
-            name = f"{prefix}.{'gate_up_proj' if proj in ('gate_proj', 'up_proj') else 'down_proj'}"
+            prefix, proj = name.split(".{e}.")  # (gpt-oss: ...experts.{e}.gate_proj.bias -> gate_up_proj_bias)
+            proj, _, part = proj.partition(".")
+            fused = "gate_up_proj" if proj in ("gate_proj", "up_proj") else "down_proj"
+            name = f"{prefix}.{fused}" + ("_bias" if part == "bias" else "")
         out[name] = out.get(name, 0) + t.params
     return out
 

@@ -210,6 +210,10 @@ class MoE:
     expert_bias: bool = False  # biases on each expert's projections (gpt-oss)
     activation: str = "silu"
     gated: bool = True
+    # Checkpoint module names: DeepSeek's mlp.gate / mlp.shared_experts, gpt-oss's mlp.router, Llama 4's
+    # feed_forward.router / feed_forward.shared_expert.
+    router_name: str = "gate"
+    shared_name: str = "shared_experts"
 
 
 MLPType = Union[DenseMLP, MoE]
@@ -231,6 +235,7 @@ class Layer:
     mlp: MLPType
     norm: NormPlacement = NormPlacement.PRE
     norm_kind: str = "rms"  # "rms" (weight only) or "layer" (weight and bias)
+    mlp_name: str = "mlp"  # the MLP's module name in the checkpoint (Llama 4: feed_forward)
 
     @property
     def is_moe(self) -> bool:

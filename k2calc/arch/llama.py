@@ -58,6 +58,15 @@ class GQAConfig(FamilyConfig):
         """Full attention unless the family says otherwise (Mistral: sliding_window on every layer)."""
         return FULL
 
+    def sliding_or_full(self, i: int, sliding_by_rule: bool) -> Window:
+        """Layer i's window: `layer_types[i]` when the config lists it, else the family's rule; a sliding
+        layer without a sliding_window attends fully."""
+        types = getattr(self, "layer_types", None)
+        sliding = types[i] == "sliding_attention" if types is not None and i < len(types) else sliding_by_rule
+        if sliding and self.sliding_window is not None:
+            return Window(WindowKind.SLIDING, self.f("sliding_window"))
+        return FULL
+
     def rope(self, i: int) -> bool:
         return True
 
@@ -71,8 +80,11 @@ class GQAConfig(FamilyConfig):
                          num_key_value_heads=self.kv_heads(), head_dim=self.head_dim_expr(), window=self.window(i),
                          rope=self.rope(i), qk_norm=self.QK_NORM, qkv_bias=qkv_bias, o_bias=o_bias)
 
+    def layer(self, i: int) -> Layer:
+        return Layer(self.attention(i), self.mlp(i), self.NORM)
+
     def describe(self) -> Architecture:
-        layers = tuple(Layer(self.attention(i), self.mlp(i), self.NORM) for i in range(self.num_hidden_layers))
+        layers = tuple(self.layer(i) for i in range(self.num_hidden_layers))
         return Architecture(
             model_type=self.model_type or self.MODEL_TYPES[0], vocab_size=self.f("vocab_size"),
             hidden_size=self.f("hidden_size"), layers=layers, tie_word_embeddings=self.tie_word_embeddings,
@@ -112,13 +124,7 @@ class _QwenWindows(GQAConfig):
     layer_types: list[str] | None = None
 
     def window(self, i: int) -> Window:
-        if self.layer_types is not None and i < len(self.layer_types):
-            sliding = self.layer_types[i] == "sliding_attention"
-        else:
-            sliding = self.use_sliding_window and self.sliding_window is not None and i >= self.max_window_layers
-        if sliding and self.sliding_window is not None:
-            return Window(WindowKind.SLIDING, self.f("sliding_window"))
-        return FULL
+        return self.sliding_or_full(i, self.use_sliding_window and i >= self.max_window_layers)
 
 
 class Qwen2Config(_QwenWindows):
@@ -203,12 +209,6 @@ class SmolLM3Config(GQAConfig):
         return (i + 1) % self.no_rope_layer_interval != 0
 
     def window(self, i: int) -> Window:
-        if self.layer_types is not None and i < len(self.layer_types):
-            sliding = self.layer_types[i] == "sliding_attention"
-        else:
-            sliding = self.use_sliding_window and not self.rope(i)
-        if sliding and self.sliding_window is not None:
-            return Window(WindowKind.SLIDING, self.f("sliding_window"))
-        return FULL
+        return self.sliding_or_full(i, self.use_sliding_window and not self.rope(i))
 
 
