@@ -349,9 +349,8 @@ def layout_problem(m: _Model, lay: Layout) -> str | None:
         if size % d:
             return f"{opt}: {it.t.kind.value} {it.t.module} {'rows' if col else 'columns'} ({size}) are not divisible by {d}"
         if it.is_q:
-            unit = (fmt.block[0] if col else fmt.block[1]) if fmt.name == "fp8" else (1 if col else fmt.group_size)
+            unit, what = fmt.shard_unit(col)
             if (size // d) % unit:
-                what = "fp8 block" if fmt.name == "fp8" else "int4 group"
                 return (f"{opt}: a {it.t.kind.value} {it.t.module} shard of {size // d} {'rows' if col else 'columns'} is not a "
                         f"multiple of the {what} ({unit}); vLLM and SGLang refuse it")
     return None

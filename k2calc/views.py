@@ -297,6 +297,9 @@ def _config_value(v) -> str:
         return ", ".join(p for p in parts if p)
     if v is None:
         return "—"
+    if isinstance(v, list) and len(v) > 4:  # layer_types, no_rope_layers: counts in first-seen order
+        counts = {x: v.count(x) for x in dict.fromkeys(map(str, v))} if all(isinstance(x, str) for x in v) else None
+        return ", ".join(f"{n}× {x}" for x, n in counts.items()) if counts else f"{len(v)} values"
     return str(v)
 
 
@@ -333,7 +336,8 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
               section("forward FLOPs per token", r.flops, "1 multiply-add = 2 FLOPs; matmuls only; (naive|absorbed): the MLA "
                       "form; prefill = average per token of a prompt that long, decode = one new token with that many "
                       "cached"),
-              section("KV cache", r.kv, "MLA latent cache; memory in binary units (1 GiB = 2^30 bytes)"),
+              section("KV cache", r.kv, "per token: every layer; per sequence: sliding windows and chunks "
+                                       "keep at most their tokens; memory in binary units (1 GiB = 2^30 bytes)"),
               section("checkpoint", r.checkpoint, "; ".join(f"{m}: {f}" for m, f in zip(models, r.weight_formats)))]
     if r.plan is not None:
         p = Table(f"memory plan: {r.plan_target}", ["model", "fits", "best layout", "max batch", "KV tokens held",

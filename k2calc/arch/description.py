@@ -214,6 +214,9 @@ class MoE:
     # feed_forward.router / feed_forward.shared_expert.
     router_name: str = "gate"
     shared_name: str = "shared_experts"
+    # The checkpoint stores all experts of a layer as one tensor per projection (experts.gate_up_proj,
+    # experts.down_proj: Llama 4, gpt-oss) rather than experts.{e}.gate_proj.weight per expert.
+    fused_experts: bool = False
 
 
 MLPType = Union[DenseMLP, MoE]

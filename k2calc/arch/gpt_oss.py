@@ -49,4 +49,4 @@ class GptOssConfig(GQAConfig):
     def mlp(self, i: int):
         return MoE(num_experts=self.f("num_local_experts"), top_k=self.f("num_experts_per_tok"),
                    expert_width=self.f("intermediate_size"), router_linear_bias=True, expert_bias=True,
-                   activation=self.hidden_act, router_name="router")
+                   activation=self.hidden_act, router_name="router", fused_experts=True)

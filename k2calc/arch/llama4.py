@@ -69,7 +69,8 @@ class Llama4TextConfig(GQAConfig):
         if self.is_moe_layer(i):
             return MoE(num_experts=self.f("num_local_experts"), top_k=self.f("num_experts_per_tok"),
                        expert_width=self.f("intermediate_size"), shared_width=self.f("intermediate_size"),
-                       activation=self.hidden_act, router_name="router", shared_name="shared_expert")
+                       activation=self.hidden_act, router_name="router", shared_name="shared_expert",
+                       fused_experts=True)
         return DenseMLP(self.f("intermediate_size_mlp"), activation=self.hidden_act)
 
     def layer(self, i: int) -> Layer:
