@@ -97,8 +97,8 @@ class WeightFormat(BaseModel):
             return (self.block[0] if rows else self.block[1]), "fp8 block"
         if self.name == "int4":
             return (1 if rows else self.group_size), "int4 group"
-        if self.name == "mxfp4":
-            return (1 if rows else MXFP4_BLOCK), "mxfp4 block"
+        # mxfp4: vLLM pads each expert shard's intermediate size up to its kernel alignment (mxfp4.py
+        # round_up) rather than refusing, so gpt-oss runs at TP 8 (360 columns); the padding is not counted.
         return 1, "channel"
 
     def describe(self) -> str:
