@@ -17,8 +17,8 @@ Formats (the config's `quantization_config` chooses by default; `--weights` over
   so) and V3.2 stores every norm in float32 (published.md).
 - `int4` (compressed-tensors `pack-quantized`, Kimi-K2-Thinking / K2.5): each quantized Linear weight
   becomes `weight_packed` int32 [out, ceil(in/8)] (eight 4-bit values per int32, packed along the
-  input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int64 [2]
-  (compressed-tensors' PackedQuantizationCompressor); asymmetric schemes add `weight_zero_point`
+  input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int32 [2]
+  (compressed-tensors' PackedQuantizationCompressor; int32 as the Kimi releases store it); asymmetric schemes add `weight_zero_point`
   int32 [ceil(out/8), groups]. Modules matching the config's `ignore` list stay bf16; the router
   weight (a parameter of MoEGate, not a Linear) and the embeddings are never quantized.
 
@@ -217,8 +217,9 @@ def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: Mode
              (f"{base}.weight_scale", (out_f, groups), fmt.int4_scale_dtype)]
     if not fmt.symmetric:
         parts.append((f"{base}.weight_zero_point", (ceil(out_f / per_int32), groups), "I32"))
-    # compress_weight stores torch.tensor(weight.shape): int64 (vLLM's loader declares it int64 too).
-    parts.append((f"{base}.weight_shape", (2,), "I64"))
+    # int32, as the Kimi-K2-Thinking / K2.5 releases store it: with int64 the published K2.5 total_size
+    # (SOURCES.md) cannot be reached by any accounting of the other tensors.
+    parts.append((f"{base}.weight_shape", (2,), "I32"))
     return parts
 
 

@@ -72,8 +72,8 @@ def test_int4_pack_quantized_expert_tensors():
     # [moe_intermediate 2048, hidden 7168]: 8 int4 per int32 -> 896 columns; group 32 -> 224 scales per row.
     assert s[f"{p}.weight_packed"] == ("I32", (2048, 896), 384)
     assert s[f"{p}.weight_scale"] == ("BF16", (2048, 224), 384)
-    # compressed-tensors' compress_weight stores torch.tensor(weight.shape), an int64 tensor.
-    assert s[f"{p}.weight_shape"] == ("I64", (2,), 384)
+    # The Kimi releases store the shape as int32 [2] (SOURCES.md: K2.5's total_size needs it).
+    assert s[f"{p}.weight_shape"] == ("I32", (2,), 384)
     assert f"{p}.weight" not in s
 
 
@@ -89,9 +89,9 @@ def test_int4_leaves_the_ignore_list_in_bf16():
 def test_int4_routed_expert_bytes_by_hand():
     r = checkpoint_report(load_preset("kimi-k2-thinking"))
     # one [2048, 7168] or [7168, 2048] matrix: packed = params / 2 bytes, scales = params / 32 * 2 bytes,
-    # shape = 2 int64 = 16 bytes
+    # shape = 2 int32 = 8 bytes
     params = 2048 * 7168
-    one = params // 2 + params // 32 * 2 + 16
+    one = params // 2 + params // 32 * 2 + 8
     assert r.by_component["routed_experts"] == one * 3 * 384 * 60
 
 
