@@ -41,7 +41,8 @@ from pydantic import BaseModel
 from .config import ModelConfig, ModelSpec
 from .errors import InputError
 from .render import GIB
-from .tensors import Kind, Tensor, build_tensors, expand_experts
+from .tensors import VISION_KINDS, Kind, Tensor, build_tensors, expand_experts
+from .vision import vision_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
 DTYPE_BYTES = {
@@ -259,19 +260,27 @@ def _role(name: str) -> str:
     return "weight"
 
 
-# Kimi-K2-Instruct's index lists one `rotary_emb.inv_freq` per decoder layer, 56 bf16 values each
-# (published.md, from its model.safetensors.index.json and headers). 56 is not qk_rope_head_dim/2 = 32:
-# the length is a fact of that release, not derivable from the config, so it is a constant here.
-KIMI_INV_FREQ_LEN = 56
+# The text-only Kimi-K2 releases store one `rotary_emb.inv_freq` buffer per decoder layer, in their own
+# format only (Kimi-K2.5, multimodal, stores none). Facts of each release, not derivable from the config
+# (neither is qk_rope_head_dim/2 = 32 values), so they are constants here with their source (SOURCES.md):
+# - fp8 (Kimi-K2-Instruct): 56 bf16 values each, from its index and headers;
+# - int4 (Kimi-K2-Thinking): 208,276 tensors and total_size 594,205,920,512, which leave 61 tensors of 256
+#   bytes each; their dtype and shape are not published here, so they are modelled as 64 float32 values.
+KIMI_INV_FREQ = {"fp8": ("BF16", 56, "Kimi-K2-Instruct"), "int4": ("F32", 64, "Kimi-K2-Thinking")}
+KIMI_INV_FREQ_LEN = KIMI_INV_FREQ["fp8"][1]
 
 
-def _quirks(cfg: ModelConfig, fmt: WeightFormat) -> tuple[list[Stored], list[str]]:
+def _quirks(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored], list[str]]:
     """Non-weight tensors a real release stores, keyed on the family, with their source."""
-    if cfg.model_type == "kimi_k2" and fmt.name == "fp8" and fmt.from_config:
-        extra = [Stored(f"model.layers.{i}.self_attn.rotary_emb.inv_freq", (KIMI_INV_FREQ_LEN,), "BF16", 1,
-                        "extra", False, "extra") for i in range(cfg.num_hidden_layers)]
-        note = (f"includes {cfg.num_hidden_layers} rotary_emb.inv_freq buffers of {KIMI_INV_FREQ_LEN} bf16 values, "
-                "which the Kimi-K2-Instruct fp8 release stores (published.md); an assumption for other kimi_k2 releases")
+    cfg = spec.config
+    text_only_kimi = cfg.model_type == "kimi_k2" and not spec.checkpoint_prefix
+    if text_only_kimi and fmt.from_config and fmt.name in KIMI_INV_FREQ:
+        dtype, n, release = KIMI_INV_FREQ[fmt.name]
+        extra = [Stored(f"model.layers.{i}.self_attn.rotary_emb.inv_freq", (n,), dtype, 1, "extra", False, "extra")
+                 for i in range(cfg.num_hidden_layers)]
+        note = (f"includes {cfg.num_hidden_layers} rotary_emb.inv_freq buffers of {n} {dtype.lower()} values "
+                f"({n * DTYPE_BYTES[dtype]} bytes each), as the {release} {fmt.name} release stores them "
+                "(SOURCES.md); an assumption for other kimi_k2 releases")
         return extra, [note]
     return [], []
 
@@ -283,9 +292,12 @@ def checkpoint_tensors(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored]
     for t in build_tensors(cfg):
         for name, shape, dtype in stored_parts(t, t.dims, fmt, cfg, quantized(t, fmt, prefix)):
             out.append(Stored(prefix + name, shape, dtype, t.copies, t.kind.value, t.mtp, _role(name)))
-    extra, notes = _quirks(cfg, fmt)
+    extra, notes = _quirks(spec, fmt)
     out += [Stored(prefix + s.name, s.shape, s.dtype, s.copies, s.kind, s.mtp, s.role) for s in extra]
-    return out, notes
+    vision, _, vision_notes = vision_tensors(spec)
+    # The vision tower and projector as released: unquantized, in the config's dtype, names unprefixed.
+    out += [Stored(t.name, t.dims, fmt.base_dtype, t.copies, t.kind.value, False, "weight") for t in vision]
+    return out, notes + vision_notes
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -314,6 +326,7 @@ class CheckpointReport(BaseModel):
     total_gib: float  # 2^30 bytes
     main: PartBytes
     mtp: PartBytes
+    vision: PartBytes  # a multimodal checkpoint's vision tower and projector (zero for text-only models)
     by_dtype: dict[str, DtypeBytes]
     by_component: dict[str, int]  # bytes, weights and their scales together; sums to total_bytes
     notes: list[str]
@@ -324,7 +337,8 @@ def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> Checkpoint
     stored, notes = checkpoint_tensors(spec, fmt)
     by_dtype: dict[str, DtypeBytes] = {}
     by_component: dict[str, int] = {}
-    main, mtp = PartBytes(tensors=0, bytes=0), PartBytes(tensors=0, bytes=0)
+    main, mtp, vision = (PartBytes(tensors=0, bytes=0) for _ in range(3))
+    vision_kinds = {k.value for k in VISION_KINDS}
     for s in stored:
         d = by_dtype.setdefault(s.dtype, DtypeBytes(tensors=0, elements=0, bytes=0))
         d.tensors += s.copies
@@ -332,14 +346,15 @@ def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> Checkpoint
         d.bytes += s.bytes
         key = "mtp" if s.mtp else s.kind
         by_component[key] = by_component.get(key, 0) + s.bytes
-        part = mtp if s.mtp else main
+        part = mtp if s.mtp else vision if s.kind in vision_kinds else main
         part.tensors += s.copies
         part.bytes += s.bytes
-    total = main.bytes + mtp.bytes
+    total = main.bytes + mtp.bytes + vision.bytes
     return CheckpointReport(
-        model=spec.name, format=fmt, format_description=fmt.describe(), tensors=main.tensors + mtp.tensors,
+        model=spec.name, format=fmt, format_description=fmt.describe(),
+        tensors=main.tensors + mtp.tensors + vision.tensors,
         elements=sum(s.elements for s in stored), total_bytes=total, total_gb=total / 1e9, total_gib=total / GIB,
-        main=main, mtp=mtp, by_dtype=by_dtype, by_component=by_component, notes=list(spec.notes) + notes,
+        main=main, mtp=mtp, vision=vision, by_dtype=by_dtype, by_component=by_component, notes=list(spec.notes) + notes,
     )
 
 

@@ -167,6 +167,9 @@ class ModelSpec:
     description: str = ""
     notes: list[str] = field(default_factory=list)  # said to the user on stderr, never silently dropped
     checkpoint_prefix: str = ""  # "language_model." for multimodal checkpoints
+    # A multimodal config's outer model_type and raw vision_config (k2calc/vision.py builds the tower).
+    multimodal_type: str | None = None
+    vision_config: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -242,8 +245,8 @@ def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]
     if isinstance(raw.get("text_config"), dict):
         text = dict(raw["text_config"])
         outer = raw.get("model_type") or "multimodal"
-        vision = " (vision_config)" if "vision_config" in raw else ""
-        notes.append(f"{outer} is multimodal: reading its text_config; the vision tower{vision} is not counted")
+        vision = " (and, for params and checkpoint only, its vision_config)" if "vision_config" in raw else ""
+        notes.append(f"{outer} is multimodal: reading its text_config{vision}")
         if "quantization_config" not in text and isinstance(raw.get("quantization_config"), dict):
             text["quantization_config"] = raw["quantization_config"]
         return text, "language_model."
@@ -345,7 +348,10 @@ def load_path(path: str | Path, sets: list[str] | None = None) -> ModelSpec:
         raw = raw["config"]
         notes += typo_warnings(raw, str(p))
     config, prefix = build_config(raw, str(p), parse_overrides(sets), notes)
-    return ModelSpec(name, config, str(p), description, notes, prefix)
+    spec = ModelSpec(name, config, str(p), description, notes, prefix)
+    if isinstance(raw.get("text_config"), dict) and isinstance(raw.get("vision_config"), dict):
+        spec.multimodal_type, spec.vision_config = raw.get("model_type"), raw["vision_config"]
+    return spec
 
 
 def load_preset(name: str, sets: list[str] | None = None) -> ModelSpec:

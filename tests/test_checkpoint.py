@@ -95,10 +95,36 @@ def test_int4_routed_expert_bytes_by_hand():
     assert r.by_component["routed_experts"] == one * 3 * 384 * 60
 
 
-def test_kimi_k2_5_tensors_carry_the_language_model_prefix():
+def test_kimi_k2_5_tensors_carry_the_checkpoint_prefixes():
     s = _stored("kimi-k2.5")
     assert "language_model.model.embed_tokens.weight" in s
-    assert all(name.startswith("language_model.") for name in s)
+    # the language model under language_model., the vision tower and projector at the top level
+    assert all(name.startswith(("language_model.", "vision_tower.", "mm_projector.")) for name in s)
+    assert s["vision_tower.encoder.blocks.26.wqkv.weight"] == ("BF16", (3 * 1152, 1152), 1)
+    assert s["mm_projector.proj.2.weight"] == ("BF16", (7168, 1152 * 2 * 2), 1)
+
+
+# SOURCES.md: Kimi-K2.5's published index: 64 shards, 208,550 tensors, total_size 595,148,192,736 bytes.
+def test_kimi_k2_5_matches_the_published_index_to_the_byte():
+    r = checkpoint_report(load_preset("kimi-k2.5"))
+    assert r.total_bytes == 595_148_192_736
+    assert r.tensors == 208_550
+    # the vision tower and projector, bf16 as released: 2 bytes per parameter (SOURCES.md: 471,143,920)
+    assert r.vision.bytes == 2 * 471_143_920
+    assert r.vision.bytes == r.by_component["vision_tower"] + r.by_component["mm_projector"]
+    assert r.main.bytes + r.mtp.bytes + r.vision.bytes == r.total_bytes
+    assert "extra" not in r.by_component  # K2.5 stores no rotary_emb.inv_freq buffers
+
+
+# SOURCES.md: Kimi-K2-Thinking's published index: 208,276 tensors, total_size 594,205,920,512 bytes.
+def test_kimi_k2_thinking_matches_the_published_index_with_its_inv_freq_buffers():
+    r = checkpoint_report(load_preset("kimi-k2-thinking"))
+    assert r.tensors == 208_276
+    assert r.total_bytes == 594_205_920_512
+    # its text model is K2.5's (same tensors): the difference is 61 inv_freq buffers less the vision tower
+    k25 = checkpoint_report(load_preset("kimi-k2.5"))
+    assert r.tensors == k25.tensors - 335 + 61
+    assert r.by_component["extra"] == 61 * 256
 
 
 def test_weights_override_bf16_is_two_bytes_per_weight():
