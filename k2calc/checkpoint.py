@@ -21,6 +21,14 @@ Formats (the config's `quantization_config` chooses by default; `--weights` over
   (compressed-tensors' PackedQuantizationCompressor; int32 as the Kimi releases store it); asymmetric schemes add `weight_zero_point`
   int32 [ceil(out/8), groups]. Modules matching the config's `ignore` list stay bf16; the router
   weight (a parameter of MoEGate, not a Linear) and the embeddings are never quantized.
+- `nvfp4` (NVIDIA ModelOpt, `quant_method: modelopt`, `quant_algo: NVFP4`, from the config's
+  quantization_config or the `hf_quant_config.json` beside it): each quantized Linear keeps its name
+  `weight`, as U8 [out, ceil(in/2)] (two e2m1 values per byte, packed along the input dimension), with
+  `weight_scale` F8_E4M3 [out, ceil(in/group_size)] (one scale per 16 values), and two float32 scalars
+  (shape []): the global `weight_scale_2` and the static activation scale `input_scale` (ModelOpt's
+  examples/deepseek/quantize_to_nvfp4.py and unified HF export). Modules matching `exclude_modules` /
+  `ignore` (globs, `*` any text) stay in the config's dtype (the DeepSeek releases' fp8 weights
+  dequantized to bf16, as ModelOpt writes them); the router and the embeddings are never quantized.
 
 Checkpoint quirks that are facts of one release rather than of the architecture are listed in
 `_quirks` with their source.
@@ -31,6 +39,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+from fnmatch import fnmatchcase
 from dataclasses import dataclass
 from math import ceil, prod
 from pathlib import Path
@@ -50,7 +59,7 @@ DTYPE_BYTES = {
     "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1,
 }
 TORCH_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
-FORMATS = ("bf16", "fp8", "int4")
+FORMATS = ("bf16", "fp8", "int4", "nvfp4")
 
 # Defaults for a format forced on a config that does not describe it (`--weights fp8` on a bf16 model).
 FP8_BLOCK_DEFAULT = (128, 128)  # DeepSeek-V3's weight_block_size
@@ -60,6 +69,11 @@ INT4_IGNORE_DEFAULT = (  # Kimi-K2.5's text_config ignore list, plus the MTP mod
     r"re:.*\.(eh_proj|shared_head\.head)$",
 )
 
+NVFP4_GROUP_DEFAULT = 16  # NVFP4 has one scale per 16 values by definition
+NVFP4_EXCLUDE_DEFAULT = (  # for --weights nvfp4 on a config without one: what NVIDIA's releases keep
+    "lm_head", "*self_attn*", "*.eh_proj", "*.shared_head.head",
+)
+
 # Kinds whose matmul weights the DeepSeek fp8 checkpoints quantize (MTP_PROJ, embeddings, heads, router: no).
 _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_EXPERTS}
 
@@ -67,7 +81,7 @@ _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_E
 class WeightFormat(BaseModel):
     """How the weights are stored: the format and the parameters read from `quantization_config`."""
 
-    name: Literal["bf16", "fp8", "int4"]
+    name: Literal["bf16", "fp8", "int4", "nvfp4"]
     from_config: bool  # False when --weights forced it
     base_dtype: str = "BF16"  # unquantized tensors
     fp8_dtype: str = "F8_E4M3"
@@ -77,10 +91,13 @@ class WeightFormat(BaseModel):
     num_bits: int = 4
     symmetric: bool = True
     int4_scale_dtype: str = "BF16"
-    ignore: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()  # int4: compressed-tensors' ignore (`re:` regexes or exact names)
+    exclude: tuple[str, ...] = ()  # nvfp4: ModelOpt's exclude_modules / ignore (globs)
+    source: str = ""  # where the format was read, when not the config.json itself
 
     def describe(self) -> str:
-        src = "from the config" if self.from_config else "forced by --weights"
+        src = ("forced by --weights" if not self.from_config else f"from {self.source}" if self.source
+               else "from the config")
         if self.name == "fp8":
             extra = f", scale_fmt {self.scale_fmt}" if self.scale_fmt else ""
             return (f"fp8 ({self.fp8_dtype}, one float32 scale per {self.block[0]}×{self.block[1]} block{extra}), "
@@ -89,7 +106,19 @@ class WeightFormat(BaseModel):
             sym = "symmetric" if self.symmetric else "asymmetric"
             return (f"int4 weight-only (compressed-tensors pack-quantized, group {self.group_size}, "
                     f"{self.int4_scale_dtype} scales, {sym}; {len(self.ignore)} ignore patterns), {src}")
+        if self.name == "nvfp4":
+            return (f"nvfp4 (ModelOpt: e2m1 weights two per byte, one F8_E4M3 scale per {self.group_size} values, "
+                    f"float32 global and input scales; {len(self.exclude)} exclude patterns), {src}")
         return f"bf16 ({self.base_dtype}), {src}"
+
+    @property
+    def assumed_note(self) -> str | None:
+        """Said whenever bf16 was inferred from the absence of any quantization description."""
+        if self.name == "bf16" and self.from_config:
+            return (f"weight format: the config has no quantization_config (and no hf_quant_config.json was "
+                    f"found), so the checkpoint is sized as {self.base_dtype}; if it is quantized, pass "
+                    "--weights or --quant-config FILE")
+        return None
 
 
 def _base_dtype(cfg: ModelConfig, source: str = "") -> str:
@@ -101,8 +130,19 @@ def _base_dtype(cfg: ModelConfig, source: str = "") -> str:
 
 
 def config_where(spec: ModelSpec) -> str:
-    """How weight_format's errors name the model's quantization_config: its file, or `preset NAME`."""
+    """How weight_format's errors name the model's quantization_config: its file, or `preset NAME` (or
+    the hf_quant_config.json it was read from)."""
+    if spec.quant_config_path:
+        return f"{spec.quant_config_path}: quantization"
     return f"{spec.source}: quantization_config"
+
+
+def spec_format(spec: ModelSpec, override: str | None = None) -> WeightFormat:
+    """weight_format for a loaded model, naming the hf_quant_config.json the format was read from."""
+    fmt = weight_format(spec.config, override, config_where(spec))
+    if spec.quant_config_path and fmt.from_config:
+        fmt = fmt.model_copy(update={"source": spec.quant_config_path})
+    return fmt
 
 
 def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "quantization_config") -> WeightFormat:
@@ -114,7 +154,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         raise InputError(f"--weights {override}: unknown weight format (choose from {', '.join(FORMATS)})")
     q = cfg.quantization_config or {}
     method = q.get("quant_method")
-    base = _base_dtype(cfg, where.removesuffix("quantization_config"))
+    base = _base_dtype(cfg, where.removesuffix("quantization_config").removesuffix("quantization"))
     native: str
     if not q:
         native = "bf16"
@@ -122,6 +162,8 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         native = "fp8"
     elif method == "compressed-tensors" and q.get("format") == "pack-quantized":
         native = "int4"
+    elif method == "modelopt" and str(q.get("quant_algo", "")).upper() == "NVFP4":
+        native = "nvfp4"
     else:
         native = "?"
     name = override or native
@@ -156,7 +198,29 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             raise InputError(f"{where}: weights.group_size: expected a positive integer, got {gsize!r}")
         return WeightFormat(name="int4", from_config=True, base_dtype=base, group_size=gsize, num_bits=bits,
                             symmetric=bool(w.get("symmetric", True)), ignore=tuple(q.get("ignore") or ()))
+    if name == "nvfp4":
+        if native != "nvfp4":
+            return WeightFormat(name="nvfp4", from_config=False, base_dtype=base, group_size=NVFP4_GROUP_DEFAULT,
+                                exclude=NVFP4_EXCLUDE_DEFAULT)
+        return _nvfp4_format(q, base, where)
     return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
+
+
+def _nvfp4_format(q: dict[str, Any], base: str, where: str) -> WeightFormat:
+    """ModelOpt's NVFP4 description, in either form: hf_quant_config.json's `quantization` (group_size,
+    exclude_modules) or a config.json quantization_config (config_groups' weights group_size, ignore)."""
+    gsize = q.get("group_size")
+    if gsize is None:
+        groups = [g for g in (q.get("config_groups") or {}).values() if isinstance(g, dict)]
+        sizes = {(g.get("weights") or {}).get("group_size") for g in groups}
+        gsize = sizes.pop() if len(sizes) == 1 else None
+    if gsize != NVFP4_GROUP_DEFAULT:
+        raise InputError(f"{where}: group_size: NVFP4 has one scale per {NVFP4_GROUP_DEFAULT} values, got {gsize!r}")
+    patterns = q.get("exclude_modules", q.get("ignore")) or []
+    if not (isinstance(patterns, list) and all(isinstance(x, str) for x in patterns)):
+        raise InputError(f"{where}: exclude_modules: expected a list of module names or globs, got {patterns!r:.80}")
+    return WeightFormat(name="nvfp4", from_config=True, base_dtype=base, group_size=gsize,
+                        exclude=tuple(patterns))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -180,6 +244,13 @@ def _ignored(module: str, patterns: tuple[str, ...], prefix: str) -> bool:
     return False
 
 
+def _excluded(module: str, patterns: tuple[str, ...], prefix: str) -> bool:
+    """ModelOpt's matching: glob patterns (`*` any text) against the module name, with or without the
+    checkpoint prefix (`language_model.`)."""
+    names = (module, prefix + module) if prefix else (module,)
+    return any(fnmatchcase(n, pat) for pat in patterns for n in names)
+
+
 def quantized(t: Tensor, fmt: WeightFormat, prefix: str = "") -> bool:
     """Whether the format stores this tensor quantized."""
     if not (t.matmul and len(t.shape) == 2 and t.name.endswith(".weight")):
@@ -191,6 +262,10 @@ def quantized(t: Tensor, fmt: WeightFormat, prefix: str = "") -> bool:
         if t.kind in (Kind.EMBEDDING, Kind.ROUTER):  # not nn.Linear modules
             return False
         return not _ignored(t.name.removesuffix(".weight").replace("{e}", "0"), fmt.ignore, prefix)
+    if fmt.name == "nvfp4":
+        if t.kind in (Kind.EMBEDDING, Kind.ROUTER):  # not nn.Linear modules
+            return False
+        return not _excluded(t.name.removesuffix(".weight").replace("{e}", "0"), fmt.exclude, prefix)
     return False
 
 
@@ -212,6 +287,11 @@ def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: Mode
         b0, b1 = fmt.block
         return [(t.name, shape, fmt.fp8_dtype), (t.name + "_scale_inv", (ceil(out_f / b0), ceil(in_f / b1)), "F32")]
     base = t.name.removesuffix(".weight")
+    if fmt.name == "nvfp4":
+        return [(t.name, (out_f, ceil(in_f / 2)), "U8"),  # two e2m1 values per byte, along the input dim
+                (f"{base}.weight_scale", (out_f, ceil(in_f / fmt.group_size)), "F8_E4M3"),
+                (f"{base}.weight_scale_2", (), "F32"),  # per-tensor global scale, a 0-dim tensor
+                (f"{base}.input_scale", (), "F32")]  # static activation scale, a 0-dim tensor
     per_int32 = 32 // fmt.num_bits
     groups = ceil(in_f / fmt.group_size)
     parts = [(f"{base}.weight_packed", (out_f, ceil(in_f / per_int32)), "I32"),
@@ -253,7 +333,8 @@ class Stored:
 
 
 def _role(name: str) -> str:
-    for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_packed", "packed"),
+    for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_scale_2", "scale"),
+                         (".input_scale", "scale"), (".weight_packed", "packed"),
                          (".weight_shape", "shape"), (".weight_zero_point", "zero_point")):
         if name.endswith(suffix):
             return role
@@ -297,7 +378,8 @@ def checkpoint_tensors(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored]
     vision, _, vision_notes = vision_tensors(spec)
     # The vision tower and projector as released: unquantized, in the config's dtype, names unprefixed.
     out += [Stored(t.name, t.dims, fmt.base_dtype, t.copies, t.kind.value, False, "weight") for t in vision]
-    return out, notes + vision_notes
+    assumed = [fmt.assumed_note] if fmt.assumed_note else []
+    return out, assumed + notes + vision_notes
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -333,7 +415,7 @@ class CheckpointReport(BaseModel):
 
 
 def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> CheckpointReport:
-    fmt = weight_format(spec.config, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     stored, notes = checkpoint_tensors(spec, fmt)
     by_dtype: dict[str, DtypeBytes] = {}
     by_component: dict[str, int] = {}
@@ -466,7 +548,7 @@ def checkpoint_folder(path: str | Path) -> tuple[Path, Path | None]:
 
 def verify(path: str | Path, spec: ModelSpec, weights: str | None = None) -> VerifyReport:
     folder, index = checkpoint_folder(path)
-    fmt = weight_format(spec.config, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     stored, notes = checkpoint_tensors(spec, fmt)
     expected: dict[str, tuple[str, tuple[int, ...]]] = {}
     for s in stored:
