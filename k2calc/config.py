@@ -167,10 +167,17 @@ class ModelSpec:
     description: str = ""
     notes: list[str] = field(default_factory=list)  # said to the user on stderr, never silently dropped
     checkpoint_prefix: str = ""  # "language_model." for multimodal checkpoints
-    # A multimodal config's outer model_type and raw vision_config (k2calc/vision.py builds the tower).
-    multimodal_type: str | None = None
-    vision_config: dict[str, Any] | None = None
+    # A multimodal config as read (outer fields, text_config, vision_config): k2calc/vision.py builds the tower.
+    multimodal_config: dict[str, Any] | None = None
     quant_config_path: str | None = None  # the hf_quant_config.json the weight format was read from
+
+    @property
+    def multimodal_type(self) -> str | None:
+        return (self.multimodal_config or {}).get("model_type")
+
+    @property
+    def vision_config(self) -> dict[str, Any] | None:
+        return (self.multimodal_config or {}).get("vision_config")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -390,7 +397,7 @@ def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str
     spec = ModelSpec(name, config, str(p), description, notes, prefix)
     spec.quant_config_path = str(qpath) if qpath is not None else None
     if isinstance(raw.get("text_config"), dict) and isinstance(raw.get("vision_config"), dict):
-        spec.multimodal_type, spec.vision_config = raw.get("model_type"), raw["vision_config"]
+        spec.multimodal_config = raw
     return spec
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,7 +35,8 @@ class _Builder:
         self.out: list[Tensor] = []
 
     def f(self, name: str) -> Expr:
-        return Expr(name, getattr(self.cfg, name))
+        """A field as a symbol, labelled as the config names it (e.g. text_config.hidden_size)."""
+        return Expr(getattr(self.cfg, "LABELS", {}).get(name, name), getattr(self.cfg, name))
 
     def item(self, name: str, i: int) -> Expr:
         """One entry of a list field, e.g. merge_kernel_size[0]."""
@@ -111,6 +112,148 @@ def moonvit(cfg: MoonViTConfig) -> list[Tensor]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# SigLIP (Gemma 3): transformers' SiglipVisionModel + Gemma3MultiModalProjector
+
+
+class SiglipConfig(BaseModel):
+    """Gemma 3's vision_config (SigLIP), plus the text model's hidden_size for the projector."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    LABELS: ClassVar[dict[str, str]] = {"text_hidden_size": "text_config.hidden_size"}
+
+    hidden_size: Dim
+    intermediate_size: Dim
+    num_hidden_layers: Layers
+    image_size: Dim
+    patch_size: Dim
+    num_channels: Dim = 3
+    vision_use_head: Literal[False] = Field(False, description="the pooling head is not modelled")
+    text_hidden_size: Dim
+
+
+def siglip(cfg: SiglipConfig) -> list[Tensor]:
+    """Patch Conv2d with bias, one learned position per patch ((image_size/patch_size)^2), post-norm-free
+    pre-LayerNorm blocks with q/k/v/out projections and a GELU MLP, all with biases, a final LayerNorm;
+    Gemma 3's projector: an RMSNorm over the vision width and one [vision, text] matrix (a Parameter,
+    stored [in, out])."""
+    b = _Builder(cfg)
+    f, V, P = b.f, Kind.VISION_TOWER, Kind.MM_PROJECTOR
+    hidden, p = f("hidden_size"), "vision_tower.vision_model"
+    b.conv2d(f"{p}.embeddings.patch_embedding", hidden, f("num_channels"), f("patch_size"), V)
+    side = Expr("image_size/patch_size", cfg.image_size // cfg.patch_size)
+    b.add(f"{p}.embeddings.position_embedding.weight", (side * side, hidden), V, None, False)
+    for i in range(cfg.num_hidden_layers):
+        q = f"{p}.encoder.layers.{i}"
+        b.layer_norm(f"{q}.layer_norm1", hidden, V, i)
+        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            b.linear(f"{q}.self_attn.{proj}", hidden, hidden, V, i)
+        b.layer_norm(f"{q}.layer_norm2", hidden, V, i)
+        b.linear(f"{q}.mlp.fc1", f("intermediate_size"), hidden, V, i)
+        b.linear(f"{q}.mlp.fc2", hidden, f("intermediate_size"), V, i)
+    b.layer_norm(f"{p}.post_layernorm", hidden, V)
+    b.add("multi_modal_projector.mm_input_projection_weight", (hidden, f("text_hidden_size")), P, None, True)
+    b.layer_norm("multi_modal_projector.mm_soft_emb_norm", hidden, P, bias=False)
+    return b.out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pixtral (Mistral Small 3.1): transformers' PixtralVisionModel + Mistral3MultiModalProjector
+
+
+class PixtralConfig(BaseModel):
+    """Mistral 3's vision_config (Pixtral), plus the outer spatial_merge_size and projector bias."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    LABELS: ClassVar[dict[str, str]] = {"text_hidden_size": "text_config.hidden_size"}
+
+    hidden_size: Dim
+    intermediate_size: Dim
+    num_hidden_layers: Layers
+    patch_size: Dim
+    num_channels: Dim = 3
+    spatial_merge_size: Dim = 2
+    multimodal_projector_bias: bool = False
+    text_hidden_size: Dim
+
+
+def pixtral(cfg: PixtralConfig) -> list[Tensor]:
+    """Patch Conv2d without bias, RMSNorms, bias-free attention and SwiGLU blocks; the projector: an
+    RMSNorm, the patch merger (spatial_merge_size² patches into one) and two Linears into the text width."""
+    b = _Builder(cfg)
+    f, V, P = b.f, Kind.VISION_TOWER, Kind.MM_PROJECTOR
+    hidden, inter = f("hidden_size"), f("intermediate_size")
+    b.conv2d("vision_tower.patch_conv", hidden, f("num_channels"), f("patch_size"), V, bias=False)
+    b.layer_norm("vision_tower.ln_pre", hidden, V, bias=False)
+    for i in range(cfg.num_hidden_layers):
+        q = f"vision_tower.transformer.layers.{i}"
+        b.layer_norm(f"{q}.attention_norm", hidden, V, i, bias=False)
+        for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            b.linear(f"{q}.attention.{proj}", hidden, hidden, V, i, bias=False)
+        b.layer_norm(f"{q}.ffn_norm", hidden, V, i, bias=False)
+        b.linear(f"{q}.feed_forward.gate_proj", inter, hidden, V, i, bias=False)
+        b.linear(f"{q}.feed_forward.up_proj", inter, hidden, V, i, bias=False)
+        b.linear(f"{q}.feed_forward.down_proj", hidden, inter, V, i, bias=False)
+    bias, text = cfg.multimodal_projector_bias, f("text_hidden_size")
+    merge = f("spatial_merge_size")
+    b.layer_norm("multi_modal_projector.norm", hidden, P, bias=False)
+    b.linear("multi_modal_projector.patch_merger.merging_layer", hidden, hidden * merge * merge, P, bias=False)
+    b.linear("multi_modal_projector.linear_1", text, hidden, P, bias=bias)
+    b.linear("multi_modal_projector.linear_2", text, text, P, bias=bias)
+    return b.out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Llama 4: transformers' Llama4VisionModel (with its pixel-shuffle adapter) + Llama4MultiModalProjector
+
+
+class Llama4VisionConfig(BaseModel):
+    """Llama 4's vision_config, plus the text model's hidden_size for the projector."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    LABELS: ClassVar[dict[str, str]] = {"text_hidden_size": "text_config.hidden_size"}
+
+    hidden_size: Dim
+    intermediate_size: Dim
+    num_hidden_layers: Layers
+    image_size: Dim
+    patch_size: Dim
+    num_channels: Dim = 3
+    projector_input_dim: Dim
+    projector_output_dim: Dim
+    vision_output_dim: Dim
+    text_hidden_size: Dim
+
+
+def llama4_vision(cfg: Llama4VisionConfig) -> list[Tensor]:
+    """A class embedding, one learned position per patch plus the class token, a bias-free linear patch
+    embedding, LayerNorms before and after, blocks with biases everywhere, the pixel-shuffle adapter's two
+    bias-free Linears; the projector: one bias-free Linear into the text width."""
+    b = _Builder(cfg)
+    f, V, P = b.f, Kind.VISION_TOWER, Kind.MM_PROJECTOR
+    hidden, inter = f("hidden_size"), f("intermediate_size")
+    patches = Expr("(image_size/patch_size)^2+1", (cfg.image_size // cfg.patch_size) ** 2 + 1)
+    b.add("vision_model.class_embedding", (hidden,), V, None, False)
+    b.add("vision_model.positional_embedding_vlm", (patches, hidden), V, None, False)
+    patch_in = f("num_channels") * f("patch_size") * f("patch_size")
+    b.linear("vision_model.patch_embedding.linear", hidden, patch_in, V, bias=False)
+    b.layer_norm("vision_model.layernorm_pre", hidden, V)
+    b.layer_norm("vision_model.layernorm_post", hidden, V)
+    for i in range(cfg.num_hidden_layers):
+        q = f"vision_model.model.layers.{i}"
+        for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            b.linear(f"{q}.self_attn.{proj}", hidden, hidden, V, i)
+        b.linear(f"{q}.mlp.fc1", inter, hidden, V, i)
+        b.linear(f"{q}.mlp.fc2", hidden, inter, V, i)
+        b.layer_norm(f"{q}.input_layernorm", hidden, V, i)
+        b.layer_norm(f"{q}.post_attention_layernorm", hidden, V, i)
+    b.linear("vision_model.vision_adapter.mlp.fc1", f("projector_input_dim"), inter, V, bias=False)
+    b.linear("vision_model.vision_adapter.mlp.fc2", f("projector_output_dim"), f("projector_output_dim"), V,
+             bias=False)
+    b.linear("multi_modal_projector.linear_1", f("text_hidden_size"), f("vision_output_dim"), P, bias=False)
+    return b.out
+
+
+# ---------------------------------------------------------------------------------------------------
 # The registry
 
 
@@ -125,6 +268,9 @@ class Tower:
 
 TOWERS: dict[str, Tower] = {  # outer model_type -> tower
     "kimi_k25": Tower("MoonViT", MoonViTConfig, moonvit),
+    "gemma3": Tower("SigLIP", SiglipConfig, siglip),
+    "mistral3": Tower("Pixtral", PixtralConfig, pixtral),
+    "llama4": Tower("Llama 4 vision", Llama4VisionConfig, llama4_vision),
 }
 
 
@@ -140,17 +286,35 @@ def _validate(tower: Tower, raw: dict[str, Any], where: str) -> BaseModel:
         raise InputError(f"{where}: vision_config.{loc}: {first['msg']} (got {first['input']!r})") from None
 
 
+def tower_inputs(raw: dict[str, Any]) -> dict[str, Any]:
+    """The fields a tower builder reads: vision_config, over the outer config's own fields (e.g. Mistral 3's
+    spatial_merge_size), with `text_hidden_size` from text_config when vision_config does not give it."""
+    outer = {k: v for k, v in raw.items() if k not in ("text_config", "vision_config")}
+    text = raw.get("text_config") if isinstance(raw.get("text_config"), dict) else {}
+    fields = {**outer, **raw["vision_config"]}
+    if "text_hidden_size" not in fields and "hidden_size" in text:
+        fields["text_hidden_size"] = text["hidden_size"]
+    return fields
+
+
+def vision_from_config(raw: dict[str, Any], where: str) -> tuple[list[Tensor], str | None, list[str]]:
+    """The vision tower and projector tensors of a raw multimodal config (text_config + vision_config),
+    the tower's name and notes; errors name `where` and the vision_config field."""
+    kind = raw.get("model_type")
+    tower = TOWERS.get(kind or "")
+    if tower is None:
+        return [], None, [f"{kind}: no builder for its vision tower (vision_config): not counted "
+                          f"(towers k2calc builds: {', '.join(sorted(TOWERS))})"]
+    tensors = tower.build(_validate(tower, tower_inputs(raw), where))
+    n = sum(t.params for t in tensors)
+    return tensors, tower.name, [f"vision tower ({tower.name}) and projector: {n:,} parameters, "
+                                 "counted apart from the language model's total"]
+
+
 def vision_tensors(spec: ModelSpec) -> tuple[list[Tensor], str | None, list[str]]:
     """The vision tower and projector tensors of a multimodal spec, the tower's name, and notes.
 
     ([], None, []) for a text-only model; ([], None, [note]) when the tower has no builder."""
-    if spec.vision_config is None:
+    if spec.multimodal_config is None:
         return [], None, []
-    tower = TOWERS.get(spec.multimodal_type or "")
-    if tower is None:
-        return [], None, [f"{spec.multimodal_type}: no builder for its vision tower (vision_config): "
-                          f"not counted (towers k2calc builds: {', '.join(sorted(TOWERS))})"]
-    tensors = tower.build(_validate(tower, spec.vision_config, spec.source))
-    n = sum(t.params for t in tensors)
-    return tensors, tower.name, [f"vision tower ({tower.name}) and projector: {n:,} parameters, "
-                                 "counted apart from the language model's total"]
+    return vision_from_config(spec.multimodal_config, spec.source)

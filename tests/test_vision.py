@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
 import pytest
 
 from k2calc.config import load_path, load_preset
 from k2calc.errors import InputError
 from k2calc.params import count_params
-from k2calc.vision import vision_tensors
+from k2calc.vision import vision_from_config, vision_tensors
 
 from .conftest import DATA
 
@@ -86,3 +88,67 @@ def test_a_bad_vision_config_field_is_one_line_naming_it(tmp_path, run):
         count_params(load_path(path))
     r = run("checkpoint", "--config", str(path))
     assert r.exit_code == 2 and "vision_config.vt_hidden_size" in r.stderr and "Traceback" not in r.output
+
+
+# Gemma 3 (SigLIP), Mistral Small 3.1 (Pixtral), Llama 4: their language models are other families, but their
+# vision towers are built here already. tests/golden/vision/ holds transformers 5's tensors for each, built on
+# the meta device by scripts/golden_transformers.py under the released checkpoints' names.
+VISION_GOLDEN = sorted((DATA.parent / "golden" / "vision").glob("*.json"))
+
+
+def _ours(config_file: str) -> dict[str, list[int]]:
+    tensors, _, _ = vision_from_config(json.loads((DATA / config_file).read_text()), config_file)
+    return {t.name: list(t.dims) for t in tensors}
+
+
+@pytest.mark.parametrize("golden", VISION_GOLDEN, ids=[g.stem for g in VISION_GOLDEN])
+def test_vision_tower_matches_transformers_tensor_by_tensor(golden):
+    expected = json.loads(golden.read_text())
+    assert _ours(expected["config"]) == expected["shapes"]
+
+
+def test_vision_golden_files_cover_the_three_towers():
+    assert {g.stem for g in VISION_GOLDEN} == {
+        "gemma-3-27b-it", "mistral-small-3.1-24b-instruct-2503", "llama-4-maverick-17b-128e-instruct"}
+
+
+def test_siglip_count_by_hand():
+    # gemma-3-27b-it's vision_config: hidden 1152, intermediate 4304, 27 layers, image 896, patch 14;
+    # text hidden 5376. The same SigLIP-so400m shapes as Kimi-K2.5's MoonViT tower, but positions are a
+    # (896/14)^2 table and q, k, v are separate.
+    h, inter = 1152, 4304
+    layer = 4 * (h * h + h) + 2 * 2 * h + (inter * h + inter) + (h * inter + h)
+    tower = (h * 3 * 14 * 14 + h) + 64 * 64 * h + 27 * layer + 2 * h
+    tensors, tower_name, _ = vision_from_config(json.loads((DATA / "gemma-3-27b-it.config.json").read_text()), "g")
+    assert tower_name == "SigLIP"
+    assert sum(t.params for t in tensors if t.kind.value == "vision_tower") == tower == 416_866_032
+    assert sum(t.params for t in tensors if t.kind.value == "mm_projector") == h * 5376 + h
+
+
+live = pytest.mark.skipif(
+    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
+    reason="torch and transformers not installed (CI installs them: pip install torch==2.13.0 transformers)",
+)
+
+
+@live
+@pytest.mark.parametrize("golden", VISION_GOLDEN, ids=[g.stem for g in VISION_GOLDEN])
+def test_live_vision_tower_matches_transformers(golden):
+    sys.path.insert(0, str(DATA.parent.parent / "scripts"))
+    from golden_transformers import VISION_MODELS, vision_shapes
+
+    file, config_class, parts = VISION_MODELS[golden.stem]
+    assert _ours(file) == vision_shapes(json.loads((DATA / file).read_text()), config_class, parts)
+
+
+@live
+def test_live_what_if_pixtral_with_projector_bias_matches_transformers():
+    sys.path.insert(0, str(DATA.parent.parent / "scripts"))
+    from golden_transformers import VISION_MODELS, vision_shapes
+
+    file, config_class, parts = VISION_MODELS["mistral-small-3.1-24b-instruct-2503"]
+    raw = json.loads((DATA / file).read_text())
+    raw.update(multimodal_projector_bias=True, spatial_merge_size=3)
+    raw["vision_config"].update(num_hidden_layers=2, hidden_size=256, intermediate_size=512, patch_size=16)
+    tensors, _, _ = vision_from_config(raw, file)
+    assert {t.name: list(t.dims) for t in tensors} == vision_shapes(raw, config_class, parts)
