@@ -115,8 +115,9 @@ def moonvit(cfg: MoonViTConfig) -> list[Tensor]:
 # SigLIP (Gemma 3): transformers' SiglipVisionModel + Gemma3MultiModalProjector
 
 
-class SiglipConfig(BaseModel):
-    """Gemma 3's vision_config (SigLIP), plus the text model's hidden_size for the projector."""
+class _TowerConfig(BaseModel):
+    """The vision_config fields transformers' towers share (names as in their configs), plus the text
+    model's hidden_size, which the projector maps into."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     LABELS: ClassVar[dict[str, str]] = {"text_hidden_size": "text_config.hidden_size"}
@@ -124,11 +125,16 @@ class SiglipConfig(BaseModel):
     hidden_size: Dim
     intermediate_size: Dim
     num_hidden_layers: Layers
-    image_size: Dim
     patch_size: Dim
     num_channels: Dim = 3
-    vision_use_head: Literal[False] = Field(False, description="the pooling head is not modelled")
     text_hidden_size: Dim
+
+
+class SiglipConfig(_TowerConfig):
+    """Gemma 3's vision_config (SigLIP)."""
+
+    image_size: Dim
+    vision_use_head: Literal[False] = Field(False, description="the pooling head is not modelled")
 
 
 def siglip(cfg: SiglipConfig) -> list[Tensor]:
@@ -160,20 +166,11 @@ def siglip(cfg: SiglipConfig) -> list[Tensor]:
 # Pixtral (Mistral Small 3.1): transformers' PixtralVisionModel + Mistral3MultiModalProjector
 
 
-class PixtralConfig(BaseModel):
-    """Mistral 3's vision_config (Pixtral), plus the outer spatial_merge_size and projector bias."""
+class PixtralConfig(_TowerConfig):
+    """Mistral 3's vision_config (Pixtral), plus the outer config's spatial_merge_size and projector bias."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    LABELS: ClassVar[dict[str, str]] = {"text_hidden_size": "text_config.hidden_size"}
-
-    hidden_size: Dim
-    intermediate_size: Dim
-    num_hidden_layers: Layers
-    patch_size: Dim
-    num_channels: Dim = 3
     spatial_merge_size: Dim = 2
     multimodal_projector_bias: bool = False
-    text_hidden_size: Dim
 
 
 def pixtral(cfg: PixtralConfig) -> list[Tensor]:
@@ -206,22 +203,13 @@ def pixtral(cfg: PixtralConfig) -> list[Tensor]:
 # Llama 4: transformers' Llama4VisionModel (with its pixel-shuffle adapter) + Llama4MultiModalProjector
 
 
-class Llama4VisionConfig(BaseModel):
-    """Llama 4's vision_config, plus the text model's hidden_size for the projector."""
+class Llama4VisionConfig(_TowerConfig):
+    """Llama 4's vision_config."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    LABELS: ClassVar[dict[str, str]] = {"text_hidden_size": "text_config.hidden_size"}
-
-    hidden_size: Dim
-    intermediate_size: Dim
-    num_hidden_layers: Layers
     image_size: Dim
-    patch_size: Dim
-    num_channels: Dim = 3
     projector_input_dim: Dim
     projector_output_dim: Dim
     vision_output_dim: Dim
-    text_hidden_size: Dim
 
 
 def llama4_vision(cfg: Llama4VisionConfig) -> list[Tensor]:

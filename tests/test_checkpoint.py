@@ -116,6 +116,17 @@ def test_kimi_k2_5_matches_the_published_index_to_the_byte():
     assert "extra" not in r.by_component  # K2.5 stores no rotary_emb.inv_freq buffers
 
 
+# SOURCES.md: Kimi-K2.6's index has the same 208,550 tensors and 595,148,192,736 bytes as K2.5's; its
+# (transcribed) config adds the vision tower and projector to the int4 ignore list, which changes nothing.
+def test_kimi_k2_6_matches_its_published_index():
+    from k2calc.config import load_path
+
+    from .conftest import DATA
+
+    r = checkpoint_report(load_path(DATA / "kimi-k2.6.config.TRANSCRIBED.json"))
+    assert (r.total_bytes, r.tensors) == (595_148_192_736, 208_550)
+
+
 # SOURCES.md: Kimi-K2-Thinking's published index: 208,276 tensors, total_size 594,205,920,512 bytes.
 def test_kimi_k2_thinking_matches_the_published_index_with_its_inv_freq_buffers():
     r = checkpoint_report(load_preset("kimi-k2-thinking"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
@@ -13,7 +12,7 @@ from k2calc.errors import InputError
 from k2calc.params import count_params
 from k2calc.vision import vision_from_config, vision_tensors
 
-from .conftest import DATA
+from .conftest import DATA, live
 
 
 def _k25_raw() -> dict:
@@ -123,12 +122,6 @@ def test_siglip_count_by_hand():
     assert tower_name == "SigLIP"
     assert sum(t.params for t in tensors if t.kind.value == "vision_tower") == tower == 416_866_032
     assert sum(t.params for t in tensors if t.kind.value == "mm_projector") == h * 5376 + h
-
-
-live = pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
-    reason="torch and transformers not installed (CI installs them: pip install torch==2.13.0 transformers)",
-)
 
 
 @live
