@@ -70,8 +70,8 @@ INT4_IGNORE_DEFAULT = (  # Kimi-K2.5's text_config ignore list, plus the MTP mod
 )
 
 NVFP4_GROUP_DEFAULT = 16  # NVFP4 has one scale per 16 values by definition
-NVFP4_EXCLUDE_DEFAULT = (  # for --weights nvfp4 on a config without one: what NVIDIA's releases keep
-    "lm_head", "*self_attn*", "*.eh_proj", "*.shared_head.head",
+NVFP4_EXCLUDE_DEFAULT = (  # --weights nvfp4 on a config without one: nvidia's Kimi-K2.5-NVFP4 exclusions
+    "lm_head", "*self_attn*", "*.eh_proj", "*.shared_head.head",  # (attention, lm_head) + the MTP projections
 )
 
 # Kinds whose matmul weights the DeepSeek fp8 checkpoints quantize (MTP_PROJ, embeddings, heads, router: no).
@@ -169,8 +169,8 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
     name = override or native
     if name == "?":
         raise InputError(
-            f"{where}: quant_method {method!r} (format {q.get('format')!r}) is not a weight format "
-            f"k2calc models; pass --weights bf16|fp8|int4"
+            f"{where}: quant_method {method!r} ({_variant(q)}) is not a weight format k2calc models; "
+            f"pass --weights {'|'.join(FORMATS)}"
         )
     from_config = name == native
     if name == "fp8":
@@ -204,6 +204,13 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
                                 exclude=NVFP4_EXCLUDE_DEFAULT)
         return _nvfp4_format(q, base, where)
     return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
+
+
+def _variant(q: dict[str, Any]) -> str:
+    """What names the variant of a quant_method: ModelOpt's quant_algo, else compressed-tensors' format."""
+    if "quant_algo" in q:
+        return f"quant_algo {q['quant_algo']!r}"
+    return f"format {q.get('format')!r}"
 
 
 def _nvfp4_format(q: dict[str, Any], base: str, where: str) -> WeightFormat:

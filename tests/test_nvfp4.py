@@ -140,3 +140,29 @@ def test_plan_sizes_nvfp4_weights_too(run_json):
     bf16 = run_json("plan", "--config", str(V31), "--gpu", "b200", "--tp", "8", "--weights", "bf16")
     assert "nvfp4" in nvfp4["weights_format"]
     assert nvfp4["per_gpu"]["weights"] < bf16["per_gpu"]["weights"] / 3
+
+
+def test_forced_nvfp4_keeps_attention_heads_and_mtp_projections_in_bf16():
+    from k2calc.checkpoint import weight_format
+    from k2calc.config import load_preset
+
+    spec = load_preset("deepseek-v3")
+    fmt = weight_format(spec.config, "nvfp4")
+    assert fmt.name == "nvfp4" and not fmt.from_config and fmt.group_size == 16
+    stored, _ = checkpoint_tensors(spec, fmt)
+    s = {x.name: (x.dtype, x.shape) for x in stored}
+    assert s["model.layers.0.self_attn.o_proj.weight"][0] == "BF16"
+    assert s["model.layers.61.eh_proj.weight"][0] == "BF16"
+    assert s["model.layers.61.shared_head.head.weight"][0] == "BF16"
+    assert s["model.layers.61.mlp.experts.{e}.up_proj.weight"] == ("U8", (2048, 7168 // 2))
+
+
+def test_a_modelopt_algorithm_other_than_nvfp4_is_one_line(tmp_path, run):
+    raw = json.loads((DATA / "nvidia-deepseek-v3.1-nvfp4.hf_quant_config.json").read_text())
+    raw["quantization"]["quant_algo"] = "FP8"
+    q = tmp_path / "hf_quant_config.json"
+    q.write_text(json.dumps(raw))
+    r = run("checkpoint", "--config", str(V31), "--quant-config", str(q))
+    assert r.exit_code == 2
+    assert r.stderr == (f"error: {q}: quantization: quant_method 'modelopt' (quant_algo 'FP8') is not a weight "
+                        "format k2calc models; pass --weights bf16|fp8|int4|nvfp4\n")
