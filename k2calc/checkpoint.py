@@ -14,7 +14,7 @@ Formats (the config's `quantization_config` chooses by default; `--weights` over
   `<name>_scale_inv` of ceil(out/128) × ceil(in/128) blocks (`weight_block_size`). Embeddings, lm_head,
   the MTP `eh_proj` and `shared_head.head`, norms and the router weight stay bf16; the router bias is
   float32. DeepSeek-V3.2's indexer `weights_proj` stays bf16 (its reference `inference/model.py` says
-  so) and V3.2 stores every norm in float32 (published.md).
+  so) and V3.2 stores every norm in float32 (SOURCES.md).
 - `int4` (compressed-tensors `pack-quantized`, Kimi-K2-Thinking / K2.5): each quantized Linear weight
   becomes `weight_packed` int32 [out, ceil(in/8)] (eight 4-bit values per int32, packed along the
   input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int32 [2]
@@ -280,7 +280,7 @@ def _plain_dtype(t: Tensor, cfg: ModelConfig, fmt: WeightFormat) -> str:
     if t.kind is Kind.ROUTER and not t.matmul:
         return "F32"  # e_score_correction_bias: float32 in the V3 and K2 checkpoints
     if t.kind is Kind.NORMS and cfg.model_type == "deepseek_v32":
-        return "F32"  # published.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
+        return "F32"  # SOURCES.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
     return fmt.base_dtype
 
 
