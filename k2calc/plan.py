@@ -160,6 +160,21 @@ def layout_from_options(*, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: 
     return layout, workload, knobs(mem_fraction, activations_gib, overhead_gib)
 
 
+def engine_options(engine: str = "generic", mem_fraction: float | None = None, max_num_batched_tokens: int | None = None,
+                   max_num_seqs: int | None = None, block_size: int | None = None) -> EngineConfig:
+    """The command line's engine options -> EngineConfig (--mem-fraction lands on the engine's fraction flag)."""
+    from .engines import engine_config
+
+    return engine_config(engine, mem_fraction, max_num_batched_tokens=max_num_batched_tokens,
+                         max_num_seqs=max_num_seqs, block_size=block_size)
+
+
+def parse_avg_context(text: str | None) -> int | None:
+    from .sizes import parse_context
+
+    return None if text is None else parse_context(text, "--avg-context")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Sharding rules, precomputed once per (config, format)
 
