@@ -29,7 +29,8 @@ size, 2048) + 2 × cuda_graph_max_bs + 1024 × tp × pp / 8, with DP attention +
 EAGLE/MTP; `--chunked-prefill-size` and `--cuda-graph-max-bs` default by M (2048/8 below 20 GiB … 16384/512
 from 160 GiB) and tp. The pool is `mem_fraction_static × F − weights`, F the memory free once the
 distributed environment is up; its token count is that over the bytes one token caches in all layers,
-rounded down to `--page-size`. It logs "KV Cache is allocated. #tokens: N, KV size: X GB" (X in GiB).
+rounded down to `--page-size`; its buffers hold one page more (`memory_pool.py`). It logs "KV Cache is
+allocated. #tokens: N, KV size: X GB" (X in GiB).
 Activations and CUDA graphs come out of the remaining `(1 − mem_fraction_static) × F`.
 
 **TensorRT-LLM** (`tensorrt_llm/_torch/pyexecutor/_util.py` `KvCacheCreator.configure_kv_cache_capacity`
@@ -298,6 +299,8 @@ def account(r: Resolved, memory: int, stages: list[StageNeeds], *, ep: int, dp: 
     tokens = worst["tokens"]
     per_token = worst["kv_bytes_per_token"]
     kv_cache = tokens * per_token
+    if r.engine == "sglang":
+        kv_cache = (tokens + r.block_size) * per_token  # its buffers hold one page more than the token count
     e = r.engine
     if e == "vllm":
         used = CUDA_CONTEXT_BYTES + worst["weights"] + worst["activations"] + non_torch + kv_cache + CUDA_GRAPH_BYTES
