@@ -325,6 +325,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     if search:
         if check:
             raise InputError("--check and --search do not go together")
+        if engine != "generic":
+            raise InputError(f"--engine {engine} does not go with --search: the search uses the generic accounting")
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")

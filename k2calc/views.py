@@ -230,7 +230,8 @@ def plan_tables(r) -> list[Table]:
     per.add(f"KV cache ({w.kv_dtype}, {w.batch} × {w.context:,} tokens)", _gib(p.kv_cache), p.kv_cache)
     per.add(f"activations (chunk {w.chunk:,} tokens)", _gib(p.activations), p.activations)
     per.add("runtime overhead", _gib(p.overhead), p.overhead)
-    per.add(f"budget (mem-fraction {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
+    flag = r.engine_memory.fraction_flag if r.engine_memory else "mem-fraction"
+    per.add(f"budget ({flag} {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
     per.add("free" if p.free >= 0 else "short", _gib(abs(p.free)), p.free)
 
     verdict = Table("verdict", ["figure", "value"])

@@ -188,3 +188,14 @@ def test_cli_plan_mem_fraction_goes_to_the_engines_flag(run_json):
 def test_cli_plan_unknown_engine_is_one_line(run):
     r = run("plan", "-p", "kimi-k2", "--gpu", "h200", "--tp", "8", "--engine", "vlm")
     assert r.exit_code == 2 and "--engine vlm: unknown engine" in r.stderr and "did you mean vllm" in r.stderr
+
+
+def test_cli_search_with_an_engine_is_refused(run):
+    r = run("plan", "-p", "kimi-k2", "--search", "--engine", "vllm")
+    assert r.exit_code == 2 and "--engine vllm does not go with --search" in r.stderr
+
+
+def test_cli_plan_engine_table_names_the_engine_flag_and_its_log(run):
+    r = run("plan", "-p", "kimi-k2-thinking", "--gpu", "h200", "--tp", "8", "--engine", "vllm")
+    assert r.exit_code == 0
+    assert "budget (--gpu-memory-utilization 0.9" in r.stdout and "Available KV cache memory:" in r.stdout
