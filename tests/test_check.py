@@ -148,3 +148,10 @@ def test_model_paths_are_relative_to_the_check_file(run, write, tmp_path):
                                                    "kimi-k2-instruct.config.json").read_text())
     r = run("check", write(PASSING.replace("kimi-k2-thinking", "cfg/config.json")))
     assert "unknown" not in r.stderr and r.exit_code in (0, 1)
+
+
+def test_api_check_returns_the_report(write):
+    import k2calc
+
+    r = k2calc.check(write(FAILING))
+    assert not r.passed and [f.split(":")[0] for f in r.failures] == ["v3-too-long", "v3-too-long"]

@@ -199,3 +199,12 @@ def test_cli_plan_engine_table_names_the_engine_flag_and_its_log(run):
     r = run("plan", "-p", "kimi-k2-thinking", "--gpu", "h200", "--tp", "8", "--engine", "vllm")
     assert r.exit_code == 0
     assert "budget (--gpu-memory-utilization 0.9" in r.stdout and "Available KV cache memory:" in r.stdout
+
+
+def test_api_plan_with_an_engine_equals_the_library_call(k2t):
+    import k2calc
+
+    a = k2calc.load("kimi-k2-thinking").plan("h200", tp=8, context="128k", engine="vllm", avg_context="8k")
+    b = plan(k2t, get_gpu("h200"), Layout(tp=8), Workload(context=K128), engine=EngineConfig(engine="vllm"),
+             avg_context=8192)
+    assert a.model_dump() == b.model_dump()
