@@ -168,7 +168,7 @@ def compare(*refs: str | Model, contexts: list[int | str] | None = None, kv_dtyp
     return _compare(specs, [_context(c) for c in (contexts or [4096, 131072])], kv_dtype=kv_dtype, gpu=gpu, gpus=gpus)
 
 
-def check(path: str, *, baseline: str | None = None, gpu_file: list[str] | None = None):
+def check_file(path: str, *, baseline: str | None = None, gpu_file: list[str] | None = None):
     """`k2calc check` as a function: the CheckReport of a file of deployments (see k2calc/check.py)."""
     from .check import run_check
 

@@ -153,5 +153,5 @@ def test_model_paths_are_relative_to_the_check_file(run, write, tmp_path):
 def test_api_check_returns_the_report(write):
     import k2calc
 
-    r = k2calc.check(write(FAILING))
+    r = k2calc.check_file(write(FAILING))
     assert not r.passed and [f.split(":")[0] for f in r.failures] == ["v3-too-long", "v3-too-long"]
