@@ -53,7 +53,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .errors import InputError
+from .errors import InputError, suggest
 
 GIB = 2**30
 MIB = 2**20
@@ -102,8 +102,6 @@ class EngineConfig(BaseModel):
 def engine_config(engine: str = "generic", mem_fraction: float | None = None, **flags) -> EngineConfig:
     """An EngineConfig from a generic `mem_fraction` (put on the engine's own fraction flag)."""
     if engine not in ENGINES:
-        from .errors import suggest
-
         raise InputError(f"--engine {engine}: unknown engine (choose from {', '.join(ENGINES)}){suggest(engine, ENGINES)}")
     cfg = EngineConfig(engine=engine, **{k: v for k, v in flags.items() if v is not None})
     if mem_fraction is not None and engine != "generic":
