@@ -73,6 +73,12 @@ def test_mistral_small_3_1_text_model_is_23_6b_with_its_head_untied():
     assert r.breakdown["lm_head"] == 131072 * 5120  # the released checkpoint's separate output head
 
 
+def test_mistral_small_3_1_with_its_pixtral_tower_is_24b():
+    r = count_params(load_preset("mistral-small-3.1"))
+    assert r.vision is not None and r.vision.tower == "Pixtral"
+    assert round((r.total + r.vision.total) / B) == 24
+
+
 # ---------------------------------------------------------------------------------------------------
 # Gemma 3: compact config, transformers' Gemma3TextConfig defaults, 5 sliding layers per global one
 
