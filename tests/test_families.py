@@ -6,9 +6,7 @@ a published figure, or transformers (tests/test_transformers_crosscheck.py holds
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,8 @@ from k2calc.hardware import get_gpu
 from k2calc.kv import kv_cache
 from k2calc.params import BREAKDOWN_KEYS, count_params
 from k2calc.plan import Layout, Workload, plan
+
+from .conftest import live
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -220,11 +220,6 @@ def test_every_family_has_a_property_test():
         "llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "smollm3", *FAMILIES_2025}
 
 
-live = pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
-    reason="torch and transformers not installed (CI installs them)",
-)
-
 
 @live
 @pytest.mark.parametrize("model_type,family", [("llama", "Llama"), ("qwen3_moe", "Qwen3Moe"), ("olmo2", "Olmo2"),
@@ -232,15 +227,10 @@ live = pytest.mark.skipif(
 @settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_random_configs_match_transformers_live(model_type, family, data, tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from golden_transformers import transformers_counts
+    from tests.test_transformers_crosscheck import live_counts
 
-    from tests.test_transformers_crosscheck import as_transformers_names
-
-    fields = data.draw(gqa_configs(model_type, live=True))
-    path = tmp_path_factory.mktemp("cfg") / "config.json"
-    path.write_text(json.dumps(fields))
-    assert as_transformers_names(path) == transformers_counts(fields, family)
+    ours, theirs = live_counts(data.draw(gqa_configs(model_type, live=True)), family, tmp_path_factory.mktemp("cfg"))
+    assert ours == theirs
 
 
 def test_explained_attention_flops_add_up_with_windowed_layers():

@@ -7,10 +7,7 @@ tests/golden, recomputed live in tests/test_transformers_crosscheck.py and below
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -18,18 +15,17 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from k2calc.arch.description import QKNorm, WindowKind
-from k2calc.arch.tensors import build_tensors
 from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
 from k2calc.cli import app
-from k2calc.config import ModelSpec, build_config, load_path, load_preset
+from k2calc.config import ModelSpec, build_config, load_preset
 from k2calc.flops import AttentionForm, FlopsModel, Phase
 from k2calc.hardware import get_gpu
 from k2calc.kv import kv_cache
 from k2calc.params import count_params
 from k2calc.plan import Layout, Workload, plan
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
+from .conftest import live
+
 runner = CliRunner()
 B = 10**9
 
@@ -405,11 +401,6 @@ def test_random_configs_cache_and_attend_within_their_windows(model_type, data, 
     assert p.by_component["attention_scores"] + p.by_component["attention_values"] == 4 * heads * hd * attended
 
 
-live = pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
-    reason="torch and transformers not installed (CI installs them)",
-)
-
 
 @live
 @pytest.mark.parametrize("model_type,family", [("gemma3_text", "Gemma3Text/Gemma3"), ("gpt_oss", "GptOss"),
@@ -417,12 +408,7 @@ live = pytest.mark.skipif(
 @settings(max_examples=4, deadline=None)
 @given(data=st.data())
 def test_random_configs_match_transformers_live(model_type, family, data, tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from golden_transformers import transformers_counts
+    from tests.test_transformers_crosscheck import live_counts
 
-    from tests.test_transformers_crosscheck import as_transformers_names
-
-    fields = data.draw(family_configs(model_type, live=True))
-    path = tmp_path_factory.mktemp("cfg") / "config.json"
-    path.write_text(json.dumps(fields))
-    assert as_transformers_names(path) == transformers_counts(fields, family)
+    ours, theirs = live_counts(data.draw(family_configs(model_type, live=True)), family, tmp_path_factory.mktemp("cfg"))
+    assert ours == theirs

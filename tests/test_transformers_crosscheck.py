@@ -69,6 +69,16 @@ def test_published_transformers_totals():
         assert params == figure
 
 
+def live_counts(fields: dict, family: str, folder: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """(k2calc's tensors renamed as transformers holds them, transformers' own count) for a config's fields."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from golden_transformers import transformers_counts
+
+    path = folder / "config.json"
+    path.write_text(json.dumps(fields))
+    return as_transformers_names(path), transformers_counts(fields, family)
+
+
 @live
 @pytest.mark.parametrize("golden", GOLDEN, ids=[g.stem for g in GOLDEN])
 def test_live_transformers_count_matches(golden):

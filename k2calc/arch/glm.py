@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pydantic import model_validator
-
 from .description import Architecture, MoE, QKNorm
 from .llama import GQAConfig
 from .schema import Count, Dim, LayerCount
@@ -44,12 +42,7 @@ class Glm4MoeConfig(GQAConfig):
     routed_scaling_factor: float | None = None
     norm_topk_prob: bool | None = None
 
-    @model_validator(mode="after")
-    def _experts(self) -> Glm4MoeConfig:
-        if self.num_experts_per_tok > self.n_routed_experts:
-            raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) is larger than "
-                             f"n_routed_experts ({self.n_routed_experts})")
-        return self
+    EXPERTS_FIELD = "n_routed_experts"
 
     def attention(self, i: int):
         return replace(super().attention(i), qkv_bias=self.attention_bias, o_bias=False,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pydantic import model_validator
-
 from .description import MoE, Window
 from .llama import GQAConfig
 from .schema import Dim
@@ -33,12 +31,7 @@ class GptOssConfig(GQAConfig):
     num_local_experts: Dim
     num_experts_per_tok: Dim
 
-    @model_validator(mode="after")
-    def _experts(self) -> GptOssConfig:
-        if self.num_experts_per_tok > self.num_local_experts:
-            raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) is larger than "
-                             f"num_local_experts ({self.num_local_experts})")
-        return self
+    EXPERTS_FIELD = "num_local_experts"
 
     def window(self, i: int) -> Window:
         return self.sliding_or_full(i, i % 2 == 0)

@@ -32,6 +32,15 @@ class GQAConfig(FamilyConfig):
     sliding_window: Dim | None = None
 
     @model_validator(mode="after")
+    def _experts(self) -> GQAConfig:
+        """An MoE family names its expert count in EXPERTS_FIELD: top-k cannot exceed it."""
+        if self.EXPERTS_FIELD is not None:
+            experts, top_k = getattr(self, self.EXPERTS_FIELD), getattr(self, "num_experts_per_tok")
+            if top_k > experts:
+                raise ValueError(f"num_experts_per_tok ({top_k}) is larger than {self.EXPERTS_FIELD} ({experts})")
+        return self
+
+    @model_validator(mode="after")
     def _heads(self) -> GQAConfig:
         if self.num_key_value_heads is not None and self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(f"num_attention_heads ({self.num_attention_heads}) is not a multiple of "
@@ -44,6 +53,7 @@ class GQAConfig(FamilyConfig):
     # --- the family's switches; subclasses override
     QKV_BIAS_ALWAYS: ClassVar[bool] = False  # Qwen2: q/k/v biased whatever attention_bias says, o_proj never
     QK_NORM: ClassVar[QKNorm] = QKNorm.NONE
+    EXPERTS_FIELD: ClassVar[str | None] = None  # MoE families: the field holding the routed expert count
     NORM: ClassVar[NormPlacement] = NormPlacement.PRE
 
     def kv_heads(self):
@@ -164,12 +174,7 @@ class Qwen3MoeConfig(_QwenWindows):
     norm_topk_prob: bool = False
     QK_NORM = QKNorm.PER_HEAD
 
-    @model_validator(mode="after")
-    def _experts(self) -> Qwen3MoeConfig:
-        if self.num_experts_per_tok > self.num_experts:
-            raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) is larger than "
-                             f"num_experts ({self.num_experts})")
-        return self
+    EXPERTS_FIELD = "num_experts"
 
     def mlp(self, i: int):
         """MoE unless listed in mlp_only_layers, on the decoder_sparse_step grid (Qwen3MoeDecoderLayer)."""

@@ -12,8 +12,6 @@ is an L2 norm without weights. Module names follow the checkpoint: `feed_forward
 
 from __future__ import annotations
 
-from pydantic import model_validator
-
 from .description import FULL, DenseMLP, Layer, MoE, Window, WindowKind
 from .llama import GQAConfig
 from .schema import Dim
@@ -39,12 +37,7 @@ class Llama4TextConfig(GQAConfig):
     use_qk_norm: bool = True
     layer_types: list[str] | None = None
 
-    @model_validator(mode="after")
-    def _experts(self) -> Llama4TextConfig:
-        if self.num_experts_per_tok > self.num_local_experts:
-            raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) is larger than "
-                             f"num_local_experts ({self.num_local_experts})")
-        return self
+    EXPERTS_FIELD = "num_local_experts"
 
     def is_moe_layer(self, i: int) -> bool:
         if self.moe_layers is not None:
