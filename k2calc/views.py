@@ -143,6 +143,17 @@ def kv_tables(r) -> list[Table]:
                       Quantity(p.bytes_total, "bytes"))
         tables.append(sweep)
 
+    if r.full_attention_bytes_per_sequence is not None:
+        by_type = Table(f"by layer type ({r.context:,}-token sequence)",
+                        ["layers", "attention", "bytes per token per layer", "tokens kept", "per sequence"])
+        for t in r.layer_types:
+            by_type.add(t.count, t.attention, t.bytes_per_token_layer, t.tokens_kept,
+                        Quantity(t.bytes_per_sequence, "bytes"))
+        by_type.add(r.layers, "every layer with full attention", None, r.tokens_allocated,
+                    Quantity(r.full_attention_bytes_per_sequence, "bytes"))
+        by_type.caption = "sliding-window and chunked layers keep at most their window (chunk) of tokens"
+        tables.append(by_type)
+
     comp = Table("what other attention would cache (same dtype, same layers)",
                  ["cache", "values per token per layer", "formula", "bytes per token", "× this model"])
     for f in r.formats:

@@ -107,7 +107,18 @@ def test_gemma3_kv_of_a_128k_sequence_respects_the_windows():
     r = kv_cache(load_preset("gemma-3-27b"), [131072])
     assert r.bytes_per_token == 62 * 8192
     assert r.bytes_per_sequence == 10 * 131072 * 8192 + 52 * 1024 * 8192
-    assert {(t.count, t.window) for t in r.layer_types} == {(52, 1024), (10, None)}
+    assert {(t.count, t.window, t.tokens_kept, t.bytes_per_sequence) for t in r.layer_types} == {
+        (52, 1024, 1024, 52 * 1024 * 8192), (10, None, 131072, 10 * 131072 * 8192)}
+    assert r.full_attention_bytes_per_sequence == 62 * 131072 * 8192  # what no window would cost
+
+
+def test_kv_view_shows_a_row_per_layer_type_and_the_full_attention_cost():
+    result = runner.invoke(app, ["kv", "--preset", "gpt-oss-120b", "--context", "4k"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["18", "GQA", "8×64,", "sliding", "128", "2,048", "128", "4.50", "MiB"] in rows  # 18 × 2,048 × 128
+    assert ["18", "GQA", "8×64", "2,048", "4,096", "144.00", "MiB"] in rows
+    assert ["36", "every", "layer", "with", "full", "attention", "4,096", "288.00", "MiB"] in rows
 
 
 # ---------------------------------------------------------------------------------------------------
