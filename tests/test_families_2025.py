@@ -116,8 +116,8 @@ def test_kv_view_shows_a_row_per_layer_type_and_the_full_attention_cost():
     result = runner.invoke(app, ["kv", "--preset", "gpt-oss-120b", "--context", "4k"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
-    assert ["18", "GQA", "8×64,", "sliding", "128", "2,048", "128", "4.50", "MiB"] in rows  # 18 × 2,048 × 128
-    assert ["18", "GQA", "8×64", "2,048", "4,096", "144.00", "MiB"] in rows
+    assert ["18", "GQA", "8×64,", "sliding", "128,", "sinks", "2,048", "128", "4.50", "MiB"] in rows  # 18 × 2,048 × 128
+    assert ["18", "GQA", "8×64,", "sinks", "2,048", "4,096", "144.00", "MiB"] in rows
     assert ["36", "every", "layer", "with", "full", "attention", "4,096", "288.00", "MiB"] in rows
 
 
@@ -270,7 +270,7 @@ def test_done_when_compare_prints_one_side_by_side_report():
     assert attention == ["MLA 576 latent", "MLA 576 latent",
                          "GQA 8×128, chunked 8192 (36) + GQA 8×128, no RoPE (12)", "GQA 4×128",
                          "GQA 16×128, sliding 1024 (52) + GQA 16×128 (10)",
-                         "GQA 8×64, sliding 128 (18) + GQA 8×64 (18)"]
+                         "GQA 8×64, sliding 128, sinks (18) + GQA 8×64, sinks (18)"]
     total = next(r for r in data["params"] if r["name"] == "total")["values"]
     assert total == [count_params(load_preset(m)).total for m in models]
 

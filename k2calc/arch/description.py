@@ -180,6 +180,8 @@ class Attention:
             text += f", {self.window.kind.value} {self.window.cap}"
         if not self.rope:
             text += ", no RoPE"
+        if self.sinks:
+            text += ", sinks"
         return text
 
 
