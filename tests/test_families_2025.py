@@ -423,3 +423,16 @@ def test_random_configs_match_transformers_live(model_type, family, data, tmp_pa
 
     ours, theirs = live_counts(data.draw(family_configs(model_type, live=True)), family, tmp_path_factory.mktemp("cfg"))
     assert ours == theirs
+
+
+@pytest.mark.parametrize("preset,setting,named", [
+    ("gpt-oss-120b", "num_experts_per_tok=200", "num_local_experts (128)"),
+    ("glm-4.5", "num_experts_per_tok=161", "n_routed_experts (160)"),
+    ("llama-4-maverick", "interleave_moe_layer_step=0", "interleave_moe_layer_step"),
+    ("gemma-3-27b", "sliding_window_pattern=0", "sliding_window_pattern"),
+])
+def test_an_impossible_what_if_is_one_line_naming_the_field(preset, setting, named):
+    result = runner.invoke(app, ["params", "--preset", preset, "--set", setting])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
