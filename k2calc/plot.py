@@ -160,7 +160,8 @@ def flops_figure(reports: list) -> Any:
         ax.plot(xs, [p.attention / GFLOP for p in r.sweep], linestyle="-", marker="o", markersize=4, color=colour,
                 label=f"{r.model}: attention{form}")
     what = "decode (one new token)" if phase == "decode" else "prefill (average per prompt token)"
-    form = f", {forms.pop()} MLA" if len(forms) == 1 else ""
+    mla_forms = {r.attention_form for r in reports if r.mla}
+    form = f", {mla_forms.pop()} MLA" if len(mla_forms) == 1 else ""
     ax.set_title(f"forward FLOPs per token, {what}{form}")
     ax.set_ylabel("GFLOP per token (1 GFLOP = 10^9 FLOPs)")
     ax.set_ylim(bottom=0)

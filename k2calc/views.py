@@ -73,7 +73,8 @@ def flops_tables(r) -> list[Table]:
     """FlopsReport -> per-context sweep, by component (last context), formulas, training."""
     phase = "decode step" if r.phase == "decode" else "prefill (average per prompt token)"
     prompt = r.phase == "prefill"
-    sweep = Table(f"{r.model}: forward FLOPs per token, {phase}, {r.attention_form} MLA",
+    form = f", {r.attention_form} MLA" if r.mla else ""
+    sweep = Table(f"{r.model}: forward FLOPs per token, {phase}{form}",
                   ["context", "attended", "linear", "attention", "total per token", "attention share"]
                   + (["whole prompt"] if prompt else []))
     for p in r.sweep:
@@ -99,7 +100,8 @@ def flops_tables(r) -> list[Table]:
 
     t = r.training
     if t is not None:
-        train = Table(f"training, sequence length {t.seq_len:,} ({t.attention_form} MLA, logits for every token)",
+        train = Table(f"training, sequence length {t.seq_len:,} ({t.attention_form + ' MLA, ' if r.mla else ''}"
+                      "logits for every token)",
                       ["figure", "without MTP", "with MTP"])
         train.add("forward per token", _flops(t.forward_per_token), _flops(t.forward_per_token_mtp))
         train.add("forward + backward per token (3×)", _flops(t.train_per_token), _flops(t.train_per_token_mtp))
@@ -452,7 +454,7 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
         return [t]
     if kind == "flops":
         top = max(p.total for r in reports for p in r.sweep)
-        forms = sorted({r.attention_form for r in reports})
+        forms = sorted({r.attention_form for r in reports if r.mla})
         t = Table(f"forward FLOPs per token, {reports[0].phase}" + (f", {forms[0]} MLA" if len(forms) == 1 else ""),
                   ["context", "model", "linear", "attention", "share", ""])
         for n in sorted({p.context for r in reports for p in r.sweep}):

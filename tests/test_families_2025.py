@@ -436,3 +436,10 @@ def test_an_impossible_what_if_is_one_line_naming_the_field(preset, setting, nam
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
+
+
+def test_flops_title_names_no_mla_form_for_gqa_models():
+    result = runner.invoke(app, ["flops", "--preset", "llama-4-maverick", "--context", "4k", "-f", "json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["mla"] is False
+    table = runner.invoke(app, ["flops", "--preset", "llama-4-maverick", "--context", "4k"]).stdout
+    assert "MLA" not in table.splitlines()[0]
