@@ -18,14 +18,14 @@ from k2calc.arch import FAMILIES, family_for
 from k2calc.arch.description import AttentionKind, QKNorm, WindowKind
 from k2calc.arch.tensors import build_tensors
 from k2calc.cli import app
-from k2calc.config import ModelSpec, build_config, load_path, load_preset
+from k2calc.config import build_config, load_path, load_preset
 from k2calc.flops import AttentionForm, FlopsModel, Phase
 from k2calc.hardware import get_gpu
 from k2calc.kv import kv_cache
 from k2calc.params import BREAKDOWN_KEYS, count_params
 from k2calc.plan import Layout, Workload, plan
 
-from .conftest import live
+from .conftest import generated_spec, live
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -206,8 +206,7 @@ def hand_total(c: dict) -> int:
 @given(data=st.data())
 def test_random_configs_of_each_family_count_as_written_by_hand(model_type, data):
     fields = data.draw(gqa_configs(model_type))
-    cfg, _ = build_config(fields, "generated")
-    r = count_params(ModelSpec("x", cfg, "generated"))
+    r = count_params(generated_spec(fields))
     assert r.total == hand_total(fields)
     assert sum(r.breakdown.values()) == r.total and set(BREAKDOWN_KEYS) <= set(r.breakdown)
     assert 0 < r.active <= r.total
@@ -279,8 +278,7 @@ def test_explained_kv_sequence_respects_windows():
 @given(data=st.data(), n=st.integers(0, 10**6))
 def test_random_configs_cache_and_attend_by_hand(model_type, data, n):
     fields = data.draw(gqa_configs(model_type))
-    cfg, _ = build_config(fields, "generated")
-    spec = ModelSpec("x", cfg, "generated")
+    spec = generated_spec(fields)
     L, kv, hd, heads = (fields["num_hidden_layers"], fields["num_key_value_heads"], fields["head_dim"],
                         fields["num_attention_heads"])
     assert kv_cache(spec, [n + 1]).bytes_per_sequence == (n + 1) * L * kv * hd * 2 * 2  # K and V, bf16

@@ -17,14 +17,14 @@ from typer.testing import CliRunner
 from k2calc.arch.description import QKNorm, WindowKind
 from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
 from k2calc.cli import app
-from k2calc.config import ModelSpec, build_config, load_preset
+from k2calc.config import load_preset
 from k2calc.flops import AttentionForm, FlopsModel, Phase
 from k2calc.hardware import get_gpu
 from k2calc.kv import kv_cache
 from k2calc.params import count_params
 from k2calc.plan import Layout, Workload, plan
 
-from .conftest import live
+from .conftest import generated_spec, live
 
 runner = CliRunner()
 B = 10**9
@@ -386,8 +386,7 @@ FAMILIES_2025 = ["gemma3_text", "gpt_oss", "llama4_text", "glm4_moe"]
 @given(data=st.data())
 def test_random_configs_count_as_written_by_hand(model_type, data):
     fields = data.draw(family_configs(model_type))
-    cfg, _ = build_config(fields, "generated")
-    r = count_params(ModelSpec("x", cfg, "generated"))
+    r = count_params(generated_spec(fields))
     assert r.total == hand_total(fields)
     assert sum(r.breakdown.values()) == r.total
     assert 0 < r.active <= r.total
@@ -398,8 +397,7 @@ def test_random_configs_count_as_written_by_hand(model_type, data):
 @given(data=st.data(), n=st.integers(0, 20_000))
 def test_random_configs_cache_and_attend_within_their_windows(model_type, data, n):
     fields = data.draw(family_configs(model_type))
-    cfg, _ = build_config(fields, "generated")
-    spec = ModelSpec("x", cfg, "generated")
+    spec = generated_spec(fields)
     per_layer = fields["num_key_value_heads"] * fields["head_dim"] * 2 * 2  # K and V, bf16
     windows = _windows(fields)
     kept = sum(n + 1 if w is None else min(n + 1, w) for w in windows)
