@@ -441,3 +441,20 @@ def test_flops_title_names_no_mla_form_for_gqa_models():
     assert result.exit_code == 0 and json.loads(result.stdout)["mla"] is False
     table = runner.invoke(app, ["flops", "--preset", "llama-4-maverick", "--context", "4k"]).stdout
     assert "MLA" not in table.splitlines()[0]
+
+
+def test_glm_attention_label_names_its_partial_rope():
+    assert load_preset("glm-4.5").arch.attention.describe() == "GQA 8×128, RoPE on 0.5 of head_dim"
+
+
+def test_a_gemma3_text_config_without_model_type_reads_with_gemma3_text_defaults(tmp_path):
+    # The compact multimodal form: text_config holds a few fields and no model_type.
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "gemma3", "text_config": {"hidden_size": 1152, "num_hidden_layers": 6}}))
+    result = runner.invoke(app, ["params", "--config", str(path), "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    # Gemma3TextConfig defaults: vocab 262,208 (tied), 8 heads / 4 KV heads of 256, intermediate 9216, window on 5
+    # of every 6 layers; sandwich norms and q/k norms.
+    H, V, q, kv, I = 1152, 262_208, 8 * 256, 4 * 256, 9216
+    per_layer = H * q + 2 * H * kv + q * H + 2 * 256 + 4 * H + 3 * H * I
+    assert json.loads(result.stdout)["total"] == 6 * per_layer + V * H + H

@@ -180,6 +180,8 @@ class Attention:
             text += f", {self.window.kind.value} {self.window.cap}"
         if not self.rope:
             text += ", no RoPE"
+        elif self.partial_rotary_factor != 1.0:
+            text += f", RoPE on {self.partial_rotary_factor:g} of head_dim"
         if self.sinks:
             text += ", sinks"
         return text
