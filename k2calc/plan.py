@@ -179,8 +179,8 @@ def parse_avg_context(text: str | None) -> int | None:
 # ---------------------------------------------------------------------------------------------------
 # Sharding rules, precomputed once per (config, format)
 
-REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, KV_HEADS = (
-    "replicated", "column", "row", "vocab", "expert_column", "expert_row", "kv_heads")
+REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, EXPERT, KV_HEADS = (
+    "replicated", "column", "row", "vocab", "expert_column", "expert_row", "expert", "kv_heads")
 
 
 def shard_rule(t: Tensor) -> str:
@@ -189,6 +189,8 @@ def shard_rule(t: Tensor) -> str:
     if t.kind in (Kind.EMBEDDING, Kind.LM_HEAD):
         return VOCAB
     if t.kind is Kind.ROUTED_EXPERTS:
+        if last == "bias":  # gpt-oss: gate/up biases split with their rows, down_proj's whole on each rank
+            return EXPERT if t.name.split(".")[-2] == "down_proj" else EXPERT_COLUMN
         return EXPERT_ROW if last == "down_proj" else EXPERT_COLUMN
     if t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS):
         return ROW if last == "down_proj" else COLUMN
@@ -246,7 +248,7 @@ class _Model:
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
         seen: dict[tuple, _Item] = {}
         for it in items:
-            if it.rule not in (REPLICATED, VOCAB, KV_HEADS):
+            if it.rule not in (REPLICATED, VOCAB, KV_HEADS, EXPERT):
                 col = it.rule in (COLUMN, EXPERT_COLUMN)
                 seen.setdefault((it.rule, it.t.module, it.t.dims[0] if col else it.t.dims[-1], it.is_q), it)
         self.split_checks = list(seen.values())
@@ -266,6 +268,8 @@ class _Model:
             return (ceil(dims[0] / lay.moe_tp), *dims[1:]), slots
         if r == EXPERT_ROW:
             return (*dims[:-1], ceil(dims[-1] / lay.moe_tp)), slots
+        if r == EXPERT:
+            return dims, slots
         return dims, it.t.copies
 
     def item_bytes(self, it: _Item, lay: Layout) -> int:
@@ -739,7 +743,7 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
         split = min(lay.tp, it.kv_heads)
         return f"KV heads ÷ {split}" + (f", × {lay.tp // split} copies" if lay.tp > it.kv_heads else "")
     slots = (it.t.copies + lay.redundant_experts) // lay.ep
-    split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 else ""
+    split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 and r != EXPERT else ""
     return f"{slots} experts/GPU{split}"
 
 

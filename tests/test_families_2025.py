@@ -458,3 +458,12 @@ def test_a_gemma3_text_config_without_model_type_reads_with_gemma3_text_defaults
     H, V, q, kv, I = 1152, 262_208, 8 * 256, 4 * 256, 9216
     per_layer = H * q + 2 * H * kv + q * H + 2 * 256 + 4 * H + 3 * H * I
     assert json.loads(result.stdout)["total"] == 6 * per_layer + V * H + H
+
+
+def test_plan_splits_gpt_oss_gate_up_biases_with_their_rows_and_keeps_down_biases_whole():
+    # TP 8, no EP: every GPU holds all 128 experts; gate/up biases [2880] split in 8, down_proj's [2880] whole.
+    r = plan(load_preset("gpt-oss-120b"), get_gpu("h100"), Layout(tp=8), Workload(context=4096, batch=1))
+    rows = {m.module: m for m in r.modules}
+    assert rows["experts.gate_proj.bias"].bytes == 36 * 128 * 2880 // 8 * 2
+    assert rows["experts.down_proj.bias"].bytes == 36 * 128 * 2880 * 2
+    assert rows["experts.down_proj.bias"].sharding == "128 experts/GPU"
