@@ -184,24 +184,30 @@ REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, EXPERT, KV_HEADS = (
 
 
 def shard_rule(t: Tensor) -> str:
-    """How tensor parallelism splits this tensor (vLLM/SGLang DeepSeek-V2/V3 model code)."""
-    last = t.module.split(".")[-1]
+    """How tensor parallelism splits this tensor (vLLM/SGLang model code). A bias follows its projection's
+    output rows when those are split (column-parallel), and is whole on every rank after a row-parallel one
+    (down_proj, o_proj), where it is added once after the reduction."""
+    parts = t.module.split(".")
+    bias = parts[-1] == "bias"
+    last = parts[-2] if bias else parts[-1]
     if t.kind in (Kind.EMBEDDING, Kind.LM_HEAD):
         return VOCAB
-    if t.kind is Kind.ROUTED_EXPERTS:
-        if last == "bias":  # gpt-oss: gate/up biases split with their rows, down_proj's whole on each rank
-            return EXPERT if t.name.split(".")[-2] == "down_proj" else EXPERT_COLUMN
-        return EXPERT_ROW if last == "down_proj" else EXPERT_COLUMN
+    if t.kind is Kind.ROUTED_EXPERTS:  # (gpt-oss has expert biases)
+        if last == "down_proj":
+            return EXPERT if bias else EXPERT_ROW
+        return EXPERT_COLUMN
     if t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS):
-        return ROW if last == "down_proj" else COLUMN
+        if last == "down_proj":
+            return REPLICATED if bias else ROW
+        return COLUMN
     if t.kind is Kind.ATTENTION and last in ("k_proj", "v_proj"):
         return KV_HEADS  # GQA: split by KV heads up to their count, then replicated (vLLM QKVParallelLinear)
-    if t.kind is Kind.ATTENTION and t.name.endswith(".weight"):
-        if last in ("q_proj", "q_b_proj", "kv_b_proj"):
-            return COLUMN  # split by heads
-        if last == "o_proj":
+    if t.kind is Kind.ATTENTION and (t.matmul or bias or last == "sinks"):
+        if last in ("q_proj", "q_b_proj", "kv_b_proj", "sinks"):
+            return COLUMN  # split by heads (gpt-oss: one sink per head)
+        if last == "o_proj" and not bias:
             return ROW
-    return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, biases
+    return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, o_proj bias
 
 
 @dataclass(frozen=True)

@@ -467,3 +467,14 @@ def test_plan_splits_gpt_oss_gate_up_biases_with_their_rows_and_keeps_down_biase
     assert rows["experts.gate_proj.bias"].bytes == 36 * 128 * 2880 // 8 * 2
     assert rows["experts.down_proj.bias"].bytes == 36 * 128 * 2880 * 2
     assert rows["experts.down_proj.bias"].sharding == "128 experts/GPU"
+
+
+def test_plan_splits_attention_biases_and_sinks_with_their_heads():
+    # gpt-oss-120b on TP 8: q_proj's bias and the 64 sinks by query heads, k/v biases by the 8 KV heads,
+    # o_proj's bias whole (added once after the row-parallel reduction); bf16, 36 layers.
+    r = plan(load_preset("gpt-oss-120b"), get_gpu("h100"), Layout(tp=8), Workload(context=4096, batch=1))
+    rows = {m.module: m.bytes for m in r.modules}
+    assert rows["q_proj.bias"] == 36 * 4096 // 8 * 2
+    assert rows["k_proj.bias"] == 36 * 64 * 2  # one KV head of 64 per GPU
+    assert rows["sinks"] == 36 * 64 // 8 * 2
+    assert rows["o_proj.bias"] == 36 * 2880 * 2
