@@ -575,6 +575,17 @@ def _point(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int,
            price: float | None) -> PerfPoint:
     lay = p.lay
     seqs = ceil(batch / lay.dp)
+    full = p.replicas
+    p.replicas = min(full, batch)  # replicas holding a sequence (batch < dp leaves some idle)
+    try:
+        return _point_on(p, phase, batch, context, chunk, mtp, acceptance, price, seqs)
+    finally:
+        p.replicas = full
+
+
+def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int, acceptance: float | None,
+              price: float | None, seqs: int) -> PerfPoint:
+    lay = p.lay
     if phase == "decode":
         q = seqs * (1 + mtp)
         t, comps, split = p.step("decode", seqs, q, context, draft_passes=mtp)
@@ -754,3 +765,34 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         layout_label=layout.label(), weights_format=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
         acceptance=acceptance, overlap=knobs.overlap, price_per_gpu_hour_usd=price, sweep=points, sweep_axis=axis,
         knobs=knobs, sources=DEFAULT_SOURCES, notes=notes)
+
+
+def parse_sweep(text: str) -> tuple[str, list[int]]:
+    """`batch=1,4,16` or `context=1k,32k` -> ("batch", [1, 4, 16])."""
+    from .sizes import parse_context
+
+    axis, sep, values = text.partition("=")
+    axis = axis.strip()
+    if not sep or axis not in ("batch", "context"):
+        raise InputError(f"--sweep {text}: write batch=1,4,16 or context=1k,8k,32k")
+    items = [v for v in values.split(",") if v.strip()]
+    if not items:
+        raise InputError(f"--sweep {text}: no values after {axis}=")
+    if len(items) > 256:
+        raise InputError(f"--sweep {text}: at most 256 points")
+    out = []
+    for v in items:
+        if axis == "context":
+            out.append(parse_context(v, "--sweep context"))
+            continue
+        if not v.strip().isdigit() or not 1 <= int(v) <= MAX_INT:
+            raise InputError(f"--sweep {text}: batch {v.strip()!r} must be a whole number from 1 to 2^40")
+        out.append(int(v))
+    return axis, out
+
+
+def perf_knobs(*, overlap: bool = True, **overrides: float | int | None) -> PerfKnobs:
+    """The defaults with the command line's overrides (None = keep the default)."""
+    k = PerfKnobs(overlap=overlap, **{name: v for name, v in overrides.items() if v is not None})
+    check_knobs(k)
+    return k
