@@ -69,7 +69,8 @@ def main() -> int:
         ok = 0.75 <= ratio <= 1.25
         within += ok
         mark = "" if ok else (" (not matched)" if row.get("matched", True) is False else " (off)")
-        print(f"| {row['id']} | {row['figure']} | {row['metric']} | {row['published']:,} | {value:,.4g} | "
+        shown = f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
+        print(f"| {row['id']} | {row['figure']} | {row['metric']} | {row['published']:,} | {shown} | "
               f"{ratio:.2f}{mark} |")
     print(f"\n{within} of {len(rows)} rows within ±25%")
     return 0
