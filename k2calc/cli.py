@@ -303,6 +303,9 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          search: Annotated[bool, typer.Option("--search", help="Enumerate layouts on whole nodes; print the smallest that fit.")] = False,
          max_nodes: Annotated[int, typer.Option("--max-nodes", help="With --search: up to this many nodes per GPU type.")] = 8,
          top: Annotated[int, typer.Option("--top", help="With --search: rows to show.")] = 10,
+         min_tokens_per_s: Annotated[Optional[float], typer.Option("--min-tokens-per-s", help="With --search: decode tokens/s the deployment must serve (estimate, k2calc perf) at the largest batch that fits.")] = None,
+         max_tpot_ms: Annotated[Optional[float], typer.Option("--max-tpot-ms", help="With --search: TPOT limit at --batch (or at the tokens/s target's batch).")] = None,
+         max_ttft_ms: Annotated[Optional[float], typer.Option("--max-ttft-ms", help="With --search: TTFT limit for one prompt of --context tokens.")] = None,
          format: FormatOpt = Format.table) -> None:
     """Per-GPU memory of a deployment (weights, KV cache, activations, overhead) and whether it fits.
 
@@ -334,10 +337,17 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         if gpu is not None and not names:
             raise InputError(f"--gpu {gpu!r}: no GPU type given (leave --gpu out to search every type)")
         types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
+        from .perf import SpeedTargets
+
+        targets = SpeedTargets(min_tokens_per_s=min_tokens_per_s, max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms)
         report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
-                                top=top, redundant_experts=redundant_experts)
+                                top=top, redundant_experts=redundant_experts, targets=targets)
         _emit(report, search_tables(report), format, report.notes)
         return
+    for opt, v in (("--min-tokens-per-s", min_tokens_per_s), ("--max-tpot-ms", max_tpot_ms),
+                   ("--max-ttft-ms", max_ttft_ms)):
+        if v is not None:
+            raise InputError(f"{opt} goes with --search (for one layout's speed, see `k2calc perf`)")
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)

@@ -245,11 +245,11 @@ class _Op:
 
 class _Perf:
     def __init__(self, spec: ModelSpec, gpu: GPU, lay: Layout, fmt: WeightFormat, expert_fmt: str, kv_dtype: str,
-                 knobs: PerfKnobs):
+                 knobs: PerfKnobs, model: _Model | None = None):
         self.spec, self.cfg, self.lay, self.fmt, self.k = spec, spec.config, lay, fmt, knobs
         self.expert_fmt = expert_fmt
         self.hw = _Hw(gpu, knobs)
-        self.m = _Model(spec, fmt)
+        self.m = model or _Model(spec, fmt)
         problem = layout_problem(self.m, lay)
         if problem:
             raise InputError(problem)
@@ -796,3 +796,66 @@ def perf_knobs(*, overlap: bool = True, **overrides: float | int | None) -> Perf
     k = PerfKnobs(overlap=overlap, **{name: v for name, v in overrides.items() if v is not None})
     check_knobs(k)
     return k
+
+
+# ---------------------------------------------------------------------------------------------------
+# Speed targets for `plan --search`
+
+
+class SpeedTargets(BaseModel):
+    """What a deployment must serve (`plan --search`): decode tokens/s, TPOT and TTFT limits."""
+
+    min_tokens_per_s: float | None = None
+    max_tpot_ms: float | None = None
+    max_ttft_ms: float | None = None
+
+    def any(self) -> bool:
+        return any(v is not None for v in (self.min_tokens_per_s, self.max_tpot_ms, self.max_ttft_ms))
+
+    def check(self) -> None:
+        for opt, v in (("--min-tokens-per-s", self.min_tokens_per_s), ("--max-tpot-ms", self.max_tpot_ms),
+                       ("--max-ttft-ms", self.max_ttft_ms)):
+            if v is not None and not (isfinite(v) and v > 0):
+                raise InputError(f"{opt} {v:g}: must be a positive number")
+
+
+class SpeedFit(BaseModel):
+    """A layout's speed at the search's workload."""
+
+    meets: bool
+    batch: int  # the batch the figures are for
+    tpot_ms: float
+    tokens_per_s: float
+    ttft_ms: float | None
+
+
+def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: _Model, targets: SpeedTargets, *, context: int,
+              batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
+              knobs: PerfKnobs | None = None) -> SpeedFit:
+    """Decode speed of `layout` for the search: at `batch` (TPOT and TTFT targets), or, with a tokens/s target,
+    at the largest batch that fits memory (`max_batch`) and keeps TPOT within its target (bisection: TPOT
+    grows with the batch). TTFT: one prompt of `context` tokens on an idle deployment."""
+    p = _Perf(spec, gpu, layout, model.fmt, model.fmt.name, kv_dtype, knobs or PerfKnobs(), model)
+
+    def at(b: int) -> PerfPoint:
+        return _point(p, "decode", b, context, chunk, 0, None, None)
+
+    use = batch
+    if targets.min_tokens_per_s is not None:
+        use = max(batch, max_batch)
+        if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
+            lo, hi = 1, use  # the largest batch within the TPOT target
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if at(mid).tpot_ms <= targets.max_tpot_ms:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            use = lo
+    point = at(max(1, use))
+    ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms if targets.max_ttft_ms is not None else None
+    meets = ((targets.min_tokens_per_s is None or point.tokens_per_s >= targets.min_tokens_per_s)
+             and (targets.max_tpot_ms is None or point.tpot_ms <= targets.max_tpot_ms)
+             and (ttft is None or ttft <= targets.max_ttft_ms))
+    return SpeedFit(meets=meets, batch=max(1, use), tpot_ms=point.tpot_ms, tokens_per_s=point.tokens_per_s,
+                    ttft_ms=ttft)

@@ -270,11 +270,18 @@ def search_tables(r) -> list[Table]:
               ["rank", "GPU", "GPUs", "nodes", "layout", "weights/GPU (GiB)", "KV/GPU (GiB)", "free/GPU (GiB)",
                "max batch", "KV tokens held"])
     priced = any(row.cost_per_hour_usd is not None for row in r.results)
+    speed = any(row.tokens_per_s is not None for row in r.results)
     if priced:  # no empty price column when the catalog has no prices
         t.columns.append("$/hour")
+    ttft = any(row.ttft_ms is not None for row in r.results)
+    if speed:
+        t.columns += ["batch", "TPOT (ms)", "tokens/s"] + (["TTFT (ms)"] if ttft else [])
     for row in r.results:
+        extra = []
+        if speed:
+            extra = [row.batch, _ms(row.tpot_ms), _rate(row.tokens_per_s)] + ([_ms(row.ttft_ms)] if ttft else [])
         t.add(row.rank, row.gpu, row.gpus, row.nodes, row.layout, _gib(row.weights), _gib(row.kv_cache),
-              _gib(row.free), row.max_batch, row.kv_tokens, *([row.cost_per_hour_usd] if priced else []))
+              _gib(row.free), row.max_batch, row.kv_tokens, *([row.cost_per_hour_usd] if priced else []), *extra)
     t.caption = (f"{r.layouts_evaluated:,} valid layouts on 1-{r.max_nodes} nodes of {', '.join(r.gpu_types)} "
                  f"evaluated in {r.elapsed_ms:.0f} ms, {r.layouts_fitting:,} fit; weights: {r.weights_format}; "
                  f"mem-fraction {r.mem_fraction:g}")

@@ -195,3 +195,33 @@ def test_plot_perf_writes_the_curve(run, tmp_path):
 def test_json_is_plain_json(run):
     out = run("perf", "-p", "kimi-k2", "--gpu", "h200", "--tp", "8", "--format", "json")
     assert json.loads(out.stdout)["model"] == "kimi-k2"
+
+
+# ---------------------------------------------------------------------------------------------------
+# plan --search with speed targets
+
+
+def test_search_with_a_tpot_target_picks_a_layout(run_json):
+    d = run_json("plan", "--search", "-p", "kimi-k2", "--context", "4k", "--max-tpot-ms", "50", "--top", "3")
+    assert d["results"], d["notes"]
+    best = d["results"][0]
+    assert best["tpot_ms"] <= 50 and best["batch"] == 1
+    assert [r["gpus"] for r in d["results"]] == sorted(r["gpus"] for r in d["results"])
+
+
+def test_search_tokens_per_s_target_runs_the_largest_batch_within_tpot(run_json):
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--context", "4k",
+                 "--min-tokens-per-s", "20000", "--max-tpot-ms", "60", "--top", "2")
+    for r in d["results"]:
+        assert r["tokens_per_s"] >= 20000 and r["tpot_ms"] <= 60
+        assert 1 <= r["batch"] <= r["max_batch"]
+
+
+def test_an_unreachable_target_leaves_no_layout(run_json):
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "2", "--max-tpot-ms", "0.5")
+    assert d["results"] == []
+
+
+def test_speed_targets_need_search(run):
+    out = run("plan", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--max-tpot-ms", "50")
+    assert out.exit_code == 2 and "--max-tpot-ms goes with --search" in out.stderr
