@@ -443,6 +443,8 @@ def compare(
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
     gpu_file: GpuFileOpt = None,
     all_fields: Annotated[bool, typer.Option("--all-fields", help="Show equal config fields too.")] = False,
+    batch: Annotated[int, typer.Option("--batch", help="With --gpu: serving rows at this many sequences (at most what fits).")] = 64,
+    price_per_gpu_hour: Annotated[Optional[float], typer.Option("--price-per-gpu-hour", help="With --gpu: USD per GPU-hour, for the cost per million tokens.")] = None,
     explain: ExplainOpt = False,
     format: FormatOpt = Format.table,
 ) -> None:
@@ -464,7 +466,7 @@ def compare(
     specs = [load(m) for m in models]
     report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
                             kv_context=parse_context(kv_context, "--kv-context"), gpu=gpu, gpus=gpus_,
-                            gpu_file=gpu_file, explain=explain)
+                            gpu_file=gpu_file, explain=explain, batch=batch, price_per_gpu_hour=price_per_gpu_hour)
     _emit(report, compare_tables(report, all_fields), format, report.notes)
 
 

@@ -350,6 +350,14 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
                   None if row.weights_per_gpu is None else Quantity(row.weights_per_gpu, "bytes"),
                   None if row.free_per_gpu is None else Quantity(row.free_per_gpu, "bytes"))
         tables.append(p)
+    if r.serve is not None:
+        sv = Table(f"serving: {r.serve_target}", ["model", "batch", "TPOT (ms)", "tokens/s per GPU",
+                                                   "$ per million output tokens"])
+        for row in r.serve:
+            sv.add(row.model, row.batch if row.batch is not None else "—", _ms(row.tpot_ms),
+                   _rate(row.tokens_per_s_per_gpu), _usd(row.cost_per_million_output_usd))
+        sv.caption = "an estimate (README: Serving speed); cost needs --price-per-gpu-hour or a catalog price"
+        tables.append(sv)
     if r.explain:
         for model, formulas in r.explain.items():
             t = Table(f"{model}: formulas", ["figure", "formula", "numbers", "value"], lines=True)

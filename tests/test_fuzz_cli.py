@@ -199,7 +199,8 @@ STRATEGIES = {
         opt("--batch", INTS), opt("--chunk", SIZES), opt("--weights", WEIGHTS), opt("--kv-dtype", KV_DTYPES),
         opt("--mem-fraction", FLOATS), opt("--activations-gib", FLOATS), opt("--overhead-gib", FLOATS),
         opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--check"), flag("--search"), opt("--max-nodes", INTS),
-        opt("--top", INTS)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
+        opt("--top", INTS), opt("--max-tpot-ms", FLOATS), opt("--min-tokens-per-s", FLOATS),
+        opt("--max-ttft-ms", FLOATS)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
                                    ["-p", "moonlight-16b-a3b", "--search"], ["-p", "deepseek-v3.2", "--gpu", "b200"],
                                    ["-p", "kimi-k2.5", "--gpu", "h200", "--tp", "8"], []]),
     "perf": command("perf", [
@@ -217,7 +218,7 @@ STRATEGIES = {
     "compare": command("compare", [
         opt("--context", SIZES), opt("--kv-context", SIZES), opt("--kv-dtype", KV_DTYPES), opt("--gpu", GPUS),
         opt("--gpus", INTS), opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--all-fields"), flag("--explain"),
-        opt("--format", FORMATS)],
+        opt("--format", FORMATS), opt("--batch", INTS), opt("--price-per-gpu-hour", FLOATS)],
         positionals=st.lists(st.sampled_from(MODEL_REFS), min_size=0, max_size=3)),
     "plot": command("plot", [
         opt("--context", SIZES), opt("--kv-dtype", KV_DTYPES), opt("--batch", INTS),

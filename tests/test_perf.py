@@ -225,3 +225,18 @@ def test_an_unreachable_target_leaves_no_layout(run_json):
 def test_speed_targets_need_search(run):
     out = run("plan", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--max-tpot-ms", "50")
     assert out.exit_code == 2 and "--max-tpot-ms goes with --search" in out.stderr
+
+
+def test_compare_adds_serving_rows_with_a_gpu(run_json):
+    d = run_json("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "16", "--kv-context", "8k",
+                 "--batch", "32", "--price-per-gpu-hour", "2")
+    assert [r["model"] for r in d["serve"]] == ["kimi-k2", "deepseek-v3"]
+    for row in d["serve"]:
+        assert row["batch"] == 32 and row["tpot_ms"] > 0
+        # cost per million output tokens: 16 GPUs × $2/h over the deployment's tokens/s
+        assert row["cost_per_million_output_usd"] == pytest.approx(2 * 16 / 3600 / (row["tokens_per_s_per_gpu"] * 16)
+                                                                   * 1e6)
+
+
+def test_compare_without_a_gpu_has_no_serving_rows(run_json):
+    assert run_json("compare", "kimi-k2", "deepseek-v3")["serve"] is None
