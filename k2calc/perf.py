@@ -104,26 +104,26 @@ class PerfKnobs(BaseModel):
 
 DEFAULT_SOURCES = {
     "compute_efficiency": "DeepGEMM FP8 on H800, M=4096 N=7168 K=16384: 1,358 of 1,979 TFLOPS = 0.69 "
-                          "(serving.md §2; prefill shapes 0.69-0.78, §4)",
+                          "(SOURCES.md, Serving performance; large shapes 0.69-0.78)",
     "memory_efficiency": "DeepGEMM grouped decode GEMM on H800: 2,064 of 3,350 GB/s = 0.62; "
-                         "decode shapes 0.5-0.8 of HBM (serving.md §2, §4)",
-    "attention_compute_efficiency": "FlashMLA on H800: 660 of 989 BF16 TFLOPS = 0.67 (serving.md §2)",
+                         "(SOURCES.md, Serving performance)",
+    "attention_compute_efficiency": "FlashMLA on H800: 660 of 989 BF16 TFLOPS = 0.67 (SOURCES.md, Serving performance)",
     "attention_memory_efficiency": "FlashMLA on H100, batch 128: 2,826 of 3,350 GB/s = 0.84; "
-                                   "H800 headline 3,000 = 0.90 (serving.md §2)",
-    "nvlink_efficiency": "DeepEP intranode on H800: 153-158 of 200 GB/s one direction = 0.78 (serving.md §2)",
+                                   "H800 headline 3,000 = 0.90 (SOURCES.md, Serving performance)",
+    "nvlink_efficiency": "DeepEP intranode on H800: 153-158 of 200 GB/s one direction = 0.78 (SOURCES.md, Serving performance)",
     "network_efficiency": "DeepEP low-latency EP128 dispatch on H800: 6.9 MB over the network in 192 - 35 µs "
-                          "= 44 of 50 GB/s = 0.88 (serving.md §2)",
-    "kernel_latency_us": "aiconfigurator's constant per memory-bound kernel: 3 µs (serving.md §1)",
+                          "= 44 of 50 GB/s = 0.88 (SOURCES.md, Serving performance)",
+    "kernel_latency_us": "aiconfigurator's constant per memory-bound kernel: 3 µs (SOURCES.md, Serving performance)",
     "kernels_per_layer": "kernels of a DeepSeek decode layer: 2 norms, 5 projections, RoPE, 2 absorbed bmm, "
                          "attention, router, top-k, shared expert (3), routed experts (4), activation, residuals, "
                          "cache write, quantization: about 30",
-    "collective_latency_us": "aiconfigurator's 10 µs per transfer (serving.md §1), per all-reduce or gather",
+    "collective_latency_us": "aiconfigurator's 10 µs per transfer (SOURCES.md, Serving performance), per all-reduce or gather",
     "ep_latency_us": "DeepEP low-latency EP8 on H800: dispatch 77 µs for 6.4 MB over NVLink at 156 GB/s "
-                     "(41 µs) leaves 36 µs; combine 114 - 82 = 32 µs (serving.md §2)",
+                     "(41 µs) leaves 36 µs; combine 114 - 82 = 32 µs (SOURCES.md, Serving performance)",
     "imbalance": "SGLang prefill, 4K prompts: 59,337 tok/s per node with perfectly balanced experts vs 50,302 "
-                 "with its load balancer = 1.18 (serving.md §4); applied when ep > 1",
-    "comm_sm_share": "DeepEP normal kernels occupy 20-24 of 132 SMs in prefill (serving.md §4): 24/132",
-    "overlap": "SGLang two-batch overlap: +25.5% decode throughput at 256 tokens per GPU (serving.md §4); "
+                 "with its load balancer = 1.18 (SOURCES.md, Serving performance); applied when ep > 1",
+    "comm_sm_share": "DeepEP normal kernels occupy 20-24 of 132 SMs in prefill (SOURCES.md, Serving performance): 24/132",
+    "overlap": "SGLang two-batch overlap: +25.5% decode throughput at 256 tokens per GPU (SOURCES.md, Serving performance); "
                "modelled as two micro-batches, not as hidden communication",
 }
 
@@ -721,7 +721,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         if layout.dp > 1:
             # Aggregated serving with DP attention, in steady state: batch/output prompts start per decode step,
             # each prefilled on its own replica while the replicas without one wait in the expert exchange
-            # (serving.md §4). So `active` = min(dp, max(1, batch/output)) replicas prefill at a time.
+            # (SOURCES.md, Serving performance). So `active` = min(dp, max(1, batch/output)) replicas prefill at a time.
             active = min(layout.dp, max(1.0, batch / output_tokens))
             p.replicas = active
             pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price)
@@ -759,7 +759,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     if layout.ep > 1 and knobs.overlap:
         notes.append("two micro-batches overlap communication with compute (--no-overlap to turn off)")
     if gpu.name not in ("h100", "h200", "h800", "h20"):
-        notes.append(f"{gpu.name}: efficiencies are Hopper kernel figures (serving.md §2 publishes no other)")
+        notes.append(f"{gpu.name}: efficiencies are Hopper kernel figures (the only ones published; SOURCES.md)")
     return PerfReport(
         **main.model_dump(), **extra, model=spec.name, gpu=gpu.name, gpus=layout.gpus, layout=layout,
         layout_label=layout.label(), weights_format=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,

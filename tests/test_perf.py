@@ -75,7 +75,7 @@ def test_distinct_experts_grow_with_the_batch_so_tpot_does():
 
 
 def test_batch_one_decode_is_fixed_latency_not_weight_streaming():
-    # serving.md §4: V3 fp8 at TP8 reads ≈4.7 GB per GPU per token (≈1 ms on H200) yet measures ≈9 ms.
+    # V3 fp8 at TP8 reads ≈4.7 GB per GPU per token (≈1 ms on H200) yet measures ≈9 ms.
     r = perf(V3, get_gpu("h200"), Layout(tp=8), batch=1, context=1024)
     weights = sum(c.bytes for c in r.components if c.kind == "matmul")
     assert 4.0e9 < weights < 6.0e9
@@ -84,7 +84,7 @@ def test_batch_one_decode_is_fixed_latency_not_weight_streaming():
 
 
 def test_ep_exchange_is_deepseeks_communication_bound():
-    # DeepSeek ISCA'25 §2.3.2 (serving.md D15): (1 + 2 bytes) × tokens × experts × hidden / 50 GB/s per
+    # DeepSeek ISCA'25 §2.3.2 (SOURCES.md, Serving performance, D15): (1 + 2 bytes) × tokens × experts × hidden / 50 GB/s per
     # dispatch + combine. Here V3's own widths: 32 tokens per GPU, top-8, hidden 7168, EP256 over 32 H800 nodes
     # (248 of 255 peers beyond the node), the link at full speed, no latency or imbalance.
     knobs = PerfKnobs(network_efficiency=1.0, nvlink_efficiency=1.0, ep_latency_us=0.0, imbalance=1.0,
@@ -123,8 +123,8 @@ def test_max_batch_counts_nvfp4_experts_smaller():
     assert max_batch(R1, get_gpu("b200"), lay, 2048, expert_weights="nvfp4") > 0
 
 
-def test_catalog_bandwidths_follow_serving_md():
-    # serving.md §1: NVLink per GPU one direction and scale-out per GPU.
+def test_catalog_bandwidths_follow_the_sources():
+    # SOURCES.md, Serving performance (aiconfigurator): NVLink per GPU one direction and scale-out per GPU.
     expect = {"h100": (450, 50), "h200": (450, 50), "h800": (200, 50), "b200": (900, 100), "gb200": (900, 100)}
     for name, (nv, net) in expect.items():
         g = get_gpu(name)
