@@ -80,6 +80,7 @@ from .tensors import Kind
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
 EXPERT_FORMATS = ("bf16", "fp8", "int4", "nvfp4")
+PREFILL_SAMPLES = 64  # prefill chunks computed one by one; beyond, an even sample stands for the rest
 NVFP4_GROUP = 16  # nvfp4: one fp8-e4m3 scale per 16 e2m1 values (two per byte), plus an fp32 global scale
 
 
@@ -539,22 +540,18 @@ def _bound(split: dict[str, float], comps: list[Component]) -> str:
     return "compute" if c >= mm else "memory"
 
 
-def _merge(parts: list[tuple[int, list[Component]]]) -> list[Component]:
+def _merge(parts: list[tuple[float, list[Component]]]) -> list[Component]:
     """Components of several steps, each repeated `n` times, added by name."""
     out: dict[tuple[str, str], Component] = {}
     for n, comps in parts:
         for c in comps:
-            o = out.get((c.name, c.kind))
-            if o is None:
-                out[(c.name, c.kind)] = c.model_copy(update={"count": c.count * n, "flops": c.flops * n,
-                                                             "bytes": c.bytes * n, "comm_bytes": c.comm_bytes * n,
-                                                             "time_ms": c.time_ms * n})
-            else:
-                o.count += c.count * n
-                o.flops += c.flops * n
-                o.bytes += c.bytes * n
-                o.comm_bytes += c.comm_bytes * n
-                o.time_ms += c.time_ms * n
+            o = out.setdefault((c.name, c.kind), c.model_copy(update={"count": 0, "flops": 0.0, "bytes": 0.0,
+                                                                     "comm_bytes": 0.0, "time_ms": 0.0}))
+            o.count += round(c.count * n)
+            o.flops += c.flops * n
+            o.bytes += c.bytes * n
+            o.comm_bytes += c.comm_bytes * n
+            o.time_ms += c.time_ms * n
     return list(out.values())
 
 
@@ -604,20 +601,21 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
         # as `seqs_in_chunk` prompts' slices of equal length continuing what came before.
         parts, t = [], 0.0
         split = {"compute": 0.0, "communication": 0.0, "latency": 0.0}
-        for i in range(min(n_chunks, 64)):  # at most 64 distinct chunks computed; the rest scaled
+        # Every chunk when there are at most PREFILL_SAMPLES of them, else that many spread evenly, each
+        # standing for n_chunks / samples chunks (later chunks attend to longer prefixes).
+        picks = sorted({round(j * (n_chunks - 1) / max(1, PREFILL_SAMPLES - 1)) for j in range(PREFILL_SAMPLES)}
+                       if n_chunks > PREFILL_SAMPLES else range(n_chunks))
+        reps = n_chunks / len(picks)
+        for i in picks:
             lo, hi = i * chunk, min((i + 1) * chunk, total_tokens)
-            n_tok = hi - lo
             first_seq, last_seq = lo // context, (hi - 1) // context
             s_in = last_seq - first_seq + 1
             done = lo - first_seq * context if s_in == 1 else 0  # cached tokens before a one-prompt chunk
-            ti, ci, si = p.step("prefill", s_in, n_tok, done)
-            reps = 1 if n_chunks <= 64 else n_chunks / 64
+            ti, ci, si = p.step("prefill", s_in, hi - lo, done)
             t += ti * reps
             for key in split:
                 split[key] += si[key] * reps
-            parts.append((1, [c.model_copy(update={"flops": c.flops * reps, "bytes": c.bytes * reps,
-                                                   "comm_bytes": c.comm_bytes * reps, "time_ms": c.time_ms * reps,
-                                                   "count": round(c.count * reps)}) for c in ci]))
+            parts.append((reps, ci))
         comps = _merge(parts)
         tps = batch * context / t
         point = PerfPoint(phase=phase, batch=batch, context=context, step_ms=t * 1e3, tpot_ms=None,
