@@ -791,6 +791,11 @@ def parse_sweep(text: str) -> tuple[str, list[int]]:
 
 def perf_knobs(*, overlap: bool = True, **overrides: float | int | None) -> PerfKnobs:
     """The defaults with the command line's overrides (None = keep the default)."""
+    from .errors import suggest
+
+    for name in overrides:
+        if name not in PerfKnobs.model_fields or name == "overlap":
+            raise InputError(f"unknown perf default {name!r}{suggest(name, list(PerfKnobs.model_fields))}")
     k = PerfKnobs(overlap=overlap, **{name: v for name, v in overrides.items() if v is not None})
     check_knobs(k)
     return k

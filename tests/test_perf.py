@@ -240,3 +240,13 @@ def test_compare_adds_serving_rows_with_a_gpu(run_json):
 
 def test_compare_without_a_gpu_has_no_serving_rows(run_json):
     assert run_json("compare", "kimi-k2", "deepseek-v3")["serve"] is None
+
+
+def test_perf_through_the_api_equals_the_cli(run_json):
+    import k2calc
+
+    api = k2calc.load("deepseek-v3").perf("h200", tp=8, batch=8, context="8k", compute_efficiency=0.6)
+    cli = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "8", "--context", "8k",
+                   "--compute-efficiency", "0.6")
+    assert api.tpot_ms == pytest.approx(cli["tpot_ms"])
+    assert api.knobs.compute_efficiency == 0.6
