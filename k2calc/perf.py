@@ -12,7 +12,7 @@ activation transfer per stage boundary); micro-batches are not pipelined across 
 
 **Per operation, on one GPU of the stage** (shapes from `plan`'s sharding rules, bytes in the stored
 format of the weights: fp8 with block scales, int4 with group scales, nvfp4 = e2m1 + one e4m3 scale
-per 16 values; activations bf16):
+per 16 values, as `checkpoint` stores each; activations bf16):
     time = max(FLOPs / (peak × compute_efficiency), bytes / (HBM bandwidth × memory_efficiency))
 - matmul: FLOPs = 2 × tokens × shard elements; bytes = weights + 2 × tokens × (in + out); the peak of
   the weight's format (fp8 → FP8 peak, nvfp4 → FP4 peak, bf16 and int4 weight-only → BF16 peak).
@@ -67,7 +67,7 @@ from math import ceil, isfinite
 
 from pydantic import BaseModel
 
-from .checkpoint import WeightFormat, config_where, parts_bytes, stored_parts, weight_format
+from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, stored_parts, weight_format
 from .config import ModelSpec
 from .errors import InputError
 from .flops import AttentionForm, coefficients
@@ -79,9 +79,7 @@ from .tensors import Kind
 
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
-EXPERT_FORMATS = ("bf16", "fp8", "int4", "nvfp4")
 PREFILL_SAMPLES = 64  # prefill chunks computed one by one; beyond, an even sample stands for the rest
-NVFP4_GROUP = 16  # nvfp4: one fp8-e4m3 scale per 16 e2m1 values (two per byte), plus an fp32 global scale
 
 
 class PerfKnobs(BaseModel):
@@ -226,12 +224,6 @@ class _Hw:
         return max(tl, tr) + latency_us * 1e-6, "network" if tr > tl else "nvlink"
 
 
-def _nvfp4_bytes(shape: tuple[int, ...]) -> int:
-    """nvfp4 (ModelOpt): e2m1 values two per byte, one e4m3 scale per 16, a float32 global and input scale."""
-    out_f, in_f = shape
-    return out_f * ceil(in_f / 2) + out_f * ceil(in_f / NVFP4_GROUP) + 4 + 4
-
-
 class _Op:
     __slots__ = ("name", "kind", "flops", "bytes", "comm", "time", "bound", "stream")
 
@@ -271,12 +263,9 @@ class _Perf:
         """(shard shape, copies on this GPU, bytes of one copy in its stored format)."""
         shape, copies = self.m.shard_shape(it, self.lay)
         fmt = self._weight_fmt(it)
-        if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:
-            if fmt == "nvfp4":
-                one = _nvfp4_bytes(shape)
-            else:
-                alt = weight_format(self.cfg, fmt, config_where(self.spec))
-                one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, True))
+        if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:  # --expert-weights: stored quantized
+            alt = weight_format(self.cfg, fmt, config_where(self.spec))
+            one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16"))
         else:
             one = parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
         return shape, copies, one
@@ -704,8 +693,8 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         raise InputError("give --input and --output together")
     fmt = weight_format(cfg, weights, config_where(spec))
     efmt = expert_weights or fmt.name
-    if efmt not in EXPERT_FORMATS:
-        raise InputError(f"--expert-weights {efmt}: choose from {', '.join(EXPERT_FORMATS)}")
+    if efmt not in FORMATS:
+        raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
     layout = layout.model_copy(update={"mtp": bool(mtp)})
     p = _Perf(spec, gpu, layout, fmt, efmt, kv_dtype, knobs)
     price = price_per_gpu_hour or gpu.price_per_gpu_hour_usd

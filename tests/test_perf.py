@@ -250,3 +250,9 @@ def test_perf_through_the_api_equals_the_cli(run_json):
                    "--compute-efficiency", "0.6")
     assert api.tpot_ms == pytest.approx(cli["tpot_ms"])
     assert api.knobs.compute_efficiency == 0.6
+
+
+def test_readme_table_is_the_scripts_output(capsys):
+    validate.main()
+    printed = capsys.readouterr().out.strip()
+    assert printed in (ROOT / "README.md").read_text()
