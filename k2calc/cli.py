@@ -308,6 +308,10 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          min_tokens_per_s: Annotated[Optional[float], typer.Option("--min-tokens-per-s", help="With --search: decode tokens/s the deployment must serve (estimate, k2calc perf) at the largest batch that fits.")] = None,
          max_tpot_ms: Annotated[Optional[float], typer.Option("--max-tpot-ms", help="With --search: TPOT limit at --batch (or at the tokens/s target's batch).")] = None,
          max_ttft_ms: Annotated[Optional[float], typer.Option("--max-ttft-ms", help="With --search: TTFT limit for one prompt of --context tokens.")] = None,
+         pd: Annotated[bool, typer.Option("--pd", help="With --search: size prefill and decode GPUs apart for --request-rate, --input, --output.")] = False,
+         request_rate: Annotated[Optional[float], typer.Option("--request-rate", help="With --pd: requests per second.")] = None,
+         input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="With --pd: prompt tokens per request.")] = None,
+         output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="With --pd: output tokens per request.")] = None,
          format: FormatOpt = Format.table) -> None:
     """Per-GPU memory of a deployment (weights, KV cache, activations, overhead) and whether it fits.
 
@@ -339,6 +343,25 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         if gpu is not None and not names:
             raise InputError(f"--gpu {gpu!r}: no GPU type given (leave --gpu out to search every type)")
         types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
+        if pd:
+            from .perf import pd_search
+            from .sizes import parse_context
+            from .views import pd_tables
+
+            if request_rate is None or input_ is None or output is None:
+                raise InputError("--pd needs --request-rate, --input and --output")
+            if min_tokens_per_s is not None:
+                raise InputError("--min-tokens-per-s does not go with --pd: the request rate sets both pools' targets")
+            report = pd_search(spec, types, request_rate=request_rate, input_tokens=parse_context(input_, "--input"),
+                               output_tokens=parse_context(output, "--output"), max_tpot_ms=max_tpot_ms,
+                               max_ttft_ms=max_ttft_ms, weights=weights, kv_dtype=kv_dtype, chunk=workload.chunk,
+                               max_nodes=max_nodes, top=top, mtp=mtp, redundant_experts=redundant_experts,
+                               knobs=knobs)
+            _emit(report, pd_tables(report), format, report.notes)
+            return
+        for opt, v in (("--request-rate", request_rate), ("--input", input_), ("--output", output)):
+            if v is not None:
+                raise InputError(f"{opt} goes with --pd")
         from .perf import SpeedTargets
 
         targets = SpeedTargets(min_tokens_per_s=min_tokens_per_s, max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms)
@@ -347,7 +370,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         _emit(report, search_tables(report), format, report.notes)
         return
     for opt, v in (("--min-tokens-per-s", min_tokens_per_s), ("--max-tpot-ms", max_tpot_ms),
-                   ("--max-ttft-ms", max_ttft_ms)):
+                   ("--max-ttft-ms", max_ttft_ms), ("--pd", pd or None), ("--request-rate", request_rate),
+                   ("--input", input_), ("--output", output)):
         if v is not None:
             raise InputError(f"{opt} goes with --search (for one layout's speed, see `k2calc perf`)")
     if not gpu:

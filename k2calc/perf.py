@@ -73,7 +73,7 @@ from .errors import InputError
 from .flops import AttentionForm, coefficients
 from .hardware import GPU
 from .kv import cache_bytes_per_token_layer
-from .plan import _Item, _Model, Layout, layout_problem
+from .plan import _Item, _Model, Layout, SearchReport, layout_problem
 from .sizes import MAX_INT
 from .tensors import Kind
 
@@ -797,9 +797,10 @@ def perf_knobs(*, overlap: bool = True, **overrides: float | int | None) -> Perf
 class SpeedTargets(BaseModel):
     """What a deployment must serve (`plan --search`): decode tokens/s, TPOT and TTFT limits."""
 
-    min_tokens_per_s: float | None = None
+    min_tokens_per_s: float | None = None  # decode: output tokens/s; prefill: input tokens/s
     max_tpot_ms: float | None = None
     max_ttft_ms: float | None = None
+    phase: str = "decode"  # "prefill": a prefill pool of a PD-disaggregated deployment
 
     def any(self) -> bool:
         return any(v is not None for v in (self.min_tokens_per_s, self.max_tpot_ms, self.max_ttft_ms))
@@ -816,8 +817,8 @@ class SpeedFit(BaseModel):
 
     meets: bool
     batch: int  # the batch the figures are for
-    tpot_ms: float
-    tokens_per_s: float
+    tpot_ms: float | None  # decode
+    tokens_per_s: float  # decode: output tokens/s; prefill: input tokens/s
     ttft_ms: float | None
 
 
@@ -828,6 +829,13 @@ def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: _Model, targets:
     at the largest batch that fits memory (`max_batch`) and keeps TPOT within its target (bisection: TPOT
     grows with the batch). TTFT: one prompt of `context` tokens on an idle deployment."""
     p = _Perf(spec, gpu, layout, model.fmt, model.fmt.name, kv_dtype, knobs or PerfKnobs(), model)
+    if targets.phase == "prefill":  # every replica prefills a full chunk of prompts of `context` tokens
+        b = max(1, chunk // context) * layout.dp
+        tps = _point(p, "prefill", b, context, chunk, 0, None, None).tokens_per_s
+        ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms
+        meets = ((targets.min_tokens_per_s is None or tps >= targets.min_tokens_per_s)
+                 and (targets.max_ttft_ms is None or ttft <= targets.max_ttft_ms))
+        return SpeedFit(meets=meets, batch=b, tpot_ms=None, tokens_per_s=tps, ttft_ms=ttft)
 
     def at(b: int) -> PerfPoint:
         return _point(p, "decode", b, context, chunk, 0, None, None)
@@ -851,3 +859,54 @@ def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: _Model, targets:
              and (ttft is None or ttft <= targets.max_ttft_ms))
     return SpeedFit(meets=meets, batch=max(1, use), tpot_ms=point.tpot_ms, tokens_per_s=point.tokens_per_s,
                     ttft_ms=ttft)
+
+
+class PDReport(BaseModel):
+    """A PD-disaggregated deployment sized for a request rate: a prefill pool and a decode pool."""
+
+    model: str
+    request_rate_per_s: float
+    input_tokens: int
+    output_tokens: int
+    prefill: SearchReport  # layouts serving rate × input tokens/s within the TTFT limit
+    decode: SearchReport  # layouts serving rate × output tokens/s within the TPOT limit
+    total_gpus: int | None  # the first row of each pool
+    cost_per_hour_usd: float | None
+    notes: list[str]
+
+
+def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_tokens: int, output_tokens: int,
+              max_tpot_ms: float | None = None, max_ttft_ms: float | None = None, weights: str | None = None,
+              kv_dtype: str = "bf16", chunk: int = 8192, max_nodes: int = 8, top: int = 10, mtp: bool = False,
+              redundant_experts: int = 0, knobs=None) -> PDReport:
+    """Prefill GPUs and decode GPUs sized apart (`plan.search` with speed targets per pool): prefill must serve
+    rate × input tokens/s (TTFT of one prompt within `max_ttft_ms`), decode rate × output tokens/s at the
+    largest batch that fits input + output tokens per sequence (TPOT within `max_tpot_ms`)."""
+    from .plan import Workload, search
+
+    if not (isfinite(request_rate) and request_rate > 0):
+        raise InputError(f"--request-rate {request_rate:g}: must be a positive number of requests per second")
+    for opt, v in (("--input", input_tokens), ("--output", output_tokens)):
+        if v < 1:
+            raise InputError(f"{opt} {v}: must be at least 1 token")
+    common = dict(weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp, top=top,
+                  redundant_experts=redundant_experts)
+    pre = search(spec, gpus, Workload(context=input_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
+                 targets=SpeedTargets(min_tokens_per_s=request_rate * input_tokens, max_ttft_ms=max_ttft_ms,
+                                      phase="prefill"), **common)
+    dec = search(spec, gpus, Workload(context=input_tokens + output_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
+                 targets=SpeedTargets(min_tokens_per_s=request_rate * output_tokens, max_tpot_ms=max_tpot_ms),
+                 **common)
+    total = cost = None
+    if pre.results and dec.results:
+        a, b = pre.results[0], dec.results[0]
+        total = a.gpus + b.gpus
+        if a.cost_per_hour_usd is not None and b.cost_per_hour_usd is not None:
+            cost = a.cost_per_hour_usd + b.cost_per_hour_usd
+    notes = [f"prefill pool: {request_rate:g} requests/s × {input_tokens:,} input tokens; decode pool: "
+             f"× {output_tokens:,} output tokens, sequences of {input_tokens + output_tokens:,} tokens (an estimate)"]
+    if total is None:
+        notes.append("no layout within --max-nodes meets the targets of both pools")
+    return PDReport(model=spec.name, request_rate_per_s=request_rate, input_tokens=input_tokens,
+                    output_tokens=output_tokens, prefill=pre, decode=dec, total_gpus=total, cost_per_hour_usd=cost,
+                    notes=notes)

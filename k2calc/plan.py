@@ -772,11 +772,16 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     if speed_on:
-        wanted = ", ".join(f"{k} {v:g}" for k, v in targets.model_dump().items() if v is not None)
-        notes.append(f"speed targets ({wanted}): k2calc perf's estimate of decode at --batch {workload.batch} and "
-                     f"--context {workload.context:,} (tokens/s: the largest batch that fits memory and the TPOT "
-                     "target; TTFT: one prompt of --context tokens); per (GPU type, count), the layout serving "
-                     "the most tokens/s is shown")
+        wanted = ", ".join(f"{k} {v:g}" for k, v in targets.model_dump().items()
+                           if v is not None and k != "phase")
+        if targets.phase == "prefill":
+            how = (f"prefill of {workload.context:,}-token prompts, a full --chunk of them per replica (TTFT: one "
+                   "prompt)")
+        else:
+            how = (f"decode at --batch {workload.batch} and --context {workload.context:,} (tokens/s: the largest "
+                   "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens)")
+        notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}; per (GPU type, count), the "
+                     "layout serving the most tokens/s is shown")
     else:
         notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")
     if redundant_experts:

@@ -299,6 +299,18 @@ def search_tables(r) -> list[Table]:
     return [t]
 
 
+def pd_tables(r) -> list[Table]:
+    """PDReport -> the prefill pool, the decode pool, and the pair."""
+    pre, dec = search_tables(r.prefill), search_tables(r.decode)
+    pre[0].title = f"prefill pool: {r.request_rate_per_s:g} requests/s × {r.input_tokens:,} input tokens"
+    dec[0].title = f"decode pool: {r.request_rate_per_s:g} requests/s × {r.output_tokens:,} output tokens"
+    total = Table(f"{r.model}: PD-disaggregated deployment (an estimate)", ["figure", "value"])
+    total.add("GPUs (first row of each pool)", "—" if r.total_gpus is None else r.total_gpus)
+    if r.cost_per_hour_usd is not None:
+        total.add("$/hour", f"${r.cost_per_hour_usd:,.2f}")
+    return [*pre, *dec, total]
+
+
 def _config_value(v) -> str:
     if isinstance(v, dict):  # rope_scaling, compactly: "yarn ×40, β 32/1, mscale 1.0/1.0, from 4096"
         kind = v.get("type") or v.get("rope_type") or ""

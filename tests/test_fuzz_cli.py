@@ -200,7 +200,8 @@ STRATEGIES = {
         opt("--mem-fraction", FLOATS), opt("--activations-gib", FLOATS), opt("--overhead-gib", FLOATS),
         opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--check"), flag("--search"), opt("--max-nodes", INTS),
         opt("--top", INTS), opt("--max-tpot-ms", FLOATS), opt("--min-tokens-per-s", FLOATS),
-        opt("--max-ttft-ms", FLOATS)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
+        opt("--max-ttft-ms", FLOATS), flag("--pd"), opt("--request-rate", FLOATS), opt("--input", SIZES),
+        opt("--output", SIZES)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
                                    ["-p", "moonlight-16b-a3b", "--search"], ["-p", "deepseek-v3.2", "--gpu", "b200"],
                                    ["-p", "kimi-k2.5", "--gpu", "h200", "--tp", "8"], []]),
     "perf": command("perf", [

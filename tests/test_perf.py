@@ -256,3 +256,23 @@ def test_readme_table_is_the_scripts_output(capsys):
     validate.main()
     printed = capsys.readouterr().out.strip()
     assert printed in (ROOT / "README.md").read_text()
+
+
+def test_pd_sizes_prefill_and_decode_pools_for_a_request_rate(run_json):
+    # 10 requests/s of 2,048 in and 500 out: prefill must serve 20,480 input tokens/s, decode 5,000 output.
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--pd", "--request-rate", "10",
+                 "--input", "2k", "--output", "500", "--max-tpot-ms", "50", "--max-ttft-ms", "2000", "--top", "2")
+    pre, dec = d["prefill"]["results"][0], d["decode"]["results"][0]
+    assert pre["tokens_per_s"] >= 10 * 2048 and pre["ttft_ms"] <= 2000
+    assert dec["tokens_per_s"] >= 10 * 500 and dec["tpot_ms"] <= 50
+    assert d["total_gpus"] == pre["gpus"] + dec["gpus"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pd", "--request-rate", "1"], "--pd needs --request-rate, --input and --output"),
+    (["--request-rate", "1"], "--request-rate goes with --pd"),
+    (["--pd", "--request-rate", "0", "--input", "1k", "--output", "1k"], "--request-rate 0"),
+])
+def test_pd_bad_input_is_one_line(run, args, message):
+    out = run("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", *args)
+    assert out.exit_code == 2 and message in out.stderr
