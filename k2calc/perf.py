@@ -5,10 +5,11 @@ communication and fixed latencies, with one set of documented defaults (`PerfKno
 table in the README (scripts/validate_serving.py) compares it with published deployments.
 
 **Step.** A decode step: every sequence a DP-attention replica holds (`ceil(batch / dp)`) computes
-`1 + mtp` query tokens (the token, plus `mtp` draft tokens to verify) against `context` cached tokens.
-A prefill: `ceil(batch / dp)` prompts of `context` tokens per replica, in chunks of `chunk` tokens;
-TTFT is the sum of the chunks. Pipeline stages run one after the other (TPOT sums them, plus one
-activation transfer per stage boundary); micro-batches are not pipelined across stages.
+`1 + mtp` query tokens (the token, plus `mtp` draft tokens to verify) against `context` cached tokens;
+replicas beyond `batch` stay idle (the MoE sees only the busy ones' tokens). A prefill: `ceil(batch / dp)`
+prompts of `context` tokens per replica, in chunks of `chunk` tokens; TTFT is the sum of the chunks.
+Pipeline stages run one after the other (TPOT sums them, plus one activation transfer per stage
+boundary); micro-batches are not pipelined across stages.
 
 **Per operation, on one GPU of the stage** (shapes from `plan`'s sharding rules, bytes in the stored
 format of the weights: fp8 with block scales, int4 with group scales, nvfp4 = e2m1 + one e4m3 scale
@@ -37,17 +38,23 @@ per 16 values, as `checkpoint` stores each; activations bf16):
   GPU's NVLink domain (`scaleup_domain_gpus`, GB200 NVL72).
 - Pipeline: one hidden-state transfer per stage boundary.
 
-**Overlap** (`overlap=True`, SGLang's two-batch overlap / DeepEP's hook mode): with ep > 1 the tokens are
-split into two micro-batches; per layer and micro-batch, attention computes while the other micro-batch
-dispatches, and the MoE computes while the other combines:
-    layer = Σ over micro-batches [max(attention compute, dispatch) + max(MoE compute, combine)]
+**Overlap** (`overlap=True`, SGLang's two-batch overlap / DeepEP's receive hooks): in decode with ep > 1
+the tokens may be split into two micro-batches; per layer and micro-batch, attention computes while the
+other micro-batch dispatches, and the MoE computes while the other combines:
+    layer = Σ over micro-batches [max(attention, dispatch) + max(MoE, combine) + all-reduces]
 so weights are read twice and fixed latencies paid twice, and communication longer than the compute
-beside it stays exposed. Prefill overlap leaves the GEMMs the SMs that DeepEP's normal kernels do not
-occupy. Without overlap (`--no-overlap`, or ep = 1) everything adds up.
+beside it stays exposed. The step takes the faster of one and two micro-batches (an operator turns
+overlap on where it pays). Prefill does not overlap: DeepEP's normal kernels occupy SMs and wait on the
+CPU for the received token counts. Without overlap (`--no-overlap`, or ep = 1) everything adds up.
 
-**Fixed latency per layer and micro-batch** (`layer_latency_us`): kernels_per_layer × kernel_latency_us +
-collectives × collective_latency_us: launches, synchronisation and small kernels that no roofline sees.
-It is why batch-1 decode takes ≈9 ms where streaming the weights alone takes ≈1 ms.
+**Fixed latency per layer and micro-batch** (`layer_latency_us`, default kernels_per_layer ×
+kernel_latency_us): launches, synchronisation and small kernels that no roofline sees; collectives carry
+their own latency. It is why batch-1 decode takes ≈9 ms where streaming the weights alone takes ≈1 ms.
+
+**Aggregated serving** (`input_tokens`/`output_tokens`): a batch is prefilled, then decoded. With DP
+attention, in steady state batch/output prompts start per decode step, each prefilled on its own replica
+while replicas without one wait in the expert exchange: min(dp, max(1, batch/output)) replicas prefill at
+a time, so the batch's prompts take batch / that × one prompt's prefill.
 
 **MTP** (`mtp` draft tokens, `acceptance` = probability each draft token is accepted): each step runs the
 main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times on one token per
@@ -57,8 +64,8 @@ rejection).
 **Defaults** (`PerfKnobs`, one set for every GPU; the kernel figures are Hopper's, the only ones the
 references publish, applied to Blackwell and AMD as well): see `DEFAULT_SOURCES`.
 
-Not modelled: CPU scheduling gaps, prefill/decode interference in aggregated serving beyond the time
-both phases take, page-table and sampling kernels, power throttling, network congestion.
+Not modelled: CPU scheduling gaps, page-table and sampling kernels, elementwise kernels beyond the fixed
+latency, power throttling, network congestion, non-uniform routing beyond `imbalance`.
 """
 
 from __future__ import annotations
@@ -96,7 +103,6 @@ class PerfKnobs(BaseModel):
     collective_latency_us: float = 10.0
     ep_latency_us: float = 35.0
     imbalance: float = 1.18
-    comm_sm_share: float = 24 / 132
     layer_latency_us: float | None = None  # overrides kernels × kernel latency (+ collectives)
     overlap: bool = True
 
@@ -121,7 +127,6 @@ DEFAULT_SOURCES = {
                      "(41 µs) leaves 36 µs; combine 114 - 82 = 32 µs (SOURCES.md, Serving performance)",
     "imbalance": "SGLang prefill, 4K prompts: 59,337 tok/s per node with perfectly balanced experts vs 50,302 "
                  "with its load balancer = 1.18 (SOURCES.md, Serving performance); applied when ep > 1",
-    "comm_sm_share": "DeepEP normal kernels occupy 20-24 of 132 SMs in prefill (SOURCES.md, Serving performance): 24/132",
     "overlap": "SGLang two-batch overlap: +25.5% decode throughput at 256 tokens per GPU (SOURCES.md, Serving performance); "
                "modelled as two micro-batches, not as hidden communication",
 }
@@ -287,7 +292,6 @@ class _Perf:
                   phase: str) -> list[_Op]:
         """Operations of one decoder layer on one GPU for one micro-batch: `seqs` sequences per replica with
         `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk)."""
-        lay, cfg, k = self.lay, self.cfg, self.k
         ops: list[_Op] = []
         stage_tokens = q_tokens * self.replicas  # tokens entering the MoE of one pipeline stage
         for it in items:
