@@ -203,11 +203,8 @@ class _Hw:
     def __init__(self, gpu: GPU, knobs: PerfKnobs):
         self.gpu, self.k = gpu, knobs
         self.bw = gpu.hbm_bandwidth_tb_per_s * 1e12
-        if gpu.nvlink_gb_per_s is None or gpu.network_gb_per_s is None:
-            raise InputError(f"--gpu {gpu.name}: the catalog ({gpu.source}) has no nvlink_gb_per_s / "
-                             "network_gb_per_s; add them to a --gpu-file entry")
-        self.nvlink = gpu.nvlink_gb_per_s * 1e9 * knobs.nvlink_efficiency
-        self.network = gpu.network_gb_per_s * 1e9 * knobs.network_efficiency
+        self.nvlink = gpu.nvlink_gb_per_s * 1e9 * knobs.nvlink_efficiency if gpu.nvlink_gb_per_s else None
+        self.network = gpu.network_gb_per_s * 1e9 * knobs.network_efficiency if gpu.network_gb_per_s else None
         self.domain = max(gpu.gpus_per_node, gpu.scaleup_domain_gpus or 0)
 
     def peak(self, fmt: str) -> tuple[float, str]:
@@ -225,7 +222,12 @@ class _Hw:
 
     def transfer(self, local: float, remote: float, latency_us: float) -> tuple[float, str]:
         """Seconds to send `local` bytes over NVLink and `remote` over the network, in parallel, + latency."""
-        tl, tr = local / self.nvlink, remote / self.network
+        for nbytes, bw, field in ((local, self.nvlink, "nvlink_gb_per_s"), (remote, self.network, "network_gb_per_s")):
+            if nbytes and bw is None:
+                raise InputError(f"--gpu {self.gpu.name}: the catalog ({self.gpu.source}) has no {field}, which this "
+                                 "layout's communication needs; add it to a --gpu-file entry")
+        tl = local / self.nvlink if local else 0.0
+        tr = remote / self.network if remote else 0.0
         return max(tl, tr) + latency_us * 1e-6, "network" if tr > tl else "nvlink"
 
 

@@ -276,3 +276,13 @@ def test_pd_sizes_prefill_and_decode_pools_for_a_request_rate(run_json):
 def test_pd_bad_input_is_one_line(run, args, message):
     out = run("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", *args)
     assert out.exit_code == 2 and message in out.stderr
+
+
+def test_a_catalog_gpu_without_link_bandwidths_runs_alone_and_names_the_field_when_it_communicates(run, tmp_path):
+    (tmp_path / "toy.yaml").write_text(
+        "gpus:\n  - name: toy\n    memory_bytes: 85520809984\n    hbm_bandwidth_tb_per_s: 3.0\n"
+        "    bf16_dense_tflops: 900\n    link_bandwidth_gb_per_s: 900\n    gpus_per_node: 8\n")
+    args = ["perf", "-p", "moonlight-16b-a3b", "--gpu", "toy", "--gpu-file", str(tmp_path / "toy.yaml")]
+    assert run(*args).exit_code == 0
+    out = run(*args, "--tp", "2")
+    assert out.exit_code == 2 and "no nvlink_gb_per_s" in out.stderr
