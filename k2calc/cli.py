@@ -297,7 +297,12 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          weights: WeightsOpt = None,
          quant_config: QuantConfigOpt = None,
          kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
-         mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")] = DEFAULT_MEM_FRACTION,
+         mem_fraction: Annotated[Optional[float], typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization); with --engine, that engine's own fraction flag. Default 0.9, or the engine's default.")] = None,
+         engine: Annotated[str, typer.Option("--engine", help="Account memory as this engine does at start-up: generic|vllm|sglang|trtllm.")] = "generic",
+         max_num_batched_tokens: Annotated[Optional[int], typer.Option("--max-num-batched-tokens", help="With --engine: tokens of the profiling forward pass (vLLM's flag; SGLang --chunked-prefill-size; TRT-LLM max_num_tokens). Default: the engine's.")] = None,
+         max_num_seqs: Annotated[Optional[int], typer.Option("--max-num-seqs", help="Concurrent sequences per DP replica the engine admits (vLLM's flag). Default: the engine's.")] = None,
+         block_size: Annotated[Optional[int], typer.Option("--block-size", help="With --engine: KV block/page size in tokens (vLLM's flag). Default: the engine's.")] = None,
+         avg_context: Annotated[Optional[str], typer.Option("--avg-context", help="Also show how many requests of this average context fit (e.g. 8k).")] = None,
          activations_gib: Annotated[Optional[float], typer.Option("--activations-gib", help="Override the activation estimate (GiB per GPU).")] = None,
          overhead_gib: Annotated[Optional[float], typer.Option("--overhead-gib", help="Override the runtime overhead (GiB per GPU; default 3, 5 with EP).")] = None,
          gpu_file: GpuFileOpt = None,
@@ -329,6 +334,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     if search:
         if check:
             raise InputError("--check and --search do not go together")
+        if engine != "generic":
+            raise InputError(f"--engine {engine} does not go with --search: the search uses the generic accounting")
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
@@ -336,8 +343,10 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     layout, workload, knobs = planlib.layout_from_options(
         tp=1 if tp is None else tp, dp_attention=1 if dp_attention is None else dp_attention, ep=1 if ep is None else ep,
         pp=1 if pp is None else pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
-        chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
-        overhead_gib=overhead_gib)
+        chunk=chunk, kv_dtype=kv_dtype, mem_fraction=DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction,
+        activations_gib=activations_gib, overhead_gib=overhead_gib)
+    engine_cfg = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
+    avg = planlib.parse_avg_context(avg_context)
     if search:
         names = [n.strip() for n in (gpu or "").split(",") if n.strip()]
         if gpu is not None and not names:
@@ -376,7 +385,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
             raise InputError(f"{opt} goes with --search (for one layout's speed, see `k2calc perf`)")
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
-    report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)
+    report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_,
+                          engine=engine_cfg, avg_context=avg)
     if check and format is Format.table:
         typer.echo(report.reason)
     else:
@@ -456,6 +466,41 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         price_per_gpu_hour=price_per_gpu_hour, sweep=perflib.parse_sweep(sweep) if sweep is not None else None,
         knobs=knobs, gpus=gpus_)
     _emit(report, perf_tables(report), format, report.notes)
+
+
+@app.command()
+@handle_errors
+def check(file: Annotated[Path, typer.Argument(help="YAML file of named deployments and their requirements.")],
+          junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")] = None,
+          baseline: Annotated[Optional[Path], typer.Option("--baseline", metavar="PREVIOUS.json", help="A previous `check --format json`: report what moved.")] = None,
+          gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
+    """CI capacity checks: plan every deployment of FILE and test its requirements.
+
+    Exit 0 when all pass, 1 when any fails (each named on stderr), 2 for a bad file. With GITHUB_ACTIONS
+    set, failures are also GitHub annotations.
+
+    \b
+    Example:  k2calc check deployments.yaml --junit capacity.xml --baseline previous.json
+    """
+    import os
+
+    from .check import github_annotations, junit_xml, run_check
+    from .views import check_tables
+
+    report = run_check(file, baseline=baseline, gpu_files=gpu_file)
+    emit(report, check_tables(report), format)
+    if junit is not None:
+        try:
+            junit.write_text(junit_xml(report))
+        except OSError as e:
+            raise InputError(f"--junit {junit}: cannot write it ({e.strerror})") from None
+    if os.environ.get("GITHUB_ACTIONS"):
+        for line in github_annotations(report):
+            typer.echo(line)
+    for line in report.failures:
+        error_line(f"check failed: {line}")
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 @app.command()
