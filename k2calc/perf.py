@@ -77,7 +77,7 @@ from pydantic import BaseModel
 from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, stored_parts, weight_format
 from .config import ModelSpec
 from .errors import InputError
-from .flops import AttentionForm, coefficients
+from .flops import AttentionForm, Phase, _sum_attended, coefficients, default_form
 from .hardware import GPU
 from .kv import cache_bytes_per_token_layer
 from .plan import _Item, _Model, Layout, SearchReport, layout_problem
@@ -323,32 +323,33 @@ class _Perf:
         return self.matmul(it, copies, "moe", touched=min(slots, touched))
 
     def attention(self, q_tokens: float, seqs: float, context: int, phase: str) -> _Op:
-        """MLA core on one GPU: heads ÷ tp; decode absorbed (reads the cache), prefill naive (causal)."""
+        """MLA core on one GPU, heads ÷ tp, in the form engines run the phase (flops.default_form: decode
+        absorbed, reading the cache; prefill naive and causal; DeepSeek-V3.2's sparse attention absorbed in
+        both, over at most index_topk tokens, its indexer scoring every past token)."""
         cfg, lay, k = self.cfg, self.lay, self.k
         cap = cfg.index_topk
+        form = default_form(cfg, Phase(phase))
+        c = self.coef[form]
+        per = (c.scores.value + c.values.value) / lay.tp  # FLOPs per query token per attended token
         if phase == "decode":
-            c = self.coef[AttentionForm.absorbed]
-            attended = min(context + 1, cap) if cap else context + 1
-            per = (c.scores.value + c.values.value) / lay.tp
-            flops = q_tokens * attended * per
+            attended = q_tokens * (min(context + 1, cap) if cap else context + 1)
+            scored = q_tokens * (context + 1)
             nbytes = seqs * context * self.kv_tl
-            if c.indexer:
-                flops += q_tokens * (context + 1) * c.indexer.value
         else:
-            c = self.coef[AttentionForm.naive]
-            # q_tokens prompt tokens of seqs sequences, each a causal chunk of n = q_tokens / seqs tokens
-            # continuing `context` cached ones: each attends to context + (1..n).
-            n = q_tokens / seqs
-            pairs = seqs * (n * context + n * (n + 1) / 2)
-            per = (c.scores.value + c.values.value) / lay.tp
-            flops = pairs * per
-            nbytes = seqs * (context + n) * self.kv_tl + ACT_BYTES * q_tokens * per / 2  # cache + q, k, v
-            if c.indexer:
-                flops += pairs * c.indexer.value
-        t, bound = self.hw.roofline(flops, nbytes, self.attention_peak,
-                                    k.attention_compute_efficiency, k.attention_memory_efficiency)
-        return _Op("attention (absorbed MLA)" if phase == "decode" else "attention (naive MLA)", "attention",
-                   flops, nbytes, 0.0, t, bound, "attn")
+            # q_tokens prompt tokens of `seqs` sequences, each a causal chunk of n = q_tokens / seqs tokens
+            # continuing `context` cached ones: position p attends to min(p, cap) tokens.
+            n = round(q_tokens / seqs)
+            attended = seqs * (_sum_attended(context + n, cap) - _sum_attended(context, cap))
+            scored = seqs * (_sum_attended(context + n, None) - _sum_attended(context, None))
+            # the cache once, and q, k, v, o of the chunk: 2·(key + value width) per head = per FLOPs / 1 token
+            nbytes = seqs * (context + n) * self.kv_tl + ACT_BYTES * q_tokens * per
+        main, indexer = attended * per, (scored * c.indexer.value if c.indexer else 0)
+        flops = main + indexer
+        # The indexer scores its fp8 keys at the FP8 peak (one rate for both: the peak-weighted mix).
+        peak = flops / (main / self.attention_peak + indexer / self.hw.peak("fp8")[0]) if flops else self.attention_peak
+        t, bound = self.hw.roofline(flops, nbytes, peak, k.attention_compute_efficiency,
+                                    k.attention_memory_efficiency)
+        return _Op(f"attention ({form.value} MLA)", "attention", flops, nbytes, 0.0, t, bound, "attn")
 
     # -- communication ------------------------------------------------------------------------------
 

@@ -286,3 +286,12 @@ def test_a_catalog_gpu_without_link_bandwidths_runs_alone_and_names_the_field_wh
     assert run(*args).exit_code == 0
     out = run(*args, "--tp", "2")
     assert out.exit_code == 2 and "no nvlink_gb_per_s" in out.stderr
+
+
+def test_sparse_attention_attends_index_topk_tokens_and_the_indexer_scores_all():
+    # DeepSeek-V3.2 decode at 100,000 cached tokens, TP8, one sequence, per layer:
+    # absorbed MLA over index_topk = 2048 tokens: 2·128·(512+64) + 2·128·512 = 278,528 FLOPs per token ÷ 8 ranks;
+    # the lightning indexer scores all 100,001 tokens: 2·64·128 = 16,384 FLOPs each (replicated, not ÷ tp).
+    r = perf(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), batch=1, context=100_000)
+    per_layer = 2048 * 278_528 / 8 + 100_001 * 16_384
+    assert _component(r, "attention (absorbed MLA)").flops == pytest.approx(61 * per_layer)
