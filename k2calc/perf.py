@@ -20,7 +20,9 @@ per 16 values, as `checkpoint` stores each; activations bf16):
 - attention (flops.py's MLA coefficients, heads ÷ tp): decode in the absorbed form, FLOPs =
   query tokens × attended × (scores + values); bytes = the KV cache read once per step (sequences ×
   context × cache bytes per token per layer: the latent is not split over tp). Prefill in the naive form,
-  causal (a prompt of N tokens attends N(N+1)/2 times). Efficiencies: `attention_*`.
+  causal (a prompt of N tokens attends N(N+1)/2 times); DeepSeek-V3.2's sparse attention absorbed in both
+  phases over at most index_topk tokens, its indexer scoring every past token at the FP8 peak.
+  Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
 - routed experts: the GPU holds `(n_routed_experts + redundant) / ep` expert slots, each split over
   `moe_tp`; a stage's T tokens make T·k token copies, `1/ep` of them per GPU, times `imbalance` when
   ep > 1 (all-to-all waits for the busiest rank). Weights read = slots × P(slot touched) with
