@@ -76,7 +76,7 @@ from math import ceil, isfinite
 
 from pydantic import BaseModel
 
-from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, stored_parts, weight_format
+from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, spec_format, stored_parts, weight_format
 from .config import ModelSpec
 from .errors import InputError
 from .flops import AttentionForm, Phase, _sum_attended, coefficients, default_form
@@ -628,7 +628,7 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
 def weights_per_gpu(spec: ModelSpec, gpu: GPU, layout: Layout, *, weights: str | None = None,
                     expert_weights: str | None = None) -> tuple[int, int]:
     """(bytes of the routed experts on one GPU as `plan` stores them, as perf's expert format stores them)."""
-    fmt = weight_format(spec.config, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     p = _Perf(spec, gpu, layout, fmt, expert_weights or fmt.name, "bf16", PerfKnobs())
     layers = sum(1 for t in p.m.layer_type if t == "moe")
     items = [it for it in p.m.per_type.get("moe", []) if it.t.kind is Kind.ROUTED_EXPERTS]
@@ -700,7 +700,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
     if (input_tokens is None) != (output_tokens is None):
         raise InputError("give --input and --output together")
-    fmt = weight_format(cfg, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     efmt = expert_weights or fmt.name
     if efmt not in FORMATS:
         raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
