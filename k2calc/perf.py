@@ -79,12 +79,13 @@ from pydantic import BaseModel
 from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, spec_format, stored_parts, weight_format
 from .config import ModelSpec
 from .errors import InputError
-from .flops import AttentionForm, Phase, _sum_attended, coefficients, default_form
+from .arch.description import Attention
+from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from .hardware import GPU
-from .kv import cache_bytes_per_token_layer
+from .kv import kept_tokens, layer_bytes
 from .plan import _Item, _Model, Layout, SearchReport, layout_problem
 from .sizes import MAX_INT
-from .tensors import Kind
+from .arch.tensors import Kind
 
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
@@ -255,11 +256,10 @@ class _Perf:
         problem = layout_problem(self.m, lay)
         if problem:
             raise InputError(problem)
-        self.kv_tl = cache_bytes_per_token_layer(self.cfg, kv_dtype)
+        self.arch, self.kv_dtype = spec.arch, kv_dtype
         self.replicas = lay.dp  # DP-attention replicas with tokens in this step
         # An fp8 cache is attended in fp8 (FlashMLA's and TensorRT-LLM's fp8 MLA kernels), bf16 otherwise.
         self.attention_peak = self.hw.peak("fp8" if kv_dtype.startswith("fp8") else "bf16")[0]
-        self.coef = {f: coefficients(self.cfg, f) for f in AttentionForm}
 
     # -- matmuls ------------------------------------------------------------------------------------
 
@@ -292,8 +292,8 @@ class _Perf:
 
     # -- one layer ----------------------------------------------------------------------------------
 
-    def layer_ops(self, items: list[_Item], moe: bool, q_tokens: float, seqs: float, context: int,
-                  phase: str) -> list[_Op]:
+    def layer_ops(self, items: list[_Item], moe: bool, att: Attention, q_tokens: float, seqs: float,
+                  context: int, phase: str) -> list[_Op]:
         """Operations of one decoder layer on one GPU for one micro-batch: `seqs` sequences per replica with
         `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk)."""
         ops: list[_Op] = []
@@ -310,48 +310,52 @@ class _Perf:
                 continue  # once per step, not per layer
             else:
                 ops.append(self.matmul(it, q_tokens, "attn"))
-        ops.append(self.attention(q_tokens, seqs, context, phase))
+        ops.append(self.attention(att, q_tokens, seqs, context, phase))
         ops += self.comm(q_tokens, moe, phase)
         return ops
 
     def experts(self, it: _Item, stage_tokens: float) -> _Op:
-        lay, cfg = self.lay, self.cfg
-        kk = cfg.num_experts_per_tok
-        slots_total = cfg.n_routed_experts + lay.redundant_experts
+        lay, arch = self.lay, self.arch
+        kk = arch.num_experts_per_tok
+        slots_total = arch.n_routed_experts + lay.redundant_experts
         _, slots, _ = self._shard(it)
         imb = self.k.imbalance if lay.ep > 1 else 1.0
         copies = stage_tokens * kk / lay.ep * imb
         touched = slots * (1 - (1 - kk / slots_total) ** stage_tokens)
         return self.matmul(it, copies, "moe", touched=min(slots, touched))
 
-    def attention(self, q_tokens: float, seqs: float, context: int, phase: str) -> _Op:
-        """MLA core on one GPU, heads ÷ tp, in the form engines run the phase (flops.default_form: decode
-        absorbed, reading the cache; prefill naive and causal; DeepSeek-V3.2's sparse attention absorbed in
-        both, over at most index_topk tokens, its indexer scoring every past token)."""
-        cfg, lay, k = self.cfg, self.lay, self.k
-        cap = cfg.index_topk
-        form = default_form(cfg, Phase(phase))
-        c = self.coef[form]
+    def attention(self, att: Attention, q_tokens: float, seqs: float, context: int, phase: str) -> _Op:
+        """One layer's attention core on one GPU, query heads ÷ tp, in the form engines run the phase
+        (flops.default_form: MLA decode absorbed, reading the cache; prefill naive and causal; DeepSeek-V3.2's
+        sparse attention absorbed in both, over at most index_topk tokens, its indexer scoring every past
+        token); GQA reads its KV heads ÷ tp; windows and chunks as flops.attended counts them."""
+        lay, k = self.lay, self.k
+        form = default_form(self.arch, Phase(phase))
+        c = coefficients(att, form)
         per = (c.scores.value + c.values.value) / lay.tp  # FLOPs per query token per attended token
+        kv = layer_bytes(att, self.kv_dtype, lay.tp if att.mla is None else 1)  # per cached token, this GPU
         if phase == "decode":
-            attended = q_tokens * (min(context + 1, cap) if cap else context + 1)
-            scored = q_tokens * (context + 1)
-            nbytes = seqs * context * self.kv_tl
+            a = attended(att, Phase.decode, context, form)
+            seen, scored = q_tokens * a.last, q_tokens * a.indexed
+            nbytes = seqs * kept_tokens(att, context) * kv
         else:
             # q_tokens prompt tokens of `seqs` sequences, each a causal chunk of n = q_tokens / seqs tokens
-            # continuing `context` cached ones: position p attends to min(p, cap) tokens.
+            # continuing `context` cached ones: what a prompt of context + n attends, less its first context.
             n = round(q_tokens / seqs)
-            attended = seqs * (_sum_attended(context + n, cap) - _sum_attended(context, cap))
-            scored = seqs * (_sum_attended(context + n, None) - _sum_attended(context, None))
+            upto = attended(att, Phase.prefill, context + n, form)
+            before = attended(att, Phase.prefill, context, form) if context else None
+            seen = seqs * (upto.total - (before.total if before else 0))
+            scored = seqs * (upto.indexed - (before.indexed if before else 0))
             # the cache once, and q, k, v, o of the chunk: 2·(key + value width) per head = per FLOPs / 1 token
-            nbytes = seqs * (context + n) * self.kv_tl + ACT_BYTES * q_tokens * per
-        main, indexer = attended * per, (scored * c.indexer.value if c.indexer else 0)
+            nbytes = seqs * kept_tokens(att, context + n) * kv + ACT_BYTES * q_tokens * per
+        main, indexer = seen * per, (scored * c.indexer.value if c.indexer else 0)
         flops = main + indexer
         # The indexer scores its fp8 keys at the FP8 peak (one rate for both: the peak-weighted mix).
         peak = flops / (main / self.attention_peak + indexer / self.hw.peak("fp8")[0]) if flops else self.attention_peak
         t, bound = self.hw.roofline(flops, nbytes, peak, k.attention_compute_efficiency,
                                     k.attention_memory_efficiency)
-        return _Op(f"attention ({form.value} MLA)", "attention", flops, nbytes, 0.0, t, bound, "attn")
+        name = f"attention ({form.value} MLA)" if att.mla is not None else "attention (GQA)"
+        return _Op(name, "attention", flops, nbytes, 0.0, t, bound, "attn")
 
     # -- communication ------------------------------------------------------------------------------
 
@@ -370,8 +374,8 @@ class _Perf:
         return _Op(name, "communication", 0.0, 0.0, moved, t, bound, stream)
 
     def comm(self, q_tokens: float, moe: bool, phase: str) -> list[_Op]:
-        lay, cfg, k = self.lay, self.cfg, self.k
-        h = cfg.hidden_size
+        lay, k = self.lay, self.k
+        h = self.arch.hidden_size.value
         ops: list[_Op] = []
         if lay.tp > 1:
             ops.append(self.all_reduce("tp all-reduce (attention)", lay.tp, q_tokens * h * ACT_BYTES, "serial"))
@@ -403,8 +407,8 @@ class _Perf:
 
     def ep_exchange(self, q_tokens: float, phase: str) -> list[_Op]:
         """DeepEP dispatch (fp8) and combine (bf16) for the tokens this GPU owns."""
-        lay, cfg, k = self.lay, self.cfg, self.k
-        h, kk = cfg.hidden_size, cfg.num_experts_per_tok
+        lay, k = self.lay, self.k
+        h, kk = self.arch.hidden_size.value, self.arch.num_experts_per_tok
         own = q_tokens / lay.tp  # the replica's tokens are split over its tp ranks for the exchange
         g = lay.stage_gpus
         inside, beyond = self._remote_share(g)
@@ -474,11 +478,13 @@ class _Perf:
         lat = self.layer_latency_s()
         stages = m.stages(lay)
         for si, layers in enumerate(stages):
-            for typ, items in m.per_type.items():
-                n = sum(1 for i in layers if m.layer_type[i] == typ)
-                if not n:
-                    continue
-                ops = self.layer_ops(items, typ == "moe", q_tokens / mbs, seqs / mbs, context, phase)
+            groups: dict[tuple[str, Attention], int] = {}
+            for i in layers:  # layers alike in MLP type and attention (windows, heads) cost alike
+                key = (m.layer_type[i], self.arch.layer(i).attention)
+                groups[key] = groups.get(key, 0) + 1
+            for (typ, att), n in groups.items():
+                ops = self.layer_ops(m.per_type[typ], typ == "moe", att, q_tokens / mbs, seqs / mbs, context,
+                                     phase)
                 t, comp, comm = layer_time(ops)
                 total += n * mbs * (t + lat)
                 split["compute"] += n * mbs * comp
@@ -492,9 +498,9 @@ class _Perf:
                 rows = q_tokens if phase == "decode" else seqs
                 head_ops = [self.matmul(it, rows, "attn") for it in heads]
                 if draft_passes and m.mtp:
-                    moe_mtp = self.cfg.is_moe_layer(self.cfg.num_hidden_layers)
+                    draft = self.arch.mtp[0]
                     layer_items = [it for it in m.mtp if it.t.kind not in (Kind.LM_HEAD,)]
-                    dops = self.layer_ops(layer_items, moe_mtp, seqs, seqs, context, "decode")
+                    dops = self.layer_ops(layer_items, draft.is_moe, draft.attention, seqs, seqs, context, "decode")
                     dops += [self.matmul(it, seqs, "attn") for it in m.mtp if it.t.kind is Kind.LM_HEAD]
                     for o in dops:
                         o.name = "mtp: " + o.name
@@ -512,7 +518,7 @@ class _Perf:
                 split["compute"] += ht
                 add(head_ops, 1)
             if si < len(stages) - 1:  # hand the hidden states to the next stage
-                nbytes = q_tokens * self.cfg.hidden_size * ACT_BYTES
+                nbytes = q_tokens * self.arch.hidden_size.value * ACT_BYTES
                 local = self.hw.domain >= lay.gpus
                 t, bound = self.hw.transfer(nbytes if local else 0.0, 0.0 if local else nbytes,
                                             k.collective_latency_us)
@@ -678,7 +684,6 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     """
     knobs = knobs or PerfKnobs()
     check_knobs(knobs)
-    cfg = spec.config
     if phase not in ("decode", "prefill"):
         raise InputError(f"--phase {phase}: choose decode or prefill")
     if gpus is not None and gpus != layout.gpus:
@@ -689,7 +694,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
             raise InputError(f"{opt} {v}: must be at least {lo}")
         if v > MAX_INT:
             raise InputError(f"{opt} {v}: too large (at most 2^40 = {MAX_INT:,})")
-    if mtp and not cfg.num_nextn_predict_layers:
+    if mtp and not spec.arch.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     if acceptance is not None:
         if not mtp:
