@@ -17,12 +17,13 @@ per 16 values, as `checkpoint` stores each; activations bf16):
     time = max(FLOPs / (peak × compute_efficiency), bytes / (HBM bandwidth × memory_efficiency))
 - matmul: FLOPs = 2 × tokens × shard elements; bytes = weights + 2 × tokens × (in + out); the peak of
   the weight's format (fp8 → FP8 peak, nvfp4 → FP4 peak, bf16 and int4 weight-only → BF16 peak).
-- attention (flops.py's MLA coefficients, heads ÷ tp): decode in the absorbed form, FLOPs =
-  query tokens × attended × (scores + values); bytes = the KV cache read once per step (sequences ×
-  context × cache bytes per token per layer: the latent is not split over tp). Prefill in the naive form,
-  causal (a prompt of N tokens attends N(N+1)/2 times); DeepSeek-V3.2's sparse attention absorbed in both
-  phases over at most index_topk tokens, its indexer scoring every past token at the FP8 peak.
-  Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
+- attention, per layer from its description (flops.py's coefficients and `attended`, query heads ÷ tp):
+  MLA decodes in the absorbed form, FLOPs = query tokens × attended × (scores + values), bytes = the KV
+  cache read once per step (sequences × context × cache bytes per token per layer: the latent is not split
+  over tp); prefills in the naive form, causal (a prompt of N tokens attends N(N+1)/2 times). GQA reads
+  its KV heads ÷ tp; sliding windows and chunks as flops counts them. DeepSeek-V3.2's sparse attention is
+  absorbed in both phases over at most index_topk tokens, its indexer scoring every past token at the FP8
+  peak. Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
 - routed experts: the GPU holds `(n_routed_experts + redundant) / ep` expert slots, each split over
   `moe_tp`; a stage's T tokens make T·k token copies, `1/ep` of them per GPU, times `imbalance` when
   ep > 1 (all-to-all waits for the busiest rank). Weights read = slots × P(slot touched) with

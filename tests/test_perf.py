@@ -298,3 +298,13 @@ def test_sparse_attention_attends_index_topk_tokens_and_the_indexer_scores_all()
     r = perf(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), batch=1, context=100_000)
     per_layer = 2048 * 278_528 / 8 + 100_001 * 16_384
     assert _component(r, "attention (absorbed MLA)").flops == pytest.approx(61 * per_layer)
+
+
+def test_gqa_decode_reads_its_kv_heads_split_over_tp():
+    # Qwen3-32B (config: 64 layers, 64 query heads, 8 KV heads, head_dim 128), TP8, one sequence of 4,096:
+    # each GPU holds 8/8 = 1 KV head: keys + values 2 × 128 bf16 = 512 bytes per token per layer;
+    # each of its 64/8 = 8 query heads scores and sums 4,097 tokens: 2·8·128 + 2·8·128 = 4,096 FLOPs per token.
+    r = perf(load_preset("qwen3-32b"), get_gpu("h200"), Layout(tp=8), batch=1, context=4096)
+    att = _component(r, "attention (GQA)")
+    assert att.bytes == 64 * 4096 * 512
+    assert att.flops == 64 * 4097 * 4096
