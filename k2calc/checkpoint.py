@@ -58,7 +58,7 @@ from pydantic import BaseModel
 from .arch.schema import FamilyConfig as ModelConfig
 from .config import ModelSpec
 from .errors import InputError
-from .render import GIB
+from .sizes import GIB
 from .arch.tensors import VISION_KINDS, Kind, Tensor, Use, build_tensors, expand_experts
 from .vision import vision_tensors
 

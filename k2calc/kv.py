@@ -222,8 +222,7 @@ class KVReport(KVPoint):
 def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16", batch: int = 1, gqa: int | None = None,
              page_size: int | None = None, mtp: bool = False) -> KVReport:
     """The `k2calc kv` report for sequences of each context length, `batch` of them."""
-    from .render import GIB
-    from .sizes import MAX_CONTEXT, MAX_INT
+    from .sizes import GIB, MAX_CONTEXT, MAX_INT
 
     cfg = spec.arch
     notes = list(spec.notes)

@@ -63,9 +63,8 @@ from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .engines import SOURCES as ENGINE_SOURCES
 from .engines import Concurrency, EngineConfig, EngineMemory, StageNeeds, account, concurrency, resolve
 from .errors import InputError
-from .render import GIB
 from .hardware import GPU
-from .sizes import MAX_INT
+from .sizes import GIB, MAX_INT
 from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
 from .arch.tensors import Kind, Tensor, build_tensors
 

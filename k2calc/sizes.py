@@ -22,6 +22,10 @@ MAX_CONTEXT = 2**40  # tokens in one sequence (1T, binary)
 MAX_COUNT = 10**18  # tokens of a training budget
 MAX_INT = 2**40  # batch, page size, GPUs, redundant experts, layout sizes: same reasoning as MAX_CONTEXT
 
+# Memory units, one definition for analyses and views alike: GiB binary (memory), GB decimal (disk).
+GIB = 2**30
+GB = 10**9
+
 
 def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum: int, maximum: int,
            maximum_text: str) -> int:
