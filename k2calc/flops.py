@@ -85,7 +85,8 @@ def default_form(cfg, phase: Phase) -> AttentionForm:
     return DEFAULT_FORM[phase]
 
 
-def _component(t: Tensor) -> str:
+def flops_component(t: Tensor) -> str:
+    """The FLOPs breakdown key of a tensor's matmul (explain groups its formulas by the same key)."""
     if t.kind is Kind.ATTENTION:
         return "indexer_proj" if ".indexer." in t.name else "attention_proj"
     if t.kind is Kind.EMBEDDING:
@@ -98,7 +99,7 @@ def linear_flops(tensors: list[Tensor], experts_per_tok: int) -> dict[str, int]:
     out = dict.fromkeys(LINEAR_KEYS, 0)
     for t in tensors:
         if t.matmul:
-            out[_component(t)] += 2 * t.active(experts_per_tok)
+            out[flops_component(t)] += 2 * t.active(experts_per_tok)
     return out
 
 

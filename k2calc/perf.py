@@ -84,7 +84,7 @@ from .arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from .hardware import GPU
 from .kv import kept_tokens, layer_bytes
-from .plan import _Item, _Model, Layout, SearchReport, layout_problem
+from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, layout_problem
 from .sizes import MAX_INT
 from .arch.tensors import Kind
 
@@ -249,11 +249,11 @@ class _Op:
 
 class _Perf:
     def __init__(self, spec: ModelSpec, gpu: GPU, lay: Layout, fmt: WeightFormat, expert_fmt: str, kv_dtype: str,
-                 knobs: PerfKnobs, model: _Model | None = None):
+                 knobs: PerfKnobs, model: ShardedModel | None = None):
         self.spec, self.cfg, self.lay, self.fmt, self.k = spec, spec.config, lay, fmt, knobs
         self.expert_fmt = expert_fmt
         self.hw = _Hw(gpu, knobs)
-        self.m = model or _Model(spec, fmt)
+        self.m = model or ShardedModel(spec, fmt)
         problem = layout_problem(self.m, lay)
         if problem:
             raise InputError(problem)
@@ -264,12 +264,12 @@ class _Perf:
 
     # -- matmuls ------------------------------------------------------------------------------------
 
-    def _weight_fmt(self, it: _Item) -> str:
+    def _weight_fmt(self, it: ShardedTensor) -> str:
         if it.t.kind is Kind.ROUTED_EXPERTS:
             return self.expert_fmt
         return self.fmt.name if it.is_q else "bf16"
 
-    def _shard(self, it: _Item) -> tuple[tuple[int, ...], int, int]:
+    def _shard(self, it: ShardedTensor) -> tuple[tuple[int, ...], int, int]:
         """(shard shape, copies on this GPU, bytes of one copy in its stored format)."""
         shape, copies = self.m.shard_shape(it, self.lay)
         fmt = self._weight_fmt(it)
@@ -280,7 +280,7 @@ class _Perf:
             one = parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
         return shape, copies, one
 
-    def matmul(self, it: _Item, tokens: float, stream: str, touched: float | None = None) -> _Op:
+    def matmul(self, it: ShardedTensor, tokens: float, stream: str, touched: float | None = None) -> _Op:
         """One tensor's matmul on this GPU for `tokens` rows (token copies for routed experts)."""
         shape, copies, one = self._shard(it)
         out_f, in_f = shape
@@ -293,7 +293,7 @@ class _Perf:
 
     # -- one layer ----------------------------------------------------------------------------------
 
-    def layer_ops(self, items: list[_Item], moe: bool, att: Attention, q_tokens: float, seqs: float,
+    def layer_ops(self, items: list[ShardedTensor], moe: bool, att: Attention, q_tokens: float, seqs: float,
                   context: int, phase: str) -> list[_Op]:
         """Operations of one decoder layer on one GPU for one micro-batch: `seqs` sequences per replica with
         `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk)."""
@@ -315,7 +315,7 @@ class _Perf:
         ops += self.comm(q_tokens, moe, phase)
         return ops
 
-    def experts(self, it: _Item, stage_tokens: float) -> _Op:
+    def experts(self, it: ShardedTensor, stage_tokens: float) -> _Op:
         lay, arch = self.lay, self.arch
         kk = arch.num_experts_per_tok
         slots_total = arch.n_routed_experts + lay.redundant_experts
@@ -837,7 +837,7 @@ class SpeedFit(BaseModel):
     ttft_ms: float | None
 
 
-def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: _Model, targets: SpeedTargets, *, context: int,
+def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, targets: SpeedTargets, *, context: int,
               batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
               knobs: PerfKnobs | None = None) -> SpeedFit:
     """Decode speed of `layout` for the search: at `batch` (TPOT and TTFT targets), or, with a tokens/s target,

@@ -210,7 +210,9 @@ def shard_rule(t: Tensor) -> str:
 
 
 @dataclass(frozen=True)
-class _Item:
+class ShardedTensor:
+    """A checkpoint tensor with its sharding rule (plan's memory and perf's step time both split by it)."""
+
     t: Tensor
     rule: str
     is_q: bool
@@ -229,21 +231,22 @@ def _stage_layers(n_layers: int, pp: int) -> list[list[int]]:
     return out
 
 
-class _Model:
-    """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications."""
+class ShardedModel:
+    """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications (shared
+    with perf, which times the same shards)."""
 
     def __init__(self, spec: ModelSpec, fmt: WeightFormat):
         cfg = self.cfg = spec.arch
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
-        items = [_Item(t, r, quantized(t, fmt, prefix),
+        items = [ShardedTensor(t, r, quantized(t, fmt, prefix),
                        cfg.layer(t.layer).attention.num_key_value_heads.value if r == KV_HEADS else 0)
                  for t in build_tensors(cfg) for r in (shard_rule(t),)]
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
         self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]
         self.mtp = [i for i in items if i.t.mtp]
         self.layer_type = ["moe" if cfg.is_moe_layer(i) else "dense" for i in range(cfg.num_hidden_layers)]
-        self.per_type: dict[str, list[_Item]] = {}
+        self.per_type: dict[str, list[ShardedTensor]] = {}
         for typ in ("dense", "moe"):
             if typ in self.layer_type:
                 idx = self.layer_type.index(typ)
@@ -251,7 +254,7 @@ class _Model:
         self.items = items
         self.windowed = any(lay.attention.window.cap is not None for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
-        seen: dict[tuple, _Item] = {}
+        seen: dict[tuple, ShardedTensor] = {}
         for it in items:
             if it.rule not in (REPLICATED, VOCAB, KV_HEADS, EXPERT):
                 col = it.rule in (COLUMN, EXPERT_COLUMN)
@@ -259,7 +262,7 @@ class _Model:
         self.split_checks = list(seen.values())
         self._cache: dict[tuple, int] = {}
 
-    def shard_shape(self, it: _Item, lay: Layout) -> tuple[tuple[int, ...], int]:
+    def shard_shape(self, it: ShardedTensor, lay: Layout) -> tuple[tuple[int, ...], int]:
         """(shape of this GPU's shard, copies on this GPU)."""
         dims, r = it.t.dims, it.rule
         if r in (VOCAB, COLUMN):  # vocab-parallel tables split their rows like column-parallel weights
@@ -277,11 +280,11 @@ class _Model:
             return dims, slots
         return dims, it.t.copies
 
-    def item_bytes(self, it: _Item, lay: Layout) -> int:
+    def item_bytes(self, it: ShardedTensor, lay: Layout) -> int:
         shape, copies = self.shard_shape(it, lay)
         return copies * parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
 
-    def group_bytes(self, key: str, items: list[_Item], lay: Layout) -> int:
+    def group_bytes(self, key: str, items: list[ShardedTensor], lay: Layout) -> int:
         k = (key, lay.tp, lay.moe_tp, lay.ep, lay.redundant_experts)
         v = self._cache.get(k)
         if v is None:
@@ -324,9 +327,9 @@ class _Model:
                 total += self.group_bytes("mtp", self.mtp, lay)
         return total
 
-    def stage_items(self, lay: Layout, s: int, layers: list[int]) -> list[tuple[_Item, int]]:
+    def stage_items(self, lay: Layout, s: int, layers: list[int]) -> list[tuple[ShardedTensor, int]]:
         """(item, how many layers of it) on stage s, for the by-module view."""
-        out: list[tuple[_Item, int]] = []
+        out: list[tuple[ShardedTensor, int]] = []
         counts = {typ: sum(1 for i in layers if self.layer_type[i] == typ) for typ in self.per_type}
         if s == 0:
             out += [(i, 1) for i in self.first]
@@ -344,7 +347,7 @@ class _Model:
 # Validity
 
 
-def layout_problem(m: _Model, lay: Layout) -> str | None:
+def layout_problem(m: ShardedModel, lay: Layout) -> str | None:
     """Why a layout cannot run (one line naming the option), or None."""
     cfg = m.cfg
     for opt, v in (("--tp", lay.tp), ("--dp-attention", lay.dp), ("--pp", lay.pp), ("--ep", lay.ep)):
@@ -428,7 +431,7 @@ def _activations(cfg: Architecture, lay: Layout, w: Workload, has_dense: bool, h
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
-def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stage]:
+def _stage_memory(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int) -> list[_Stage]:
     cfg = m.cfg
     out = []
     for s, layers in enumerate(m.stages(lay)):
@@ -584,7 +587,7 @@ class _EngineEval:
     seq_tokens: int  # KV tokens one sequence takes: the context rounded up to whole blocks
 
 
-def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engine: EngineConfig,
+def _engine_eval(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engine: EngineConfig,
                  knobs: Knobs) -> _EngineEval:
     """One layout through an engine's start-up accounting: activations estimated at the engine's own
     profiling batch (its max-num-batched-tokens), the KV pool and token count as the engine computes them."""
@@ -616,7 +619,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.arch
     fmt = spec_format(spec, weights)
-    m = _Model(spec, fmt)
+    m = ShardedModel(spec, fmt)
     problem = layout_problem(m, layout)
     if problem:
         raise InputError(problem)
@@ -734,7 +737,7 @@ def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st
     )
 
 
-def _sharding_text(it: _Item, lay: Layout) -> str:
+def _sharding_text(it: ShardedTensor, lay: Layout) -> str:
     r = it.rule
     if r == REPLICATED:
         return "replicated"
@@ -752,7 +755,7 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
     return f"{slots} experts/GPU{split}"
 
 
-def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs,
+def _kv_layouts(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs,
                 gpu: GPU, engine: EngineConfig) -> list[KVLayout]:
     """The current layout beside all-TP and all-DP attention over the same GPUs of a stage."""
     g = lay.stage_gpus
@@ -865,7 +868,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     fmt = spec_format(spec, weights)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
-    m = _Model(spec, fmt)
+    m = ShardedModel(spec, fmt)
     kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     speed_on = targets is not None and targets.any()
     if speed_on:

@@ -1,4 +1,5 @@
-"""The library's layers: analyses never reach up into presentation (views, render, plot, cli)."""
+"""The library's layers: analyses never reach up into presentation (views, render, plot, cli), and no
+module imports another's private names."""
 
 from __future__ import annotations
 
@@ -26,3 +27,7 @@ def imports(path: Path) -> list[tuple[str, list[str]]]:
 def test_analysis_modules_do_not_import_presentation(path):
     assert not [m for m, _ in imports(path) if m in PRESENTATION]
 
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_another_modules_private_names(path):
+    assert not [(m, n) for m, names in imports(path) for n in names if n.startswith("_") and n != "__version__"]
