@@ -2,7 +2,7 @@
 
 An adapter (one module per family: deepseek.py, llama.py, qwen3.py, ...) turns that family's config into
 an `Architecture`: per layer its attention, its MLP and its norms; at the model level the vocabulary,
-hidden width, embeddings, MTP layers and an optional vision tower. Every width is an `Expr`, an integer
+hidden width, embeddings and MTP layers (a vision tower is k2calc/vision.py's, built from the spec). Every width is an `Expr`, an integer
 that carries its formula over the config's own field names, so `--explain` can print
 `num_key_value_heads·head_dim` with numbers substituted. The tensor list (tensors.py), KV cache, FLOPs
 and plans read this description only, never a family's config fields.
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Union
-
-if TYPE_CHECKING:
-    from .tensors import Tensor
+from typing import Any, Union
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,7 +250,8 @@ class Layer:
 class Architecture:
     """A whole model. `layers` are the decoder layers in order; `mtp` the multi-token-prediction modules
     (DeepSeek style: embedding and head copies, enorm/hnorm, eh_proj, then a full decoder layer) that
-    checkpoints store after them; `vision` the vision tower's tensors, filled by a vision adapter."""
+    checkpoints store after them. A vision tower is not part of it: k2calc/vision.py builds one from the
+    spec's vision_config, counted apart from the language model."""
 
     model_type: str
     vocab_size: Expr
@@ -263,9 +261,6 @@ class Architecture:
     final_norm: bool = True
     mtp: tuple[Layer, ...] = ()
     max_position_embeddings: int | None = None
-    # The vision tower + projector as checkpoint tensors, counted apart from the language model (the
-    # "vision" key); a vision adapter fills it (e.g. from Kimi-K2.5's or Pixtral's vision_config).
-    vision: tuple[Tensor, ...] = ()
 
     # The names analyses ask by, after the config fields they come from.
     @property
