@@ -174,6 +174,20 @@ def spec_format(spec: ModelSpec, override: str | None = None) -> WeightFormat:
     return fmt
 
 
+SERVED_FLOAT32_NOTE = ("float32 checkpoint weights are held as 16-bit in GPU memory, as vLLM's and SGLang's "
+                       "--dtype auto loads a float32 model (bf16 here; fp16 takes the same bytes)")
+
+
+def served_format(spec: ModelSpec, override: str | None = None) -> WeightFormat:
+    """The weight format an engine holds in GPU memory: the checkpoint's (spec_format), except that a
+    float32 checkpoint's unquantized weights load as 16-bit, as vLLM's and SGLang's `--dtype auto` does
+    (OLMo 2 is released in float32). Plans and serving estimates size memory with it."""
+    fmt = spec_format(spec, override)
+    if fmt.base_dtype == "F32":
+        fmt = fmt.model_copy(update={"base_dtype": "BF16"})
+    return fmt
+
+
 def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "quantization_config") -> WeightFormat:
     """The config's weight format, or the one `--weights` asks for (with the config's parameters if any).
 

@@ -77,7 +77,8 @@ from math import ceil, isfinite
 
 from pydantic import BaseModel
 
-from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, spec_format, stored_parts, weight_format
+from .checkpoint import (FORMATS, SERVED_FLOAT32_NOTE, WeightFormat, config_where, parts_bytes, served_format,
+                         stored_parts, weight_format)
 from .config import ModelSpec
 from .errors import InputError
 from .arch.description import Attention
@@ -635,7 +636,7 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
 def weights_per_gpu(spec: ModelSpec, gpu: GPU, layout: Layout, *, weights: str | None = None,
                     expert_weights: str | None = None) -> tuple[int, int]:
     """(bytes of the routed experts on one GPU as `plan` stores them, as perf's expert format stores them)."""
-    fmt = spec_format(spec, weights)
+    fmt = served_format(spec, weights)
     p = _Perf(spec, gpu, layout, fmt, expert_weights or fmt.name, "bf16", PerfKnobs())
     layers = sum(1 for t in p.m.layer_type if t == "moe")
     items = [it for it in p.m.per_type.get("moe", []) if it.t.kind is Kind.ROUTED_EXPERTS]
@@ -706,14 +707,14 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
     if (input_tokens is None) != (output_tokens is None):
         raise InputError("give --input and --output together")
-    fmt = spec_format(spec, weights)
+    fmt = served_format(spec, weights)
     efmt = expert_weights or fmt.name
     if efmt not in FORMATS:
         raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
     layout = layout.model_copy(update={"mtp": bool(mtp)})
     p = _Perf(spec, gpu, layout, fmt, efmt, kv_dtype, knobs)
     price = price_per_gpu_hour or gpu.price_per_gpu_hour_usd
-    notes = list(spec.notes)
+    notes = list(spec.notes) + ([SERVED_FLOAT32_NOTE] if spec.config.torch_dtype == "float32" else [])
     notes.append("an estimate: a roofline per operation with documented defaults (k2calc perf --help); "
                  "see the README's validation table")
     extra: dict = {}

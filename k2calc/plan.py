@@ -57,7 +57,7 @@ from math import ceil, isfinite
 from pydantic import BaseModel
 
 from .arch.description import Architecture
-from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
+from .checkpoint import SERVED_FLOAT32_NOTE, WeightFormat, parts_bytes, quantized, served_format, stored_parts
 from .config import ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .engines import SOURCES as ENGINE_SOURCES
@@ -618,7 +618,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.arch
-    fmt = spec_format(spec, weights)
+    fmt = served_format(spec, weights)
     m = ShardedModel(spec, fmt)
     problem = layout_problem(m, layout)
     if problem:
@@ -653,6 +653,8 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
 
     kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs, gpu, engine)
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
+    if spec.config.torch_dtype == "float32":
+        notes.append(SERVED_FLOAT32_NOTE)
     long_note = beyond_max_position_note(cfg, [workload.context])
     if long_note:
         notes.append(long_note)
@@ -865,7 +867,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
     cfg = spec.arch
-    fmt = spec_format(spec, weights)
+    fmt = served_format(spec, weights)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = ShardedModel(spec, fmt)
@@ -935,6 +937,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         r.rank = i
     elapsed = (time.perf_counter() - t0) * 1000
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
+    if spec.config.torch_dtype == "float32":
+        notes.append(SERVED_FLOAT32_NOTE)
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     if speed_on:
