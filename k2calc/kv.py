@@ -289,7 +289,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     full = last * per_token if windowed else None
     if windowed:
         notes.append("windowed layers keep at most their window of tokens: "
-                     + "; ".join(f"{t.count} × {t.attention}" for t in types)
+                     + "; ".join(f"{t.count} × {t.attention}" for t in types if t.window)
                      + f"; with full attention in every layer a sequence would cache {full:,} bytes")
     if kv_dtype == "fp8-flashmla":
         notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "

@@ -478,3 +478,11 @@ def test_plan_splits_attention_biases_and_sinks_with_their_heads():
     assert rows["k_proj.bias"] == 36 * 64 * 2  # one KV head of 64 per GPU
     assert rows["sinks"] == 36 * 64 // 8 * 2
     assert rows["o_proj.bias"] == 36 * 2880 * 2
+
+
+def test_kv_window_note_names_only_the_windowed_layers():
+    # Gemma 3 27B at 128k: the 52 sliding layers are the windowed ones (not the 10 global layers); full
+    # attention everywhere would cache 62 layers × 131,072 tokens × 8,192 bytes = 66,571,993,088 bytes.
+    notes = kv_cache(load_preset("gemma-3-27b"), [131072]).notes
+    assert ("windowed layers keep at most their window of tokens: 52 × GQA 16×128, sliding 1024; with full "
+            "attention in every layer a sequence would cache 66,571,993,088 bytes") in notes
