@@ -389,6 +389,11 @@ def main() -> int:
           t3.stored_elements() == 1_503_647_073_024)
     check("K3 checkpoint tensor bytes (model report, GiB)", f"{t3.bytes() / GiB:.2f}", "1453.66",
           f"{t3.bytes() / GiB:.2f}" == "1453.66")
+    check("K3 index total_size (quoted by public repositories)", fmt(t3.bytes()), "1,560,860,324,864",
+          t3.bytes() == 1_560_860_324_864)
+    bias = sum(t3.numel(sh) for n, sh, d, r in t3.rows if r == "buffer")
+    check("K3 logical parameters + router bias = Hugging Face page count (second-hand)", fmt(text + vis + bias),
+          "2,779,931,837,184", text + vis + bias == 2_779_931_837_184)
     check("K3 total (text + vision) rounds to 2.8T", f"{fmt(text)} + {fmt(vis)} = {(text + vis) / 1e12:.4f}T",
           "2.8T", round((text + vis) / 1e11) == 28)
     act = k3_active(k3, t3)
@@ -440,6 +445,18 @@ def main() -> int:
     check("V4-Flash pool line from full=1641472: swa, c4, c128",
           (int(full * 0.1) // 256 * 256, full // 4, full // 128), "(164096, 410368, 12824)",
           (int(full * 0.1) // 256 * 256, full // 4, full // 128) == (164096, 410368, 12824))
+
+    print("\nV4 per-request constant (SGLang layout, fp32 state, offline c128 rings, no speculative decoding)")
+    for name, c in (("V4-Pro", pro), ("V4-Flash", flash)):
+        r = c["compress_ratios"][: c["num_hidden_layers"]]
+        a, ihd, W = c["head_dim"], c["index_head_dim"], c["sliding_window"]
+        window = len(r) * W * 584
+        c4_rings = r.count(4) * 8 * (2 * 2 * a * 4 + 2 * 2 * ihd * 4)
+        c128_rings = r.count(128) * 128 * (2 * a * 4)
+        total = window + c4_rings + c128_rings
+        print(f"      {name}: window {window:,} + c4 state rings {c4_rings:,} + c128 state rings {c128_rings:,} "
+              f"= {total:,} B ({total / (1 << 20):.2f} MiB); growing part {v4_kv_per_token(c):,.4f} B/token "
+              f"(1M tokens: {v4_kv_per_token(c) * ctx / GiB:.2f} GiB)")
 
     print("\nK3 per-request state (KDA) and MLA cache")
     c = k3["text_config"]
