@@ -327,6 +327,15 @@ def check(label: str, ours, published, ok: bool) -> None:
         FAILED.append(label)
 
 
+def check_report(name: str, t: Tensors, tensors: int, elements: int, gib: str) -> None:
+    """A model report's three totals: tensor count, stored elements, tensor bytes (printed as GiB)."""
+    check(f"{name} checkpoint tensor count (model report)", fmt(len(t.rows)), fmt(tensors), len(t.rows) == tensors)
+    check(f"{name} checkpoint stored elements (model report)", fmt(t.stored_elements()), fmt(elements),
+          t.stored_elements() == elements)
+    check(f"{name} checkpoint tensor bytes (model report, GiB)", f"{t.bytes() / GiB:.2f}", gib,
+          f"{t.bytes() / GiB:.2f}" == gib)
+
+
 def fmt(n: float) -> str:
     return f"{n:,.0f}" if isinstance(n, int) or float(n).is_integer() else f"{n:,.4f}"
 
@@ -358,11 +367,7 @@ def main() -> int:
     t = v4_tensors(pro)
     # gogongxt/python scripts/models/deepseek_v4_pro.md: 64 files, 145,116 tensors, 861,608,274,846 elements,
     # "805.32 GB" of tensors (the tool prints GiB: bytes / 2**30).
-    check("V4-Pro checkpoint tensor count (model report)", fmt(len(t.rows)), "145,116", len(t.rows) == 145_116)
-    check("V4-Pro checkpoint stored elements (model report)", fmt(t.stored_elements()), "861,608,274,846",
-          t.stored_elements() == 861_608_274_846)
-    check("V4-Pro checkpoint tensor bytes (model report, GiB)", f"{t.bytes() / GiB:.2f}", "805.32",
-          f"{t.bytes() / GiB:.2f}" == "805.32")
+    check_report("V4-Pro", t, 145_116, 861_608_274_846, "805.32")
     # The index's metadata.total_size, quoted by several public repositories (see the notes).
     check("V4-Pro model.safetensors.index.json total_size", fmt(t.bytes()), "864,704,792,696",
           t.bytes() == 864_704_792_696)
@@ -384,11 +389,7 @@ def main() -> int:
     t3 = k3_tensors(k3)
     text = t3.params(lambda n: n.startswith("language_model."))
     vis = t3.params(lambda n: not n.startswith("language_model."))
-    check("K3 checkpoint tensor count (model report)", fmt(len(t3.rows)), "497,220", len(t3.rows) == 497_220)
-    check("K3 checkpoint stored elements (model report)", fmt(t3.stored_elements()), "1,503,647,073,024",
-          t3.stored_elements() == 1_503_647_073_024)
-    check("K3 checkpoint tensor bytes (model report, GiB)", f"{t3.bytes() / GiB:.2f}", "1453.66",
-          f"{t3.bytes() / GiB:.2f}" == "1453.66")
+    check_report("K3", t3, 497_220, 1_503_647_073_024, "1453.66")
     check("K3 index total_size (quoted by public repositories)", fmt(t3.bytes()), "1,560,860,324,864",
           t3.bytes() == 1_560_860_324_864)
     bias = sum(t3.numel(sh) for n, sh, d, r in t3.rows if r == "buffer")
