@@ -319,6 +319,7 @@ def fmt_parts(parts: dict[str, float]) -> str:
 # --------------------------------------------------------------------------------------------------
 
 FAILED: list[str] = []
+PUB = load("v4-k3-published.json")  # the published figures, each with its source
 
 
 def check(label: str, ours, published, ok: bool) -> None:
@@ -327,13 +328,16 @@ def check(label: str, ours, published, ok: bool) -> None:
         FAILED.append(label)
 
 
-def check_report(name: str, t: Tensors, tensors: int, elements: int, gib: str) -> None:
-    """A model report's three totals: tensor count, stored elements, tensor bytes (printed as GiB)."""
-    check(f"{name} checkpoint tensor count (model report)", fmt(len(t.rows)), fmt(tensors), len(t.rows) == tensors)
-    check(f"{name} checkpoint stored elements (model report)", fmt(t.stored_elements()), fmt(elements),
-          t.stored_elements() == elements)
-    check(f"{name} checkpoint tensor bytes (model report, GiB)", f"{t.bytes() / GiB:.2f}", gib,
-          f"{t.bytes() / GiB:.2f}" == gib)
+def check_report(name: str, t: Tensors, pub: dict, gib: str | None = None) -> None:
+    """A checkpoint's published totals: tensor count, stored elements, tensor bytes (and a report's GiB)."""
+    check(f"{name} checkpoint tensors", fmt(len(t.rows)), fmt(pub["tensors"]), len(t.rows) == pub["tensors"])
+    check(f"{name} checkpoint stored elements", fmt(t.stored_elements()), fmt(pub["stored_elements"]),
+          t.stored_elements() == pub["stored_elements"])
+    check(f"{name} checkpoint tensor bytes (index total_size)", fmt(t.bytes()), fmt(pub["tensor_bytes"]),
+          t.bytes() == pub["tensor_bytes"])
+    if gib is not None:
+        check(f"{name} tensor bytes as the model report prints them (GiB)", f"{t.bytes() / GiB:.2f}", gib,
+              f"{t.bytes() / GiB:.2f}" == gib)
 
 
 def fmt(n: float) -> str:
@@ -344,6 +348,7 @@ def main() -> int:
     pro, flash = load("deepseek-v4-pro.config.json"), load("deepseek-v4-flash.config.json")
     k3 = load("kimi-k3.config.json")
     v32 = load("deepseek-v3.2.config.json")
+    ckpt = PUB["checkpoints"]
 
     print("DeepSeek-V4 parameters")
     for name, c, total_pub, active_pub in (("V4-Pro", pro, 1.6e12, 49e9), ("V4-Flash", flash, 284e9, 13e9)):
@@ -367,34 +372,28 @@ def main() -> int:
     t = v4_tensors(pro)
     # gogongxt/python scripts/models/deepseek_v4_pro.md: 64 files, 145,116 tensors, 861,608,274,846 elements,
     # "805.32 GB" of tensors (the tool prints GiB: bytes / 2**30).
-    check_report("V4-Pro", t, 145_116, 861_608_274_846, "805.32")
-    # The index's metadata.total_size, quoted by several public repositories (see the notes).
-    check("V4-Pro model.safetensors.index.json total_size", fmt(t.bytes()), "864,704,792,696",
-          t.bytes() == 864_704_792_696)
+    check_report("V4-Pro", t, ckpt["deepseek-v4-pro"], "805.32")
     tf = v4_tensors(flash)
-    check("V4-Flash index: tensors", fmt(len(tf.rows)), "69,187", len(tf.rows) == 69_187)
-    check("V4-Flash index: total_size", fmt(tf.bytes()), "159,609,485,896", tf.bytes() == 159_609_485_896)
-    check("V4-Flash safetensors elements", fmt(tf.stored_elements()), "158,069,433,298",
-          tf.stored_elements() == 158_069_433_298)
+    check_report("V4-Flash", tf, ckpt["deepseek-v4-flash"])
     st = {"bf16": "BF16", "fp32": "F32", "fp8_e4m3": "F8_E4M3", "e8m0": "F8_E8M0", "int64": "I64", "fp4_e2m1": "I8"}
     counts: dict[str, int] = {}
     for _, _, d, _ in tf.rows:
         counts[st[d]] = counts.get(st[d], 0) + 1
-    published = {"BF16": 433, "F32": 417, "F8_E4M3": 375, "F8_E8M0": 34167, "I64": 3, "I8": 33792}
+    published = ckpt["deepseek-v4-flash"]["dtype_counts"]
     check("V4-Flash tensors per stored dtype", counts, published, counts == published)
     n_mtp = sum(1 for n, *_ in tf.rows if n.startswith("mtp.0."))
-    check("V4-Flash tensors under mtp.0.", n_mtp, 1575, n_mtp == 1575)
+    check("V4-Flash tensors under mtp.0.", n_mtp, ckpt["deepseek-v4-flash"]["mtp_tensors"],
+          n_mtp == ckpt["deepseek-v4-flash"]["mtp_tensors"])
 
     print("\nKimi-K3 parameters")
     t3 = k3_tensors(k3)
     text = t3.params(lambda n: n.startswith("language_model."))
     vis = t3.params(lambda n: not n.startswith("language_model."))
-    check_report("K3", t3, 497_220, 1_503_647_073_024, "1453.66")
-    check("K3 index total_size (quoted by public repositories)", fmt(t3.bytes()), "1,560,860,324,864",
-          t3.bytes() == 1_560_860_324_864)
+    check_report("K3", t3, ckpt["kimi-k3"], "1453.66")
     bias = sum(t3.numel(sh) for n, sh, d, r in t3.rows if r == "buffer")
+    hf = PUB["parameters"]["kimi-k3"]["hf_page_count"]
     check("K3 logical parameters + router bias = Hugging Face page count (second-hand)", fmt(text + vis + bias),
-          "2,779,931,837,184", text + vis + bias == 2_779_931_837_184)
+          fmt(hf), text + vis + bias == hf)
     check("K3 total (text + vision) rounds to 2.8T", f"{fmt(text)} + {fmt(vis)} = {(text + vis) / 1e12:.4f}T",
           "2.8T", round((text + vis) / 1e11) == 28)
     act = k3_active(k3, t3)
@@ -434,14 +433,16 @@ def main() -> int:
             out += swa_ratio * ring128 / window * c128_state * n128
         return out
 
-    for label, val, pub in (
-        ("V4-Flash, fp8 indexer, fp32 state, swa ratio 0.1", sglang_bpft(flash, 0.1), "7705.45"),
-        ("V4-Flash, fp8 indexer, bf16 state, swa ratio 0.1", sglang_bpft(flash, 0.1, state_bytes=2), "7033.45"),
-        ("V4-Pro, fp8 indexer, fp32 state, swa ratio 0.15", sglang_bpft(pro, 0.15), "13735.04"),
-        ("V4-Pro, older SGLang (v0.5.12.post1): all 62 compress_ratios entries, c128 state rings in the "
-         "coefficient, swa 0.1", sglang_bpft(pro, 0.1, c128_state_in_coeff=True, layers=62), "23749.84"),
+    bpft = PUB["kv"]["sglang_bytes_per_full_token"]
+    for key, val in (
+        ("deepseek-v4-flash fp8 indexer, fp32 state, swa 0.1", sglang_bpft(flash, 0.1)),
+        ("deepseek-v4-flash fp8 indexer, bf16 state, swa 0.1", sglang_bpft(flash, 0.1, state_bytes=2)),
+        ("deepseek-v4-pro fp8 indexer, fp32 state, swa 0.15", sglang_bpft(pro, 0.15)),
+        # older SGLang: all 62 compress_ratios entries (MTP's too), c128 state rings in the coefficient
+        ("deepseek-v4-pro sglang v0.5.12.post1, swa 0.1",
+         sglang_bpft(pro, 0.1, c128_state_in_coeff=True, layers=62)),
     ):
-        check(label, f"{val:.2f}", pub, f"{val:.2f}" == pub)
+        check(key, f"{val:.2f}", bpft[key], f"{val:.2f}" == bpft[key])
     full = 1641472
     check("V4-Flash pool line from full=1641472: swa, c4, c128",
           (int(full * 0.1) // 256 * 256, full // 4, full // 128), "(164096, 410368, 12824)",
