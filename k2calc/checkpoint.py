@@ -14,7 +14,7 @@ Formats (the config's `quantization_config` chooses by default; `--weights` over
   `<name>_scale_inv` of ceil(out/128) × ceil(in/128) blocks (`weight_block_size`). Embeddings, lm_head,
   the MTP `eh_proj` and `shared_head.head`, norms and the router weight stay bf16; the router bias is
   float32. DeepSeek-V3.2's indexer `weights_proj` stays bf16 (its reference `inference/model.py` says
-  so) and V3.2 stores every norm in float32 (published.md).
+  so) and V3.2 stores every norm in float32 (SOURCES.md).
 - `int4` (compressed-tensors `pack-quantized`, Kimi-K2-Thinking / K2.5): each quantized Linear weight
   becomes `weight_packed` int32 [out, ceil(in/8)] (eight 4-bit values per int32, packed along the
   input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int64 [2]
@@ -197,7 +197,7 @@ def _plain_dtype(t: Tensor, cfg: ModelConfig, fmt: WeightFormat) -> str:
     if t.kind is Kind.ROUTER and not t.matmul:
         return "F32"  # e_score_correction_bias: float32 in the V3 and K2 checkpoints
     if t.kind is Kind.NORMS and cfg.model_type == "deepseek_v32":
-        return "F32"  # published.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
+        return "F32"  # SOURCES.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
     return fmt.base_dtype
 
 
@@ -259,7 +259,7 @@ def _role(name: str) -> str:
 
 
 # Kimi-K2-Instruct's index lists one `rotary_emb.inv_freq` per decoder layer, 56 bf16 values each
-# (published.md, from its model.safetensors.index.json and headers). 56 is not qk_rope_head_dim/2 = 32:
+# (SOURCES.md, from its model.safetensors.index.json and headers). 56 is not qk_rope_head_dim/2 = 32:
 # the length is a fact of that release, not derivable from the config, so it is a constant here.
 KIMI_INV_FREQ_LEN = 56
 
@@ -270,7 +270,7 @@ def _quirks(cfg: ModelConfig, fmt: WeightFormat) -> tuple[list[Stored], list[str
         extra = [Stored(f"model.layers.{i}.self_attn.rotary_emb.inv_freq", (KIMI_INV_FREQ_LEN,), "BF16", 1,
                         "extra", False, "extra") for i in range(cfg.num_hidden_layers)]
         note = (f"includes {cfg.num_hidden_layers} rotary_emb.inv_freq buffers of {KIMI_INV_FREQ_LEN} bf16 values, "
-                "which the Kimi-K2-Instruct fp8 release stores (published.md); an assumption for other kimi_k2 releases")
+                "which the Kimi-K2-Instruct fp8 release stores (SOURCES.md); an assumption for other kimi_k2 releases")
         return extra, [note]
     return [], []
 

@@ -13,7 +13,7 @@ def _stored(preset: str, weights: str | None = None) -> dict[str, tuple]:
     return {s.name: (s.dtype, s.shape, s.copies) for s in stored}
 
 
-# published.md, "Checkpoints": DeepSeek-V3 (same shapes as R1 and V3.1), 163 shards.
+# SOURCES.md, "Checkpoints": DeepSeek-V3 (same shapes as R1 and V3.1), 163 shards.
 def test_deepseek_v3_fp8_matches_published_index_total_to_the_byte():
     r = checkpoint_report(load_preset("deepseek-v3"))
     assert r.total_bytes == 688_574_839_360
@@ -26,7 +26,7 @@ def test_deepseek_r1_and_v3_1_have_the_v3_checkpoint_size():
         assert checkpoint_report(load_preset(preset)).total_bytes == 688_574_839_360
 
 
-# published.md: Kimi-K2-Instruct model.safetensors.index.json metadata.total_size, 139,644 tensors,
+# SOURCES.md: Kimi-K2-Instruct model.safetensors.index.json metadata.total_size, 139,644 tensors,
 # including 61 rotary_emb.inv_freq buffers of 56 bf16 values.
 def test_kimi_k2_fp8_matches_published_index_total_to_the_byte():
     r = checkpoint_report(load_preset("kimi-k2"))
@@ -49,7 +49,7 @@ def test_fp8_keeps_embeddings_heads_router_and_mtp_eh_proj_in_bf16():
     assert s["lm_head.weight"][0] == "BF16"
     assert s["model.layers.3.mlp.gate.weight"][0] == "BF16"
     assert s["model.layers.3.mlp.gate.e_score_correction_bias"][0] == "F32"
-    # published.md: the MTP layer 61 stores embed_tokens, shared_head.head and eh_proj [7168, 14336] in bf16.
+    # SOURCES.md: the MTP layer 61 stores embed_tokens, shared_head.head and eh_proj [7168, 14336] in bf16.
     assert s["model.layers.61.eh_proj.weight"][:2] == ("BF16", (7168, 14336))
     assert s["model.layers.61.embed_tokens.weight"][0] == "BF16"
     assert s["model.layers.61.shared_head.head.weight"][0] == "BF16"

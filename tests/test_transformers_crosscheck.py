@@ -56,7 +56,7 @@ def test_golden_files_cover_the_main_families():
 
 
 def test_published_transformers_totals():
-    # published.md: transformers on the meta device counts 671,026,404,352 (DeepSeek-V3) and
+    # SOURCES.md: transformers on the meta device counts 671,026,404,352 (DeepSeek-V3) and
     # 1,026,408,209,408 (Kimi-K2) parameters, router bias buffers excluded.
     for stem, figure in (("deepseek-v3", 671_026_404_352), ("kimi-k2", 1_026_408_209_408)):
         tensors = json.loads((ROOT / "tests" / "golden" / f"{stem}.json").read_text())["tensors"]
