@@ -202,9 +202,32 @@ def _plain_dtype(t: Tensor, cfg: ModelConfig, fmt: WeightFormat) -> str:
     return fmt.base_dtype
 
 
+# Storage schemes a family's release fixes per tensor (Tensor.store), whatever quantization_config says:
+# DeepSeek-V4 stores fp8 linears with one e8m0 byte per 128×128 block under `.scale` (not a float32
+# `_scale_inv`), and its routed experts in MXFP4: e2m1 values two per byte (int8, packed along the input
+# dimension) with one e8m0 scale byte per 32 inputs (docs/arch-notes/deepseek-v4-kimi-k3.md, SOURCES.md).
+MX_GROUP = 32
+
+
+def _stored_as(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat) -> list[tuple[str, tuple[int, ...], str]]:
+    """A tensor stored the way its family's release stores it (`t.store`)."""
+    if t.store in DTYPE_BYTES:
+        return [(t.name, shape, t.store)]
+    out_f, in_f = shape
+    base = t.name.removesuffix(".weight")
+    if t.store == "fp8-e8m0":
+        b0, b1 = fmt.block
+        return [(t.name, shape, "F8_E4M3"), (f"{base}.scale", (ceil(out_f / b0), ceil(in_f / b1)), "F8_E8M0")]
+    if t.store == "mxfp4":
+        return [(t.name, (out_f, ceil(in_f / 2)), "I8"), (f"{base}.scale", (out_f, ceil(in_f / MX_GROUP)), "F8_E8M0")]
+    raise ValueError(f"unknown storage scheme {t.store!r}")  # pragma: no cover - adapters use the ones above
+
+
 def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: ModelConfig, is_q: bool
                  ) -> list[tuple[str, tuple[int, ...], str]]:
     """(name, shape, dtype) of what one copy of `t` with this shape (full or a shard) is stored as."""
+    if t.store is not None and (t.store in DTYPE_BYTES or fmt.from_config):
+        return _stored_as(t, shape, fmt)  # the release's own layout (dtype pins hold under --weights too)
     if not is_q:
         return [(t.name, shape, _plain_dtype(t, cfg, fmt))]
     out_f, in_f = shape
@@ -252,7 +275,7 @@ class Stored:
 
 
 def _role(name: str) -> str:
-    for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_packed", "packed"),
+    for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".scale", "scale"), (".weight_packed", "packed"),
                          (".weight_shape", "shape"), (".weight_zero_point", "zero_point")):
         if name.endswith(suffix):
             return role
