@@ -210,12 +210,15 @@ class _Model:
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
         self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]
         self.mtp = [i for i in items if i.t.mtp]
-        self.layer_type = ["moe" if cfg.is_moe_layer(i) else "dense" for i in range(cfg.num_hidden_layers)]
+        # Layers that hold alike: dense or MoE, split further where layers differ in structure (DeepSeek-V4's
+        # window-only, compressed and hash-routed layers); each type's tensors are its first layer's.
+        kinds = {lay: n for n, lay in enumerate(dict.fromkeys(cfg.layers))}
+        self.layer_type = [("moe" if cfg.is_moe_layer(i) else "dense")
+                           + (f" {kinds[cfg.layers[i]]}" if len(kinds) > 2 else "") for i in range(cfg.num_hidden_layers)]
         self.per_type: dict[str, list[_Item]] = {}
-        for typ in ("dense", "moe"):
-            if typ in self.layer_type:
-                idx = self.layer_type.index(typ)
-                self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
+        for typ in dict.fromkeys(self.layer_type):
+            idx = self.layer_type.index(typ)
+            self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
         self.items = items
         self.windowed = any(lay.attention.window.cap is not None for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
@@ -401,7 +404,7 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stag
     for s, layers in enumerate(m.stages(lay)):
         last = s == lay.pp - 1
         kv_layers = len(layers) + (cfg.num_nextn_predict_layers if (last and lay.mtp) else 0)
-        types = {m.layer_type[i] for i in layers}
+        types = {m.layer_type[i].split()[0] for i in layers}  # dense / moe
         if last and lay.mtp:  # the MTP layers sit after the main ones: index num_hidden_layers + j
             types |= {"moe" if cfg.is_moe_layer(cfg.num_hidden_layers + j) else "dense"
                       for j in range(cfg.num_nextn_predict_layers)}
@@ -589,6 +592,11 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
     if cfg.has_indexer:
         notes.append("KV cache includes the lightning indexer's fp8 key cache")
+    if any(lay.attention.shared_kv is not None for lay in cfg.layers):
+        notes.append("DeepSeek-V4: the one shared KV head (K = V) is replicated on every attention-TP rank, so TP "
+                     "does not divide the KV cache (transformers' TP plan keeps attention replicated too): "
+                     "DP-attention (--dp-attention) is the natural layout. Each sequence holds its window, "
+                     "compressed entries and compressor state rings (`k2calc kv`: growing and constant parts)")
     notes.append("activations and overhead are estimates with documented defaults "
                  "(--activations-gib, --overhead-gib override them)")
 

@@ -118,6 +118,11 @@ def kv_tables(r) -> list[Table]:
         sizes.add("per token per layer (indexer keys)", r.indexer_bytes_per_token_layer,
                   human_bytes(r.indexer_bytes_per_token_layer))
     sizes.add(f"per token ({r.layers} layers)", r.bytes_per_token, human_bytes(r.bytes_per_token))
+    if r.constant_bytes_per_request:  # windows, compressor or recurrent states: apart from what grows
+        sizes.add("growing part, per token of context", f"{r.growing_bytes_per_token:,.2f}",
+                  human_bytes(round(r.growing_bytes_per_token)))
+        sizes.add("constant part, per request (any length)", r.constant_bytes_per_request,
+                  human_bytes(r.constant_bytes_per_request))
     alloc = f", {r.tokens_allocated:,} allocated in pages of {r.page_size}" if r.page_size else ""
     sizes.add(f"per sequence ({r.context:,} tokens{alloc})", r.bytes_per_sequence, human_bytes(r.bytes_per_sequence))
     sizes.add(f"per batch ({r.batch} sequence{'s' if r.batch != 1 else ''})", r.bytes_total, human_bytes(r.bytes_total))

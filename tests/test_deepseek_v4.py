@@ -295,3 +295,72 @@ def test_random_v4_configs_count_parameters_by_hand(c):
     mtp = sum(layer(c["compress_ratios"][L + j]) + 2 * H * H + 3 * H + hc * hc * H + hc + 1
               for j in range(c["num_nextn_predict_layers"]))
     assert r.mtp == mtp + c["num_nextn_predict_layers"] * E  # + the MTP router's bias buffer
+
+
+# ---------------------------------------------------------------------------------------------------
+# KV cache as the engines lay it out (SOURCES.md: SGLang DeepSeekV4SingleKVPool, vLLM fp8_ds_mla)
+
+GiB, M = 2**30, 2**20
+ENTRY_FP8 = 448 + 64 * 2 + 8  # NoPE fp8 + RoPE bf16 + 7 tile scales and a pad byte
+INDEX_FP8 = 128 + 4  # index_head_dim fp8 + one float32 scale
+# Pro: 30 ratio-4 layers, 31 ratio-128; Flash: 21 and 20 (and 2 window-only).
+STATE_C4 = 8 * (2 * 2 * 512 + 2 * 2 * 128) * 4  # 8 fp32 rows: kv+score of 2 series, and the indexer's
+STATE_C128 = 128 * (2 * 512) * 4
+
+
+def test_growing_and_constant_parts_in_the_engines_fp8_layout(pro, flash):
+    from k2calc.kv import kv_cache
+
+    r = kv_cache(pro, [M], kv_dtype="fp8")
+    assert r.growing_bytes_per_token == 30 * (ENTRY_FP8 + INDEX_FP8) / 4 + 31 * ENTRY_FP8 / 128  # 5,511.44
+    assert r.constant_bytes_per_request == 61 * 128 * ENTRY_FP8 + 30 * STATE_C4 + 31 * STATE_C128 == 23_270_400
+    assert r.bytes_per_sequence == (30 * (M // 4) * (ENTRY_FP8 + INDEX_FP8) + 31 * (M // 128) * ENTRY_FP8
+                                    + 23_270_400)
+    f = kv_cache(flash, [M], kv_dtype="fp8")
+    assert f.growing_bytes_per_token == 21 * (ENTRY_FP8 + INDEX_FP8) / 4 + 20 * ENTRY_FP8 / 128  # 3,850.25
+    assert f.constant_bytes_per_request == 43 * 128 * ENTRY_FP8 + 21 * STATE_C4 + 20 * STATE_C128 == 15_420_416
+
+
+def test_vllm_blog_9_62_gib_against_83_9_gib_per_million_token_sequence(pro):
+    # vLLM blog: "9.62 GiB vs 83.9 GiB, bf16" at 1M = 2^20 tokens, window excluded. V3.2-style stack by hand:
+    # 61 layers x (576 MLA + 128 indexer values) x 2 bytes.
+    from k2calc.kv import kv_cache
+
+    v4 = kv_cache(pro, [M], kv_dtype="bf16").growing_bytes_per_token * M / GiB
+    v32 = 61 * (576 + 128) * 2 * M / GiB
+    assert f"{v4:.2f}" == PUBLISHED["kv"]["vllm_1m_bf16_gib"]["deepseek-v4-pro"] == "9.62"
+    assert f"{v32:.1f}" == "83.9" and round(v32 / v4, 1) == 8.7
+
+
+@pytest.mark.parametrize("key,model,ratio,state", [
+    ("deepseek-v4-flash fp8 indexer, fp32 state, swa 0.1", "flash", 0.1, 4),
+    ("deepseek-v4-flash fp8 indexer, bf16 state, swa 0.1", "flash", 0.1, 2),
+    ("deepseek-v4-pro fp8 indexer, fp32 state, swa 0.15", "pro", 0.15, 4),
+])
+def test_sglang_bytes_per_full_token(key, model, ratio, state, pro, flash):
+    from k2calc.kv import sglang_bytes_per_full_token
+
+    arch = (pro if model == "pro" else flash).arch
+    value = sglang_bytes_per_full_token(arch, ratio, state_bytes=state)
+    assert f"{value:.2f}" == PUBLISHED["kv"]["sglang_bytes_per_full_token"][key]
+
+
+def test_kv_json_shows_growing_and_constant_parts(run_json):
+    r = run_json("kv", "--config", str(FLASH), "--context", "1M", "--kv-dtype", "fp8")
+    assert r["growing_bytes_per_token"] == 3850.25 and r["constant_bytes_per_request"] == 15_420_416
+
+
+def test_kv_table_prints_both_parts(run):
+    out = run("kv", "--config", str(PRO), "--context", "1M", "--kv-dtype", "fp8").stdout
+    assert "growing part, per token of context" in out and "5,511.44" in out
+    assert "constant part, per request" in out and "23,270,400" in out
+
+
+def test_plan_holds_each_request_whole_and_recommends_dp_attention(flash):
+    from k2calc.hardware import get_gpu
+    from k2calc.plan import Layout, Workload, plan
+
+    r = plan(flash, get_gpu("h200"), Layout(tp=4, ep=4), Workload(context=M, batch=3, kv_dtype="fp8"))
+    per_seq = 21 * (M // 4) * (ENTRY_FP8 + INDEX_FP8) + 20 * (M // 128) * ENTRY_FP8 + 15_420_416
+    assert r.per_gpu.kv_cache == 3 * per_seq  # the one KV head is not split by TP
+    assert any("DP-attention" in n for n in r.notes)

@@ -108,7 +108,7 @@ class DeepseekV4Config(FamilyConfig):
             ratio = self.compress_ratios[i]
             v4 = SharedKV(head_dim=f("head_dim"), qk_rope_head_dim=f("qk_rope_head_dim"), q_lora_rank=f("q_lora_rank"),
                           o_groups=f("o_groups"), o_lora_rank=f("o_lora_rank"),
-                          compress_ratio=Expr(f"compress_ratios[{i}]", ratio))
+                          compress_ratio=Expr("compress_ratios[i]", ratio))
             att = Attention(AttentionKind.SHARED_KV, num_heads=f("num_attention_heads"),
                             num_key_value_heads=f("num_key_value_heads"), head_dim=f("head_dim"), window=window,
                             sinks=True, indexer=indexer if ratio == 4 else None, shared_kv=v4)

@@ -46,6 +46,10 @@ class Expr:
     def __add__(self, other: Expr) -> Expr:
         return Expr(f"{self.text}+{other.text}", self.value + other.value, True, f"{self.numeric}+{other.numeric}")
 
+    def __sub__(self, other: Expr) -> Expr:
+        return Expr(f"{self.text}-{other._wrapped()}", self.value - other.value, True,
+                    f"{self.numeric}-{other._wrapped_num()}")
+
     def __mul__(self, other: Expr) -> Expr:
         return Expr(f"{self._wrapped()}·{other._wrapped()}", self.value * other.value, False,
                     f"{self._wrapped_num()}·{other._wrapped_num()}")
