@@ -81,12 +81,19 @@ def flops_tables(r) -> list[Table]:
             label = "embedding (lookup, no matmul)" if key == "embedding" else key
             comp.add(label, n, _flops(n), _share(n, r.total))
     comp.add("total", r.total, _flops(r.total), "100.00%")
+    extra = []
+    if r.parts:  # DeepSeek-V4: the same total in the terms of its paper
+        v4 = Table(f"DeepSeek-V4 terms at context {format_context(r.context)} (per token)",
+                   ["part", "FLOPs", "≈", "share"])
+        for key, n in r.parts.items():
+            v4.add(key, n, _flops(n), _share(n, r.total))
+        extra.append(v4)
 
     formulas = Table("formulas", ["term", "formula"])
     for key, text in r.formulas.items():
         formulas.add(key, text)
     formulas.caption = "conventions: " + "; ".join(r.conventions)
-    tables = [sweep, comp, formulas]
+    tables = [sweep, comp, *extra, formulas]
 
     t = r.training
     if t is not None:

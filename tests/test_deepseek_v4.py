@@ -364,3 +364,68 @@ def test_plan_holds_each_request_whole_and_recommends_dp_attention(flash):
     per_seq = 21 * (M // 4) * (ENTRY_FP8 + INDEX_FP8) + 20 * (M // 128) * ENTRY_FP8 + 15_420_416
     assert r.per_gpu.kv_cache == 3 * per_seq  # the one KV head is not split by TP
     assert any("DP-attention" in n for n in r.notes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# FLOPs per token at a context (decode; one multiply-add = 2 FLOPs)
+
+
+def v4_attention_by_hand(T, n4, n128, n0, heads=128, hd=512, window=128, topk=1024, ih=64, ihd=128):
+    """The notes' section 1.7: per entry 4·heads·head_dim (QK over all dims, PV over head_dim)."""
+    per = 4 * heads * hd
+    return {
+        "window attention": (n4 + n128 + n0) * min(T, window) * per,
+        "compressed attention (ratio 4, top-k)": n4 * min(T // 4, topk) * per,
+        "compressed attention (ratio 128)": n128 * (T // 128) * per,
+        "indexer scores": n4 * 2 * ih * ihd * (T // 4),
+    }
+
+
+def test_decode_attention_terms_at_1m_by_hand(pro):
+    from k2calc.flops import AttentionForm, FlopsModel, Phase
+
+    p = FlopsModel(pro.arch).point(Phase.decode, 2**20 - 1, AttentionForm.absorbed)  # the 2^20-th token
+    expected = v4_attention_by_hand(2**20, 30, 31, 0)
+    assert {k: p.parts[k] for k in expected} == expected
+    assert p.attention == sum(expected.values())
+    assert sum(p.parts.values()) == p.total
+
+
+def test_grouped_output_projection_and_linear_flops_by_hand(flash):
+    from k2calc.flops import AttentionForm, FlopsModel, Phase
+
+    p = FlopsModel(flash.arch).point(Phase.decode, 0, AttentionForm.absorbed)
+    # wo_a: 64·512/8 -> 1024 per group, 8 groups; wo_b: 8·1024 -> 4096; 43 layers, 2 FLOPs per multiply-add.
+    assert p.parts["grouped output projection (wo_a, wo_b)"] == 43 * 2 * (8 * 1024 * (64 * 512 // 8) + 4096 * 8 * 1024)
+    assert p.parts["routed experts"] == 43 * 6 * 2 * 3 * 2048 * 4096
+    r = count_params(flash)
+    # Every matmul weight a token touches: active minus what multiplies nothing (router biases, norms, sinks,
+    # compressor position biases, mHC base and scale).
+    norms = 43 * 2 * 4096 + 4096 + 43 * (1024 + 512) + 41 * 512 + 21 * 128
+    position_bias = 21 * (4 * 2 * 512 + 4 * 2 * 128) + 20 * 128 * 512
+    not_matmul = (43 - 3) * 256 + norms + 43 * 64 + position_bias + 43 * 2 * (24 + 3) + 4 + 1
+    assert p.linear == 2 * (r.active - not_matmul)
+
+
+def test_pro_and_flash_against_v32_at_1m_are_26_and_12_percent_not_the_cards_27_and_10(pro, flash):
+    # README, "DeepSeek-V4 against V3.2": a plain count (2 × active + attention) gives 26.2% and 12.1%;
+    # the model cards say 27% and 10% without defining their count.
+    from k2calc.config import load_preset
+    from k2calc.flops import AttentionForm, FlopsModel, Phase
+
+    v32 = FlopsModel(load_preset("deepseek-v3.2").arch).point(Phase.decode, 2**20 - 1, AttentionForm.absorbed).total
+    ratios = [FlopsModel(s.arch).point(Phase.decode, 2**20 - 1, AttentionForm.absorbed).total / v32
+              for s in (pro, flash)]
+    assert [round(x, 3) for x in ratios] == [0.262, 0.121]
+
+
+def test_prefill_sums_window_and_compressed_entries_over_the_prompt(flash):
+    from k2calc.flops import AttentionForm, FlopsModel, Phase
+
+    N = 5000
+    m = FlopsModel(flash.arch)
+    prefill = m.point(Phase.prefill, N, AttentionForm.absorbed)
+    # Prompt token t+1 attends like a decode step at t cached tokens: the prompt's attention is their sum
+    # (per-token figures are rounded to whole FLOPs: at most half a FLOP off per key).
+    steps = sum(m.point(Phase.decode, t, AttentionForm.absorbed).attention for t in range(N))
+    assert abs(prefill.attention * N - steps) <= 4 * N

@@ -61,7 +61,7 @@ class Expr:
 
     def ceil_div(self, n: int) -> Expr:
         """ceil(self / n): how many blocks of n values, e.g. scales per 128 cached values."""
-        return Expr(f"ceil({self.text}/{n})", -(-self.value // n), False, f"ceil({self.numeric}/{n})")
+        return Expr(f"ceil({self._wrapped()}/{n})", -(-self.value // n), False, f"ceil({self._wrapped_num()}/{n})")
 
 
 def symbol(cfg: Any, name: str) -> Expr:
