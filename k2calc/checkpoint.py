@@ -78,9 +78,12 @@ class WeightFormat(BaseModel):
     symmetric: bool = True
     int4_scale_dtype: str = "BF16"
     ignore: tuple[str, ...] = ()
+    release: str | None = None  # a family whose release fixes its own per-tensor layout (Tensor.store)
 
     def describe(self) -> str:
         src = "from the config" if self.from_config else "forced by --weights"
+        if self.release and self.from_config:
+            return f"{self.release}, {src}"
         if self.name == "fp8":
             extra = f", scale_fmt {self.scale_fmt}" if self.scale_fmt else ""
             return (f"fp8 ({self.fp8_dtype}, one float32 scale per {self.block[0]}×{self.block[1]} block{extra}), "
@@ -131,6 +134,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             f"k2calc models; pass --weights bf16|fp8|int4"
         )
     from_config = name == native
+    release = getattr(type(cfg), "RELEASE_FORMAT", None) if from_config else None
     if name == "fp8":
         block = tuple(q.get("weight_block_size") or FP8_BLOCK_DEFAULT) if native == "fp8" else FP8_BLOCK_DEFAULT
         if len(block) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
@@ -139,7 +143,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         if fmt not in ("e4m3", "e5m2"):
             raise InputError(f"{where}: fmt: unknown fp8 format {fmt!r} (e4m3 or e5m2)")
         return WeightFormat(name="fp8", from_config=from_config, base_dtype=base, fp8_dtype=f"F8_{fmt.upper()}",
-                            block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None)
+                            block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None, release=release)
     if name == "int4":
         if native != "int4":
             return WeightFormat(name="int4", from_config=False, base_dtype=base, ignore=INT4_IGNORE_DEFAULT)

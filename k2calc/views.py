@@ -307,6 +307,11 @@ def _config_value(v) -> str:
                  "original_max_position_embeddings"}
         parts += [f"{k} {val}" for k, val in v.items() if k not in known]
         return ", ".join(p for p in parts if p)
+    if isinstance(v, list) and len(v) > 8:  # a per-layer list (compress_ratios): how many of each value
+        counts: dict = {}
+        for x in v:
+            counts[x] = counts.get(x, 0) + 1
+        return f"{len(v)} entries: " + ", ".join(f"{n}× {x}" for x, n in counts.items())
     if v is None:
         return "—"
     return str(v)

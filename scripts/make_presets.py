@@ -48,6 +48,12 @@ PRESETS = [
      "OLMo-2-1124-13B: dense, norms after each block, QK-norm over the whole projection"),
     ("smollm3-3b", "smollm3-3b.config.json", "HuggingFaceTB/SmolLM3-3B",
      "SmolLM3-3B: dense, GQA 16 / 4 KV heads, no RoPE in every 4th layer, tied embeddings"),
+    ("deepseek-v4-pro", "deepseek-v4-pro.config.json", "deepseek-ai/DeepSeek-V4-Pro",
+     "DeepSeek-V4-Pro: 1.6T MoE (49B active), 384 experts (6 active), one shared 512-wide KV head, 128-token "
+     "window + 4:1 / 128:1 compressed attention, mHC, 1M context, MXFP4 experts"),
+    ("deepseek-v4-flash", "deepseek-v4-flash.config.json", "deepseek-ai/DeepSeek-V4-Flash",
+     "DeepSeek-V4-Flash: 284B MoE (13B active), 256 experts (6 active), V4-Pro's attention at 4096 wide, "
+     "1M context, MXFP4 experts"),
 ]
 
 

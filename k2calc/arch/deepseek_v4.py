@@ -22,7 +22,7 @@ fields are required.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -40,6 +40,10 @@ class DeepseekV4Config(FamilyConfig):
 
     MODEL_TYPES = ("deepseek_v4",)
     ARCHITECTURES = ("DeepseekV4ForCausalLM",)
+    # What the release stores, beyond what quantization_config says (k2calc.checkpoint reads it).
+    RELEASE_FORMAT: ClassVar[str] = ("as released: fp8 (F8_E4M3, one F8_E8M0 `.scale` per 128×128 block), routed "
+                                     "experts MXFP4 (e2m1 two per byte, one F8_E8M0 scale per 32), compressors, "
+                                     "router, embedding and head bf16, mHC and sinks float32")
     FIELD_ORDER = (
         "model_type", "architectures", "vocab_size", "hidden_size", "moe_intermediate_size", "num_hidden_layers",
         "num_attention_heads", "num_key_value_heads", "head_dim", "qk_rope_head_dim", "q_lora_rank", "o_groups",
