@@ -429,3 +429,27 @@ def test_prefill_sums_window_and_compressed_entries_over_the_prompt(flash):
     # (per-token figures are rounded to whole FLOPs: at most half a FLOP off per key).
     steps = sum(m.point(Phase.decode, t, AttentionForm.absorbed).attention for t in range(N))
     assert abs(prefill.attention * N - steps) <= 4 * N
+
+
+# ---------------------------------------------------------------------------------------------------
+# The README's V4 figures, recomputed
+
+
+def test_readme_kv_ratios_against_v32_on_each_basis(pro, flash):
+    # README "Where the model cards' ratios are and are not reproduced": V3.2 by hand, 61 layers.
+    from k2calc.kv import kv_cache
+
+    readme = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text()
+    bf16 = [kv_cache(s, [M], kv_dtype="bf16").growing_bytes_per_token / (61 * (576 + 128) * 2) for s in (pro, flash)]
+    fp8 = [kv_cache(s, [M], kv_dtype="fp8").growing_bytes_per_token / (61 * (656 + 132)) for s in (pro, flash)]
+    guess = [kv_cache(s, [M], kv_dtype="fp8").growing_bytes_per_token / (61 * (656 + 256)) for s in (pro, flash)]
+    assert [f"{100 * x:.1f}%" for x in bf16] == [f"{100 * x:.1f}%" for x in fp8] == ["11.5%", "8.0%"]
+    assert [f"{100 * x:.1f}%" for x in guess] == ["9.9%", "6.9%"]
+    for shown in ("**11.5%**", "**8.0%**", "**9.9%**", "**6.9%**", "**26.2%**", "**12.1%**", "5,511.44", "23,270,400"):
+        assert shown in readme
+
+
+def test_compare_prints_every_section_for_v4_and_its_predecessors(run):
+    out = run("compare", "deepseek-v3", "deepseek-v4-pro", "deepseek-v4-flash", "kimi-k2", "--context", "1M").stdout
+    for label in ("active per", "growing", "constant", "per 1M", "decode 1M", "total", "tensors"):
+        assert label in out
