@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from math import prod
 
 from .arch.description import describe
-from .arch.tensors import Kind, Tensor, build_tensors
+from .arch.tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def explain_params(cfg) -> list[Formula]:
     main = [t for t in tensors if not t.mtp]
     experts = cfg.moe.num_experts.text if cfg.moe else "n_routed_experts"
     out = [explain_kind(cfg, [t for t in main if t.kind is kind], kind.value, experts)
-           for kind in Kind if kind is not Kind.MTP_PROJ]
+           for kind in LANGUAGE_KINDS]
     mtp = [t for t in tensors if t.mtp]
     if mtp:
         out.append(explain_kind(cfg, mtp, "mtp", experts))

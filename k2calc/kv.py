@@ -50,6 +50,9 @@ def attention_bytes(att: Attention, kv_dtype: str = "bf16") -> Expr:
         # Latent in fp8 + a float32 scale per 128 latent values + RoPE part kept in bf16:
         # 512 + 4·4 + 64·2 = 656 bytes for kv_lora_rank 512, rope 64.
         return r * const(1) + r.ceil_div(FLASHMLA_BLOCK) * const(4) + rope * const(2)
+    if kv_dtype == "fp8-flashmla":
+        raise InputError("--kv-dtype fp8-flashmla: FlashMLA's layout caches an MLA latent; this model has "
+                         f"{att.kind.value} attention (use fp8)")
     return cached_values(att) * const(value_bytes(kv_dtype))
 
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from .config import ModelSpec
-from .arch.tensors import Kind, Tensor, build_tensors
+from .arch.tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
+from .vision import vision_tensors
 
 # Contract keys, always present; a family-specific kind (DeepSeek-V4's hyper_connections) appears where it exists.
-BREAKDOWN_KEYS = [k.value for k in Kind if k not in (Kind.MTP_PROJ, Kind.HYPER_CONNECTIONS)]
+BREAKDOWN_KEYS = [k.value for k in LANGUAGE_KINDS if k is not Kind.HYPER_CONNECTIONS]
+VISION_KINDS_ORDER = (Kind.VISION_TOWER, Kind.MM_PROJECTOR)
 
 
 class LayerType(BaseModel):
@@ -44,6 +46,15 @@ class TensorGroup(BaseModel):
     mtp: bool
 
 
+class VisionParams(BaseModel):
+    """A multimodal model's vision tower and projector, counted apart from the language model."""
+
+    tower: str  # the builder's family name, e.g. MoonViT
+    total: int
+    breakdown: dict[str, int]  # vision_tower, mm_projector; sums to total
+    tensors: list[TensorGroup]
+
+
 class ParamReport(BaseModel):
     model: str
     total: int
@@ -57,6 +68,7 @@ class ParamReport(BaseModel):
     mtp_breakdown: dict[str, int]  # sums to mtp
     layer_types: list[LayerType]
     tensors: list[TensorGroup]
+    vision: VisionParams | None  # None for a text-only model (or a tower k2calc has no builder for)
     notes: list[str]
 
 
@@ -112,6 +124,11 @@ def count_params(spec: ModelSpec) -> ParamReport:
     active_breakdown = _by_kind(main, lambda t: t.active(k))
     buffers = sum(t.params for t in main if t.buffer)
     total = sum(t.params for t in main)
+    vt, tower, vision_notes = vision_tensors(spec)
+    vision = None
+    if tower is not None:
+        vision = VisionParams(tower=tower, total=sum(t.params for t in vt), tensors=group_tensors(vt),
+                              breakdown={k.value: sum(t.params for t in vt if t.kind is k) for k in VISION_KINDS_ORDER})
     return ParamReport(
         model=spec.name,
         total=total,
@@ -125,5 +142,6 @@ def count_params(spec: ModelSpec) -> ParamReport:
         mtp_breakdown=_by_kind(mtp, lambda t: t.params),
         layer_types=layer_types,
         tensors=group_tensors(tensors),
-        notes=list(spec.notes),
+        vision=vision,
+        notes=list(spec.notes) + vision_notes,
     )

@@ -295,3 +295,8 @@ def test_random_configs_cache_and_attend_by_hand(model_type, data, n):
     assert kv_cache(spec, [n + 1]).bytes_per_sequence == (n + 1) * L * kv * hd * 2 * 2  # K and V, bf16
     p = FlopsModel(spec.arch).point(Phase.decode, n, AttentionForm.absorbed)
     assert p.by_component["attention_scores"] + p.by_component["attention_values"] == L * 4 * heads * hd * (n + 1)
+
+
+def test_flashmla_cache_layout_is_refused_for_gqa_models():
+    result = runner.invoke(app, ["kv", "--preset", "qwen3-32b", "--kv-dtype", "fp8-flashmla", "--context", "4k"])
+    assert result.exit_code == 2 and "fp8-flashmla" in result.stderr and "GQA" in result.stderr

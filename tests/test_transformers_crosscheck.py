@@ -14,7 +14,6 @@ Two differences between transformers and the checkpoints, both accounted for her
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import sys
@@ -24,6 +23,8 @@ import pytest
 
 from k2calc.config import load_path
 from k2calc.arch.tensors import build_tensors
+
+from .conftest import live
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.json"))
@@ -92,12 +93,6 @@ def test_published_transformers_totals():
         tensors = json.loads((ROOT / "tests" / "golden" / f"{stem}.json").read_text())["tensors"]
         params = sum(n for name, n in tensors.items() if not name.endswith("e_score_correction_bias"))
         assert params == figure
-
-
-live = pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
-    reason="torch and transformers not installed (CI installs them: pip install torch==2.13.0 transformers)",
-)
 
 
 @live

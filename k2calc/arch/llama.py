@@ -122,8 +122,8 @@ class _QwenWindows(GQAConfig):
 
 
 class Qwen2Config(_QwenWindows):
-    """model_type qwen2; defaults of transformers' Qwen2Config (num_key_value_heads 32 -> heads when absent
-    is NOT used: Qwen2Config's default is 32). q/k/v projections always carry a bias, o_proj never."""
+    """model_type qwen2; defaults of transformers' Qwen2Config (num_key_value_heads 32 when absent).
+    q/k/v projections always carry a bias, o_proj never (Qwen2Attention)."""
 
     MODEL_TYPES = ("qwen2",)
     ARCHITECTURES = ("Qwen2ForCausalLM",)
