@@ -453,3 +453,15 @@ def test_compare_prints_every_section_for_v4_and_its_predecessors(run):
     out = run("compare", "deepseek-v3", "deepseek-v4-pro", "deepseek-v4-flash", "kimi-k2", "--context", "1M").stdout
     for label in ("active per", "growing", "constant", "per 1M", "decode 1M", "total", "tensors"):
         assert label in out
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_engine_plans_fit_as_many_million_token_requests_as_the_pool_holds_whole(flash, engine):
+    from k2calc.engines import engine_config
+    from k2calc.hardware import get_gpu
+    from k2calc.plan import Layout, Workload, plan
+
+    r = plan(flash, get_gpu("h200"), Layout(tp=4, ep=4), Workload(context=M, batch=1, kv_dtype="fp8"),
+             engine=engine_config(engine))
+    per_seq = 21 * (M // 4) * (ENTRY_FP8 + INDEX_FP8) + 20 * (M // 128) * ENTRY_FP8 + 15_420_416
+    assert r.max_batch == r.engine_memory.kv_cache // per_seq  # not the window entry times every token
