@@ -82,7 +82,7 @@ _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_E
 class WeightFormat(BaseModel):
     """How the weights are stored: the format and the parameters read from `quantization_config`."""
 
-    name: Literal["bf16", "fp8", "int4", "nvfp4"]
+    name: Literal["bf16", "fp8", "int4", "nvfp4", "mxfp4"]  # mxfp4: only as a release stores it (Kimi-K3)
     from_config: bool  # False when --weights forced it
     base_dtype: str = "BF16"  # unquantized tensors
     fp8_dtype: str = "F8_E4M3"
@@ -168,6 +168,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         native = "int4"
     elif method == "modelopt" and str(q.get("quant_algo", "")).upper() == "NVFP4":
         native = "nvfp4"
+    elif method == "compressed-tensors" and q.get("format") == "mxfp4-pack-quantized" and \
+            getattr(type(cfg), "RELEASE_FORMAT", None):
+        native = "mxfp4"  # which tensors are MXFP4 is the family's release layout (Tensor.store)
     else:
         native = "?"
     name = override or native
@@ -208,7 +211,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             return WeightFormat(name="nvfp4", from_config=False, base_dtype=base, group_size=NVFP4_GROUP_DEFAULT,
                                 exclude=NVFP4_EXCLUDE_DEFAULT)
         return _nvfp4_format(q, base, where)
-    return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
+    if name == "mxfp4":
+        return WeightFormat(name="mxfp4", from_config=True, base_dtype=base, group_size=MX_GROUP, release=release)
+    return WeightFormat(name="bf16", from_config=from_config, base_dtype=base, release=release)
 
 
 def _variant(q: dict[str, Any]) -> str:
@@ -307,6 +312,9 @@ def _stored_as(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat) -> list[tup
         return [(t.name, shape, "F8_E4M3"), (f"{base}.scale", (ceil(out_f / b0), ceil(in_f / b1)), "F8_E8M0")]
     if t.store == "mxfp4":
         return [(t.name, (out_f, ceil(in_f / 2)), "I8"), (f"{base}.scale", (out_f, ceil(in_f / MX_GROUP)), "F8_E8M0")]
+    if t.store == "mxfp4-ct":  # compressed-tensors mxfp4-pack-quantized (Kimi-K3): uint8 values and scales
+        return [(f"{base}.weight_packed", (out_f, ceil(in_f / 2)), "U8"),
+                (f"{base}.weight_scale", (out_f, ceil(in_f / MX_GROUP)), "U8")]
     raise ValueError(f"unknown storage scheme {t.store!r}")  # pragma: no cover - adapters use the ones above
 
 

@@ -27,6 +27,10 @@ token per layer); engines decode in the absorbed form for that reason, and prefi
 (cheaper attention: scores + weighted sum cost 192+128 = 320 multiply-adds per head per attended token
 against 576+512 = 1,088 absorbed, for V3's widths).
 
+Kimi Delta Attention (KDA, linear attention): per layer and token, reading the num_heads states of
+head_dim × head_dim (S·k and q·S) is counted as `attention_scores`, 4·num_heads·head_dim², writing them
+(decay and rank-1 update) as `attention_values`, the same again; neither grows with the context.
+
 GQA/MHA/MQA: scores 2·num_attention_heads·head_dim and weighted sum 2·num_attention_heads·head_dim per
 attended token (every query head reads its KV head). A sliding-window layer attends to at most its
 window; a chunked layer to the tokens of its chunk so far.
@@ -140,6 +144,10 @@ class Coefficients:
 def coefficients(model, form: AttentionForm) -> Coefficients:
     """The first layer's coefficients (a model or an Attention)."""
     att = model if isinstance(model, Attention) else describe(model).attention
+    if att.linear is not None:  # KDA: one state per head; per token read it (S·k, q·S) and write it (decay, update)
+        la = att.linear
+        per = const(4) * la.num_heads * la.head_dim * la.head_dim
+        return Coefficients(per, per, const(0), None)
     two, heads, m = const(2), att.num_heads, att.mla
     if m is None:  # GQA: each query head scores and sums over its KV head's keys and values
         scores = values = two * heads * att.head_dim
@@ -204,6 +212,8 @@ def attended(att: Attention, phase: Phase, n: int, form: AttentionForm) -> Atten
     """What one layer with this attention reads at context n (prefill: n prompt tokens; decode: n cached)."""
     if att.shared_kv is not None:
         return _attended_shared_kv(att, phase, n)
+    if att.linear is not None:  # KDA: every token reads and writes its one state, whatever the context
+        return Attended(1, n if phase is Phase.prefill else 1, 0, 0)
     w = att.window
     cap = att.indexer.topk.value if att.indexer else w.cap
     if phase is Phase.prefill:

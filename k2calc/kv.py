@@ -400,12 +400,14 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         gqa_fmt = fmt(f"GQA, {gqa} groups", mha_values(cfg, gqa))
         formats.append(gqa_fmt)
 
+    grow, constant = growing_and_constant(cfg, kv_dtype, range(layers))
     sweep = []
     for n in contexts:
         if n < 1:
             raise InputError(f"--context {n}: must be at least 1")
         alloc = pages(n, page_size)
-        seq = sequence_bytes(cfg, alloc, kv_dtype, range(layers)) if windowed else alloc * per_token
+        uneven = windowed or constant or grow != per_token  # windows, compressed entries, fixed states
+        seq = sequence_bytes(cfg, alloc, kv_dtype, range(layers)) if uneven else alloc * per_token
         sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, bytes_total=seq * batch,
                              gib_per_sequence=seq / GIB, gib_total=seq * batch / GIB))
     long_note = beyond_max_position_note(cfg, contexts)
@@ -417,7 +419,6 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         notes.append("windowed layers keep at most their window of tokens: "
                      + "; ".join(f"{t.count} × {t.attention}" for t in types)
                      + f"; with full attention in every layer a sequence would cache {full:,} bytes")
-    grow, constant = growing_and_constant(cfg, kv_dtype, range(layers))
     shared = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.shared_kv is not None]
     if shared:
         a = shared[0]

@@ -245,7 +245,9 @@ class _Model:
             idx = self.layer_type.index(typ)
             self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
         self.items = items
-        self.windowed = any(lay.attention.window.cap is not None for lay in cfg.all_layers)
+        # Layers whose cache is not tokens × bytes per token (windows, V4's compressed entries, KDA states).
+        self.windowed = any(lay.attention.window.cap is not None or lay.attention.linear is not None
+                            for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
         seen: dict[tuple, _Item] = {}
         for it in items:

@@ -54,6 +54,9 @@ PRESETS = [
     ("deepseek-v4-flash", "deepseek-v4-flash.config.json", "deepseek-ai/DeepSeek-V4-Flash",
      "DeepSeek-V4-Flash: 284B MoE (13B active), 256 experts (6 active), V4-Pro's attention at 4096 wide, "
      "1M context, MXFP4 experts"),
+    ("kimi-k3", "kimi-k3.config.json", "moonshotai/Kimi-K3",
+     "Kimi-K3: 2.8T MoE (104B active), 69 KDA linear-attention + 24 gated MLA layers, 896 latent experts "
+     "(16 active), MXFP4 experts, vision tower counted apart"),
 ]
 
 

@@ -20,12 +20,13 @@ from typing import Any
 
 from .deepseek import DeepseekConfig
 from .deepseek_v4 import DeepseekV4Config
+from .kimi_linear import KimiLinearConfig
 from .description import Architecture, describe
 from .llama import LlamaConfig, MistralConfig, Olmo2Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig, SmolLM3Config
 from .schema import FamilyConfig
 
 FAMILY_CLASSES: tuple[type[FamilyConfig], ...] = (
-    DeepseekConfig, DeepseekV4Config, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, Qwen3MoeConfig, Olmo2Config, SmolLM3Config,
+    DeepseekConfig, DeepseekV4Config, KimiLinearConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, Qwen3MoeConfig, Olmo2Config, SmolLM3Config,
 )
 FAMILIES: dict[str, type[FamilyConfig]] = {t: cls for cls in FAMILY_CLASSES for t in cls.MODEL_TYPES}
 DEFAULT_FAMILY = DeepseekConfig  # a config with neither model_type nor a known architecture

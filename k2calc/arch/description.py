@@ -346,8 +346,9 @@ class Architecture:
 
     @property
     def attention(self) -> Attention:
-        """The first layer's attention (every layer's, up to windows and RoPE, in the families here)."""
-        return self.layers[0].attention
+        """The first layer's attention that caches per token (every layer's, up to windows and RoPE, in most
+        families; Kimi-K3's KDA layers, which keep a fixed state instead, are passed over)."""
+        return next((lay.attention for lay in self.layers if lay.attention.linear is None), self.layers[0].attention)
 
     @property
     def num_attention_heads(self) -> int:

@@ -1,0 +1,136 @@
+"""Kimi-K3 (KimiLinearForCausalLM text model + MoonViT): the released checkpoint's tensor list, "2.8T / 104B",
+the KDA state and MLA cache, FLOPs, against published figures and hand arithmetic from config fields.
+
+transformers does not build K3 (its kimi_linear is Kimi-Linear-48B): exactness is proven against the
+released checkpoint (tests/data/v4-k3-published.json, SOURCES.md; shapes in
+docs/arch-notes/deepseek-v4-kimi-k3.md section 2).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from k2calc.arch.description import AttentionKind
+from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
+from k2calc.config import build_config, load_path, load_preset
+from k2calc.errors import InputError
+from k2calc.flops import AttentionForm, FlopsModel, Phase
+from k2calc.kv import kv_cache
+from k2calc.params import count_params
+
+DATA = Path(__file__).parent / "data"
+PUBLISHED = json.loads((DATA / "v4-k3-published.json").read_text())
+RAW = json.loads((DATA / "kimi-k3.config.json").read_text())
+M = 2**20
+H, V, L = 7168, 163840, 93
+NH, DK, CONV = 96, 128, 4  # linear_attn_config
+P = NH * DK
+
+
+@pytest.fixture(scope="module")
+def k3():
+    return load_preset("kimi-k3")
+
+
+def test_full_attn_layers_are_1_based_mla_the_rest_kda_and_layer_0_dense(k3):
+    arch = k3.arch
+    mla = [i for i, lay in enumerate(arch.layers) if lay.attention.kind is AttentionKind.MLA]
+    assert mla == [i - 1 for i in range(4, 93, 4)] + [92] and len(mla) == 24
+    assert sum(lay.attention.kind is AttentionKind.LINEAR for lay in arch.layers) == 69
+    assert [lay.is_moe for lay in arch.layers[:2]] == [False, True]
+    assert all(not lay.attention.rope and lay.attention.output_gate for lay in arch.layers if lay.attention.mla)
+
+
+def test_checkpoint_tensors_elements_and_bytes_equal_the_release(k3):
+    pub = PUBLISHED["checkpoints"]["kimi-k3"]
+    r = checkpoint_report(k3)
+    assert (r.tensors, r.elements, r.total_bytes) == (pub["tensors"], pub["stored_elements"], pub["tensor_bytes"])
+    assert f"{r.total_gib:.2f}" == "1453.66"  # the model report's "1453.66 GB" (GiB)
+
+
+def test_routed_experts_are_mxfp4_uint8_packed_with_a_scale_per_32(k3):
+    stored, _ = checkpoint_tensors(k3, weight_format(k3.config))
+    by_name = {s.name: (s.dtype, s.shape) for s in stored}
+    e = "language_model.model.layers.1.block_sparse_moe.experts.{e}."
+    assert by_name[e + "w1.weight_packed"] == ("U8", (3072, 3584 // 2))  # moe_intermediate × latent / 2
+    assert by_name[e + "w1.weight_scale"] == ("U8", (3072, 3584 // 32))
+    assert by_name[e + "w2.weight_packed"] == ("U8", (3584, 3072 // 2))
+    assert by_name["language_model.model.layers.1.block_sparse_moe.routed_expert_down_proj.weight"] == \
+        ("BF16", (3584, H))
+    assert by_name["language_model.model.layers.0.self_attn.q_conv1d.weight"] == ("F32", (P, 1, CONV))
+    assert by_name["language_model.lm_head.weight"] == ("BF16", (V, H))
+
+
+def kda_layer() -> int:
+    # q, k, v projections + fp32 convolutions, f_a/f_b, dt_bias, A_log, b_proj, g_proj, o_norm, o_proj
+    return 3 * (P * H + P * CONV) + DK * H + P * DK + P + DK + NH * H + P * H + DK + H * P
+
+
+def mla_layer() -> int:
+    n, ql, r, nope, rope, v = 96, 1536, 512, 128, 64, 128
+    return (ql * H + ql + n * (nope + rope) * ql + (r + rope) * H + r + n * (nope + v) * r
+            + n * v * H + H * n * v)  # + g_proj (output gate) and o_proj
+
+
+def test_text_model_parameters_by_hand(k3):
+    E, I, lat, shared = 896, 3072, 3584, 2 * 3072
+    common = 4 * H + 2 * H  # four norms and two [1, hidden] attention-residual pseudo-queries
+    moe = E * H + lat * H + lat + H * lat + E * 3 * I * lat + 3 * shared * H
+    dense = 3 * 33792 * H
+    text = (69 * kda_layer() + 24 * mla_layer() + L * common + dense + 92 * moe
+            + 2 * V * H + 2 * H + H)  # embed, lm_head; norm, output_attn_res_norm, output_attn_res_proj
+    r = count_params(k3)
+    assert r.transformers_count == text == 2_779_484_395_776
+    assert r.buffers == 92 * E  # e_score_correction_bias
+
+
+def test_vision_tower_by_hand(k3):
+    vt, inter, qkv, text_h = 1024, 4096, 1536, H
+    blocks = 27 * (3 * qkv * vt + vt * qkv + 2 * vt + 2 * inter * vt)
+    projector = (4 * vt) ** 2 + text_h * 4 * vt + text_h
+    assert count_params(k3).vision.total == vt * 3 * 14 * 14 + 64 * 64 * vt + blocks + vt + projector == 447_358_976
+
+
+def test_2_8t_total_104b_active_and_the_hugging_face_page_count(k3):
+    r = count_params(k3)
+    assert round((r.transformers_count + r.vision.total) / 1e11) == 28  # "2.8T"
+    # Hugging Face's page counts the router bias too (SOURCES.md, second-hand).
+    assert r.total + r.vision.total == PUBLISHED["parameters"]["kimi-k3"]["hf_page_count"]
+    # "104B": no input embedding, no vision, 16 of 896 experts; latent projections and shared experts count.
+    assert r.active == r.total - V * H - 92 * (896 - 16) * 3 * 3072 * 3584
+    assert round(r.active / 1e9) == 104
+
+
+def test_kda_state_is_the_constant_part_and_mla_the_growing_part(k3):
+    r = kv_cache(k3, [M])
+    # vLLM kda_state_shape: recurrent (heads, dk, dk) fp32 + conv tails (K-1, heads·dk) for q, k, v in bf16.
+    assert r.constant_bytes_per_request == 69 * (NH * DK * DK * 4 + 3 * (CONV - 1) * P * 2) == 449_372_160
+    assert r.growing_bytes_per_token == 24 * (512 + 64) * 2 == 27_648  # the NoPE MLA still caches 576 values
+    assert r.bytes_per_sequence == M * 27_648 + 449_372_160
+
+
+def test_decode_flops_kda_constant_mla_grows(k3):
+    n = 4096
+    p = FlopsModel(k3.arch).point(Phase.decode, n, AttentionForm.absorbed)
+    kda = 69 * 8 * NH * DK * DK  # read (S·k, q·S) and write (decay, rank-1 update) every head's state
+    mla = 24 * 2 * 96 * ((512 + 64) + 512) * (n + 1)
+    assert p.attention == kda + mla
+
+
+def test_a_config_without_k3s_latent_moe_is_an_error_naming_the_field():
+    text = {k: v for k, v in RAW["text_config"].items() if k != "routed_expert_hidden_size"}
+    with pytest.raises(InputError, match="routed_expert_hidden_size"):
+        build_config({**RAW, "text_config": text}, "config.json")
+
+
+def test_compare_lines_up_the_five_models(run_json):
+    r = run_json("compare", "deepseek-v3", "deepseek-v4-pro", "deepseek-v4-flash", "kimi-k2", "kimi-k3",
+                 "--context", "1M")
+    kv = {row["name"]: row["values"] for row in r["kv"]}
+    assert kv["constant part per request"][4] == 449_372_160
+    assert kv["per 1M sequence"][0] == 61 * 576 * 2 * M  # DeepSeek-V3 bf16 MLA
+    ck = {row["name"]: row["values"] for row in r["checkpoint"]}
+    assert ck["tensors"] == [91_991, 145_116, 69_187, 139_644, 497_220]
