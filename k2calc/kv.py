@@ -269,6 +269,8 @@ def mha_values(cfg, groups: int | None = None) -> Expr:
     kv_heads = att.num_heads if groups is None else Expr("groups", groups)
     if att.mla is not None:
         return kv_heads * (att.mla.qk_nope_head_dim + att.mla.qk_rope_head_dim + att.mla.v_head_dim)
+    if att.linear is not None:  # a model of KDA layers only: what softmax attention of its heads would cache
+        return kv_heads * (att.linear.head_dim + att.linear.head_dim)
     return kv_heads * (att.head_dim + att.head_dim)
 
 
@@ -384,10 +386,11 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     def fmt(name: str, values: Expr) -> CacheFormat:
         b = values.value * vb * layers
         return CacheFormat(name=name, formula=values.text, values_per_token_layer=values.value, bytes_per_token=b,
-                           ratio=b / per_token)
+                           ratio=b / per_token if per_token else 0.0)  # 0: nothing cached per token
 
     att0 = cfg.attention
     label = ("MLA" if cfg.is_mla else f"shared KV 1×{att0.shared_kv.head_dim.value}, K = V" if att0.shared_kv
+             else "KDA (a fixed state, nothing per token)" if att0.linear
              else f"GQA {att0.num_key_value_heads.value}×{att0.head_dim.value}")
     formats = [CacheFormat(name=f"{label} ({kv_dtype})" + (" + indexer keys" if idx else ""),
                            formula=latent(cfg).text + (" (+ indexer: index_head_dim fp8 + fp32 scale per 128)"
@@ -455,9 +458,9 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         values_per_token_layer=latent_width(cfg), formula=latent(cfg).text,
         mla_bytes_per_token_layer=mla, indexer_bytes_per_token_layer=idx, bytes_per_token_layer=per_token_layer,
         bytes_per_token=per_token, batch=batch, page_size=page_size, mha_bytes_per_token=mha.bytes_per_token,
-        ratio_vs_mha=mha.bytes_per_token / per_token, gqa_groups=gqa,
+        ratio_vs_mha=mha.bytes_per_token / per_token if per_token else 0.0, gqa_groups=gqa,
         gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,
-        ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt else None,
+        ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt and per_token else None,
         formats=formats, mtp_params=mtp_params, mtp_weight_bytes=mtp_weight_bytes, sweep=sweep,
         layer_types=types, growing_bytes_per_token=grow, constant_bytes_per_request=constant, notes=notes,
     )

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k2calc.arch.description import AttentionKind
 from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
@@ -134,3 +136,48 @@ def test_compare_lines_up_the_five_models(run_json):
     assert kv["per 1M sequence"][0] == 61 * 576 * 2 * M  # DeepSeek-V3 bf16 MLA
     ck = {row["name"]: row["values"] for row in r["checkpoint"]}
     assert ck["tensors"] == [91_991, 145_116, 69_187, 139_644, 497_220]
+
+
+@st.composite
+def k3_configs(draw):
+    L = draw(st.integers(1, 8))
+    full = sorted(draw(st.sets(st.integers(1, L), max_size=L)))
+    E = draw(st.integers(1, 8))
+    text = {
+        **RAW["text_config"], "num_hidden_layers": L, "hidden_size": draw(st.sampled_from([64, 96])),
+        "vocab_size": draw(st.integers(10, 300)), "intermediate_size": draw(st.integers(1, 50)),
+        "moe_intermediate_size": draw(st.sampled_from([32, 64])), "routed_expert_hidden_size": draw(st.sampled_from([32, 64])),
+        "num_experts": E, "num_experts_per_token": draw(st.integers(1, E)), "num_shared_experts": draw(st.integers(0, 2)),
+        "first_k_dense_replace": draw(st.integers(0, L)), "num_attention_heads": draw(st.integers(1, 4)),
+        "q_lora_rank": draw(st.integers(1, 40)), "kv_lora_rank": draw(st.integers(1, 40)),
+        "linear_attn_config": {**RAW["text_config"]["linear_attn_config"], "full_attn_layers": full,
+                               "kda_layers": [i for i in range(1, L + 1) if i not in full],
+                               "num_heads": draw(st.integers(1, 4)), "head_dim": draw(st.sampled_from([8, 16])),
+                               "short_conv_kernel_size": draw(st.integers(2, 4))},
+    }
+    return {**RAW, "text_config": text}
+
+
+@settings(max_examples=30, deadline=None)
+@given(raw=k3_configs(), n=st.integers(0, 10**6))
+def test_random_k3_configs_count_and_cache_by_hand(raw, n):
+    from k2calc.config import ModelSpec
+
+    c, la = raw["text_config"], raw["text_config"]["linear_attn_config"]
+    h, nh, dk, k = c["hidden_size"], la["num_heads"], la["head_dim"], la["short_conv_kernel_size"]
+    p, heads, ql, r = nh * dk, c["num_attention_heads"], c["q_lora_rank"], c["kv_lora_rank"]
+    I, lat, E, shared = c["moe_intermediate_size"], c["routed_expert_hidden_size"], c["num_experts"], \
+        c["moe_intermediate_size"] * c["num_shared_experts"]
+    kda = 3 * (p * h + p * k) + dk * h + p * dk + p + dk + nh * h + p * h + dk + h * p
+    mla = ql * h + ql + heads * 192 * ql + (r + 64) * h + r + heads * 256 * r + 2 * heads * 128 * h
+    moe = E * h + 2 * lat * h + lat + E * 3 * I * lat + 3 * shared * h
+    L, full = c["num_hidden_layers"], la["full_attn_layers"]
+    text = sum((mla if i + 1 in full else kda) + 6 * h
+               + (3 * c["intermediate_size"] * h if i < c["first_k_dense_replace"] else moe) for i in range(L))
+    text += 2 * c["vocab_size"] * h + 3 * h
+    cfg, _ = build_config(raw, "generated")
+    spec = ModelSpec("x", cfg, "generated")
+    assert count_params(spec).transformers_count == text
+    kv = kv_cache(spec, [n + 1])
+    state = (L - len(full)) * (nh * dk * dk * 4 + 3 * (k - 1) * p * 2)
+    assert kv.bytes_per_sequence == (n + 1) * len(full) * (r + 64) * 2 + state
