@@ -207,8 +207,9 @@ def linear_state_bytes(att: Attention, kv_dtype: str = "bf16") -> int:
 def layer_sequence_bytes(att: Attention, tokens: int, kv_dtype: str = "bf16", kv_heads_divisor: int = 1) -> int:
     """Bytes one sequence of `tokens` holds in a layer with this attention: its kept tokens' cache, or
     (DeepSeek-V4) window entries + compressed entries + state rings, or (KDA) a fixed state."""
-    if att.linear is not None:
-        return linear_state_bytes(att, kv_dtype)
+    if att.linear is not None:  # the state splits by heads under tensor parallelism (vLLM's KDA layer)
+        heads = att.linear.num_heads.value
+        return linear_state_bytes(att, kv_dtype) * -(-heads // kv_heads_divisor) // heads
     if att.shared_kv is not None:
         ratio = att.shared_kv.compress_ratio.value
         entry = shared_kv_entry_bytes(att, kv_dtype).value
@@ -434,6 +435,11 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
                      f"token, constant part {constant:,} bytes per request"
                      + (" (the engines' fp8 layout: SGLang, vLLM fp8_ds_mla)" if kv_dtype.startswith("fp8")
                         else " (bf16 basis of vLLM's blog; engines store fp8: --kv-dtype fp8)"))
+    kda = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.linear is not None]
+    if kda:
+        notes.append(f"{len(kda)} KDA (linear-attention) layers keep a fixed state per request, "
+                     f"{linear_state_bytes(kda[0], kv_dtype):,} bytes each (fp32 recurrent state num_heads·head_dim² "
+                     "+ bf16 convolution tails), whatever the length: the constant part; only the other layers grow")
     if kv_dtype == "fp8-flashmla":
         notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "
                      "MHA/GQA compared at 1 byte per value")

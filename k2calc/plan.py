@@ -195,11 +195,17 @@ def shard_rule(t: Tensor) -> str:
     if t.kind is Kind.ATTENTION and last in ("k_proj", "v_proj"):
         return KV_HEADS  # GQA: split by KV heads up to their count, then replicated (vLLM QKVParallelLinear)
     if t.kind is Kind.ATTENTION and t.name.endswith(".weight"):
-        if last in ("q_proj", "q_b_proj", "kv_b_proj"):
-            return COLUMN  # split by heads
+        if last in ("q_proj", "q_b_proj", "kv_b_proj", "g_proj", "b_proj", "f_b_proj", "q_conv1d", "k_conv1d",
+                    "v_conv1d"):
+            return COLUMN  # split by heads (Kimi-K3: output gates, KDA beta, decay gate and convolutions too)
         if last == "o_proj":
             return ROW
     return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, biases
+
+
+def _kv_heads(att) -> int:
+    """Heads k_proj and v_proj are split by: GQA's KV heads, or every head of a KDA layer."""
+    return (att.num_key_value_heads or att.num_heads).value
 
 
 @dataclass(frozen=True)
@@ -230,7 +236,7 @@ class _Model:
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
         items = [_Item(t, r, quantized(t, fmt, prefix),
-                       cfg.layer(t.layer).attention.num_key_value_heads.value if r == KV_HEADS else 0)
+                       _kv_heads(cfg.layer(t.layer).attention) if r == KV_HEADS else 0)
                  for t in build_tensors(cfg) for r in (shard_rule(t),)]
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
         self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]

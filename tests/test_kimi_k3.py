@@ -181,3 +181,20 @@ def test_random_k3_configs_count_and_cache_by_hand(raw, n):
     kv = kv_cache(spec, [n + 1])
     state = (L - len(full)) * (nh * dk * dk * 4 + 3 * (k - 1) * p * 2)
     assert kv.bytes_per_sequence == (n + 1) * len(full) * (r + 64) * 2 + state
+
+
+def test_plan_splits_kda_states_by_heads_and_replicates_the_mla_latent(k3):
+    from k2calc.hardware import get_gpu
+    from k2calc.plan import Layout, Workload, plan
+
+    r = plan(k3, get_gpu("h200"), Layout(tp=8, dp=2, ep=16), Workload(context=M, batch=2))
+    state = 69 * (NH * DK * DK * 4 + 3 * (CONV - 1) * P * 2) // 8  # 96 heads over 8 GPUs
+    assert r.per_gpu.kv_cache == M * 24 * 576 * 2 + state  # one sequence per DP replica
+
+
+def test_readme_k3_figures_are_the_ones_tested_here():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    state = 69 * (NH * DK * DK * 4 + 3 * (CONV - 1) * P * 2)
+    for shown in ("497,220 tensors", "1,560,860,324,864", "447,358,976", "2,779,484,395,776", "104.19B",
+                  f"{state / 2**20:.2f} MiB", f"{24 * 576 * 2:,} bytes per token"):
+        assert shown in readme, shown
