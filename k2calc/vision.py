@@ -112,23 +112,11 @@ def moonvit(cfg: MoonViTConfig) -> list[Tensor]:
     return b.out
 
 
-class MoonViTK3Config(BaseModel):
+class MoonViTK3Config(MoonViTConfig):
     """Kimi-K3's vision_config: MoonViT with RMSNorms, no biases, and attention of qkv_hidden_size."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    vt_hidden_size: Dim
-    vt_intermediate_size: Dim
-    vt_num_hidden_layers: Layers
     qkv_hidden_size: Dim
-    patch_size: Dim
-    init_pos_emb_height: Dim
-    init_pos_emb_width: Dim
-    merge_kernel_size: tuple[Dim, Dim]
-    mm_hidden_size: Dim
-    text_hidden_size: Dim
-    pos_emb_type: Literal["divided_fixed"] = "divided_fixed"
-    mm_projector_type: Literal["patchmergerv2"] = "patchmergerv2"
+    mm_projector_type: Literal["patchmergerv2"] = "patchmergerv2"  # type: ignore[assignment]
     norm_type: Literal["rmsnorm"] = "rmsnorm"
     attn_bias: Literal[False] = False
     linear_bias: Literal[False] = False
