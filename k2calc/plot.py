@@ -131,7 +131,9 @@ def kv_figure(reports: list) -> Any:
     for r in reports:
         xs = [p.context for p in r.sweep]
         ys = [p.bytes_total / GIB for p in r.sweep]
-        ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({r.bytes_per_token:,} bytes/token)")
+        label = (f"{r.model} ({r.growing_bytes_per_token:,.2f} bytes/token + {r.constant_bytes_per_request:,} per request)"
+                 if r.constant_bytes_per_request else f"{r.model} ({r.bytes_per_token:,} bytes/token)")
+        ax.plot(xs, ys, marker="o", markersize=4, label=label)
     dtypes = sorted({r.dtype for r in reports})
     what = "per sequence" if batch == 1 else f"batch of {batch} sequences"
     ax.set_title(f"MLA KV cache {what}, {', '.join(dtypes)}")
