@@ -465,3 +465,10 @@ def test_engine_plans_fit_as_many_million_token_requests_as_the_pool_holds_whole
              engine=engine_config(engine))
     per_seq = 21 * (M // 4) * (ENTRY_FP8 + INDEX_FP8) + 20 * (M // 128) * ENTRY_FP8 + 15_420_416
     assert r.max_batch == r.engine_memory.kv_cache // per_seq  # not the window entry times every token
+
+
+def test_sglang_pool_line_from_the_logged_full_capacity(flash):
+    from k2calc.kv import sglang_pool_line
+
+    pub = PUBLISHED["kv"]["sglang_pool_line"]  # V4-Flash TP4: full=1641472, swa=164096, c4=410368, c128=12824
+    assert sglang_pool_line(flash.arch, pub["full"]) == {k: pub[k] for k in ("full", "swa", "c4", "c128")}
