@@ -184,6 +184,18 @@ def sglang_bytes_per_full_token(arch: Architecture, swa_full_tokens_ratio: float
     return total
 
 
+def sglang_pool_line(arch: Architecture, full_tokens: int, swa_full_tokens_ratio: float = 0.1,
+                     page_size: int = 256) -> dict[str, int]:
+    """SGLang's DeepSeek-V4 pool sizes for a full capacity of `full_tokens` (its log line "full=..., swa=...,
+    c4=..., c128=..."): the window pool is swa_full_tokens_ratio of it in whole pages, each compressed pool one
+    entry per `ratio` tokens (page_size 256: a 64-entry page of the ratio-4 pool)."""
+    ratios = sorted({lay.attention.shared_kv.compress_ratio.value for lay in arch.layers} - {0})
+    out = {"full": full_tokens // page_size * page_size,
+           "swa": int(full_tokens * swa_full_tokens_ratio) // page_size * page_size}
+    out.update({f"c{r}": full_tokens // r for r in ratios})
+    return out
+
+
 def shared_kv_growing(att: Attention, kv_dtype: str = "bf16") -> float:
     """Bytes per token of context this layer's compressed branch adds: (entry + indexer key) / ratio."""
     ratio = att.shared_kv.compress_ratio.value
