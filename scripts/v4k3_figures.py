@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-GOLDEN = ROOT / "tests" / "golden" / "pending"
+GOLDEN = ROOT / "tests" / "golden"
 
 # Bytes per stored element. fp4 is 0.5 (two e2m1 values per byte, stored as int8/uint8 in safetensors).
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp8_e4m3": 1, "e8m0": 1, "int64": 8, "fp4_e2m1": 0.5, "uint8": 1}
