@@ -218,6 +218,15 @@ def explain_kv(cfg, report) -> list[Formula]:
                     * Expr("min(tokens, window)" if t.window else "tokens", kept))
             terms = term if terms is None else terms + term
         sequence = terms
+    kda = [cfg.layer(i).attention for i in range(report.layers) if cfg.layer(i).attention.linear is not None]
+    if kda:  # Kimi-K3: the other layers cache per token; each KDA layer holds one fixed state per request
+        la = kda[0].linear
+        width = la.num_heads * la.head_dim
+        state = width * la.head_dim * const(4) + const(3) * (la.conv_kernel - const(1)) * width * const(2)
+        out.append(formula("KDA state per layer", state, " bytes (fp32 recurrent state + bf16 convolution tails)"))
+        per_token = Expr("caching layers", report.layers - len(kda)) * per_layer
+        sequence = (Expr("bytes_per_token", per_token.value) * Expr("tokens", report.tokens_allocated)
+                    + Expr("KDA layers", len(kda)) * Expr("kda_state", state.value))
     shared = [cfg.layer(i).attention for i in range(report.layers) if cfg.layer(i).attention.shared_kv]
     if shared:  # DeepSeek-V4: window entries + compressed entries (+ indexer keys) + state rings per layer
         sequence, out[0] = _shared_kv_sequence(shared, report), formula(

@@ -472,3 +472,13 @@ def test_sglang_pool_line_from_the_logged_full_capacity(flash):
 
     pub = PUBLISHED["kv"]["sglang_pool_line"]  # V4-Flash TP4: full=1641472, swa=164096, c4=410368, c128=12824
     assert sglang_pool_line(flash.arch, pub["full"]) == {k: pub[k] for k in ("full", "swa", "c4", "c128")}
+
+
+@pytest.mark.parametrize("kv_dtype", ["bf16", "fp8"])
+def test_explained_kv_sums_to_the_report(pro, kv_dtype):
+    from k2calc.explain import explain_kv
+    from k2calc.kv import kv_cache
+
+    r = kv_cache(pro, [M], kv_dtype=kv_dtype)
+    f = {x.name: x.value for x in explain_kv(pro.arch, r)}
+    assert f["bytes_per_sequence"] == r.bytes_per_sequence and f["bytes_per_token"] == r.bytes_per_token

@@ -198,3 +198,11 @@ def test_readme_k3_figures_are_the_ones_tested_here():
     for shown in ("497,220 tensors", "1,560,860,324,864", "447,358,976", "2,779,484,395,776", "104.19B",
                   f"{state / 2**20:.2f} MiB", f"{24 * 576 * 2:,} bytes per token"):
         assert shown in readme, shown
+
+
+def test_explained_kv_sums_to_the_report(k3):
+    from k2calc.explain import explain_kv
+
+    r = kv_cache(k3, [M])
+    f = {x.name: x.value for x in explain_kv(k3.arch, r)}
+    assert f["bytes_per_sequence"] == r.bytes_per_sequence and f["bytes_per_token"] == r.bytes_per_token
