@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from k2calc.arch.description import AttentionKind
 from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
-from k2calc.config import build_config, load_path, load_preset
+from k2calc.config import build_config, load_preset
 from k2calc.errors import InputError
 from k2calc.flops import AttentionForm, FlopsModel, Phase
 from k2calc.kv import kv_cache
