@@ -16,8 +16,8 @@ What differs from V3 (docs/arch-notes/deepseek-v4-kimi-k3.md has every shape wit
   (`.scale`), compressors, router, indexer weights_proj, embedding and head bf16, mHC, sinks and the
   compressors' position bias fp32. Count logical parameters (fp4 values, not bytes).
 
-Optional fields take transformers' DeepseekV4Config defaults only where they do not shape a tensor; shape
-fields are required.
+Shape fields are required (never filled with V4-Flash's numbers); the routing and layer-count fields take
+transformers 5.24's DeepseekV4Config defaults.
 """
 
 from __future__ import annotations
@@ -68,14 +68,15 @@ class DeepseekV4Config(FamilyConfig):
     hc_mult: Dim
     n_routed_experts: Dim
     num_experts_per_tok: Dim
+    # Defaults of transformers 5.24's DeepseekV4Config (default_num_hash_layers 3, one MTP layer).
     n_shared_experts: Count = 1
-    num_hash_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)] = 0
-    num_nextn_predict_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)] = 0
+    num_hash_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)] = 3
+    num_nextn_predict_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)] = 1
     num_key_value_heads: Dim = 1
     scoring_func: str | None = "sqrtsoftplus"
     topk_method: str | None = "noaux_tc"
-    routed_scaling_factor: float | None = None
-    norm_topk_prob: bool | None = None
+    routed_scaling_factor: float | None = 1.5
+    norm_topk_prob: bool | None = True
     compress_rope_theta: float | None = None
 
     @model_validator(mode="after")
