@@ -482,3 +482,17 @@ def test_explained_kv_sums_to_the_report(pro, kv_dtype):
     r = kv_cache(pro, [M], kv_dtype=kv_dtype)
     f = {x.name: x.value for x in explain_kv(pro.arch, r)}
     assert f["bytes_per_sequence"] == r.bytes_per_sequence and f["bytes_per_token"] == r.bytes_per_token
+
+
+def test_check_files_accept_v4_and_k3_deployments(run, tmp_path):
+    path = tmp_path / "deployments.yaml"
+    path.write_text("""\
+defaults: {engine: sglang}
+deployments:
+  - {name: v4-flash-1m, model: deepseek-v4-flash, gpu: h200, gpus: 4, tp: 4, ep: 4, kv_dtype: fp8,
+     workload: {context: 1M, batch: 4}, require: {fits: true, min_batch_at_context: 4}}
+  - {name: k3-256k, model: kimi-k3, gpu: h200, gpus: 16, tp: 8, dp_attention: 2, ep: 16, engine: vllm,
+     workload: {context: 256k, batch: 2}, require: {fits: true}}
+""")
+    result = run("check", str(path))
+    assert result.exit_code == 0, result.output
