@@ -82,7 +82,8 @@ _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_E
 class WeightFormat(BaseModel):
     """How the weights are stored: the format and the parameters read from `quantization_config`."""
 
-    name: Literal["bf16", "fp8", "int4", "nvfp4", "mxfp4"]  # mxfp4: only as a release stores it (Kimi-K3)
+    # "release": no quantization_config rule; each tensor as its family's release stores it (Tensor.store: Kimi-K3)
+    name: Literal["bf16", "fp8", "int4", "nvfp4", "release"]
     from_config: bool  # False when --weights forced it
     base_dtype: str = "BF16"  # unquantized tensors
     fp8_dtype: str = "F8_E4M3"
@@ -170,7 +171,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         native = "nvfp4"
     elif method == "compressed-tensors" and q.get("format") == "mxfp4-pack-quantized" and \
             getattr(type(cfg), "RELEASE_FORMAT", None):
-        native = "mxfp4"  # which tensors are MXFP4 is the family's release layout (Tensor.store)
+        native = "release"  # Kimi-K3: which tensors are MXFP4 is the family's release layout (Tensor.store)
     else:
         native = "?"
     name = override or native
@@ -211,8 +212,8 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             return WeightFormat(name="nvfp4", from_config=False, base_dtype=base, group_size=NVFP4_GROUP_DEFAULT,
                                 exclude=NVFP4_EXCLUDE_DEFAULT)
         return _nvfp4_format(q, base, where)
-    if name == "mxfp4":
-        return WeightFormat(name="mxfp4", from_config=True, base_dtype=base, group_size=MX_GROUP, release=release)
+    if name == "release":
+        return WeightFormat(name="release", from_config=True, base_dtype=base, group_size=MX_GROUP, release=release)
     return WeightFormat(name="bf16", from_config=from_config, base_dtype=base, release=release)
 
 
