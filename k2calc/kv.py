@@ -430,12 +430,12 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     if long_note:
         notes.append(long_note)
     types = layer_types(cfg, kv_dtype, range(layers))
-    if windowed:
+    shared = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.shared_kv is not None]
+    if windowed and not shared:  # V4's windows come with compressed entries: its own note below
         full = pages(contexts[-1], page_size) * per_token
         notes.append("windowed layers keep at most their window of tokens: "
                      + "; ".join(f"{t.count} × {t.attention}" for t in types)
                      + f"; with full attention in every layer a sequence would cache {full:,} bytes")
-    shared = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.shared_kv is not None]
     if shared:
         a = shared[0]
         entry = shared_kv_entry_bytes(a, kv_dtype)
@@ -455,7 +455,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     if kv_dtype == "fp8-flashmla":
         notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "
                      "MHA/GQA compared at 1 byte per value")
-    elif kv_dtype == "fp8":
+    elif kv_dtype == "fp8" and not shared:  # V4 in fp8 is the engines' 584-byte layout (noted above)
         notes.append("fp8: one scale per tensor, every value in one byte (the scale is not counted)")
     if idx:
         notes.append(f"lightning indexer: {idx} bytes per token per layer of fp8 keys + a float32 scale per "
