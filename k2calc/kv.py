@@ -452,12 +452,11 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         notes.append(f"{len(kda)} KDA (linear-attention) layers keep a fixed state per request, "
                      f"{linear_state_bytes(kda[0], kv_dtype):,} bytes each (fp32 recurrent state num_heads·head_dim² "
                      "+ bf16 convolution tails), whatever the length: the constant part; only the other layers grow")
-    if shared:
-        pass  # V4's fp8 layout (both fp8 names) is the engines' 584-byte entry, noted above
-    elif kv_dtype == "fp8-flashmla":
+    # (V4's fp8 layout, under both fp8 names, is the engines' 584-byte entry, noted above.)
+    if kv_dtype == "fp8-flashmla" and not shared:
         notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "
                      "MHA/GQA compared at 1 byte per value")
-    elif kv_dtype == "fp8":
+    elif kv_dtype == "fp8" and not shared:
         notes.append("fp8: one scale per tensor, every value in one byte (the scale is not counted)")
     if idx:
         notes.append(f"lightning indexer: {idx} bytes per token per layer of fp8 keys + a float32 scale per "
