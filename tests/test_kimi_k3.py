@@ -206,3 +206,12 @@ def test_explained_kv_sums_to_the_report(k3):
     r = kv_cache(k3, [M])
     f = {x.name: x.value for x in explain_kv(k3.arch, r)}
     assert f["bytes_per_sequence"] == r.bytes_per_sequence and f["bytes_per_token"] == r.bytes_per_token
+
+
+def test_perf_reads_each_kda_state_and_the_mla_cache_once_per_step(run_json):
+    r = run_json("perf", "-p", "kimi-k3", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2",
+                 "--ep", "16", "--batch", "32", "--context", "64k")
+    att = {o["name"]: o["bytes"] for o in r["components"] if o["kind"] == "attention"}
+    seqs = 32 // 2  # per DP-attention replica
+    assert att["attention (KDA)"] == 69 * seqs * (NH * DK * DK * 4 + 3 * (CONV - 1) * P * 2) // 8  # heads ÷ TP 8
+    assert att["attention (absorbed MLA)"] == 24 * seqs * 65536 * 576 * 2
