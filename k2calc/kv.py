@@ -327,6 +327,8 @@ class KVLayerType(BaseModel):
     count: int
     bytes_per_token_layer: int
     window: int | None
+    tokens_kept: int = 0  # of the last context's sequence: min(tokens, window)
+    bytes_per_sequence: int = 0  # these layers' share of the last context's sequence
 
 
 class KVReport(KVPoint):
@@ -358,6 +360,7 @@ class KVReport(KVPoint):
     # constant_bytes_per_request whatever the length (windows, compressor and recurrent states).
     growing_bytes_per_token: float = 0.0
     constant_bytes_per_request: int = 0
+    full_attention_bytes_per_sequence: int | None = None  # windowed models: with no window anywhere
     notes: list[str]
 
 
@@ -430,9 +433,17 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     if long_note:
         notes.append(long_note)
     types = layer_types(cfg, kv_dtype, range(layers))
+    last = pages(contexts[-1], page_size)
+    held: dict[tuple, int] = {}  # each type's share, summed layer by layer (V4's compressed entries, KDA states)
+    for i in range(layers):
+        att = cfg.layer(i).attention
+        held[_type_key(att, kv_dtype)] = held.get(_type_key(att, kv_dtype), 0) + layer_sequence_bytes(att, last, kv_dtype)
+    for t in types:
+        t.tokens_kept = last if t.window is None else min(last, t.window)
+        t.bytes_per_sequence = held[(t.attention, t.bytes_per_token_layer, t.window)]
+    full = last * per_token if windowed else None
     shared = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.shared_kv is not None]
     if windowed and not shared:  # V4's windows come with compressed entries: its own note below
-        full = pages(contexts[-1], page_size) * per_token
         notes.append("windowed layers keep at most their window of tokens: "
                      + "; ".join(f"{t.count} × {t.attention}" for t in types)
                      + f"; with full attention in every layer a sequence would cache {full:,} bytes")
@@ -481,7 +492,8 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,
         ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt and per_token else None,
         formats=formats, mtp_params=mtp_params, mtp_weight_bytes=mtp_weight_bytes, sweep=sweep,
-        layer_types=types, growing_bytes_per_token=grow, constant_bytes_per_request=constant, notes=notes,
+        layer_types=types, full_attention_bytes_per_sequence=full, growing_bytes_per_token=grow,
+        constant_bytes_per_request=constant, notes=notes,
     )
 
 
@@ -490,10 +502,14 @@ def layer_types(arch: Architecture, kv_dtype: str, layers) -> list[KVLayerType]:
     rows: dict[tuple, KVLayerType] = {}
     for i in layers:
         att = arch.layer(i).attention
-        b = layer_bytes(att, kv_dtype)
-        key = (att.describe(), b, att.window.cap)
+        key = _type_key(att, kv_dtype)
         if key in rows:
             rows[key].count += 1
         else:
-            rows[key] = KVLayerType(attention=att.describe(), count=1, bytes_per_token_layer=b, window=att.window.cap)
+            rows[key] = KVLayerType(attention=key[0], count=1, bytes_per_token_layer=key[1], window=key[2])
     return list(rows.values())
+
+
+def _type_key(att: Attention, kv_dtype: str) -> tuple[str, int, int | None]:
+    """What makes layers cache alike: attention label, bytes per token per layer, window."""
+    return att.describe(), layer_bytes(att, kv_dtype), att.window.cap
