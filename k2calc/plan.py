@@ -747,8 +747,11 @@ def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st
     return PlanReport(
         model=spec.name, fits=ee.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
         workload=workload, weights_format=fmt.describe(), mem_fraction=mem.fraction,
+        # free: the pool left after the batch's KV; a pool in deficit (weights beyond the budget) counts whole,
+        # not as the empty cache the engine would fail to allocate.
         per_gpu=PerGPU(weights=mem.weights, kv_cache=ev.kv, activations=mem.activations, overhead=overhead,
-                       free=mem.kv_cache - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
+                       free=(mem.kv_cache if mem.kv_available > 0 else mem.kv_available)
+                       - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
                        budget=mem.budget, memory=gpu.memory_bytes, used=mem.used),
         stage=st.index, stages=layout.pp, max_batch=ee.max_batch, kv_tokens=mem.kv_tokens,
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
