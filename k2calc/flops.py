@@ -530,10 +530,14 @@ def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int
     model = model or FlopsModel(cfg)
     if mtp and cfg.num_nextn_predict_layers == 0:
         raise InputError(f"{spec.name}: --mtp: the model has no MTP modules (num_nextn_predict_layers is 0)")
+    asked = form
     form = form or default_form(cfg, phase)
     contexts = contexts or [4096, 32768, 131072]
     sweep = [model.point(phase, n, form, all_logits=all_logits, mtp=mtp) for n in contexts]
     notes = list(spec.notes)
+    if asked is not None and not any(lay.attention.mla is not None for lay in cfg.all_layers):
+        notes.append(f"--attention {asked.value}: naive and absorbed are MLA's two forms; {spec.name} has no MLA "
+                     "layer, so its attention counts the same either way")
     long_note = beyond_max_position_note(cfg, contexts, "context")
     if long_note:
         notes.append(long_note)
