@@ -126,7 +126,7 @@ DEFAULT_SOURCES = {
     "kernel_latency_us": "aiconfigurator's constant per memory-bound kernel: 3 µs (SOURCES.md, Serving performance)",
     "kernels_per_layer": "kernels of a DeepSeek decode layer: 2 norms, 5 projections, RoPE, 2 absorbed bmm, "
                          "attention, router, top-k, shared expert (3), routed experts (4), activation, residuals, "
-                         "cache write, quantization: about 30",
+                         "cache write, quantization: about 30; one default for every family (a dense GQA layer runs fewer)",
     "collective_latency_us": "aiconfigurator's 10 µs per transfer (SOURCES.md, Serving performance), per all-reduce or gather",
     "ep_latency_us": "DeepEP low-latency EP8 on H800: dispatch 77 µs for 6.4 MB over NVLink at 156 GB/s "
                      "(41 µs) leaves 36 µs; combine 114 - 82 = 32 µs (SOURCES.md, Serving performance)",
