@@ -607,10 +607,12 @@ def _engine_eval(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, gpu: GPU
     override = knobs.activations_bytes
     kv_tl = layer_bytes(m.cfg.attention, w.kv_dtype, lay.tp)  # this layout's TP: GQA KV heads split by it
     stages = _stage_memory(m, lay, w.model_copy(update={"chunk": res.max_num_batched_tokens}), kv_tl)
-    # Engines pool KV by token. A model whose layers do not cache alike per token (DeepSeek-V4's window +
-    # compressed entries + state rings, KDA states) is charged its sequence bytes at this context spread
-    # over the context's tokens: the same requests fit as in the generic plan.
-    uneven = any(lay.attention.shared_kv is not None or lay.attention.linear is not None for lay in m.cfg.all_layers)
+    # Engines pool KV by token. A model whose layers do not cache alike per token (sliding-window and chunked
+    # layers, which vLLM's hybrid allocator and SGLang's SWA pool cap at their window; DeepSeek-V4's window +
+    # compressed entries + state rings; KDA states) is charged its sequence bytes at this context spread over
+    # the context's tokens: the same requests fit as in the generic plan.
+    uneven = m.windowed or any(lay.attention.shared_kv is not None or lay.attention.linear is not None
+                               for lay in m.cfg.all_layers)
     needs = [StageNeeds(weights=s.weights, activations=s.act_fixed if override is None else override,
                         logits_per_seq=s.logits_per_seq if override is None else 0,
                         kv_bytes_per_token=ceil(s.kv_per_seq / w.context) if uneven else s.kv_layers * kv_tl)
