@@ -759,6 +759,12 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         for v in values:
             b, c = (v, context) if axis == "batch" else (batch, v)
             points.append(_point(p, phase, b, c, chunk, mtp, acceptance, price))
+    if phase == "decode":  # a speed for a batch whose KV cache cannot be held would mislead
+        held = input_tokens + output_tokens if input_tokens is not None else context
+        fit = max_batch(spec, gpu, layout, held, weights=weights, expert_weights=efmt, kv_dtype=kv_dtype)
+        if batch > fit:
+            notes.append(f"batch {batch:,} × {held:,} tokens does not fit in memory: the largest batch at this "
+                         f"context is {fit:,} (k2calc plan); the speed above assumes it did")
     if mtp and acceptance is None:
         notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
     if layout.ep > 1 and knobs.overlap:

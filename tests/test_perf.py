@@ -308,3 +308,14 @@ def test_gqa_decode_reads_its_kv_heads_split_over_tp():
     att = _component(r, "attention (GQA)")
     assert att.bytes == 64 * 4096 * 512
     assert att.flops == 64 * 4097 * 4096
+
+
+def test_a_batch_that_cannot_be_held_in_memory_is_noted():
+    # Gemma 3 27B at 128k: 52 × 1,024 × 8,192 + 10 × 131,072 × 8,192 = 11,173,625,856 bytes per sequence;
+    # 8 of them (83.25 GiB) exceed an H100's whole 79.65 GiB before any weight is loaded. One fits.
+    spec, h100 = load_preset("gemma-3-27b"), get_gpu("h100")
+    assert 8 * 11_173_625_856 > h100.memory_bytes
+    eight = perf(spec, h100, Layout(), batch=8, context=131072)
+    assert any(n.startswith("batch 8 × 131,072 tokens does not fit in memory") for n in eight.notes)
+    one = perf(spec, h100, Layout(), batch=1, context=131072)
+    assert not any("does not fit" in n for n in one.notes)
