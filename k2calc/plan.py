@@ -535,6 +535,20 @@ class PlanReport(BaseModel):
     engine: str = "generic"
     engine_memory: EngineMemory | None = None  # the engine's start-up accounting (None for generic)
     concurrency: Concurrency | None = None
+    kv_sharding: str = ""  # how the cache splits over the layout, in the model's attention terms
+
+
+def kv_sharding(arch: Architecture) -> str:
+    """How a model's KV cache splits over attention ranks, as layer_bytes splits it: MLA's one latent on
+    every TP rank, GQA's KV heads divided by TP (replicated once TP exceeds them); DP-attention splits
+    sequences either way."""
+    mla = {lay.attention.mla is not None for lay in arch.all_layers}
+    if mla == {True}:
+        return "the MLA latent is replicated over attention-TP ranks, split by DP-attention"
+    if mla == {False}:
+        return "KV heads split over attention-TP ranks (replicated once TP exceeds them), sequences by DP-attention"
+    return ("MLA latents replicated over attention-TP ranks, the other layers' caches split by heads; sequences "
+            "split by DP-attention")
 
 
 def _fit(st: _Stage, lay: Layout, w: Workload, budget: int, overhead: int, act_override: int | None
@@ -723,7 +737,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={**st.act_detail, "logits": ceil(workload.batch / layout.dp) * st.logits_per_seq},
         overhead_detail=ovh_detail if knobs.overhead_bytes is None else {"override": knobs.overhead_bytes},
-        kv_layouts=kv_layouts, notes=notes,
+        kv_layouts=kv_layouts, notes=notes, kv_sharding=kv_sharding(spec.arch),
         concurrency=concurrency(ev.kv_tokens // layout.dp, layout.dp, workload.context, avg_context,
                                 engine.max_num_seqs, ev.max_batch),
     )
@@ -759,7 +773,7 @@ def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={"profiled_peak": mem.activations},
         overhead_detail={"non_torch": mem.non_torch, "cuda_graphs": mem.cuda_graphs, "cuda_context": mem.cuda_context},
-        kv_layouts=kv_layouts, notes=notes, engine=mem.engine, engine_memory=mem,
+        kv_layouts=kv_layouts, notes=notes, kv_sharding=kv_sharding(spec.arch), engine=mem.engine, engine_memory=mem,
         concurrency=concurrency(mem.kv_tokens_per_replica, layout.dp, workload.context, avg_context, mem.max_num_seqs,
                                 ee.max_batch),
     )

@@ -405,3 +405,13 @@ def test_a_float32_checkpoint_is_served_in_16_bit_as_engines_load_it():
     r = plan(spec, get_gpu("h100"), Layout(), Workload(context=4096, batch=1))
     assert r.per_gpu.weights == 2 * params
     assert any("float32 checkpoint weights are held as 16-bit" in n for n in r.notes)
+
+
+def test_kv_sharding_is_described_in_the_models_attention_terms():
+    # Qwen3-4B has 8 KV heads: at TP8 each GPU holds 1 of them, 36 layers × 128 × K and V × 2 bytes per token.
+    r = plan(load_preset("qwen3-4b"), get_gpu("h100"), Layout(tp=8), Workload(context=4096, batch=1))
+    assert r.kv_bytes_per_token_layer == 128 * 2 * 2
+    assert r.kv_sharding.startswith("KV heads split over attention-TP ranks") and "MLA" not in r.kv_sharding
+    k2 = plan(load_preset("kimi-k2"), get_gpu("h200"), Layout(tp=8), Workload(context=4096, batch=1))
+    assert k2.kv_bytes_per_token_layer == 576 * 2  # the whole latent on every rank
+    assert k2.kv_sharding.startswith("the MLA latent is replicated")
