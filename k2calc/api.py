@@ -112,20 +112,22 @@ class Model:
 
         return checkpoint_report(self.spec, weights)
 
-    def plan(self, gpu: str, *, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1,
-             redundant_experts: int = 0, mtp: bool = False, context: int | str = 4096, batch: int = 1,
+    def plan(self, gpu: str, *, gpus: int | None = None, tp: int | None = None, dp_attention: int | None = None,
+             ep: int | None = None, pp: int | None = None, redundant_experts: int = 0, mtp: bool = False, context: int | str = 4096, batch: int = 1,
              chunk: int | str = DEFAULT_CHUNK, weights: str | None = None, kv_dtype: str = "bf16",
              mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | None = None,
              overhead_gib: float | None = None, gpu_file: list[str] | None = None) -> PlanReport:
-        """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits."""
+        """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits.
+        `gpus` alone means tensor parallelism over all of them (`plan("h200", gpus=8)` is TP8)."""
         from . import plan as planlib
         from .hardware import get_gpu
 
-        layout = planlib.Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
+        layout = planlib.default_layout(gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+                                        redundant_experts=redundant_experts, mtp=mtp)
         workload = planlib.Workload(context=_context(context), batch=batch, chunk=_context(chunk, "chunk"),
                                     kv_dtype=kv_dtype)
         return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights,
-                            knobs=planlib.knobs(mem_fraction, activations_gib, overhead_gib))
+                            knobs=planlib.knobs(mem_fraction, activations_gib, overhead_gib), gpus=gpus)
 
     def search(self, gpus: list[str] | None = None, *, context: int | str = 4096, batch: int = 1,
                weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,

@@ -283,8 +283,8 @@ def gpus(gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
 @handle_errors
 def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
          gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`); with --search, a comma-separated list (default: all).")] = None,
-         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp.")] = None,
-         tp: Annotated[Optional[int], typer.Option("--tp", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size). Default 1.")] = None,
+         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp. Alone, it means --tp GPUS (as vllm serve --tensor-parallel-size).")] = None,
+         tp: Annotated[Optional[int], typer.Option("--tp", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size). Default: --gpus if given alone, else 1.")] = None,
          dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="Attention data-parallel replicas (vLLM's --data-parallel-size; SGLang's --dp with --enable-dp-attention, whose --tp is tp × dp here). Default 1.")] = None,
          ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention; each expert split over the rest. Default 1.")] = None,
          pp: Annotated[Optional[int], typer.Option("--pp", help="Pipeline stages. Default 1.")] = None,
@@ -325,8 +325,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
     spec = resolve_model(preset, config, set_)
     layout, workload, knobs = planlib.layout_from_options(
-        tp=1 if tp is None else tp, dp_attention=1 if dp_attention is None else dp_attention, ep=1 if ep is None else ep,
-        pp=1 if pp is None else pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
+        gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
         chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
         overhead_gib=overhead_gib)
     if search:
@@ -398,10 +397,10 @@ def plot(
     attention: Annotated[Optional[str], typer.Option("--attention", help="flops: MLA form naive|absorbed (default: naive for prefill, absorbed for decode).")] = None,
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="memory: GPU type (see `k2calc gpus`).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="memory: GPU count; must equal tp × dp-attention × pp.")] = None,
-    tp: Annotated[int, typer.Option("--tp", help="memory: attention tensor-parallel size.")] = 1,
-    dp_attention: Annotated[int, typer.Option("--dp-attention", help="memory: attention data-parallel replicas.")] = 1,
-    ep: Annotated[int, typer.Option("--ep", help="memory: expert-parallel size.")] = 1,
-    pp: Annotated[int, typer.Option("--pp", help="memory: pipeline stages.")] = 1,
+    tp: Annotated[Optional[int], typer.Option("--tp", help="memory: attention tensor-parallel size (default: --gpus).")] = None,
+    dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="memory: attention data-parallel replicas.")] = None,
+    ep: Annotated[Optional[int], typer.Option("--ep", help="memory: expert-parallel size.")] = None,
+    pp: Annotated[Optional[int], typer.Option("--pp", help="memory: pipeline stages.")] = None,
     weights: WeightsOpt = None,
     mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="memory: share of GPU memory the engine may use.")] = DEFAULT_MEM_FRACTION,
     gpu_file: GpuFileOpt = None,

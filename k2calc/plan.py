@@ -133,7 +133,20 @@ def knobs(mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | N
                  overhead_bytes=None if overhead_gib is None else int(overhead_gib * GIB))
 
 
-def layout_from_options(*, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1, redundant_experts: int = 0,
+def default_layout(gpus: int | None = None, *, tp: int | None = None, dp_attention: int | None = None,
+                   ep: int | None = None, pp: int | None = None, redundant_experts: int = 0,
+                   mtp: bool = False) -> Layout:
+    """The layout the user meant. Given only a GPU count, tensor parallelism over all of them, as
+    `vllm serve --tensor-parallel-size N` runs; every size left out is 1 otherwise."""
+    if gpus is not None and tp is None and dp_attention is None and pp is None:
+        tp = gpus
+    return Layout(tp=1 if tp is None else tp, dp=1 if dp_attention is None else dp_attention,
+                  pp=1 if pp is None else pp, ep=1 if ep is None else ep, redundant_experts=redundant_experts,
+                  mtp=mtp)
+
+
+def layout_from_options(*, gpus: int | None = None, tp: int | None = None, dp_attention: int | None = None,
+                        ep: int | None = None, pp: int | None = None, redundant_experts: int = 0,
                         mtp: bool = False, context: str = "4k", batch: int = 1, chunk: str = str(DEFAULT_CHUNK),
                         kv_dtype: str = "bf16", mem_fraction: float = DEFAULT_MEM_FRACTION,
                         activations_gib: float | None = None, overhead_gib: float | None = None
@@ -144,7 +157,8 @@ def layout_from_options(*, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: 
     """
     from .sizes import parse_context
 
-    layout = Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
+    layout = default_layout(gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+                            redundant_experts=redundant_experts, mtp=mtp)
     workload = Workload(context=parse_context(context, "--context"), batch=batch,
                         chunk=parse_context(chunk, "--chunk"), kv_dtype=kv_dtype)
     return layout, workload, knobs(mem_fraction, activations_gib, overhead_gib)
@@ -508,6 +522,9 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     fmt = weight_format(cfg, weights, config_where(spec))
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
+    if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
+        # the user gave --gpus alone: name it, and the TP it was taken to mean
+        problem = f"--gpus {gpus} (as --tp {gpus}):{problem.removeprefix(f'--tp {gpus}:')}"
     if problem:
         raise InputError(problem)
     if layout.mtp and not cfg.num_nextn_predict_layers:

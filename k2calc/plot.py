@@ -38,7 +38,7 @@ DEFAULT_CONTEXTS = "1k,2k,4k,8k,16k,32k,64k,128k"  # kv and flops sweeps
 
 def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype: str = "bf16", batch: int = 1,
                 phase: str = "decode", attention: str | None = None, gpu: str | None = None, gpus: int | None = None,
-                tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1, weights: str | None = None,
+                tp: int | None = None, dp_attention: int | None = None, ep: int | None = None, pp: int | None = None, weights: str | None = None,
                 mem_fraction: float | None = None, gpu_file: list[str] | None = None) -> list[Any]:
     """The reports a plot of `kind` draws, one per model, from the analyses the other commands run."""
     from .errors import suggest
@@ -66,7 +66,7 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
             raise InputError(f"--context {context}: plot memory takes one context length (e.g. 128k)")
         options = {} if mem_fraction is None else {"mem_fraction": mem_fraction}
         layout, workload, knobs = planlib.layout_from_options(
-            tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context="4k" if context is None else context, batch=batch,
+            gpus=gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context="4k" if context is None else context, batch=batch,
             kv_dtype=kv_dtype, **options)
         gpu_type = get_gpu(gpu, gpu_file)
         reports = []
