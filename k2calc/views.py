@@ -49,9 +49,11 @@ def explain_table(formulas, title: str = "formulas") -> Table:
 
 
 def presets_table(items) -> list[Table]:
-    t = Table("presets", ["name", "description", "source"])
+    t = Table("presets", ["name", "Hugging Face repo", "description"])
     for p in items:
-        t.add(p.name, p.description, p.source)
+        t.add(p.name, ", ".join([p.hf_repo, *p.aliases]), p.description)
+    t.caption = ("a preset is named by its name or its Hugging Face repo id (case-insensitive); "
+                 "each holds the published config.json (`--format json` gives each source)")
     return [t]
 
 

@@ -26,3 +26,30 @@ def test_gpus_alone_that_cannot_be_tensor_parallel_names_gpus(run):
     result = run("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "6")
     assert result.exit_code == 2
     assert result.stderr == "error: --gpus 6 (as --tp 6): num_attention_heads (128) is not divisible by it\n"
+
+
+def test_hugging_face_repo_id_names_its_preset(run_json):
+    data = run_json("params", "--preset", "deepseek-ai/DeepSeek-V3")
+    assert data["model"] == "deepseek-v3" and data["total"] == 671_026_419_200
+
+
+def test_repo_ids_match_case_insensitively_and_in_compare(run_json):
+    data = run_json("compare", "moonshotai/kimi-k2-instruct", "https://huggingface.co/deepseek-ai/DeepSeek-V3")
+    assert data["models"] == ["kimi-k2", "deepseek-v3"]
+
+
+def test_a_near_miss_suggests_the_model_it_names_first(run):
+    result = run("params", "--preset", "kimi-k2-instruct")
+    assert result.exit_code == 2
+    assert "(did you mean kimi-k2, kimi-k2-thinking" in result.stderr
+
+
+def test_an_unknown_repo_id_is_one_line_and_never_a_download(run):
+    result = run("compare", "kimi-k2", "someorg/SomeModel")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "no such file, nor the Hugging Face repo id of a preset" in result.stderr
+
+
+def test_presets_list_their_repo_ids(run_json):
+    repos = {p["name"]: p["hf_repo"] for p in run_json("presets")}
+    assert repos["kimi-k2"] == "moonshotai/Kimi-K2-Instruct" and repos["deepseek-v3"] == "deepseek-ai/DeepSeek-V3"
