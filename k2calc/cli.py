@@ -7,27 +7,92 @@ with exit code 2.
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
+from . import __version__
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
 from .render import Format, emit, error_line, warn_line
 
-app = typer.Typer(
+
+def _click_exceptions():
+    """click's exception classes: typer >= 0.20 vendors click as `typer._click`, older typer uses click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions
+    return exceptions
+
+
+class K2Group(TyperGroup):
+    """The command group, with one error rule for everything: a mistake is one line on stderr and exit
+    2 (click's usage errors too, which would otherwise print a four-line usage block), a failed write
+    of the output is one line and exit 1, and notes on a closed stderr never cost the result."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from .render import finish_output, guard_streams, silence_stdout
+
+        guard_streams()
+        exc = _click_exceptions()
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            finish_output()
+        except getattr(exc, "NoArgsIsHelpError", ()) as e:  # bare `k2calc` or `k2calc plan`: the help, as before
+            e.show()
+            code = e.exit_code
+        except exc.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "k2calc"
+            message = e.format_message().replace("Value error, ", "").rstrip(".")
+            error_line(f"{message} (see `{where} --help`)")
+            code = e.exit_code
+        except exc.ClickException as e:
+            error_line(e.format_message())
+            code = e.exit_code
+        except typer.Abort:
+            code = 1
+        except OSError as e:  # the output could not be written: a closed stdout, a full disk, a closed pipe
+            import errno
+
+            if e.errno != errno.EPIPE:  # a closed pipe (`| head`) is the reader's choice, not an error
+                error_line(f"cannot write the output: {e.strerror or e}")
+            silence_stdout()
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"k2calc {__version__}")
+        raise typer.Exit()
+
+
+_SETTINGS = dict(
     name="k2calc",
+    cls=K2Group,
     help=(
         "Parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models (Kimi-K2, DeepSeek-V3/R1/V3.1/V3.2, "
         "Moonlight, DeepSeek-V2), computed from the config.\n\n"
         "Example:  k2calc params --preset kimi-k2"
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**_SETTINGS)
+
+
+@app.callback()
+def _top(version: Annotated[Optional[bool], typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                                         help="Print the version and exit.")] = None) -> None:
+    """Parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models, computed from the config."""
+
 
 # Options shared by every model command, declared once.
 PresetOpt = Annotated[Optional[str], typer.Option("--preset", "-p", metavar="NAME", help="Preset name (see `k2calc presets`).")]
@@ -431,8 +496,27 @@ def plot(
         typer.echo(f"wrote {written} ({written.stat().st_size:,} bytes)")
 
 
+def _only_command(argv: list[str]) -> typer.Typer:
+    """The app, or when the first argument names a command, an app holding only that command: typer
+    converts every registered command's signature before running one, and a call should pay for one."""
+    name = argv[0] if argv else None
+    infos = [c for c in app.registered_commands if (c.name or c.callback.__name__) == name]
+    if not infos:
+        return app  # top-level help, --version, completion, a mistyped command (its suggestion needs them all)
+    only = typer.Typer(**_SETTINGS)
+    only.registered_callback = app.registered_callback
+    only.registered_commands = infos
+    return only
+
+
 def main() -> None:
-    app()
+    """The console entry point."""
+    import os
+
+    # k2calc uses no pydantic plugins: skip their discovery (importlib.metadata over every installed
+    # distribution), as typer does for its own adapters
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
+    _only_command(sys.argv[1:])()
 
 
 if __name__ == "__main__":

@@ -337,6 +337,8 @@ def load_path(path: str | Path, sets: list[str] | None = None) -> ModelSpec:
         p, name = cfg, p.resolve().name
     else:
         name = p.stem.removesuffix(".config")  # deepseek-v3.config.json -> deepseek-v3, mine.yaml -> mine
+        if name == "config":  # .../DeepSeek-V3/config.json is DeepSeek-V3, as its folder would be
+            name = p.absolute().parent.name or name
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""

@@ -292,16 +292,110 @@ def _rich(tables: list[Table], notes: list[str], console=None) -> None:
         console.print(f"[dim]note:[/dim] {note}", highlight=False)
 
 
+# ---------------------------------------------------------------------------------------------------
+# The streams: any encoding, closed or failing, never a traceback
+
+# What people read for the few non-ASCII characters k2calc prints, where the stream cannot encode them
+# (an ASCII or Latin-1 locale): "≈" -> "~", "×" -> "x", bars -> "#".
+_ASCII = {"≈": "~", "×": "x", "−": "-", "–": "-", "—": "-", "…": "...", "·": "*", "β": "beta", "≠": "!=",
+          "≥": ">=", "≤": "<=", "→": "->", "█": "#", "▓": "%", "▒": "+", "░": ":", "▏": "|", "▎": "|", "▍": "|",
+          "▌": "|", "▋": "|", "▊": "|", "▉": "|", "²": "^2", "’": "'", "‘": "'", "“": '"', "”": '"'}
+
+
+def _encode_fallback(err: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: an ASCII stand-in for what the stream's encoding cannot hold, and a
+    replacement for a lone surrogate (a file name's undecodable byte), never an exception."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    text = "".join("?" if "\ud800" <= c <= "\udfff" else _ASCII.get(c, "?") for c in err.object[err.start:err.end])
+    return text, err.end  # ASCII only: the UTF-8 encoder accepts nothing else from a handler
+
+
+class _Sink:
+    """Where notes go when stderr is closed: the result must not pay for a note nobody can read."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Closed:
+    """stdout when the process was started with it closed (`>&-`): writing fails with an OSError, which
+    the CLI reports as one line, like any other write failure."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def guard_streams() -> None:
+    """Make stdout and stderr safe to write: a closed stderr swallows notes, a closed stdout fails
+    on write (reported by the CLI), and characters a stream cannot encode are replaced, not fatal."""
+    import codecs
+
+    codecs.register_error("k2calc", _encode_fallback)
+    if sys.stderr is None:
+        sys.stderr = _Sink()
+    if sys.stdout is None:
+        sys.stdout = _Closed()
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="k2calc")
+            except (ValueError, OSError):  # a detached or closed stream
+                pass
+
+
+def finish_output() -> None:
+    """Flush stdout, so a write failure (a full disk, a closed pipe) surfaces while it can be reported."""
+    sys.stdout.flush()
+
+
+def silence_stdout() -> None:
+    """After a write failure: send what is left to /dev/null, so Python's own flush at exit cannot
+    fail again and print a second message."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def one_line(message: str) -> str:
     """`message` with its line breaks and other unprintable characters escaped (a typed "4k\\n" shows
     as `4k\\n`): a value the user typed must not split the one line they are told about."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
 
 
+def _stderr(line: str) -> None:
+    """Write one line to stderr; if even that fails, the exit code still says what happened."""
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def error_line(message: str) -> None:
     """One line on stderr, no traceback."""
-    sys.stderr.write(f"error: {one_line(message)}\n")
+    _stderr(f"error: {one_line(message)}\n")
 
 
 def warn_line(message: str) -> None:
-    sys.stderr.write(f"note: {one_line(message)}\n")
+    _stderr(f"note: {one_line(message)}\n")

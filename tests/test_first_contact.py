@@ -53,3 +53,24 @@ def test_an_unknown_repo_id_is_one_line_and_never_a_download(run):
 def test_presets_list_their_repo_ids(run_json):
     repos = {p["name"]: p["hf_repo"] for p in run_json("presets")}
     assert repos["kimi-k2"] == "moonshotai/Kimi-K2-Instruct" and repos["deepseek-v3"] == "deepseek-ai/DeepSeek-V3"
+
+
+def test_version_and_short_help(run):
+    assert run("--version").stdout == f"k2calc {k2calc.__version__}\n"
+    assert run("-h").exit_code == 0 and "Example:" in run("-h").stdout
+    assert "Example:" in run("params", "-h").stdout
+
+
+def test_shell_completion_is_offered(run):
+    top = run("--help").stdout
+    assert "--install-completion" in top and "--show-completion" in top
+
+
+def test_a_config_json_is_named_after_its_folder(run_json, tmp_path):
+    from tests.conftest import DATA
+
+    folder = tmp_path / "DeepSeek-V3"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((DATA / "deepseek-v3.config.json").read_bytes())
+    assert run_json("params", "--config", str(folder / "config.json"))["model"] == "DeepSeek-V3"
+    assert run_json("params", "--config", str(folder))["model"] == "DeepSeek-V3"
