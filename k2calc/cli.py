@@ -99,6 +99,11 @@ PresetOpt = Annotated[Optional[str], typer.Option("--preset", "-p", metavar="NAM
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="PATH", help="config.json, YAML preset file, or model folder.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="FIELD=VALUE", help="Override a config field, FIELD=VALUE (repeatable).")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+KV_DTYPE_HELP = ("KV cache: bf16|fp16|fp8|fp8-flashmla (fp8 latent, fp32 scale per 128 values, RoPE in bf16), or as "
+                 "vLLM/SGLang's --kv-cache-dtype spells them: auto (the model's torch_dtype), bfloat16, float16, "
+                 "fp8_e4m3, fp8_e5m2, fp8_ds_mla.")
+KVDtypeOpt = Annotated[str, typer.Option("--kv-dtype", "--kv-cache-dtype", help=KV_DTYPE_HELP)]
+MemFractionOpt = Annotated[float, typer.Option("--mem-fraction", "--gpu-memory-utilization", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Show each figure's formula over config fields, numbers substituted.")]
 
 
@@ -245,9 +250,9 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
 @app.command()
 @handle_errors
 def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
-       context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="Tokens per sequence, e.g. 128k or 4k,32k,128k (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
-       batch: Annotated[int, typer.Option("--batch", help="Sequences in the batch.")] = 1,
-       kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="bf16|fp16|fp8|fp8-flashmla (fp8 latent, fp32 scale per 128 values, RoPE in bf16).")] = "bf16",
+       context: Annotated[Optional[str], typer.Option("--context", "--max-model-len", metavar="LIST", help="Tokens per sequence, e.g. 128k or 4k,32k,128k (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
+       batch: Annotated[int, typer.Option("--batch", "--max-num-seqs", help="Sequences in the batch.")] = 1,
+       kv_dtype: KVDtypeOpt = "bf16",
        gqa: Annotated[Optional[int], typer.Option("--gqa", metavar="G", help="Also compare with GQA of G KV groups.")] = None,
        page_size: Annotated[Optional[int], typer.Option("--page-size", help="Round each sequence up to whole pages of this many tokens.")] = None,
        mtp: Annotated[bool, typer.Option("--mtp", help="Speculative decoding: add the MTP draft layers' cache.")] = False,
@@ -349,18 +354,18 @@ def gpus(gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
 def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
          gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`); with --search, a comma-separated list (default: all).")] = None,
          gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp. Alone, it means --tp GPUS (as vllm serve --tensor-parallel-size).")] = None,
-         tp: Annotated[Optional[int], typer.Option("--tp", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size). Default: --gpus if given alone, else 1.")] = None,
+         tp: Annotated[Optional[int], typer.Option("--tp", "--tensor-parallel-size", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size). Default: --gpus if given alone, else 1.")] = None,
          dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="Attention data-parallel replicas (vLLM's --data-parallel-size; SGLang's --dp with --enable-dp-attention, whose --tp is tp × dp here). Default 1.")] = None,
          ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention; each expert split over the rest. Default 1.")] = None,
-         pp: Annotated[Optional[int], typer.Option("--pp", help="Pipeline stages. Default 1.")] = None,
+         pp: Annotated[Optional[int], typer.Option("--pp", "--pipeline-parallel-size", help="Pipeline stages (vLLM's --pipeline-parallel-size). Default 1.")] = None,
          redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies for EPLB (SGLang's --ep-num-redundant-experts).")] = 0,
          mtp: Annotated[bool, typer.Option("--mtp", help="Load the MTP draft layers (speculative decoding).")] = False,
-         context: Annotated[str, typer.Option("--context", help="Tokens per sequence (binary k: 128k = 131072).")] = "4k",
-         batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
+         context: Annotated[str, typer.Option("--context", "--max-model-len", help="Tokens per sequence (binary k: 128k = 131072).")] = "4k",
+         batch: Annotated[int, typer.Option("--batch", "--max-num-seqs", help="Concurrent sequences.")] = 1,
          chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
-         kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
-         mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")] = DEFAULT_MEM_FRACTION,
+         kv_dtype: KVDtypeOpt = "bf16",
+         mem_fraction: MemFractionOpt = DEFAULT_MEM_FRACTION,
          activations_gib: Annotated[Optional[float], typer.Option("--activations-gib", help="Override the activation estimate (GiB per GPU).")] = None,
          overhead_gib: Annotated[Optional[float], typer.Option("--overhead-gib", help="Override the runtime overhead (GiB per GPU; default 3, 5 with EP).")] = None,
          gpu_file: GpuFileOpt = None,
@@ -418,8 +423,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
 def compare(
     models: Annotated[list[str], typer.Argument(help="Two or more presets, config files or model folders.", show_default=False)],
     context: Annotated[str, typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072).")] = "4k,128k",
-    kv_context: Annotated[str, typer.Option("--kv-context", help="Sequence length for the KV-cache and plan rows.")] = "128k",
-    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
+    kv_context: Annotated[str, typer.Option("--kv-context", "--max-model-len", help="Sequence length for the KV-cache and plan rows.")] = "128k",
+    kv_dtype: KVDtypeOpt = "bf16",
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="Add a memory plan on this GPU type (with --gpus).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
     gpu_file: GpuFileOpt = None,
@@ -456,18 +461,18 @@ def plot(
     models: Annotated[list[str], typer.Argument(help="One or more presets, config files or model folders.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png or .svg file (needs the plot extra).")] = None,
     context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default 1k,2k,4k,8k,16k,32k,64k,128k; memory: tokens per sequence, default 4k.")] = None,
-    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="kv, memory: KV cache bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
+    kv_dtype: Annotated[str, typer.Option("--kv-dtype", "--kv-cache-dtype", help="kv, memory: " + KV_DTYPE_HELP)] = "bf16",
     batch: Annotated[int, typer.Option("--batch", help="kv, memory: sequences (kv plots the batch's cache).")] = 1,
     phase: Annotated[str, typer.Option("--phase", help="flops: decode|prefill.")] = "decode",
     attention: Annotated[Optional[str], typer.Option("--attention", help="flops: MLA form naive|absorbed (default: naive for prefill, absorbed for decode).")] = None,
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="memory: GPU type (see `k2calc gpus`).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="memory: GPU count; must equal tp × dp-attention × pp.")] = None,
-    tp: Annotated[Optional[int], typer.Option("--tp", help="memory: attention tensor-parallel size (default: --gpus).")] = None,
+    tp: Annotated[Optional[int], typer.Option("--tp", "--tensor-parallel-size", help="memory: attention tensor-parallel size (default: --gpus).")] = None,
     dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="memory: attention data-parallel replicas.")] = None,
     ep: Annotated[Optional[int], typer.Option("--ep", help="memory: expert-parallel size.")] = None,
     pp: Annotated[Optional[int], typer.Option("--pp", help="memory: pipeline stages.")] = None,
     weights: WeightsOpt = None,
-    mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="memory: share of GPU memory the engine may use.")] = DEFAULT_MEM_FRACTION,
+    mem_fraction: Annotated[float, typer.Option("--mem-fraction", "--gpu-memory-utilization", help="memory: share of GPU memory the engine may use.")] = DEFAULT_MEM_FRACTION,
     gpu_file: GpuFileOpt = None,
 ) -> None:
     """Plot KV cache or FLOPs vs context, per-GPU memory of a plan, or parameter shares, for one or more models.

@@ -16,6 +16,28 @@ from .tensors import Expr, const, symbol
 KV_DTYPES = ("bf16", "fp16", "fp8", "fp8-flashmla")
 _BYTES = {"bf16": 2, "fp16": 2, "fp8": 1}
 FLASHMLA_BLOCK = 128  # FlashMLA's fp8 layout: one float32 scale per 128 latent values
+# The same caches as vLLM and SGLang spell them (`--kv-cache-dtype`); `auto` is the model's own dtype.
+KV_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8",
+                    "fp8_ds_mla": "fp8-flashmla"}
+_TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16"}
+
+
+def resolve_kv_dtype(kv_dtype: str, cfg: ModelConfig) -> str:
+    """k2calc's name for a KV-cache dtype typed as k2calc, vLLM or SGLang spell it. `auto` is the
+    model's dtype (`torch_dtype`, bf16 when the config does not say), as vLLM and SGLang read it."""
+    name = kv_dtype.strip().lower()
+    if name == "auto":
+        torch_dtype = cfg.torch_dtype or "bfloat16"
+        if torch_dtype not in _TORCH_DTYPES:
+            raise InputError(f"--kv-dtype auto: the model's torch_dtype {torch_dtype!r} is not a KV-cache dtype "
+                             f"k2calc models (choose from {', '.join(KV_DTYPES)})")
+        return _TORCH_DTYPES[torch_dtype]
+    name = KV_DTYPE_ALIASES.get(name, name)
+    if name not in KV_DTYPES:
+        engine = ", ".join(["auto", *KV_DTYPE_ALIASES])
+        raise InputError(f"--kv-dtype {kv_dtype}: unknown KV-cache dtype (choose from {', '.join(KV_DTYPES)}, "
+                         f"or as vLLM/SGLang spell them: {engine})")
+    return name
 
 
 def latent(cfg: ModelConfig) -> Expr:
@@ -162,6 +184,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     from .sizes import MAX_CONTEXT, MAX_INT
 
     cfg = spec.config
+    kv_dtype = resolve_kv_dtype(kv_dtype, cfg)
     notes = list(spec.notes)
     if not contexts:
         if cfg.max_position_embeddings is None:

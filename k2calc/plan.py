@@ -514,6 +514,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
          knobs: Knobs | None = None, gpus: int | None = None) -> PlanReport:
     """The per-GPU memory of one deployment and its verdict."""
     knobs = knobs or Knobs()
+    workload = _resolved(spec, workload)
     _check_inputs(workload, knobs)
     if gpus is not None and gpus != layout.gpus:
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
@@ -630,6 +631,13 @@ def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, ov
     return out
 
 
+def _resolved(spec: ModelSpec, w: Workload) -> Workload:
+    """The workload with its KV dtype as k2calc names it (`auto`, `fp8_e4m3`: as the engines spell it)."""
+    from .kv import resolve_kv_dtype
+
+    return w.model_copy(update={"kv_dtype": resolve_kv_dtype(w.kv_dtype, spec.config)})
+
+
 def _check_inputs(w: Workload, knobs: Knobs) -> None:
     """The workload and knobs, wherever they came from (negative overrides: knobs() rejects them)."""
     if w.batch < 1:
@@ -693,6 +701,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     not depend on the GPU type, so each layout is computed once and compared with every type's budget.
     """
     knobs = knobs or Knobs()
+    workload = _resolved(spec, workload)
     _check_inputs(workload, knobs)
     if max_nodes < 1:
         raise InputError(f"--max-nodes {max_nodes}: must be at least 1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import k2calc
 
 
@@ -74,3 +76,30 @@ def test_a_config_json_is_named_after_its_folder(run_json, tmp_path):
     (folder / "config.json").write_bytes((DATA / "deepseek-v3.config.json").read_bytes())
     assert run_json("params", "--config", str(folder / "config.json"))["model"] == "DeepSeek-V3"
     assert run_json("params", "--config", str(folder))["model"] == "DeepSeek-V3"
+
+
+# DeepSeek-V3 caches kv_lora_rank + qk_rope_head_dim = 512 + 64 = 576 values per token in each of 61 layers.
+@pytest.mark.parametrize(("engine_word", "bytes_per_token"), [
+    ("fp8_e4m3", 61 * 576 * 1),  # vLLM / SGLang fp8
+    ("fp8_e5m2", 61 * 576 * 1),
+    ("auto", 61 * 576 * 2),  # the model's torch_dtype: bfloat16
+    ("bfloat16", 61 * 576 * 2),
+    ("fp8_ds_mla", 61 * (512 + 512 // 128 * 4 + 64 * 2)),  # vLLM's name for FlashMLA's fp8 layout: 656 bytes
+])
+def test_kv_dtype_takes_the_engines_words(run_json, engine_word, bytes_per_token):
+    data = run_json("kv", "--preset", "deepseek-v3", "--context", "4k", "--kv-cache-dtype", engine_word)
+    assert data["bytes_per_token"] == bytes_per_token
+
+
+def test_vllm_option_names_mean_what_they_mean_in_vllm(run_json):
+    ours = run_json("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--mem-fraction", "0.85",
+                    "--context", "128k", "--batch", "4", "--kv-dtype", "fp8")
+    vllm = run_json("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tensor-parallel-size", "8",
+                    "--gpu-memory-utilization", "0.85", "--max-model-len", "128k", "--max-num-seqs", "4",
+                    "--kv-cache-dtype", "fp8_e4m3")
+    assert ours == vllm
+
+
+def test_an_unknown_kv_dtype_lists_both_vocabularies(run):
+    result = run("kv", "--preset", "deepseek-v3", "--kv-dtype", "int8")
+    assert result.exit_code == 2 and "fp8-flashmla" in result.stderr and "fp8_e4m3" in result.stderr
