@@ -124,13 +124,18 @@ def emit(data: Any, tables: list[Table], fmt: Format, notes: list[str] | None = 
     elif fmt is Format.csv:
         import csv
 
+        # One header for the stream: `section` (the table's title), then every table's columns in order of
+        # first appearance; a row fills its own table's columns and leaves the others empty.
+        header = list(dict.fromkeys(c for t in tables for c in t.columns))
         writer = csv.writer(out, lineterminator="\n")
-        for n, t in enumerate(tables):
-            if n:
-                out.write("\n")
-            writer.writerow(["table", *t.columns])
+        writer.writerow(["section", *header])
+        for t in tables:
+            where = [header.index(c) for c in t.columns]
             for row in t.rows:
-                writer.writerow([t.title, *(_raw(v) for v in row)])
+                cells = [""] * len(header)
+                for i, v in zip(where, row):
+                    cells[i] = _raw(v)
+                writer.writerow([t.title, *cells])
     elif fmt is Format.markdown:
         for n, t in enumerate(tables):
             if n:

@@ -91,7 +91,7 @@ def test_gpus_csv_carries_driver_bytes():
     import csv
 
     rows = list(csv.reader(io.StringIO(run80("gpus", "-f", "csv").stdout)))
-    assert rows[0][:3] == ["table", "name", "memory (driver)"]
+    assert rows[0][:3] == ["section", "name", "memory (driver)"]
     h200 = next(r for r in rows if r[1] == "h200")
     assert int(h200[2]) > 140 * 2**30
 
