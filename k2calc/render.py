@@ -124,18 +124,19 @@ def emit(data: Any, tables: list[Table], fmt: Format, notes: list[str] | None = 
     elif fmt is Format.csv:
         import csv
 
-        # One header for the stream: `section` (the table's title), then every table's columns in order of
-        # first appearance; a row fills its own table's columns and leaves the others empty.
-        header = list(dict.fromkeys(c for t in tables for c in t.columns))
+        # One header for the stream: `section` (the table's title), `name` (each table's first column: the
+        # row's label), then every table's other columns in order of first appearance; a row fills its own
+        # table's columns and leaves the others empty.
+        header = list(dict.fromkeys(c for t in tables for c in t.columns[1:]))
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["section", *header])
+        writer.writerow(["section", "name", *header])
         for t in tables:
-            where = [header.index(c) for c in t.columns]
+            where = [header.index(c) for c in t.columns[1:]]
             for row in t.rows:
                 cells = [""] * len(header)
-                for i, v in zip(where, row):
+                for i, v in zip(where, row[1:]):
                     cells[i] = _raw(v)
-                writer.writerow([t.title, *cells])
+                writer.writerow([t.title, _raw(row[0]) if row else "", *cells])
     elif fmt is Format.markdown:
         for n, t in enumerate(tables):
             if n:
@@ -252,14 +253,40 @@ def _rich_table(t: Table, width: int | None = None):
     chrome = (n - 1) + n
     room = width - chrome - sum(widths.values())
     natural = [longest_line([t.columns[i], *cells[i]]) for i in text]
-    floors = [min(longest_word([t.columns[i], *cells[i]]), 16) for i in text]
-    if room < 4 * len(text):  # the numbers alone (nearly) fill the terminal: lines will overflow anyway
-        room = sum(floors)
+    floors = [longest_word([t.columns[i], *cells[i]]) for i in text]  # a word is never split
+    if room < sum(floors):  # the whole words do not fit: the caller lays the rows out as records instead
+        return None
     for i, w in zip(text, _fit(natural, floors, room)):
         widths[i] = max(w, 1)
     for i, column in enumerate(rt.columns):
         column.width = widths[i]
     return rt
+
+
+def _records(t: Table, console) -> None:
+    """A table too wide for the terminal, one block per row: its first cell, then one `column  value`
+    line per other cell (the value on a line of its own when both do not fit). Fits any width without
+    splitting a word or a number."""
+    from rich.cells import cell_len
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console.print(Text(t.title, style="bold"))
+    console.print()
+    label = min(max((cell_len(c) for c in t.columns[1:]), default=0), console.width // 2)
+    for row in t.rows:
+        console.print(Padding(Text(_cell(row[0])), (0, 0, 0, 2)))
+        for column, value in zip(t.columns[1:], row[1:]):
+            text = _cell(value)
+            if not text:
+                continue
+            if 4 + max(label, cell_len(column)) + 2 + cell_len(text) <= console.width:
+                console.print(Text(f"    {column:<{label}}  {text}"), soft_wrap=True)
+            else:
+                console.print(Padding(Text(column), (0, 0, 0, 4)))
+                console.print(Padding(Text(text), (0, 0, 0, 6)))
+    if t.caption:
+        console.print(Text(t.caption))
 
 
 def _rich(tables: list[Table], notes: list[str], console=None) -> None:
@@ -283,15 +310,10 @@ def _rich(tables: list[Table], notes: list[str], console=None) -> None:
                 console.print()
             continue
         rt = _rich_table(t, width=console.width)
-        needed = console.measure(rt, options=unbounded).maximum
-        if needed <= console.width:
+        if rt is not None and console.measure(rt, options=unbounded).maximum <= console.width:
             console.print(rt)
-        else:  # the numbers alone are wider than the terminal: let the terminal wrap lines, never cut a number
-            width, console.width = console.width, needed
-            try:
-                console.print(rt, crop=False)
-            finally:
-                console.width = width
+        else:  # whole words and numbers do not fit side by side: one block per row
+            _records(t, console)
         console.print()
     for note in notes:
         console.print(f"[dim]note:[/dim] {note}", highlight=False)

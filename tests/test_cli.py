@@ -54,7 +54,7 @@ def test_yaml_csv_markdown_carry_the_same_numbers(run):
     y = yaml.safe_load(run("params", "-p", "deepseek-v3", "-f", "yaml").stdout)
     assert y["total"] == 671_026_419_200
     rows = list(csv.reader(io.StringIO(run("params", "-p", "deepseek-v3", "-f", "csv").stdout)))
-    assert rows[0][:4] == ["section", "figure", "parameters", "≈"]
+    assert rows[0][:4] == ["section", "name", "parameters", "≈"]
     assert [r for r in rows[1:] if r[0] == "section"] == []  # one header for the whole stream
     assert all(len(r) == len(rows[0]) for r in rows)
     assert any(r[1].startswith("total") and r[2] == "671026419200" for r in rows)

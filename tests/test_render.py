@@ -100,3 +100,22 @@ def test_error_with_a_typed_line_break_stays_one_line(run):
     result = run("flops", "--preset", "kimi-k2", "--context", "0\r\n")
     assert result.exit_code == 2
     assert result.stderr == "error: --context 0\\r\\n: must be at least 1\n"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("params", "--preset", "kimi-k2", "--tensors"), ["input_layernorm", "post_attention_layernorm",
+                                                     "num_attention_heads·(qk_nope_head_dim+qk_rope_head_dim)"]),
+    (("presets",), ["moonshotai/Moonlight-16B-A3B-Instruct", "Moonlight-16B-A3B-Instruct:"]),
+    (("compare", "kimi-k2", "deepseek-v3", "moonlight-16b-a3b"), ["moonlight-16b-a3b − kimi-k2", "1.026 T"]),
+])
+def test_no_word_or_number_is_split_at_80_columns(args, words):
+    out = run80(*args).stdout
+    assert max(cell_len(line) for line in out.splitlines()) <= 80
+    for word in words:
+        assert word in out
+
+
+def test_a_compare_too_wide_for_the_terminal_lays_out_one_block_per_figure():
+    out = run80("compare", "kimi-k2", "deepseek-v3", "moonlight-16b-a3b").stdout
+    block = out[out.index("\nparameters\n"):]
+    assert "\n  total" in block and "\n    kimi-k2   " in block and "\n    deepseek-v3 / kimi-k2   " in block
