@@ -459,7 +459,7 @@ def compare(
 def plot(
     kind: Annotated[str, typer.Argument(help="kv | flops | memory | params.", show_default=False)],
     models: Annotated[list[str], typer.Argument(help="One or more presets, config files or model folders.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png or .svg file (needs the plot extra).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png, .svg or .pdf file (needs the plot extra).")] = None,
     context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default 1k,2k,4k,8k,16k,32k,64k,128k; memory: tokens per sequence, default 4k.")] = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", "--kv-cache-dtype", help="kv, memory: " + KV_DTYPE_HELP)] = "bf16",
     batch: Annotated[int, typer.Option("--batch", help="kv, memory: sequences (kv plots the batch's cache).")] = 1,
@@ -477,7 +477,7 @@ def plot(
 ) -> None:
     """Plot KV cache or FLOPs vs context, per-GPU memory of a plan, or parameter shares, for one or more models.
 
-    Writes PNG or SVG with -o (from the suffix; needs matplotlib: pip install "k2calc[plot]"). memory and
+    Writes PNG, SVG or PDF with -o (from the suffix; needs matplotlib: pip install "k2calc[plot]"). memory and
     params (and kv/flops without -o) also print a small bar chart in the terminal. The numbers are those
     of `k2calc kv`, `flops`, `plan` and `params`; memory takes `k2calc plan`'s layout options.
 

@@ -1,4 +1,4 @@
-"""Plots of already-computed reports, written to PNG or SVG with matplotlib (the optional `plot` extra).
+"""Plots of already-computed reports, written to PNG, SVG or PDF with matplotlib (the optional `plot` extra).
 
 Every plotted number comes from a report the other commands print (`kv_cache`, `count_flops`, `plan`,
 `count_params`); nothing here recomputes a formula. matplotlib is imported inside the functions, never
@@ -23,7 +23,9 @@ from .render import GIB
 from .sizes import format_context
 
 KINDS = ("kv", "flops", "memory", "params")
-SUFFIXES = {".png": "png", ".svg": "svg"}
+# Model names and labels are shown as typed: a "$" in a file name must not start matplotlib's mathtext.
+LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 INSTALL_HINT = 'plotting needs matplotlib: pip install "k2calc[plot]"  (or: pip install ".[plot]" in the source tree)'
 GFLOP = 10**9
 
@@ -100,10 +102,10 @@ def _figure_class():
 
 
 def output_format(path: str | Path) -> str:
-    """'png' or 'svg' from the file's suffix; anything else is an InputError."""
+    """'png', 'svg' or 'pdf' from the file's suffix; anything else is an InputError."""
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
-        raise InputError(f"-o {path}: the file must end in .png or .svg (got {suffix or 'no suffix'!r})")
+        raise InputError(f"-o {path}: the file must end in .png, .svg or .pdf (got {suffix or 'no suffix'!r})")
     return SUFFIXES[suffix]
 
 
@@ -248,18 +250,26 @@ def figure(kind: str, reports: list) -> Any:
 
 
 def save(fig, path: str | Path) -> Path:
-    """Write the figure as PNG or SVG (from the suffix); returns the path."""
+    """Write the figure as PNG, SVG or PDF (from the suffix); returns the path."""
+    import matplotlib
+
     path = Path(path)
     fmt = output_format(path)
-    metadata = {"Date": None} if fmt == "svg" else {}  # reproducible SVG
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})  # reproducible files
     try:
-        fig.savefig(path, format=fmt, dpi=150, metadata=metadata)
+        with matplotlib.rc_context(LITERAL_TEXT):
+            fig.savefig(path, format=fmt, dpi=150, metadata=metadata)
     except OSError as e:
         raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
     return path
 
 
 def write(kind: str, reports: list, path: str | Path) -> Path:
-    """Plot `reports` of this kind to `path` (.png or .svg)."""
+    """Plot `reports` of this kind to `path` (.png, .svg or .pdf)."""
     output_format(path)
-    return save(figure(kind, reports), path)
+    _figure_class()  # matplotlib missing: say how to install it
+    import matplotlib
+
+    with matplotlib.rc_context(LITERAL_TEXT):  # Text objects take parse_math when they are made
+        fig = figure(kind, reports)
+    return save(fig, path)
