@@ -146,7 +146,7 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
     """For each model, the best layout on exactly `gpus` GPUs of type `gpu` (whole nodes), batch 1."""
     from .errors import InputError
     from .hardware import get_gpu
-    from .plan import Workload, search
+    from .plan import MAX_SEARCH_NODES, Workload, search
 
     if not (gpu and gpus):
         raise InputError("a memory plan needs both --gpu NAME and --gpus N")
@@ -154,6 +154,9 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
     if gpus % g.gpus_per_node:
         raise InputError(f"--gpus {gpus}: not a whole number of {g.name} nodes ({g.gpus_per_node} GPUs each)")
     nodes = gpus // g.gpus_per_node
+    if gpus < 1 or nodes > MAX_SEARCH_NODES:  # checked here, so the message names the option the user gave
+        raise InputError(f"--gpus {gpus}: must be 1 to {MAX_SEARCH_NODES} whole nodes of {g.name} "
+                         f"(at most {MAX_SEARCH_NODES * g.gpus_per_node:,} GPUs)")
     rows = []
     for name, s in zip(names, specs):
         report = search(s, [g], Workload(context=context, batch=1, kv_dtype=kv_dtype), max_nodes=nodes, top=10**6)

@@ -167,3 +167,9 @@ def test_compare_error_after_a_multimodal_note_is_still_one_line(run):
     result = run("compare", "kimi-k2.5", "kimi-k2", "--kv-context", "0", "--format", "json")
     assert result.exit_code == 2
     assert result.stderr == "error: --kv-context 0: must be at least 1\n"
+
+
+def test_too_many_gpus_names_the_option_given(run):
+    result = run("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "1099511627776")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --gpus 1099511627776: ") and "--max-nodes" not in result.stderr
