@@ -75,6 +75,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=11, help="runs per command (median reported)")
     args = parser.parse_args()
     env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    # Bytecode caches as an installed package has them (pip compiles at install): the warm-up run writes
+    # k2calc's own if PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every call.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     k2calc = entry_point()
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "minimal_typer_app.py"
