@@ -121,15 +121,15 @@ def handle_errors(fn):
     return wrapper
 
 
-def resolve_model(preset: str | None, config: Path | None, sets: list[str] | None):
+def resolve_model(preset: str | None, config: Path | None, sets: list[str] | None, quant_config: Path | None = None):
     from .config import load_path, load_preset
 
     if preset and config:
         raise InputError("give either --preset or --config, not both")
     if config is not None:
-        return load_path(config, sets)
+        return load_path(config, sets, quant_config)
     if preset:
-        return load_preset(preset, sets)
+        return load_preset(preset, sets, quant_config)
     raise InputError("no model given: use --preset NAME (see `k2calc presets`) or --config PATH")
 
 
@@ -280,14 +280,15 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     _emit(report, kv_tables(report), format, report.notes, formulas)
 
 
-WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|int4 (default: the config's quantization_config).")]
+WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|int4|nvfp4 (default: the config's quantization_config, or hf_quant_config.json beside it).")]
+QuantConfigOpt = Annotated[Optional[Path], typer.Option("--quant-config", metavar="FILE", help="NVIDIA ModelOpt hf_quant_config.json describing the weight format (read by default from beside config.json).")]
 GpuFileOpt = Annotated[Optional[list[str]], typer.Option("--gpu-file", help="Extra GPU catalog YAML (repeatable); its entries override the built-in ones.")]
 
 
 @app.command()
 @handle_errors
 def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, weights: WeightsOpt = None,
-               format: FormatOpt = Format.table) -> None:
+               quant_config: QuantConfigOpt = None, format: FormatOpt = Format.table) -> None:
     """Checkpoint bytes by dtype and component, tensor count, main model and MTP apart.
 
     The total is what model.safetensors.index.json's metadata.total_size says (tensor bytes, headers
@@ -299,7 +300,7 @@ def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt 
     from .checkpoint import checkpoint_report
     from .views import checkpoint_tables
 
-    spec = resolve_model(preset, config, set_)
+    spec = resolve_model(preset, config, set_, quant_config)
     report = checkpoint_report(spec, weights)
     _emit(report, checkpoint_tables(report), format, report.notes)
 
@@ -308,7 +309,7 @@ def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt 
 @handle_errors
 def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its model.safetensors.index.json.")],
            preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, weights: WeightsOpt = None,
-           format: FormatOpt = Format.table) -> None:
+           quant_config: QuantConfigOpt = None, format: FormatOpt = Format.table) -> None:
     """Match a local checkpoint's tensor names, shapes and dtypes against the model (exit 1 if they differ).
 
     Reads model.safetensors.index.json and, where the shard files are present, only their headers (never
@@ -322,12 +323,12 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
     from .views import verify_tables
 
     if preset or config:
-        spec = resolve_model(preset, config, set_)
+        spec = resolve_model(preset, config, set_, quant_config)
     else:
         folder, _ = checkpoint_folder(path)
         if not (folder / "config.json").is_file():
             raise InputError(f"{folder}: no config.json beside the checkpoint; pass --preset or --config")
-        spec = load_path(folder, set_)
+        spec = load_path(folder, set_, quant_config)
     report = verify_checkpoint(path, spec, weights)
     _emit(report, verify_tables(report), format, report.notes)
     if not report.ok:
@@ -364,6 +365,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          batch: Annotated[int, typer.Option("--batch", "--max-num-seqs", help="Concurrent sequences.")] = 1,
          chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
+         quant_config: QuantConfigOpt = None,
          kv_dtype: KVDtypeOpt = "bf16",
          mem_fraction: MemFractionOpt = DEFAULT_MEM_FRACTION,
          activations_gib: Annotated[Optional[float], typer.Option("--activations-gib", help="Override the activation estimate (GiB per GPU).")] = None,
@@ -393,7 +395,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
-    spec = resolve_model(preset, config, set_)
+    spec = resolve_model(preset, config, set_, quant_config)
     layout, workload, knobs = planlib.layout_from_options(
         gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
         chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,

@@ -48,7 +48,7 @@ from math import ceil, isfinite
 
 from pydantic import BaseModel
 
-from .checkpoint import WeightFormat, config_where, parts_bytes, quantized, stored_parts, weight_format
+from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
 from .config import ModelConfig, ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
@@ -520,7 +520,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.config
-    fmt = weight_format(cfg, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
     if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
@@ -557,7 +557,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     assert sum(r.bytes for r in modules) == st.weights  # the breakdown adds up to its total
 
     kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs)
-    notes = list(spec.notes)
+    notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
     long_note = beyond_max_position_note(cfg, [workload.context])
     if long_note:
         notes.append(long_note)
@@ -718,7 +718,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
     cfg = spec.config
-    fmt = weight_format(cfg, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
@@ -766,7 +766,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     for i, r in enumerate(ranked, 1):
         r.rank = i
     elapsed = (time.perf_counter() - t0) * 1000
-    notes = list(spec.notes)
+    notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")

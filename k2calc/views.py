@@ -31,13 +31,22 @@ def params_tables(r, tensors: bool = False) -> list[Table]:
     for lt in r.layer_types:
         layers.add(lt.type, lt.count, lt.params_per_layer, lt.active_per_layer, lt.params)
 
+    out = [summary, comp, layers]
+    if r.vision is not None:
+        vision = Table(f"vision ({r.vision.tower}), counted apart from the language model's total",
+                       ["component", "parameters", "≈", "share"])
+        for key, n in r.vision.breakdown.items():
+            vision.add(key, n, human_count(n), _share(n, r.vision.total))
+        vision.add("total", r.vision.total, human_count(r.vision.total), "100.00%")
+        vision.add("language model + vision", r.total + r.vision.total, human_count(r.total + r.vision.total), "")
+        out.append(vision)
     if not tensors:
-        return [summary, comp, layers]
+        return out
     per_tensor = Table("by tensor", ["module", "kind", "shape [out, in]", "formula", "tensors", "parameters"])
-    for g in r.tensors:
+    for g in r.tensors + (r.vision.tensors if r.vision else []):
         per_tensor.add(("mtp: " if g.mtp else "") + g.module, g.kind, "×".join(map(str, g.shape)), g.formula,
                     g.tensors, g.params)
-    return [summary, comp, layers, per_tensor]
+    return out + [per_tensor]
 
 
 def explain_table(formulas, title: str = "formulas") -> Table:
@@ -157,6 +166,8 @@ def checkpoint_tables(r) -> list[Table]:
     summary = Table(f"{r.model}: checkpoint, {r.format_description}", ["figure", "tensors", "bytes", "≈"])
     summary.add("main model", r.main.tensors, r.main.bytes, _gib_gb(r.main.bytes))
     summary.add("MTP modules", r.mtp.tensors, r.mtp.bytes, _gib_gb(r.mtp.bytes))
+    if r.vision.tensors:
+        summary.add("vision tower and projector", r.vision.tensors, r.vision.bytes, _gib_gb(r.vision.bytes))
     summary.add("total (= index metadata.total_size)", r.tensors, r.total_bytes, _gib_gb(r.total_bytes))
     summary.caption = "1 GiB = 2^30 bytes, 1 GB = 10^9 bytes; safetensors headers not included"
     dtypes = Table("by dtype", ["dtype", "tensors", "elements", "bytes", "share"])
