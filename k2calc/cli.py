@@ -503,6 +503,25 @@ def plot(
         typer.echo(f"wrote {written} ({written.stat().st_size:,} bytes)")
 
 
+@app.command()
+@handle_errors
+def schema(command: Annotated[str, typer.Argument(help="The command whose --format json output to describe.",
+                                                  show_default=False)]) -> None:
+    """The JSON Schema of a command's --format json output, from the same models that write it.
+
+    One vocabulary for every command (README: JSON vocabulary). plan's schema covers both a plan and
+    plan --search.
+
+    \b
+    Example:  k2calc schema params
+    """
+    import json
+
+    from .schema import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(command), indent=2) + "\n")
+
+
 def _only_command(argv: list[str]) -> typer.Typer:
     """The app, or when the first argument names a command, an app holding only that command: typer
     converts every registered command's signature before running one, and a call should pay for one."""

@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .checkpoint import WeightFormat
 from .config import FIELDS, ModelSpec
+from .plan import Layout
 from .sizes import format_context
 
 # Fields that are bookkeeping, not architecture: left out of the config section.
@@ -28,8 +30,9 @@ class MetricRow(BaseModel):
     """One figure for every model, with the difference and ratio against the first model."""
 
     section: str
-    name: str
-    unit: str  # "params", "FLOP", "bytes"
+    key: str  # stable: the figure's key in its own command's JSON ("total", "bytes_per_token", "prefill_4096")
+    label: str  # what people read; may change with options ("per token (bf16)")
+    unit: str  # "params", "FLOP", "bytes", "tensors"
     values: list[int | None]
     diff: list[int | None]  # value - first model's value
     ratio: list[float | None]  # value / first model's value
@@ -38,7 +41,8 @@ class MetricRow(BaseModel):
 class PlanRow(BaseModel):
     model: str
     fits: bool
-    layout: str | None  # the layout holding the most KV-cache tokens on these GPUs
+    layout: Layout | None  # the layout holding the most KV-cache tokens on these GPUs
+    layout_label: str | None
     max_batch: int
     kv_tokens: int
     weights_per_gpu: int | None
@@ -54,7 +58,8 @@ class CompareReport(BaseModel):
     flops: list[MetricRow]
     kv: list[MetricRow]
     checkpoint: list[MetricRow]
-    weight_formats: list[str]
+    weight_formats: list[WeightFormat]
+    weight_format_descriptions: list[str]
     kv_dtype: str
     contexts: list[int]
     plan: list[PlanRow] | None
@@ -63,11 +68,11 @@ class CompareReport(BaseModel):
     notes: list[str]
 
 
-def _row(section: str, name: str, unit: str, values: list[int | None]) -> MetricRow:
+def _row(section: str, key: str, label: str, unit: str, values: list[int | None]) -> MetricRow:
     first = values[0]
     diff = [None if v is None or first is None else v - first for v in values]
     ratio = [None if v is None or not first else round(v / first, 6) for v in values]
-    return MetricRow(section=section, name=name, unit=unit, values=values, diff=diff, ratio=ratio)
+    return MetricRow(section=section, key=key, label=label, unit=unit, values=values, diff=diff, ratio=ratio)
 
 
 def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
@@ -104,29 +109,33 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 
     p = [count_params(s) for s in specs]
-    params = [_row("params", "total", "params", [r.total for r in p]),
-              _row("params", "active per token", "params", [r.active for r in p]),
-              _row("params", "MTP modules", "params", [r.mtp for r in p])]
-    params += [_row("params", f"{key}", "params", [r.breakdown[key] for r in p]) for key in p[0].breakdown]
+    params = [_row("params", "total", "total", "params", [r.total for r in p]),
+              _row("params", "active", "active per token", "params", [r.active for r in p]),
+              _row("params", "mtp", "MTP modules", "params", [r.mtp for r in p])]
+    params += [_row("params", f"breakdown.{key}", key, "params", [r.breakdown[key] for r in p])
+               for key in p[0].breakdown]
 
     flops = []
     for phase in (Phase.prefill, Phase.decode):
         reports = [count_flops(s, phase, contexts) for s in specs]
         for i, ctx in enumerate(contexts):
             label = f"{phase.value} {format_context(ctx)} ({reports[0].sweep[i].attention_form})"
-            flops.append(_row("flops", label, "FLOP", [r.sweep[i].total for r in reports]))
+            flops.append(_row("flops", f"{phase.value}_{ctx}", label, "FLOP", [r.sweep[i].total for r in reports]))
         forms = {r.sweep[0].attention_form for r in reports}
         if len(forms) > 1:
             notes.append(f"{phase.value}: the models default to different MLA forms ({', '.join(sorted(forms))})")
 
     kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
-    kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv]),
-               _row("kv", f"per {format_context(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
-               _row("kv", "MHA would cache per token", "bytes", [r.mha_bytes_per_token for r in kv])]
+    kv_dtype = kv[0].dtype if len({r.dtype for r in kv}) == 1 else kv_dtype  # as k2calc names it ("auto" -> bf16)
+    kv_rows = [_row("kv", "bytes_per_token", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv]),
+               _row("kv", "bytes_per_sequence", f"per {format_context(kv_context)} sequence", "bytes",
+                    [r.bytes_per_sequence for r in kv]),
+               _row("kv", "mha_bytes_per_token", "MHA would cache per token", "bytes",
+                    [r.mha_bytes_per_token for r in kv])]
 
     ck = [checkpoint_report(s) for s in specs]
-    checkpoint = [_row("checkpoint", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),
-                  _row("checkpoint", "tensors", "tensors", [c.tensors for c in ck])]
+    checkpoint = [_row("checkpoint", "total_bytes", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),
+                  _row("checkpoint", "tensors", "tensors", "tensors", [c.tensors for c in ck])]
 
     plan_rows = plan_target = None
     if gpu or gpus:
@@ -136,7 +145,8 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     return CompareReport(
         models=names, sources=[s.source for s in specs], config=config,
         differing_fields=[r.field for r in config if r.differs], params=params, flops=flops, kv=kv_rows,
-        checkpoint=checkpoint, weight_formats=[c.format_description for c in ck], kv_dtype=kv_dtype,
+        checkpoint=checkpoint, weight_formats=[c.weight_format for c in ck],
+        weight_format_descriptions=[c.weight_format_description for c in ck], kv_dtype=kv_dtype,
         contexts=contexts, plan=plan_rows, plan_target=plan_target,
         explain=_explain(specs, names) if explain else None, notes=notes,
     )
@@ -162,6 +172,7 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
         report = search(s, [g], Workload(context=context, batch=1, kv_dtype=kv_dtype), max_nodes=nodes, top=10**6)
         hit = next((r for r in report.results if r.gpus == gpus), None)
         rows.append(PlanRow(model=name, fits=hit is not None, layout=hit.layout if hit else None,
+                            layout_label=hit.layout_label if hit else None,
                             max_batch=hit.max_batch if hit else 0, kv_tokens=hit.kv_tokens if hit else 0,
                             weights_per_gpu=hit.weights if hit else None, free_per_gpu=hit.free if hit else None))
     target = f"{gpus}×{g.name}, one {format_context(context)} sequence at least, own weight format, KV {kv_dtype}"

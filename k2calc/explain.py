@@ -180,7 +180,7 @@ def explain_kv(cfg: ModelConfig, report) -> list[Formula]:
     sequence = Expr("bytes_per_token", per_token.value) * Expr("tokens", report.tokens_allocated)
     out += [formula("bytes_per_token", per_token),
             formula("bytes_per_sequence", sequence),
-            formula("bytes_total", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),
+            formula("total_bytes", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),
             formula("mha_bytes_per_token", Expr("layers", report.layers) * mha_values(cfg)
                     * const(value_bytes(report.dtype)))]
     return out

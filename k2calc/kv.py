@@ -145,9 +145,9 @@ class KVPoint(BaseModel):
     context: int  # tokens per sequence
     tokens_allocated: int  # rounded up to whole pages
     bytes_per_sequence: int
-    bytes_total: int  # batch sequences
+    total_bytes: int  # batch sequences
     gib_per_sequence: float
-    gib_total: float
+    total_gib: float
 
 
 class KVReport(KVPoint):
@@ -233,8 +233,8 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
             raise InputError(f"--context {n}: must be at least 1")
         alloc = pages(n, page_size)
         seq = alloc * per_token
-        sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, bytes_total=seq * batch,
-                             gib_per_sequence=seq / GIB, gib_total=seq * batch / GIB))
+        sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, total_bytes=seq * batch,
+                             gib_per_sequence=seq / GIB, total_gib=seq * batch / GIB))
     long_note = beyond_max_position_note(cfg, contexts)
     if long_note:
         notes.append(long_note)
@@ -256,7 +256,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         mtp_weight_bytes = ck.mtp.bytes
         notes.append(f"--mtp: {mtp_layers} draft layer(s) cache like a decoder layer; their weights are "
                      f"{mtp_params:,} parameters, {mtp_weight_bytes:,} bytes in the checkpoint's format "
-                     f"({ck.format.name})")
+                     f"({ck.weight_format.name})")
     return KVReport(
         **sweep[-1].model_dump(), model=spec.name, dtype=kv_dtype, layers=layers, mtp_layers=mtp_layers,
         values_per_token_layer=latent_width(cfg), formula=latent(cfg).text,

@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass
 from math import ceil, isfinite
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
 from .config import ModelConfig, ModelSpec
@@ -79,12 +79,20 @@ OVERHEAD_DEFAULTS = {
 
 
 class Layout(BaseModel):
+    """GPUs = tp × dp_attention × pp, named as the command line names them (`--dp-attention`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     tp: int = 1
-    dp: int = 1  # DP-attention replicas
+    dp_attention: int = Field(1, validation_alias=AliasChoices("dp_attention", "dp"))  # DP-attention replicas
     pp: int = 1
     ep: int = 1
     redundant_experts: int = 0
     mtp: bool = False
+
+    @property
+    def dp(self) -> int:
+        return self.dp_attention
 
     @property
     def gpus(self) -> int:
@@ -421,9 +429,8 @@ class ModuleRow(BaseModel):
 class KVLayout(BaseModel):
     """The same GPUs with attention all-TP or all-DP: how the latent cache and the fit change."""
 
-    layout: str
-    tp: int
-    dp: int
+    layout: Layout
+    layout_label: str
     sequences_per_gpu: int
     kv_cache: int
     weights: int
@@ -441,7 +448,8 @@ class PlanReport(BaseModel):
     layout: Layout
     layout_label: str
     workload: Workload
-    weights_format: str
+    weight_format: WeightFormat
+    weight_format_description: str
     mem_fraction: float
     per_gpu: PerGPU
     stage: int  # the pipeline stage reported (the one needing the most memory)
@@ -587,7 +595,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
                   f"at this context")
     return PlanReport(
         model=spec.name, fits=ev.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
-        workload=workload, weights_format=fmt.describe(), mem_fraction=knobs.mem_fraction,
+        workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=knobs.mem_fraction,
         per_gpu=PerGPU(weights=st.weights, kv_cache=ev.kv, activations=ev.act, overhead=overhead, free=ev.free,
                        budget=budget, memory=gpu.memory_bytes),
         stage=st.index, stages=layout.pp, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
@@ -621,11 +629,11 @@ def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, ov
             cands.append((tp, dp))
     out = []
     for tp, dp in cands:
-        alt = lay.model_copy(update={"tp": tp, "dp": dp})
+        alt = lay.model_copy(update={"tp": tp, "dp_attention": dp})
         if layout_problem(m, alt):
             continue
         ev = _evaluate(_stage_memory(m, alt, w, kv_tl), alt, w, budget, overhead, knobs)
-        out.append(KVLayout(layout=alt.label(), tp=tp, dp=dp, sequences_per_gpu=ceil(w.batch / dp), kv_cache=ev.kv,
+        out.append(KVLayout(layout=alt, layout_label=alt.label(), sequences_per_gpu=ceil(w.batch / dp), kv_cache=ev.kv,
                             weights=ev.stage.weights, fits=ev.fits, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
                             current=(tp, dp) == (lay.tp, lay.dp)))
     return out
@@ -659,11 +667,8 @@ class SearchRow(BaseModel):
     gpu: str
     gpus: int
     nodes: int
-    layout: str
-    tp: int
-    dp: int
-    pp: int
-    ep: int
+    layout: Layout
+    layout_label: str
     weights: int  # per GPU
     kv_cache: int  # per GPU
     free: int  # per GPU
@@ -675,7 +680,8 @@ class SearchRow(BaseModel):
 class SearchReport(BaseModel):
     model: str
     workload: Workload
-    weights_format: str
+    weight_format: WeightFormat
+    weight_format_description: str
     mem_fraction: float
     gpu_types: list[str]
     max_nodes: int
@@ -758,8 +764,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     rows = []
     for (name, n), (lay, ev, gpu, nodes) in best.items():
         cost = n * gpu.price_per_gpu_hour_usd if gpu.price_per_gpu_hour_usd else None
-        rows.append(SearchRow(rank=0, gpu=name, gpus=n, nodes=nodes, layout=lay.label(), tp=lay.tp, dp=lay.dp,
-                              pp=lay.pp, ep=lay.ep, weights=ev.stage.weights, kv_cache=ev.kv, free=ev.free,
+        rows.append(SearchRow(rank=0, gpu=name, gpus=n, nodes=nodes, layout=lay, layout_label=lay.label(),
+                              weights=ev.stage.weights, kv_cache=ev.kv, free=ev.free,
                               max_batch=ev.max_batch, kv_tokens=ev.kv_tokens, cost_per_hour_usd=cost))
     ranked = sorted(rows, key=lambda r: (r.gpus, r.cost_per_hour_usd is None,
                                                    r.cost_per_hour_usd or 0.0, -r.kv_tokens))[:top]
@@ -773,7 +779,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if redundant_experts:
         notes.append(f"every layout holds {redundant_experts} redundant expert copies (--redundant-experts); "
                      f"ep divides n_routed_experts + {redundant_experts}")
-    return SearchReport(model=spec.name, workload=workload, weights_format=fmt.describe(),
+    return SearchReport(model=spec.name, workload=workload, weight_format=fmt, weight_format_description=fmt.describe(),
                         mem_fraction=knobs.mem_fraction, gpu_types=[g.name for g in gpus], max_nodes=max_nodes,
                         layouts_evaluated=evaluated, layouts_fitting=fitting, elapsed_ms=round(elapsed, 1),
                         results=ranked, notes=notes)

@@ -132,7 +132,7 @@ def kv_figure(reports: list) -> Any:
     batch = reports[0].batch
     for r in reports:
         xs = [p.context for p in r.sweep]
-        ys = [p.bytes_total / GIB for p in r.sweep]
+        ys = [p.total_bytes / GIB for p in r.sweep]
         ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({r.bytes_per_token:,} bytes/token)")
     dtypes = sorted({r.dtype for r in reports})
     what = "per sequence" if batch == 1 else f"batch of {batch} sequences"
@@ -194,7 +194,7 @@ def memory_figure(reports: list) -> Any:
         verdict = f"fits, {p.free / GIB:.1f} GiB free" if r.fits else f"short by {-p.free / GIB:.1f} GiB"
         ax.annotate(verdict, (x, max(used, p.memory / GIB)), xytext=(0, 4), textcoords="offset points",
                     ha="center", fontsize="small")
-    ax.set_xticks(xs, [f"{r.model}\n{r.weights_format.split(' ')[0]} weights" for r in reports])
+    ax.set_xticks(xs, [f"{r.model}\n{r.weight_format.name} weights" for r in reports])
     first = reports[0]
     w = first.workload
     ax.set_title(f"memory per GPU\n{first.gpus}×{first.gpu}, {first.layout_label}, batch {w.batch} × "

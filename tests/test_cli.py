@@ -47,7 +47,7 @@ def test_json_is_not_wrapped_at_narrow_terminals(run):
     result = CliRunner().invoke(app, ["params", "-p", "deepseek-v3", "-f", "json", "--tensors"], env={"COLUMNS": "20"})
     data = json.loads(result.stdout)
     assert data["total"] == 671_026_419_200
-    assert any(g["module"] == "kv_a_proj_with_mqa" for g in data["tensors"])
+    assert any(g["module"] == "kv_a_proj_with_mqa" for g in data["tensor_groups"])
 
 
 def test_yaml_csv_markdown_carry_the_same_numbers(run):

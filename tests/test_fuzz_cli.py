@@ -207,6 +207,8 @@ STRATEGIES = {
         opt("--gpus", INTS), opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--all-fields"), flag("--explain"),
         opt("--format", FORMATS)],
         positionals=st.lists(st.sampled_from(MODEL_REFS), min_size=0, max_size=3)),
+    "schema": command("schema", [flag("-h"), weird("--format")], positionals=st.sampled_from(["params", "plan", "plot", "", "x", "compare"])
+                      .map(lambda c: [c])),
     "plot": command("plot", [
         opt("--context", SIZES), opt("--kv-dtype", KV_DTYPES), opt("--batch", INTS),
         opt("--phase", ["decode", "prefill", "x"]), opt("--attention", ["naive", "absorbed", "x"]), opt("--gpu", GPUS),
