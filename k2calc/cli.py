@@ -18,6 +18,7 @@ from . import __version__
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
 from .render import Format, emit, error_line, warn_line
+from .sizes import CONTEXT_RULE
 
 
 def _click_exceptions():
@@ -77,7 +78,7 @@ _SETTINGS = dict(
     help=(
         "Parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models (Kimi-K2, DeepSeek-V3/R1/V3.1/V3.2, "
         "Moonlight, DeepSeek-V2), computed from the config.\n\n"
-        "Example:  k2calc params --preset kimi-k2"
+        "Example:  k2calc params --preset kimi-k2\n\n" + CONTEXT_RULE
     ),
     no_args_is_help=True,
     add_completion=True,
@@ -188,7 +189,7 @@ def presets(format: FormatOpt = Format.table) -> None:
     emit([p.__dict__ for p in items], presets_table(items), format)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
           prefill: Annotated[Optional[str], typer.Option("--prefill", metavar="N", help="A prompt of N tokens (causal); 4k = 4096.")] = None,
@@ -247,7 +248,7 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
     _emit(report, flops_tables(report), format, report.notes, formulas)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
        context: Annotated[Optional[str], typer.Option("--context", "--max-model-len", metavar="LIST", help="Tokens per sequence, e.g. 128k or 4k,32k,128k (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
@@ -350,7 +351,7 @@ def gpus(gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
     emit(items, gpus_table(items), format)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
          gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`); with --search, a comma-separated list (default: all).")] = None,
@@ -361,7 +362,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          pp: Annotated[Optional[int], typer.Option("--pp", "--pipeline-parallel-size", help="Pipeline stages (vLLM's --pipeline-parallel-size). Default 1.")] = None,
          redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies for EPLB (SGLang's --ep-num-redundant-experts).")] = 0,
          mtp: Annotated[bool, typer.Option("--mtp", help="Load the MTP draft layers (speculative decoding).")] = False,
-         context: Annotated[str, typer.Option("--context", "--max-model-len", help="Tokens per sequence (binary k: 128k = 131072).")] = "4k",
+         context: Annotated[Optional[str], typer.Option("--context", "--max-model-len", help="Tokens per sequence (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
          batch: Annotated[int, typer.Option("--batch", "--max-num-seqs", help="Concurrent sequences.")] = 1,
          chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
@@ -399,7 +400,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     layout, workload, knobs = planlib.layout_from_options(
         gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
         chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
-        overhead_gib=overhead_gib)
+        overhead_gib=overhead_gib, specs=[spec])
     if search:
         names = [n.strip() for n in (gpu or "").split(",") if n.strip()]
         if gpu is not None and not names:
@@ -420,12 +421,12 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def compare(
     models: Annotated[list[str], typer.Argument(help="Two or more presets, config files or model folders.", show_default=False)],
-    context: Annotated[str, typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072).")] = "4k,128k",
-    kv_context: Annotated[str, typer.Option("--kv-context", "--max-model-len", help="Sequence length for the KV-cache and plan rows.")] = "128k",
+    context: Annotated[Optional[str], typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072). Default 4k,32k,128k.")] = None,
+    kv_context: Annotated[Optional[str], typer.Option("--kv-context", "--max-model-len", help="Sequence length for the KV-cache and plan rows. Default: the shortest max_position_embeddings of the models.")] = None,
     kv_dtype: KVDtypeOpt = "bf16",
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="Add a memory plan on this GPU type (with --gpus).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
@@ -450,19 +451,21 @@ def compare(
     if len(models) < 2:
         raise InputError("compare needs two or more models (presets, config files or folders)")
     specs = [load(m) for m in models]
-    report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
-                            kv_context=parse_context(kv_context, "--kv-context"), gpu=gpu, gpus=gpus_,
+    report = compare_models(specs, None if context is None else parse_contexts(context, "--context"),
+                            kv_dtype=kv_dtype,
+                            kv_context=None if kv_context is None else parse_context(kv_context, "--kv-context"),
+                            gpu=gpu, gpus=gpus_,
                             gpu_file=gpu_file, explain=explain)
     _emit(report, compare_tables(report, all_fields), format, report.notes)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def plot(
     kind: Annotated[str, typer.Argument(help="kv | flops | memory | params.", show_default=False)],
     models: Annotated[list[str], typer.Argument(help="One or more presets, config files or model folders.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png, .svg or .pdf file (needs the plot extra).")] = None,
-    context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default 1k,2k,4k,8k,16k,32k,64k,128k; memory: tokens per sequence, default 4k.")] = None,
+    context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default every power of two from 4k to 128k; memory: tokens per sequence, default the shortest max_position_embeddings.")] = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", "--kv-cache-dtype", help="kv, memory: " + KV_DTYPE_HELP)] = "bf16",
     batch: Annotated[int, typer.Option("--batch", help="kv, memory: sequences (kv plots the batch's cache).")] = 1,
     phase: Annotated[str, typer.Option("--phase", help="flops: decode|prefill.")] = "decode",

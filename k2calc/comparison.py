@@ -96,7 +96,8 @@ def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
     return rows
 
 
-def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int = 131072,
+def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
+            kv_context: int | None = None,
             gpu: str | None = None, gpus: int | None = None, gpu_file: list[str] | None = None,
             explain: bool = False) -> CompareReport:
     """Every section for every model; `gpu` and `gpus` together add a memory plan."""
@@ -105,6 +106,10 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     from .kv import kv_cache
     from .params import count_params
 
+    from .sizes import DEFAULT_SWEEP, context_window
+
+    contexts = contexts or DEFAULT_SWEEP
+    kv_context = kv_context or context_window(specs)
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 

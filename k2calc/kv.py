@@ -187,9 +187,9 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     kv_dtype = resolve_kv_dtype(kv_dtype, cfg)
     notes = list(spec.notes)
     if not contexts:
-        if cfg.max_position_embeddings is None:
-            raise InputError(f"{spec.name}: config has no max_position_embeddings: give --context (e.g. 128k)")
-        contexts = [cfg.max_position_embeddings]
+        from .sizes import context_window
+
+        contexts = [context_window([spec])]
         notes.append(f"context: max_position_embeddings = {cfg.max_position_embeddings:,} (--context to choose)")
     if batch < 1:
         raise InputError(f"--batch {batch}: must be at least 1")

@@ -155,16 +155,19 @@ def default_layout(gpus: int | None = None, *, tp: int | None = None, dp_attenti
 
 def layout_from_options(*, gpus: int | None = None, tp: int | None = None, dp_attention: int | None = None,
                         ep: int | None = None, pp: int | None = None, redundant_experts: int = 0,
-                        mtp: bool = False, context: str = "4k", batch: int = 1, chunk: str = str(DEFAULT_CHUNK),
+                        mtp: bool = False, context: str | None = None, batch: int = 1, chunk: str = str(DEFAULT_CHUNK),
                         kv_dtype: str = "bf16", mem_fraction: float = DEFAULT_MEM_FRACTION,
-                        activations_gib: float | None = None, overhead_gib: float | None = None
-                        ) -> tuple[Layout, Workload, Knobs]:
+                        activations_gib: float | None = None, overhead_gib: float | None = None,
+                        specs: list[ModelSpec] | None = None) -> tuple[Layout, Workload, Knobs]:
     """The command line's plan options (sizes as typed, e.g. context "128k") -> Layout, Workload, Knobs.
 
     One code path for every command that plans a deployment (`k2calc plan`, `k2calc plot memory`).
+    Without a context, the models' context window (`sizes.context_window`, the one default rule).
     """
-    from .sizes import parse_context
+    from .sizes import context_window, parse_context
 
+    if context is None:
+        context = str(context_window(specs or []))
     layout = default_layout(gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
                             redundant_experts=redundant_experts, mtp=mtp)
     workload = Workload(context=parse_context(context, "--context"), batch=batch,

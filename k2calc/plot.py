@@ -35,7 +35,6 @@ MEMORY_PARTS = [("weights", "weights", "#4C72B0"), ("kv_cache", "KV cache", "#DD
 FREE_COLOUR = "#D9D9D9"
 
 
-DEFAULT_CONTEXTS = "1k,2k,4k,8k,16k,32k,64k,128k"  # kv and flops sweeps
 
 
 def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype: str = "bf16", batch: int = 1,
@@ -44,19 +43,19 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
                 mem_fraction: float | None = None, gpu_file: list[str] | None = None) -> list[Any]:
     """The reports a plot of `kind` draws, one per model, from the analyses the other commands run."""
     from .errors import suggest
-    from .sizes import parse_contexts
+    from .sizes import PLOT_SWEEP, parse_contexts
 
     if kind not in KINDS:
         raise InputError(f"unknown plot kind {kind!r}: use one of {', '.join(KINDS)}{suggest(kind, KINDS)}")
     if kind == "kv":
         from .kv import kv_cache
 
-        contexts = parse_contexts(DEFAULT_CONTEXTS if context is None else context)  # "" is an error
+        contexts = PLOT_SWEEP if context is None else parse_contexts(context)  # "" is an error
         return [kv_cache(s, contexts, kv_dtype=kv_dtype, batch=batch) for s in specs]
     if kind == "flops":
         from .flops import count_flops, parse_form, parse_phase
 
-        contexts = parse_contexts(DEFAULT_CONTEXTS if context is None else context)  # "" is an error
+        contexts = PLOT_SWEEP if context is None else parse_contexts(context)  # "" is an error
         return [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
     if kind == "memory":
         from . import plan as planlib
@@ -68,7 +67,8 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
             raise InputError(f"--context {context}: plot memory takes one context length (e.g. 128k)")
         options = {} if mem_fraction is None else {"mem_fraction": mem_fraction}
         layout, workload, knobs = planlib.layout_from_options(
-            gpus=gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context="4k" if context is None else context, batch=batch,
+            gpus=gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+            context=context, specs=specs, batch=batch,
             kv_dtype=kv_dtype, **options)
         gpu_type = get_gpu(gpu, gpu_file)
         reports = []

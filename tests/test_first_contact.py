@@ -103,3 +103,30 @@ def test_vllm_option_names_mean_what_they_mean_in_vllm(run_json):
 def test_an_unknown_kv_dtype_lists_both_vocabularies(run):
     result = run("kv", "--preset", "deepseek-v3", "--kv-dtype", "int8")
     assert result.exit_code == 2 and "fp8-flashmla" in result.stderr and "fp8_e4m3" in result.stderr
+
+
+# The one default-context rule: a single length is the model's max_position_embeddings (DeepSeek-V3's
+# config: 163,840; Kimi-K2's: 131,072), the shortest of them in a comparison; a sweep is 4k, 32k, 128k.
+def test_plan_defaults_to_the_context_window(run_json):
+    assert run_json("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8")["workload"]["context"] == 163_840
+
+
+def test_kv_defaults_to_the_context_window(run_json):
+    assert [p["context"] for p in run_json("kv", "--preset", "deepseek-v3")["sweep"]] == [163_840]
+
+
+def test_compare_reads_every_model_at_the_shortest_window_and_sweeps_flops(run_json):
+    data = run_json("compare", "kimi-k2", "deepseek-v3")
+    per_sequence = next(r for r in data["kv"] if r["key"] == "bytes_per_sequence")
+    assert per_sequence["values"] == [70_272 * 131_072] * 2  # 61 layers × 576 values × 2 bytes, at 128k
+    assert data["contexts"] == [4096, 32768, 131072]
+
+
+def test_flops_sweeps_4k_32k_128k(run_json):
+    assert [p["context"] for p in run_json("flops", "--preset", "kimi-k2")["sweep"]] == [4096, 32768, 131072]
+
+
+def test_the_rule_is_stated_in_help(run):
+    for command in ("--help", "plan --help", "kv --help", "compare --help", "flops --help", "plot --help"):
+        out = " ".join(run(*command.split()).stdout.split())
+        assert "one sequence length is the model's max_position_embeddings" in out, command
