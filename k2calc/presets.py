@@ -7,7 +7,6 @@ is ever downloaded: a repo id only selects a built-in preset.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +76,8 @@ def suggest_presets(name: str, n: int = 3) -> list[str]:
     """Presets close to `name`, best first: each scored by its nearest spelling (its name, its repo ids,
     or a repo id without its organisation), so `kimi-k2-instruct` suggests `kimi-k2` before
     `kimi-k2-thinking`."""
+    import difflib
+
     key = _key(name)
     scored = []
     for preset in _model_files():

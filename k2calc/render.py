@@ -162,7 +162,7 @@ def _numeric(t: Table, i: int) -> bool:
 # A number as people read it, possibly with a unit: "61.76", "-19.12", "98.86%", "1.00×", "128k", "68.62 KiB",
 # "4.3 TFLOP/s", "1.234e+24 FLOP", "61.76 GiB (66.31 GB)". Such string cells are kept whole on screen, like ints.
 _NUM = r"[-+−]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?:[kMGT]\b)?(?:\s?[%×]|\s[A-Za-z]{1,6}(?:/s)?)?"
-_NUMBERLIKE = re.compile(rf"{_NUM}(?: \({_NUM}\))?")
+_NUMBERLIKE = rf"{_NUM}(?: \({_NUM}\))?"  # compiled on first use, by the table path only
 _PLACEHOLDERS = ("-", "—", "")
 
 
@@ -172,7 +172,7 @@ def _numberlike(t: Table, i: int) -> bool:
         return True
     cells = [_cell(r[i]) for r in t.rows if i < len(r) and r[i] is not None]
     real = [c for c in cells if c not in _PLACEHOLDERS]
-    return bool(real) and all(_NUMBERLIKE.fullmatch(c) for c in real)
+    return bool(real) and all(re.fullmatch(_NUMBERLIKE, c) for c in real)
 
 
 def _fit(natural: list[int], floors: list[int], room: int) -> list[int]:
