@@ -289,6 +289,18 @@ def _records(t: Table, console) -> None:
         console.print(Text(t.caption))
 
 
+def _natural_width(t: Table) -> int:
+    """An upper bound of the width `_rich_table(t)` takes unsqueezed: each column's longest line plus its
+    padding (1 + 1), the separators and the two edges. Cheap, so a table that clearly fits is not measured
+    by rich first (which lays it out once more)."""
+    from rich.cells import cell_len
+
+    n = len(t.columns)
+    widest = [max([cell_len(line) for text in [t.columns[i], *(_cell(r[i]) for r in t.rows if i < len(r))]
+                   for line in text.splitlines() or [""]]) for i in range(n)]
+    return sum(widest) + 2 * n + (n + 1)
+
+
 def _rich(tables: list[Table], notes: list[str], console=None) -> None:
     """Tables and notes for people, on `console` (default: a rich Console on stdout, sized to the terminal)."""
     from rich.console import Console
@@ -304,7 +316,7 @@ def _rich(tables: list[Table], notes: list[str], console=None) -> None:
             continue
         rt = _rich_table(t)
         unbounded = console.options.update_width(10**6)  # rich's measure of a table already squeezes it to fit
-        if console.measure(rt, options=unbounded).maximum <= console.width:
+        if _natural_width(t) <= console.width or console.measure(rt, options=unbounded).maximum <= console.width:
             console.print(rt)
             if t.caption:  # a caption is the table's last line: a blank one before the next title
                 console.print()
