@@ -1,4 +1,4 @@
-"""k2calc: parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models, from the config.
+"""k2calc: parameters, FLOPs, KV cache and GPU memory of open-weight LLMs (DeepSeek-V3 family, Qwen3, Llama-style GQA models), from the config.
 
     import k2calc
     m = k2calc.load("kimi-k2")
@@ -13,15 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "Model", "compare", "load"]
+__all__ = ["InputError", "Model", "check_file", "compare", "load"]
 
 if TYPE_CHECKING:
-    from .api import Model, compare, load
+    from .api import Model, check_file, compare, load
     from .errors import InputError
 
 
 def __getattr__(name: str):
-    if name in ("Model", "compare", "load"):
+    if name in ("Model", "check_file", "compare", "load"):
         from . import api
 
         return getattr(api, name)

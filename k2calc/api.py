@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2c
     from .kv import KVReport
     from .params import ParamReport
     from .plan import PlanReport, SearchReport
-    from .tensors import Tensor
+    from .arch.tensors import Tensor
 
 
 def _context(value: int | str, option: str = "context") -> int:
@@ -55,6 +55,11 @@ class Model:
         return self.spec.config
 
     @property
+    def arch(self):
+        """The normalized architecture (k2calc.arch.description.Architecture) every figure derives from."""
+        return self.spec.arch
+
+    @property
     def notes(self) -> list[str]:
         """What the loader wants the user to know (e.g. a vision tower that is not counted)."""
         return self.spec.notes
@@ -62,9 +67,9 @@ class Model:
     @cached_property
     def tensors(self) -> list[Tensor]:
         """Every weight tensor of the checkpoint: the symbolic model all figures derive from."""
-        from .tensors import build_tensors
+        from .arch.tensors import build_tensors
 
-        return build_tensors(self.spec.config)
+        return build_tensors(self.spec.arch)
 
     def _context_or_window(self, context: int | str | None) -> int:
         """A context as typed, or the model's context window (the one default rule, `sizes.CONTEXT_RULE`)."""
@@ -122,9 +127,12 @@ class Model:
     def plan(self, gpu: str, *, gpus: int | None = None, tp: int | None = None, dp_attention: int | None = None,
              ep: int | None = None, pp: int | None = None, redundant_experts: int = 0, mtp: bool = False, context: int | str | None = None, batch: int = 1,
              chunk: int | str = DEFAULT_CHUNK, weights: str | None = None, kv_dtype: str = "bf16",
-             mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | None = None,
-             overhead_gib: float | None = None, gpu_file: list[str] | None = None) -> PlanReport:
-        """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits.
+             mem_fraction: float | None = None, activations_gib: float | None = None,
+             overhead_gib: float | None = None, gpu_file: list[str] | None = None, engine: str = "generic",
+             max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
+             block_size: int | None = None, avg_context: int | str | None = None) -> PlanReport:
+        """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits; with
+        `engine` (vllm, sglang, trtllm), as that engine accounts it, `mem_fraction` being its fraction flag.
         `gpus` alone means tensor parallelism over all of them (`plan("h200", gpus=8)` is TP8)."""
         from . import plan as planlib
         from .hardware import get_gpu
@@ -133,8 +141,12 @@ class Model:
                                         redundant_experts=redundant_experts, mtp=mtp)
         workload = planlib.Workload(context=self._context_or_window(context), batch=batch, chunk=_context(chunk, "chunk"),
                                     kv_dtype=kv_dtype)
-        return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights,
-                            knobs=planlib.knobs(mem_fraction, activations_gib, overhead_gib), gpus=gpus)
+        knobs = planlib.knobs(DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction, activations_gib,
+                              overhead_gib)
+        eng = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
+        avg = None if avg_context is None else _context(avg_context, "avg_context")
+        return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs,
+                            gpus=gpus, engine=eng, avg_context=avg)
 
     def search(self, gpus: list[str] | None = None, *, context: int | str | None = None, batch: int = 1,
                weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,
@@ -169,3 +181,10 @@ def compare(*refs: str | Model, contexts: list[int | str] | None = None, kv_dtyp
     specs = [r.spec if isinstance(r, Model) else load(r).spec for r in refs]
     return _compare(specs, [_context(c) for c in contexts] if contexts else None, kv_dtype=kv_dtype, gpu=gpu,
                     gpus=gpus)
+
+
+def check_file(path: str, *, baseline: str | None = None, gpu_file: list[str] | None = None):
+    """`k2calc check` as a function: the CheckReport of a file of deployments (see k2calc/check.py)."""
+    from .check import run_check
+
+    return run_check(path, baseline=baseline, gpu_files=gpu_file)

@@ -47,10 +47,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .config import ModelConfig, ModelSpec
+from .arch.schema import FamilyConfig as ModelConfig
+from .config import ModelSpec
 from .errors import InputError
 from .render import GIB
-from .tensors import VISION_KINDS, Kind, Tensor, build_tensors, expand_experts
+from .arch.tensors import VISION_KINDS, Kind, Tensor, build_tensors, expand_experts
 from .vision import vision_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.

@@ -104,7 +104,6 @@ KV_DTYPE_HELP = ("KV cache: bf16|fp16|fp8|fp8-flashmla (fp8 latent, fp32 scale p
                  "vLLM/SGLang's --kv-cache-dtype spells them: auto (the model's torch_dtype), bfloat16, float16, "
                  "fp8_e4m3, fp8_e5m2, fp8_ds_mla.")
 KVDtypeOpt = Annotated[str, typer.Option("--kv-dtype", "--kv-cache-dtype", help=KV_DTYPE_HELP)]
-MemFractionOpt = Annotated[float, typer.Option("--mem-fraction", "--gpu-memory-utilization", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Show each figure's formula over config fields, numbers substituted.")]
 
 
@@ -252,7 +251,7 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
 @handle_errors
 def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
        context: Annotated[Optional[str], typer.Option("--context", "--max-model-len", metavar="LIST", help="Tokens per sequence, e.g. 128k or 4k,32k,128k (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
-       batch: Annotated[int, typer.Option("--batch", "--max-num-seqs", help="Sequences in the batch.")] = 1,
+       batch: Annotated[int, typer.Option("--batch", help="Sequences in the batch.")] = 1,
        kv_dtype: KVDtypeOpt = "bf16",
        gqa: Annotated[Optional[int], typer.Option("--gqa", metavar="G", help="Also compare with GQA of G KV groups.")] = None,
        page_size: Annotated[Optional[int], typer.Option("--page-size", help="Round each sequence up to whole pages of this many tokens.")] = None,
@@ -363,12 +362,17 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies for EPLB (SGLang's --ep-num-redundant-experts).")] = 0,
          mtp: Annotated[bool, typer.Option("--mtp", help="Load the MTP draft layers (speculative decoding).")] = False,
          context: Annotated[Optional[str], typer.Option("--context", "--max-model-len", help="Tokens per sequence (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
-         batch: Annotated[int, typer.Option("--batch", "--max-num-seqs", help="Concurrent sequences.")] = 1,
+         batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
          chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
          quant_config: QuantConfigOpt = None,
          kv_dtype: KVDtypeOpt = "bf16",
-         mem_fraction: MemFractionOpt = DEFAULT_MEM_FRACTION,
+         mem_fraction: Annotated[Optional[float], typer.Option("--mem-fraction", "--gpu-memory-utilization", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization); with --engine, that engine's own fraction flag. Default 0.9, or the engine's default.")] = None,
+         engine: Annotated[str, typer.Option("--engine", help="Account memory as this engine does at start-up: generic|vllm|sglang|trtllm.")] = "generic",
+         max_num_batched_tokens: Annotated[Optional[int], typer.Option("--max-num-batched-tokens", help="With --engine: tokens of the profiling forward pass (vLLM's flag; SGLang --chunked-prefill-size; TRT-LLM max_num_tokens). Default: the engine's.")] = None,
+         max_num_seqs: Annotated[Optional[int], typer.Option("--max-num-seqs", help="Concurrent sequences per DP replica the engine admits (vLLM's flag). Default: the engine's.")] = None,
+         block_size: Annotated[Optional[int], typer.Option("--block-size", help="With --engine: KV block/page size in tokens (vLLM's flag). Default: the engine's.")] = None,
+         avg_context: Annotated[Optional[str], typer.Option("--avg-context", help="Also show how many requests of this average context fit (e.g. 8k).")] = None,
          activations_gib: Annotated[Optional[float], typer.Option("--activations-gib", help="Override the activation estimate (GiB per GPU).")] = None,
          overhead_gib: Annotated[Optional[float], typer.Option("--overhead-gib", help="Override the runtime overhead (GiB per GPU; default 3, 5 with EP).")] = None,
          gpu_file: GpuFileOpt = None,
@@ -393,14 +397,19 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     if search:
         if check:
             raise InputError("--check and --search do not go together")
+        if engine != "generic":
+            raise InputError(f"--engine {engine} does not go with --search: the search uses the generic accounting")
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
     spec = resolve_model(preset, config, set_, quant_config)
     layout, workload, knobs = planlib.layout_from_options(
-        gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
-        chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
-        overhead_gib=overhead_gib, specs=[spec])
+        gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp,
+        context=context, batch=batch, chunk=chunk, kv_dtype=kv_dtype,
+        mem_fraction=DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction,
+        activations_gib=activations_gib, overhead_gib=overhead_gib, specs=[spec])
+    engine_cfg = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
+    avg = planlib.parse_avg_context(avg_context)
     if search:
         names = [n.strip() for n in (gpu or "").split(",") if n.strip()]
         if gpu is not None and not names:
@@ -412,12 +421,48 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         return
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
-    report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)
+    report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_,
+                          engine=engine_cfg, avg_context=avg)
     if check and format is Format.table:
         typer.echo(report.reason)
     else:
         _emit(report, plan_tables(report), format, [report.reason, *report.notes])
     if check and not report.fits:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def check(file: Annotated[Path, typer.Argument(help="YAML file of named deployments and their requirements.")],
+          junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")] = None,
+          baseline: Annotated[Optional[Path], typer.Option("--baseline", metavar="PREVIOUS.json", help="A previous `check --format json`: report what moved.")] = None,
+          gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
+    """CI capacity checks: plan every deployment of FILE and test its requirements.
+
+    Exit 0 when all pass, 1 when any fails (each named on stderr), 2 for a bad file. With GITHUB_ACTIONS
+    set, failures are also GitHub annotations.
+
+    \b
+    Example:  k2calc check deployments.yaml --junit capacity.xml --baseline previous.json
+    """
+    import os
+
+    from .check import github_annotations, junit_xml, run_check
+    from .views import check_tables
+
+    report = run_check(file, baseline=baseline, gpu_files=gpu_file)
+    emit(report, check_tables(report), format)
+    if junit is not None:
+        try:
+            junit.write_text(junit_xml(report))
+        except OSError as e:
+            raise InputError(f"--junit {junit}: cannot write it ({e.strerror})") from None
+    if os.environ.get("GITHUB_ACTIONS"):
+        for line in github_annotations(report):
+            typer.echo(line)
+    for line in report.failures:
+        error_line(f"check failed: {line}")
+    if not report.passed:
         raise typer.Exit(1)
 
 

@@ -38,6 +38,14 @@ the `ceil(batch / dp)` sequences a GPU samples for.
 **Overhead** (`--overhead-gib` overrides the sum): CUDA context and libraries 1 GiB, NCCL buffers 1 GiB,
 expert-parallel all-to-all buffers 2 GiB when `ep > 1` (DeepEP-style), CUDA graphs 1 GiB. Rough,
 typical values, not measurements.
+
+**Engines** (`engine`): with `vllm`, `sglang` or `trtllm` the same weights and activation estimate go
+through that engine's own start-up accounting (engines.py): the KV cache it allocates, the token count it
+logs, what it holds per GPU; the verdict is whether its KV cache holds the workload. `generic` (the
+default) is the rule above.
+
+**Concurrency**: besides the worst case (every sequence at the full context), `avg_context` gives how many
+requests of that average length the KV cache holds, capped by `--max-num-seqs` per DP replica.
 """
 
 from __future__ import annotations
@@ -48,15 +56,18 @@ from math import ceil, isfinite
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from .arch.description import Architecture
 from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
-from .config import ModelConfig, ModelSpec
+from .config import ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
+from .engines import SOURCES as ENGINE_SOURCES
+from .engines import Concurrency, EngineConfig, EngineMemory, StageNeeds, account, concurrency, resolve
 from .errors import InputError
 from .render import GIB
 from .hardware import GPU
 from .sizes import MAX_INT
-from .kv import beyond_max_position_note, cache_bytes_per_token_layer
-from .tensors import Kind, Tensor, build_tensors
+from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
+from .arch.tensors import Kind, Tensor, build_tensors
 
 ACT_BYTES = 2  # bf16 activations
 # Engines up-project a long prefix's latent into per-head keys and values chunk by chunk through a
@@ -175,11 +186,26 @@ def layout_from_options(*, gpus: int | None = None, tp: int | None = None, dp_at
     return layout, workload, knobs(mem_fraction, activations_gib, overhead_gib)
 
 
+def engine_options(engine: str = "generic", mem_fraction: float | None = None, max_num_batched_tokens: int | None = None,
+                   max_num_seqs: int | None = None, block_size: int | None = None) -> EngineConfig:
+    """The command line's engine options -> EngineConfig (--mem-fraction lands on the engine's fraction flag)."""
+    from .engines import engine_config
+
+    return engine_config(engine, mem_fraction, max_num_batched_tokens=max_num_batched_tokens,
+                         max_num_seqs=max_num_seqs, block_size=block_size)
+
+
+def parse_avg_context(text: str | None) -> int | None:
+    from .sizes import parse_context
+
+    return None if text is None else parse_context(text, "--avg-context")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Sharding rules, precomputed once per (config, format)
 
-REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW = (
-    "replicated", "column", "row", "vocab", "expert_column", "expert_row")
+REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, KV_HEADS = (
+    "replicated", "column", "row", "vocab", "expert_column", "expert_row", "kv_heads")
 
 
 def shard_rule(t: Tensor) -> str:
@@ -191,6 +217,8 @@ def shard_rule(t: Tensor) -> str:
         return EXPERT_ROW if last == "down_proj" else EXPERT_COLUMN
     if t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS):
         return ROW if last == "down_proj" else COLUMN
+    if t.kind is Kind.ATTENTION and last in ("k_proj", "v_proj"):
+        return KV_HEADS  # GQA: split by KV heads up to their count, then replicated (vLLM QKVParallelLinear)
     if t.kind is Kind.ATTENTION and t.name.endswith(".weight"):
         if last in ("q_proj", "q_b_proj", "kv_b_proj"):
             return COLUMN  # split by heads
@@ -204,6 +232,7 @@ class _Item:
     t: Tensor
     rule: str
     is_q: bool
+    kv_heads: int = 0  # KV_HEADS rule: the layer's num_key_value_heads
 
 
 def _stage_layers(n_layers: int, pp: int) -> list[list[int]]:
@@ -222,10 +251,12 @@ class _Model:
     """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications."""
 
     def __init__(self, spec: ModelSpec, fmt: WeightFormat):
-        cfg = self.cfg = spec.config
+        cfg = self.cfg = spec.arch
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
-        items = [_Item(t, shard_rule(t), quantized(t, fmt, prefix)) for t in build_tensors(cfg)]
+        items = [_Item(t, r, quantized(t, fmt, prefix),
+                       cfg.layer(t.layer).attention.num_key_value_heads.value if r == KV_HEADS else 0)
+                 for t in build_tensors(cfg) for r in (shard_rule(t),)]
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
         self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]
         self.mtp = [i for i in items if i.t.mtp]
@@ -236,10 +267,11 @@ class _Model:
                 idx = self.layer_type.index(typ)
                 self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
         self.items = items
+        self.windowed = any(lay.attention.window.cap is not None for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
         seen: dict[tuple, _Item] = {}
         for it in items:
-            if it.rule not in (REPLICATED, VOCAB):
+            if it.rule not in (REPLICATED, VOCAB, KV_HEADS):
                 col = it.rule in (COLUMN, EXPERT_COLUMN)
                 seen.setdefault((it.rule, it.t.module, it.t.dims[0] if col else it.t.dims[-1], it.is_q), it)
         self.split_checks = list(seen.values())
@@ -252,6 +284,8 @@ class _Model:
             return (ceil(dims[0] / lay.tp), *dims[1:]), it.t.copies
         if r == ROW:
             return (*dims[:-1], ceil(dims[-1] / lay.tp)), it.t.copies
+        if r == KV_HEADS:  # ceil(kv_heads / tp) heads per GPU: at least one, replicated beyond kv_heads
+            return (dims[0] // it.kv_heads * ceil(it.kv_heads / lay.tp), *dims[1:]), it.t.copies
         slots = (it.t.copies + lay.redundant_experts) // lay.ep
         if r == EXPERT_COLUMN:
             return (ceil(dims[0] / lay.moe_tp), *dims[1:]), slots
@@ -269,6 +303,25 @@ class _Model:
         if v is None:
             v = self._cache[k] = sum(self.item_bytes(i, lay) for i in items)
         return v
+
+    def kv_sequence_bytes(self, w: Workload, layers: list[int], tp: int) -> int:
+        """Bytes of KV one sequence of w.context tokens holds on one GPU over these layers: windows cap the
+        tokens a layer keeps; GQA KV heads split by TP. Prefix sums make a contiguous stage O(1)."""
+        cfg = self.cfg
+        if self.windowed:
+            return sequence_bytes(cfg, w.context, w.kv_dtype, layers, tp)
+        key = ("kv", w.kv_dtype, tp)
+        prefix = self._cache.get(key)
+        if prefix is None:
+            prefix = [0]
+            for lay in cfg.all_layers:
+                prefix.append(prefix[-1] + layer_bytes(lay.attention, w.kv_dtype, tp))
+            self._cache[key] = prefix
+        if not layers:
+            return 0
+        if layers[-1] - layers[0] + 1 == len(layers):  # a stage: contiguous (its MTP layers follow on)
+            return w.context * (prefix[layers[-1] + 1] - prefix[layers[0]])
+        return w.context * sum(prefix[i + 1] - prefix[i] for i in layers)
 
     def stages(self, lay: Layout) -> list[list[int]]:
         return _stage_layers(self.cfg.num_hidden_layers, lay.pp)
@@ -321,6 +374,10 @@ def layout_problem(m: _Model, lay: Layout) -> str | None:
         return f"--redundant-experts {lay.redundant_experts}: too large (at most 2^40 = {MAX_INT:,})"
     if cfg.num_attention_heads % lay.tp:
         return f"--tp {lay.tp}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by it"
+    kv = cfg.attention.num_key_value_heads
+    if kv is not None and (kv.value % lay.tp if lay.tp <= kv.value else lay.tp % kv.value):
+        return (f"--tp {lay.tp}: num_key_value_heads ({kv.value}) neither divides into it nor it into them "
+                "(vLLM and SGLang split KV heads evenly or replicate them)")
     if lay.pp > cfg.num_hidden_layers:
         return f"--pp {lay.pp}: more stages than layers ({cfg.num_hidden_layers})"
     if lay.stage_gpus % lay.ep:
@@ -366,18 +423,25 @@ class _Stage:
     act_detail: dict[str, int]
 
 
-def _activations(cfg: ModelConfig, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
-    T, H = w.chunk, cfg.hidden_size
+def _activations(cfg: Architecture, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
+    T, H = w.chunk, cfg.hidden_size.value
     heads = cfg.num_attention_heads // lay.tp
     hidden = 2 * T * H * ACT_BYTES
-    attn = (T * heads * (2 * cfg.qk_head_dim + 2 * cfg.v_head_dim)  # q, k, v, output of the chunk
-            + min(w.context, PREFIX_WORKSPACE_TOKENS) * heads * (cfg.qk_nope_head_dim + cfg.v_head_dim)
-            ) * ACT_BYTES  # prefix K/V up-projected from the latent
-    dense = 3 * T * (cfg.intermediate_size // lay.tp) * ACT_BYTES if has_dense else 0
+    att = cfg.attention
+    if att.mla is not None:
+        m = att.mla
+        attn = (T * heads * (2 * m.qk_head_dim.value + 2 * m.v_head_dim.value)  # q, k, v, output of the chunk
+                + min(w.context, PREFIX_WORKSPACE_TOKENS) * heads * (m.qk_nope_head_dim.value + m.v_head_dim.value)
+                ) * ACT_BYTES  # prefix K/V up-projected from the latent
+    else:  # GQA: q and output for this rank's heads, k and v for its KV heads (split up to their count)
+        kv_heads = -(-att.num_key_value_heads.value // lay.tp)
+        attn = T * (2 * heads + 2 * kv_heads) * att.head_dim.value * ACT_BYTES
+    dense_width = next((lay_.mlp.width.value for lay_ in cfg.all_layers if not lay_.is_moe), 0)
+    dense = 3 * T * (dense_width // lay.tp) * ACT_BYTES if has_dense else 0
     moe = 0
     if has_moe:
         pairs = ceil(T * lay.dp * cfg.num_experts_per_tok / lay.ep)
-        moe = pairs * (2 * H + 3 * (cfg.moe_intermediate_size // lay.moe_tp)) * ACT_BYTES
+        moe = pairs * (2 * H + 3 * (cfg.moe.expert_width.value // lay.moe_tp)) * ACT_BYTES
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
@@ -393,8 +457,11 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stag
                       for j in range(cfg.num_nextn_predict_layers)}
         detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
+        kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
+                                 if (last and lay.mtp) else [])
+        kv_seq = m.kv_sequence_bytes(w, kv_idx, lay.tp)
         out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
-                          cfg.vocab_size * LOGIT_BYTES if last else 0, w.context * kv_layers * kv_tl, detail))
+                          cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail))
     return out
 
 
@@ -410,7 +477,8 @@ def _overhead(lay: Layout) -> dict[str, int]:
 
 
 class PerGPU(BaseModel):
-    """Bytes on one GPU (the stage that needs the most); free = budget - the four parts."""
+    """Bytes on one GPU (the stage that needs the most); free = budget - the four parts. With an engine,
+    budget is what its fraction flag covers and free is its KV pool minus the workload's KV cache."""
 
     weights: int
     kv_cache: int
@@ -419,6 +487,7 @@ class PerGPU(BaseModel):
     free: int
     budget: int  # mem_fraction × memory
     memory: int  # the GPU's memory as the driver reports it
+    used: int  # bytes held after start-up (generic: the four parts; an engine: what nvidia-smi would show)
 
 
 class ModuleRow(BaseModel):
@@ -466,6 +535,9 @@ class PlanReport(BaseModel):
     overhead_detail: dict[str, int]
     kv_layouts: list[KVLayout]
     notes: list[str]
+    engine: str = "generic"
+    engine_memory: EngineMemory | None = None  # the engine's start-up accounting (None for generic)
+    concurrency: Concurrency | None = None
 
 
 def _fit(st: _Stage, lay: Layout, w: Workload, budget: int, overhead: int, act_override: int | None
@@ -521,16 +593,46 @@ def _gib_apart(a: int, b: int) -> tuple[str, str]:
     return f"{a:,} bytes", f"{b:,} bytes"
 
 
+@dataclass
+class _EngineEval:
+    mem: EngineMemory
+    fits: bool
+    max_batch: int
+    seq_tokens: int  # KV tokens one sequence takes: the context rounded up to whole blocks
+
+
+def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engine: EngineConfig,
+                 knobs: Knobs) -> _EngineEval:
+    """One layout through an engine's start-up accounting: activations estimated at the engine's own
+    profiling batch (its max-num-batched-tokens), the KV pool and token count as the engine computes them."""
+    res = resolve(engine, gpu.memory_bytes, gpu.name, tp=lay.tp, dp=lay.dp, pp=lay.pp, mtp=lay.mtp,
+                  generic_fraction=knobs.mem_fraction)
+    override = knobs.activations_bytes
+    kv_tl = layer_bytes(m.cfg.attention, w.kv_dtype, lay.tp)  # this layout's TP: GQA KV heads split by it
+    stages = _stage_memory(m, lay, w.model_copy(update={"chunk": res.max_num_batched_tokens}), kv_tl)
+    needs = [StageNeeds(weights=s.weights, activations=s.act_fixed if override is None else override,
+                        logits_per_seq=s.logits_per_seq if override is None else 0, kv_bytes_per_token=s.kv_layers * kv_tl)
+             for s in stages]
+    mem = account(res, gpu.memory_bytes, needs, ep=lay.ep, dp=lay.dp, context=w.context)
+    seq_tokens = ceil(w.context / res.block_size) * res.block_size  # a sequence holds whole blocks
+    per_replica = mem.kv_tokens_per_replica // seq_tokens
+    fits = mem.problem is None and ceil(w.batch / lay.dp) <= per_replica
+    return _EngineEval(mem, fits, per_replica * lay.dp, seq_tokens)
+
+
 def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weights: str | None = None,
-         knobs: Knobs | None = None, gpus: int | None = None) -> PlanReport:
-    """The per-GPU memory of one deployment and its verdict."""
+         knobs: Knobs | None = None, gpus: int | None = None, engine: EngineConfig | None = None,
+         avg_context: int | None = None) -> PlanReport:
+    """The per-GPU memory of one deployment and its verdict; with `engine`, as that engine accounts it;
+    with `avg_context`, how many requests of that average length fit beside the worst case."""
     knobs = knobs or Knobs()
     workload = _resolved(spec, workload)
+    engine = engine or EngineConfig()
     _check_inputs(workload, knobs)
     if gpus is not None and gpus != layout.gpus:
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
-    cfg = spec.config
+    cfg = spec.arch
     fmt = spec_format(spec, weights)
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
@@ -541,7 +643,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         raise InputError(problem)
     if layout.mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
-    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
+    kv_tl = layer_bytes(cfg.attention, workload.kv_dtype, layout.tp)  # per GPU, first layer
     budget = int(knobs.mem_fraction * gpu.memory_bytes)
     ovh_detail = _overhead(layout)
     overhead = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(ovh_detail.values())
@@ -567,7 +669,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     modules = list(rows.values())
     assert sum(r.bytes for r in modules) == st.weights  # the breakdown adds up to its total
 
-    kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs)
+    kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs, gpu, engine)
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
     long_note = beyond_max_position_note(cfg, [workload.context])
     if long_note:
@@ -576,8 +678,14 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
     if cfg.has_indexer:
         notes.append("KV cache includes the lightning indexer's fp8 key cache")
-    notes.append("activations and overhead are estimates with documented defaults "
-                 "(--activations-gib, --overhead-gib override them)")
+    if engine.engine == "generic":
+        notes.append("activations and overhead are estimates with documented defaults "
+                     "(--activations-gib, --overhead-gib override them)")
+    else:
+        notes.append(f"memory as {engine.engine} accounts it ({ENGINE_SOURCES[engine.engine]}); the activation peak and "
+                     "the non-PyTorch, CUDA-graph and CUDA-context parts are estimates with documented defaults")
+        if knobs.overhead_bytes is not None:
+            notes.append(f"--overhead-gib applies to the generic accounting only; {engine.engine} uses its own parts")
 
     used = st.weights + ev.kv + ev.act + overhead
     # What the stage needs before any sequence: the same sum the test below compares with the budget.
@@ -586,6 +694,9 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     used_text, budget_text = _gib_apart(used, budget)
     parts = (f"weights {_gib(st.weights)} + KV {_gib(ev.kv)} + activations {_gib(ev.act)} + overhead "
              f"{_gib(overhead)} = {used_text} of {budget_text} per GPU (mem-fraction {knobs.mem_fraction:g})")
+    if engine.engine != "generic":
+        return _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st, ev, head, modules,
+                              kv_layouts, notes, avg_context)
     if ev.fits:
         reason = f"fits: {head}: {parts}; free {_gib(ev.free)}; max batch {ev.max_batch} at this context"
     elif fixed > budget:
@@ -600,12 +711,47 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         model=spec.name, fits=ev.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
         workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=knobs.mem_fraction,
         per_gpu=PerGPU(weights=st.weights, kv_cache=ev.kv, activations=ev.act, overhead=overhead, free=ev.free,
-                       budget=budget, memory=gpu.memory_bytes),
+                       budget=budget, memory=gpu.memory_bytes, used=used),
         stage=st.index, stages=layout.pp, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={**st.act_detail, "logits": ceil(workload.batch / layout.dp) * st.logits_per_seq},
         overhead_detail=ovh_detail if knobs.overhead_bytes is None else {"override": knobs.overhead_bytes},
         kv_layouts=kv_layouts, notes=notes,
+        concurrency=concurrency(ev.kv_tokens // layout.dp, layout.dp, workload.context, avg_context,
+                                engine.max_num_seqs, ev.max_batch),
+    )
+
+
+def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st, ev, head, modules, kv_layouts,
+                   notes, avg_context) -> PlanReport:
+    """The plan of one deployment as `engine` accounts it (the weights and by-module rows stay k2calc's)."""
+    ee = _engine_eval(m, layout, workload, kv_tl, gpu, engine, knobs)
+    mem = ee.mem
+    need = ceil(workload.batch / layout.dp) * ee.seq_tokens
+    pool_text = (f"{mem.engine} {mem.fraction_flag} {mem.fraction:g}: weights {_gib(mem.weights)} + activations "
+                 f"{_gib(mem.activations)} (profiled at {mem.max_num_batched_tokens:,} tokens) -> KV cache "
+                 f"{_gib(mem.kv_cache)} = {mem.kv_tokens_per_replica:,} tokens per "
+                 f"{'DP replica' if layout.dp > 1 else 'GPU'}")
+    if ee.fits:
+        reason = (f"fits: {head}: {pool_text}; the batch needs {need:,}; max batch {ee.max_batch} at this context; "
+                  f"{_gib(mem.used)} used per GPU")
+    else:
+        why = mem.problem or f"the batch needs {need:,} tokens per {'DP replica' if layout.dp > 1 else 'GPU'}"
+        reason = f"does not fit: {head}: {pool_text}; {why}; max batch {ee.max_batch} at this context"
+    overhead = mem.non_torch + mem.cuda_graphs + mem.cuda_context
+    return PlanReport(
+        model=spec.name, fits=ee.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
+        workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=mem.fraction,
+        per_gpu=PerGPU(weights=mem.weights, kv_cache=ev.kv, activations=mem.activations, overhead=overhead,
+                       free=mem.kv_cache - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
+                       budget=mem.budget, memory=gpu.memory_bytes, used=mem.used),
+        stage=st.index, stages=layout.pp, max_batch=ee.max_batch, kv_tokens=mem.kv_tokens,
+        kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
+        activations_detail={"profiled_peak": mem.activations},
+        overhead_detail={"non_torch": mem.non_torch, "cuda_graphs": mem.cuda_graphs, "cuda_context": mem.cuda_context},
+        kv_layouts=kv_layouts, notes=notes, engine=mem.engine, engine_memory=mem,
+        concurrency=concurrency(mem.kv_tokens_per_replica, layout.dp, workload.context, avg_context, mem.max_num_seqs,
+                                ee.max_batch),
     )
 
 
@@ -617,13 +763,18 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
         return f"vocab ÷ {lay.tp}" if lay.tp > 1 else "whole"
     if r in (COLUMN, ROW):
         return f"{r} ÷ {lay.tp}" if lay.tp > 1 else "whole"
+    if r == KV_HEADS:
+        if lay.tp == 1:
+            return "whole"
+        split = min(lay.tp, it.kv_heads)
+        return f"KV heads ÷ {split}" + (f", × {lay.tp // split} copies" if lay.tp > it.kv_heads else "")
     slots = (it.t.copies + lay.redundant_experts) // lay.ep
     split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 else ""
     return f"{slots} experts/GPU{split}"
 
 
-def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs
-                ) -> list[KVLayout]:
+def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs,
+                gpu: GPU, engine: EngineConfig) -> list[KVLayout]:
     """The current layout beside all-TP and all-DP attention over the same GPUs of a stage."""
     g = lay.stage_gpus
     cands = [(lay.tp, lay.dp)]
@@ -636,8 +787,12 @@ def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, ov
         if layout_problem(m, alt):
             continue
         ev = _evaluate(_stage_memory(m, alt, w, kv_tl), alt, w, budget, overhead, knobs)
+        fits, max_batch, tokens = ev.fits, ev.max_batch, ev.kv_tokens
+        if engine.engine != "generic":
+            ee = _engine_eval(m, alt, w, kv_tl, gpu, engine, knobs)
+            fits, max_batch, tokens = ee.fits, ee.max_batch, ee.mem.kv_tokens
         out.append(KVLayout(layout=alt, layout_label=alt.label(), sequences_per_gpu=ceil(w.batch / dp), kv_cache=ev.kv,
-                            weights=ev.stage.weights, fits=ev.fits, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
+                            weights=ev.stage.weights, fits=fits, max_batch=max_batch, kv_tokens=tokens,
                             current=(tp, dp) == (lay.tp, lay.dp)))
     return out
 
@@ -726,12 +881,12 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if not gpus:
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
-    cfg = spec.config
+    cfg = spec.arch
     fmt = spec_format(spec, weights)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
-    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
+    kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}

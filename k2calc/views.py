@@ -123,7 +123,7 @@ def kv_tables(r) -> list[Table]:
     from .render import human_bytes
 
     sizes = Table(f"{r.model}: KV cache, {r.dtype}", ["figure", "bytes", "≈"])
-    sizes.add(f"per token per layer (MLA: {r.values_per_token_layer} values)", r.mla_bytes_per_token_layer,
+    sizes.add(f"per token per layer ({r.formats[0].name.split(' (')[0]}: {r.values_per_token_layer} values)", r.mla_bytes_per_token_layer,
               human_bytes(r.mla_bytes_per_token_layer))
     if r.indexer_bytes_per_token_layer:
         sizes.add("per token per layer (indexer keys)", r.indexer_bytes_per_token_layer,
@@ -243,7 +243,8 @@ def plan_tables(r) -> list[Table]:
     per.add(f"KV cache ({w.kv_dtype}, {w.batch} × {w.context:,} tokens)", _gib(p.kv_cache), p.kv_cache)
     per.add(f"activations (chunk {w.chunk:,} tokens)", _gib(p.activations), p.activations)
     per.add("runtime overhead", _gib(p.overhead), p.overhead)
-    per.add(f"budget (mem-fraction {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
+    flag = r.engine_memory.fraction_flag if r.engine_memory else "mem-fraction"
+    per.add(f"budget ({flag} {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
     per.add("free" if p.free >= 0 else "short", _gib(abs(p.free)), p.free)
 
     verdict = Table("verdict", ["figure", "value"])
@@ -274,7 +275,32 @@ def plan_tables(r) -> list[Table]:
     for key, n in r.overhead_detail.items():
         act.add(f"overhead: {key}", n, _gib(n))
     act.caption = "peak activations = hidden states + the widest of attention / dense MLP / MoE dispatch + logits"
-    return [per, verdict, mods, kv, act]
+    tables = [per, verdict]
+    c = r.concurrency
+    if c is not None:
+        conc = Table("concurrency: sequences the KV cache holds", ["figure", "value"])
+        conc.add(f"sequences at the full context ({c.context:,} tokens)", c.sequences_at_context)
+        if c.avg_context:
+            conc.add(f"requests of ~{c.avg_context:,} tokens on average", c.sequences_at_avg_context)
+            conc.add("limited by", c.limited_by)
+        if c.max_num_seqs is not None:
+            conc.add("--max-num-seqs per DP replica", c.max_num_seqs)
+        tables.append(conc)
+    e = r.engine_memory
+    if e is not None:
+        eng = Table(f"{e.engine}: start-up memory per GPU as the engine accounts it", ["figure", "GiB", "bytes"])
+        eng.add(f"budget ({e.fraction_flag} {e.fraction:g}, {e.fraction_source})", _gib(e.budget), e.budget)
+        eng.add("weights", _gib(e.weights), e.weights)
+        eng.add(f"activation peak at {e.max_num_batched_tokens:,} tokens (estimate)", _gib(e.activations), e.activations)
+        eng.add("non-PyTorch buffers: NCCL, all-to-all (default)", _gib(e.non_torch), e.non_torch)
+        eng.add("CUDA graphs (default)", _gib(e.cuda_graphs), e.cuda_graphs)
+        eng.add("KV cache available", _gib(e.kv_available), e.kv_available)
+        eng.add(f"KV cache allocated ({e.kv_tokens_per_replica:,} tokens, blocks of {e.block_size})", _gib(e.kv_cache),
+                e.kv_cache)
+        eng.add("used per GPU after start-up", _gib(e.used), e.used)
+        eng.caption = "the engine would log: " + " | ".join(e.log) + (f"\n{e.problem}" if e.problem else "")
+        tables.append(eng)
+    return [*tables, mods, kv, act]
 
 
 def search_tables(r) -> list[Table]:
@@ -446,3 +472,22 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
         tables[-1].caption = "counts use 1000-based prefixes (B = 10^9, T = 10^12)"
         return tables
     raise ValueError(kind)
+
+
+def check_tables(r) -> list[Table]:
+    """CheckReport -> one row per deployment and requirement; what moved since the baseline."""
+    t = Table(f"k2calc check {r.file}: {'all requirements pass' if r.passed else 'FAILED'}",
+              ["deployment", "requirement", "required", "actual", "pass"])
+    for x in r.results:
+        t.add(x.deployment, x.requirement, x.required, x.actual, x.passed)
+    d = Table("deployments", ["deployment", "model", "GPUs, layout", "engine", "fits", "KV tokens", "max batch at context",
+                              "used per GPU (GiB)"])
+    for s in r.deployments:
+        d.add(s.name, s.model, f"{s.gpu} {s.layout}", s.engine, s.fits, s.kv_tokens, s.max_batch, _gib(s.used_per_gpu))
+    tables = [t, d]
+    if r.moved:
+        m = Table("moved since the baseline", ["change"])
+        for line in r.moved:
+            m.add(line)
+        tables.append(m)
+    return tables

@@ -95,7 +95,7 @@ def test_vllm_option_names_mean_what_they_mean_in_vllm(run_json):
     ours = run_json("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--mem-fraction", "0.85",
                     "--context", "128k", "--batch", "4", "--kv-dtype", "fp8")
     vllm = run_json("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--tensor-parallel-size", "8",
-                    "--gpu-memory-utilization", "0.85", "--max-model-len", "128k", "--max-num-seqs", "4",
+                    "--gpu-memory-utilization", "0.85", "--max-model-len", "128k", "--batch", "4",
                     "--kv-cache-dtype", "fp8_e4m3")
     assert ours == vllm
 
