@@ -26,6 +26,7 @@ from xml.sax.saxutils import quoteattr
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from .errors import InputError, suggest
+from .plan import Layout
 
 SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
 Context = StrictInt | StrictStr  # 131072 or "128k"
@@ -100,7 +101,8 @@ class DeploymentResult(BaseModel):
     name: str
     model: str
     gpu: str
-    layout: str
+    layout: Layout  # the same object `plan` reports (JSON vocabulary)
+    layout_label: str
     engine: str
     fits: bool
     kv_tokens: int
@@ -279,7 +281,7 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
         results += _results(dep, r)
         c = r.concurrency
         summaries.append(DeploymentResult(
-            name=dep.name, model=r.model, gpu=r.gpu, layout=r.layout_label, engine=r.engine, fits=r.fits,
+            name=dep.name, model=r.model, gpu=r.gpu, layout=r.layout, layout_label=r.layout_label, engine=r.engine, fits=r.fits,
             kv_tokens=r.kv_tokens, max_batch=r.max_batch,
             requests_at_avg_context=c.sequences_at_avg_context if c else None, used_per_gpu=r.per_gpu.used,
             reason=r.reason))

@@ -96,6 +96,27 @@ def test_verify_json_matches_its_schema(run, tmp_path):
     validate(json.loads(result.stdout), schema, schema)
 
 
+def test_check_json_matches_its_schema(run, tmp_path):
+    from tests.test_check import FAILING
+
+    path = tmp_path / "deployments.yaml"
+    path.write_text(FAILING)
+    schema = json.loads(run("schema", "check").stdout)
+    result = run("check", str(path), "--format", "json")
+    assert result.exit_code == 1, result.output  # one requirement fails
+    data = json.loads(result.stdout)
+    validate(data, schema, schema)
+    assert set(data["deployments"][0]["layout"]) == {"tp", "dp_attention", "pp", "ep", "redundant_experts", "mtp"}
+
+
+def test_every_command_that_writes_json_has_a_schema():
+    from k2calc.cli import app
+    from k2calc.schema import COMMANDS
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert names - set(COMMANDS) == {"plot", "schema"}  # plot writes files; schema is the schemas
+
+
 def test_the_validator_rejects_a_renamed_key(run_json, run):
     schema = json.loads(run("schema", "kv").stdout)
     data = run_json("kv", "--preset", "deepseek-v3", "--context", "4k")
