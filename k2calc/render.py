@@ -217,8 +217,9 @@ def _rich_table(t: Table, width: int | None = None):
     tight = width is not None
     # tight: 2 spaces between columns rather than 3 and no edge columns (the blank lines the edge gave
     # around the grid come from the title and from _rich instead)
-    rt = RichTable(title=t.title + ("\n" if tight else ""), title_justify="left", title_style="bold",
-                   box=box.SIMPLE_HEAD, caption=t.caption or None, caption_justify="left", show_edge=not tight,
+    rt = RichTable(title=Text(t.title + ("\n" if tight else "")), title_justify="left", title_style="bold",
+                   box=box.SIMPLE_HEAD, caption=Text(t.caption) if t.caption else None, caption_justify="left",
+                   show_edge=not tight,
                    padding=(0, 0, 0, 1) if tight else (0, 1))
     n = len(t.columns)
     numeric = [_numberlike(t, i) for i in range(n)]
@@ -241,9 +242,9 @@ def _rich_table(t: Table, width: int | None = None):
             rt.add_column(Text(header, no_wrap=False, overflow="fold"), justify="right", no_wrap=True,
                           min_width=widest)
         else:
-            rt.add_column(col, justify="left", overflow="fold")
+            rt.add_column(Text(col), justify="left", overflow="fold")
     for row in t.rows:
-        rt.add_row(*(_cell(v) for v in row))
+        rt.add_row(*(Text(_cell(v)) for v in row))  # literal: a "[red]" in a name is text, not markup
     if not tight:
         return rt
 
@@ -304,14 +305,16 @@ def _natural_width(t: Table) -> int:
 def _rich(tables: list[Table], notes: list[str], console=None) -> None:
     """Tables and notes for people, on `console` (default: a rich Console on stdout, sized to the terminal)."""
     from rich.console import Console
+    from rich.text import Text
 
-    console = console or Console()
+    # Text as written: no markup, emoji codes or highlighting in names a user typed ("[red]", ":x:", "$…$")
+    console = console or Console(markup=False, emoji=False, highlight=False)
     for t in tables:
         if t.lines:
-            console.print(f"[bold]{t.title}[/bold]")
+            console.print(Text(t.title, style="bold"))
             for row in t.rows:
                 cells = [_cell(v) for v in row]
-                console.print(f"  {cells[0]} = " + "\n      = ".join(cells[1:]), highlight=False, soft_wrap=True)
+                console.print(Text(f"  {cells[0]} = " + "\n      = ".join(cells[1:])), highlight=False, soft_wrap=True)
             console.print()
             continue
         rt = _rich_table(t)
@@ -328,7 +331,7 @@ def _rich(tables: list[Table], notes: list[str], console=None) -> None:
             _records(t, console)
         console.print()
     for note in notes:
-        console.print(f"[dim]note:[/dim] {note}", highlight=False)
+        console.print(Text.assemble(("note:", "dim"), f" {note}"), highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------------

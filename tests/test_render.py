@@ -119,3 +119,13 @@ def test_a_compare_too_wide_for_the_terminal_lays_out_one_block_per_figure():
     out = run80("compare", "kimi-k2", "deepseek-v3", "moonlight-16b-a3b").stdout
     block = out[out.index("\nparameters\n"):]
     assert "\n  total" in block and "\n    kimi-k2   " in block and "\n    deepseek-v3 / kimi-k2   " in block
+
+
+def test_table_text_is_literal_never_rich_markup():
+    t = Table("[b]t[/b]:x:", ["shape [out, in]", "n"])
+    t.add("[red]name[/red]", 1)
+    buf = io.StringIO()
+    _rich([t], ["[dim]a note[/dim]"], console=Console(width=80, file=buf, color_system=None))
+    out = buf.getvalue()
+    for text in ("[b]t[/b]:x:", "shape [out, in]", "[red]name[/red]", "[dim]a note[/dim]"):
+        assert text in out
