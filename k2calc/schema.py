@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, create_model
 
 from .errors import InputError, suggest
 
-COMMANDS = ("params", "presets", "flops", "kv", "checkpoint", "verify", "gpus", "plan", "check", "compare")
+COMMANDS = ("params", "presets", "flops", "kv", "checkpoint", "verify", "gpus", "plan", "perf", "check", "compare")
 
 
 class FormulaJSON(BaseModel):
@@ -60,6 +60,10 @@ def output_type(command: str) -> Any:
         from .plan import PlanReport, SearchReport
 
         return Union[PlanReport, SearchReport]
+    if command == "perf":
+        from .perf import PerfReport
+
+        return PerfReport
     if command == "check":
         from .check import CheckReport
 

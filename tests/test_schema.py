@@ -72,6 +72,7 @@ RUNS = [
     ("gpus",),
     ("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8"),
     ("plan", "--preset", "kimi-k2", "--search", "--context", "128k"),
+    ("perf", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--sweep", "batch=1,8"),
     ("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--explain"),
 ]
 
@@ -114,7 +115,7 @@ def test_every_command_that_writes_json_has_a_schema():
     from k2calc.schema import COMMANDS
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names - set(COMMANDS) == {"plot", "schema"}  # plot writes files; schema is the schemas
+    assert names - set(COMMANDS) == {"plot", "schema"} and set(COMMANDS) <= names  # plot writes files; schema is the schemas
 
 
 def test_the_validator_rejects_a_renamed_key(run_json, run):
