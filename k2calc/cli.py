@@ -578,7 +578,7 @@ def check(file: Annotated[Path, typer.Argument(help="YAML file of named deployme
 def compare(
     models: Annotated[list[str], typer.Argument(help="Two or more presets, config files or model folders.", show_default=False)],
     context: Annotated[Optional[str], typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072). Default 4k,32k,128k.")] = None,
-    kv_context: Annotated[Optional[str], typer.Option("--kv-context", "--max-model-len", help="Sequence length for the KV-cache and plan rows. Default: the shortest max_position_embeddings of the models.")] = None,
+    kv_context: Annotated[Optional[str], typer.Option("--kv-context", "--max-model-len", help="Sequence length for the KV-cache and plan rows. Default: the longest --context given, else the shortest max_position_embeddings of the models.")] = None,
     kv_dtype: KVDtypeOpt = "bf16",
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="Add a memory plan on this GPU type (with --gpus).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,

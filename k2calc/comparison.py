@@ -33,8 +33,8 @@ class MetricRow(BaseModel):
     key: str  # stable: the figure's key in its own command's JSON ("total", "bytes_per_token", "prefill_4096")
     label: str  # what people read; may change with options ("per token (bf16)")
     unit: str  # "params", "FLOP", "bytes", "tensors"
-    values: list[int | None]
-    diff: list[int | None]  # value - first model's value
+    values: list[int | float | None]  # float: DeepSeek-V4's growing KV bytes per token (an entry per 4 or 128)
+    diff: list[int | float | None]  # value - first model's value
     ratio: list[float | None]  # value / first model's value
 
 
@@ -80,7 +80,7 @@ class CompareReport(BaseModel):
     notes: list[str]
 
 
-def _row(section: str, key: str, label: str, unit: str, values: list[int | None]) -> MetricRow:
+def _row(section: str, key: str, label: str, unit: str, values: list[int | float | None]) -> MetricRow:
     first = values[0]
     diff = [None if v is None or first is None else v - first for v in values]
     ratio = [None if v is None or not first else round(v / first, 6) for v in values]
@@ -136,8 +136,9 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
 
     from .sizes import DEFAULT_SWEEP, context_window
 
+    # the one default rule; in a comparison the KV and plan rows follow the longest --context given
+    kv_context = kv_context or (max(contexts) if contexts else context_window(specs))
     contexts = contexts or DEFAULT_SWEEP
-    kv_context = kv_context or context_window(specs)
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 
@@ -145,8 +146,9 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     params = [_row("params", "total", "total", "params", [r.total for r in p]),
               _row("params", "active", "active per token", "params", [r.active for r in p]),
               _row("params", "mtp", "MTP modules", "params", [r.mtp for r in p])]
-    params += [_row("params", f"breakdown.{key}", key, "params", [r.breakdown[key] for r in p])
-               for key in p[0].breakdown]
+    keys = dict.fromkeys(k for r in p for k in r.breakdown)  # a family's own kinds (V4's mHC) too
+    params += [_row("params", f"breakdown.{key}", key, "params", [r.breakdown.get(key, 0) for r in p])
+               for key in keys]
 
     flops = []
     for phase in (Phase.prefill, Phase.decode):
@@ -160,11 +162,16 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
 
     kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
     kv_dtype = kv[0].dtype if len({r.dtype for r in kv}) == 1 else kv_dtype  # as k2calc names it ("auto" -> bf16)
-    kv_rows = [_row("kv", "bytes_per_token", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv]),
-               _row("kv", "bytes_per_sequence", f"per {format_context(kv_context)} sequence", "bytes",
-                    [r.bytes_per_sequence for r in kv]),
-               _row("kv", "mha_bytes_per_token", "MHA would cache per token", "bytes",
-                    [r.mha_bytes_per_token for r in kv])]
+    kv_rows = [_row("kv", "bytes_per_token", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv])]
+    if any(r.constant_bytes_per_request for r in kv):  # windows, compressed caches, recurrent states
+        kv_rows += [_row("kv", "growing_bytes_per_token", "growing part per token of context", "bytes",
+                         [r.growing_bytes_per_token for r in kv]),
+                    _row("kv", "constant_bytes_per_request", "constant part per request", "bytes",
+                         [r.constant_bytes_per_request for r in kv])]
+    kv_rows += [_row("kv", "bytes_per_sequence", f"per {format_context(kv_context)} sequence", "bytes",
+                     [r.bytes_per_sequence for r in kv]),
+                _row("kv", "mha_bytes_per_token", "MHA would cache per token", "bytes",
+                     [r.mha_bytes_per_token for r in kv])]
 
     ck = [checkpoint_report(s) for s in specs]
     checkpoint = [_row("checkpoint", "total_bytes", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),

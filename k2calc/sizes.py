@@ -28,8 +28,9 @@ MAX_INT = 2**40  # batch, page size, GPUs, redundant experts, layout sizes: same
 DEFAULT_SWEEP = [4096, 32768, 131072]  # 4k, 32k, 128k: flops, compare's FLOPs rows
 PLOT_SWEEP = [2**n for n in range(12, 18)]  # the same range, every power of two, for a curve: plot kv|flops
 CONTEXT_RULE = ("Context defaults (every command): one sequence length is the model's max_position_embeddings, "
-                "its context window, as vLLM's --max-model-len defaults to (the shortest of them when models "
-                "are compared); a sweep is 4k, 32k, 128k (plots: every power of two from 4k to 128k).")
+                "its context window, as vLLM's --max-model-len defaults to (compare: the longest --context "
+                "given, else the shortest of the models' windows); a sweep is 4k, 32k, 128k (plots: every "
+                "power of two from 4k to 128k).")
 
 
 def context_window(specs) -> int:
