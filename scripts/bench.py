@@ -4,7 +4,8 @@
 
 Each command runs N times as a fresh process (the installed `k2calc` entry point beside this Python),
 interleaved round by round so that a busy machine slows every command alike; the medians are printed
-with their ratio to the baseline: a minimal typer app that imports the same four libraries (typer,
+with their ratio to the baseline, in wall-clock and in CPU time (user + system, which a busy machine
+distorts least): a minimal typer app that imports the same four libraries (typer,
 rich, pydantic, PyYAML) and prints one rich table, written to a temporary file by this script.
 Nothing here is a test: wall-clock times depend on the machine, so no test asserts one.
 """
@@ -61,13 +62,19 @@ def entry_point() -> str:
     return str(exe)
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall-clock seconds, CPU seconds: user + system) of one run. CPU time is what a busy machine
+    distorts least: waiting for a core counts in the wall clock, not in it."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         sys.exit(f"bench: {' '.join(argv)} failed: {proc.stderr.decode(errors='replace').strip()}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -87,19 +94,22 @@ def main() -> None:
                 ("minimal typer app (baseline)", [sys.executable, str(app)]),
                 *((f"k2calc {label}" if not label.startswith("k2calc") else label, [k2calc, *argv])
                   for label, argv in COMMANDS)]
-        times: dict[str, list[float]] = {label: [] for label, _ in rows}
+        times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in rows}
         for argv in (a for _, a in rows):  # warm the file cache once
             timed(argv, env)
         for _ in range(args.runs):
             for label, argv in rows:
                 times[label].append(timed(argv, env))
-    medians = {label: statistics.median(ts) for label, ts in times.items()}
-    base = medians["minimal typer app (baseline)"]
-    width = max(map(len, medians))
-    print(f"median of {args.runs} runs each, interleaved; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'command':<{width}}  {'median s':>8}  {'× baseline':>10}")
-    for label, m in medians.items():
-        print(f"{label:<{width}}  {m:8.3f}  {m / base:9.2f}×")
+    wall = {label: statistics.median(t for t, _ in ts) for label, ts in times.items()}
+    cpu = {label: statistics.median(c for _, c in ts) for label, ts in times.items()}
+    base_wall, base_cpu = wall["minimal typer app (baseline)"], cpu["minimal typer app (baseline)"]
+    width = max(map(len, wall))
+    print(f"median of {args.runs} runs each, interleaved; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'command':<{width}}  {'wall s':>7}  {'× base':>7}  {'CPU s':>7}  {'× base':>7}")
+    for label in wall:
+        print(f"{label:<{width}}  {wall[label]:7.3f}  {wall[label] / base_wall:6.2f}×  {cpu[label]:7.3f}  "
+              f"{cpu[label] / base_cpu:6.2f}×")
 
 
 if __name__ == "__main__":
