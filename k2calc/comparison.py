@@ -30,8 +30,8 @@ class MetricRow(BaseModel):
     section: str
     name: str
     unit: str  # "params", "FLOP", "bytes"
-    values: list[int | None]
-    diff: list[int | None]  # value - first model's value
+    values: list[int | float | None]  # float: DeepSeek-V4's growing KV bytes per token (an entry per 4 or 128)
+    diff: list[int | float | None]  # value - first model's value
     ratio: list[float | None]  # value / first model's value
 
 
@@ -75,7 +75,7 @@ class CompareReport(BaseModel):
     notes: list[str]
 
 
-def _row(section: str, name: str, unit: str, values: list[int | None]) -> MetricRow:
+def _row(section: str, name: str, unit: str, values: list[int | float | None]) -> MetricRow:
     first = values[0]
     diff = [None if v is None or first is None else v - first for v in values]
     ratio = [None if v is None or not first else round(v / first, 6) for v in values]
@@ -97,8 +97,12 @@ def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
             values = [getattr(s.config, field, None) for s in specs]
         rows.append(FieldRow(field=field, values=values, differs=any(v != values[0] for v in values)))
     # Derived counts a reader compares first.
-    for name, fn in (("attention", lambda a: a.attention.describe()),
+    for name, fn in (("attention", _attention_kinds),
                      ("moe_layers", lambda a: sum(lay.is_moe for lay in a.layers)),
+                     ("routed experts (per token)", lambda a: f"{a.n_routed_experts} ({a.num_experts_per_tok})"
+                      if a.moe else None),
+                     ("shared expert width", lambda a: a.moe.shared_width.value if a.moe and a.moe.shared_width
+                      else None),
                      ("sparsity (n_routed_experts / num_experts_per_tok)",
                       lambda a: round(a.n_routed_experts / a.num_experts_per_tok, 2) if a.moe else None)):
         values = [fn(s.arch) for s in specs]
@@ -106,7 +110,15 @@ def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
     return rows
 
 
-def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int = 131072,
+def _attention_kinds(arch) -> str:
+    """The decoder layers' attention kinds with their counts when they differ: 'GQA 16×128, sliding 1024
+    (52) + GQA 16×128 (10)'; one kind alone: 'MLA 576 latent'."""
+    kinds = [lay.attention.describe() for lay in arch.layers]
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    return kinds[0] if len(counts) == 1 else " + ".join(f"{k} ({n})" for k, n in counts.items())
+
+
+def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int | None = None,
             gpu: str | None = None, gpus: int | None = None, gpu_file: list[str] | None = None,
             explain: bool = False, batch: int = 64, price_per_gpu_hour: float | None = None) -> CompareReport:
     """Every section for every model; `gpu` and `gpus` together add a memory plan and, on its layout, the
@@ -116,6 +128,7 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     from .kv import kv_cache
     from .params import count_params
 
+    kv_context = kv_context or max(contexts)  # the KV and plan rows follow the longest --context by default
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 
@@ -123,7 +136,8 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     params = [_row("params", "total", "params", [r.total for r in p]),
               _row("params", "active per token", "params", [r.active for r in p]),
               _row("params", "MTP modules", "params", [r.mtp for r in p])]
-    params += [_row("params", f"{key}", "params", [r.breakdown[key] for r in p]) for key in p[0].breakdown]
+    keys = dict.fromkeys(k for r in p for k in r.breakdown)  # a family's own kinds (V4's mHC) too
+    params += [_row("params", f"{key}", "params", [r.breakdown.get(key, 0) for r in p]) for key in keys]
 
     flops = []
     for phase in (Phase.prefill, Phase.decode):
@@ -136,8 +150,11 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
             notes.append(f"{phase.value}: the models default to different MLA forms ({', '.join(sorted(forms))})")
 
     kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
-    kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv]),
-               _row("kv", f"per {format_context(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
+    kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv])]
+    if any(r.constant_bytes_per_request for r in kv):  # windows, compressed caches, recurrent states
+        kv_rows += [_row("kv", "growing part per token of context", "bytes", [r.growing_bytes_per_token for r in kv]),
+                    _row("kv", "constant part per request", "bytes", [r.constant_bytes_per_request for r in kv])]
+    kv_rows += [_row("kv", f"per {format_context(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
                _row("kv", "MHA would cache per token", "bytes", [r.mha_bytes_per_token for r in kv])]
 
     ck = [checkpoint_report(s) for s in specs]
