@@ -368,7 +368,27 @@ def test_olmo2_13b_batch_one_decode_by_hand():
     assert bf16.tpot_ms == pytest.approx(tpot(2))
 
 
-@pytest.mark.parametrize("name", ["qwen3-235b-a22b", "qwen3-32b", "qwen3-30b-a3b", "olmo-2-13b", "smollm3-3b"])
+def test_llama_4_maverick_batch_one_decode_by_hand():
+    # Config (text_config): hidden 5120, 48 layers, 40 query / 8 KV heads of 128, MoE on every 2nd layer
+    # (interleave_moe_layer_step 2: 24 MoE, 24 dense of intermediate_size_mlp 16384), 128 experts of 8192, top-1,
+    # one shared expert of 8192, vocab 202048; bf16, TP8 on H200, 1,024 cached tokens (within the 8192 chunk).
+    # Per GPU: q and o 640 × 5120 (40/8 heads), k and v one KV head 128 × 5120; dense MLP 3 × 2048 × 5120;
+    # MoE layer: router 128 × 5120 (replicated), shared expert 3 × 1024 × 5120, and the one expert a token picks
+    # (128 × (1 − (1 − 1/128)) = 1) at 3 × 1024 × 5120. Activations 2 bytes × (in + out) per matmul.
+    attn = 2 * 5120 * (640 + 128 + 128) + 2 * 640 * 5120 + 2 * 2 * (5120 + 640) + 2 * 2 * (5120 + 128)
+    dense = 3 * 2 * 2048 * 5120 + 3 * 2 * (5120 + 2048)
+    moe = 2 * 128 * 5120 + 2 * (5120 + 128) + 2 * (3 * 2 * 1024 * 5120 + 3 * 2 * (5120 + 1024))
+    lm_head = 2 * (202048 // 8) * 5120 + 2 * (5120 + 202048 // 8)
+    matmuls = (48 * attn + 24 * dense + 24 * moe + lm_head) / (4.8e12 * 0.60)  # 1.41 ms
+    kv = 48 * 1024 * 128 * 2 * 2 / (4.8e12 * 0.85)
+    allreduce = 2 * 48 * (2 * 7 / 8 * 5120 * 2 / (450e9 * 0.78) + 10e-6)  # 0.96 ms
+    r = _gqa("llama-4-maverick", "h200", 8)
+    assert r.tpot_ms == pytest.approx((matmuls + kv + allreduce + 48 * 90e-6) * 1e3)  # 6.70 ms
+    assert r.bound == "latency"
+
+
+@pytest.mark.parametrize("name", ["qwen3-235b-a22b", "qwen3-32b", "qwen3-30b-a3b", "olmo-2-13b", "smollm3-3b",
+                                  "llama-4-maverick", "gemma-3-27b", "gpt-oss-120b", "mistral-small-3.1"])
 @pytest.mark.parametrize("args", [["--tp", "8", "--phase", "prefill", "--batch", "4", "--context", "8k"],
                                   ["--tp", "4", "--pp", "2", "--batch", "16"],
                                   ["--tp", "8", "--input", "1k", "--output", "1k", "--batch", "32"],
