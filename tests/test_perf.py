@@ -438,3 +438,14 @@ def test_without_engine_perf_says_nothing_about_memory(run_json):
 def test_engine_options_bad_input_is_one_line(run, args, message):
     r = run("perf", "-p", "qwen3-32b", "--gpu", "h200", *args)
     assert r.exit_code == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_api_perf_takes_the_engine_like_plan():
+    import k2calc
+
+    m = k2calc.load("qwen3-32b")
+    for fraction in (0.5, 0.9):
+        held = m.plan("h200", tp=2, context="32k", mem_fraction=fraction).max_batch
+        r = m.perf("h200", tp=2, batch=held + 1, context="32k", engine="generic", mem_fraction=fraction)
+        assert (r.max_batch, r.fits) == (held, False)
+    assert m.perf("h200", tp=2, context="32k", engine="sglang").engine == "sglang"
