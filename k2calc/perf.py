@@ -794,14 +794,13 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         # the sequences' longest context: a decode's cache, a prompt, or input + output
         ctx = input_tokens + output_tokens if input_tokens is not None else context
         main = flag(main, ctx)
-        points = [flag(pt, pt.context if input_tokens is None else ctx) for pt in points]
+        points = [flag(pt, pt.context) for pt in points]
         if not main.fits:
             notes.append(f"--engine {engine.engine}: its KV cache holds {main.max_batch:,} sequences of {ctx:,} tokens "
                          f"(k2calc plan --engine {engine.engine}), not --batch {batch:,}: the engine runs at most "
                          f"{main.max_batch:,} at a time and queues the rest; these figures are for a batch it "
                          "cannot hold")
-        over = [pt.batch for pt in points if not pt.fits]
-        if over:
+        if any(not pt.fits for pt in points):
             notes.append(f"--engine {engine.engine}: sweep points beyond the batch it holds: fits = no")
     if mtp and acceptance is None:
         notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
