@@ -197,13 +197,15 @@ def load_check_file(path: str | Path) -> list[Deployment]:
         if dep.name in seen:
             raise InputError(f"{path}: deployment {dep.name}: name: used twice")
         seen.add(dep.name)
-        _check_serving_inputs(path, dep)
+        own = d.get("workload") if isinstance(d.get("workload"), dict) else {}
+        _check_serving_inputs(path, dep, set(own))
         out.append(dep)
     return out
 
 
-def _check_serving_inputs(path: Path, dep: Deployment) -> None:
-    """What the serving requirements need beyond the schema (the values themselves `perf` checks)."""
+def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -> None:
+    """What the serving requirements need beyond the schema (the values themselves `perf` checks).
+    `own_workload`: the deployment's own workload keys (a serving key in `defaults` may serve only some)."""
     w, where = dep.workload, _where(path, dep.name)
     if (w.input is None) != (w.output is None):
         raise InputError(f"{where}: workload.input and workload.output go together (got only "
@@ -213,7 +215,7 @@ def _check_serving_inputs(path: Path, dep: Deployment) -> None:
     if w.acceptance is not None and (isinstance(dep.mtp, bool) or dep.mtp == 0):
         raise InputError(f"{where}: workload.acceptance: {w.acceptance!r}: needs mtp: N (draft tokens per step)")
     for key in ("input", "output", "acceptance", "price_per_gpu_hour"):
-        if getattr(w, key) is not None and not any(getattr(dep.require, k) is not None for k in SERVING_KEYS):
+        if key in own_workload and not any(getattr(dep.require, k) is not None for k in SERVING_KEYS):
             raise InputError(f"{where}: workload.{key}: only the serving requirements ({', '.join(SERVING_KEYS)}) "
                              "use it")
 

@@ -305,3 +305,12 @@ def test_a_baseline_without_serving_figures_still_loads(run, run_json, write, tm
             dep.pop(key)
     before.write_text(json.dumps(d))
     assert json.loads(run("check", write(PASSING), "--baseline", str(before), "--format", "json").stdout)["moved"] == []
+
+
+def test_a_price_in_defaults_serves_only_the_deployments_that_ask(run_json, write):
+    text = "defaults: {workload: {price_per_gpu_hour: 3.0}}\n" + SERVING.split("  - name: r1-batch1")[0].replace(
+        ", price_per_gpu_hour: 3.0}", "}") + PASSING.split("deployments:\n")[1].replace("    gpus: 8", "    engine: vllm\n    gpus: 8")
+    d = run_json("check", write(text))
+    cost = next(x for x in d["results"] if x["requirement"] == "max_cost_per_mtok")
+    assert cost["actual"] == pytest.approx(3.0 / 3600 / (1e3 / QWEN32_TPOT_MS) * 1e6)
+    assert d["deployments"][1]["tpot_ms"] is None  # k2-thinking-prod asks for no serving figure
