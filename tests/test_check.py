@@ -314,3 +314,23 @@ def test_a_price_in_defaults_serves_only_the_deployments_that_ask(run_json, writ
     cost = next(x for x in d["results"] if x["requirement"] == "max_cost_per_mtok")
     assert cost["actual"] == pytest.approx(3.0 / 3600 / (1e3 / QWEN32_TPOT_MS) * 1e6)
     assert d["deployments"][1]["tpot_ms"] is None  # k2-thinking-prod asks for no serving figure
+
+
+def test_the_readmes_serving_example_is_real_output(run, write, tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("**Serving requirements**", 1)[1]
+    yaml_text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```yaml\n", 1)[1].split("```\n", 2)[2].split("```", 1)[0].strip("\n").splitlines()
+    assert len(shown) == 6 and shown[0].split() == ["deployment", "requirement", "required", "actual", "pass"]
+    path = write(yaml_text)
+    printed = [line.rstrip() for line in run("check", path).stdout.splitlines()]
+    for line in shown:
+        assert line.rstrip() in printed, line
+    before = tmp_path / "before.json"
+    before.write_text(run("check", path, "--format", "json").stdout)
+    d = json.loads(run("check", write(yaml_text.replace("batch: 16", "batch: 24")), "--baseline", str(before),
+                       "--format", "json").stdout)
+    for line in ("v3-chat: TPOT +22% (20.54 -> 25.08 ms)", "v3-chat: tokens/s per GPU +23% (97.39 -> 119.61)"):
+        assert line in d["moved"] and f'"{line}"' in readme
