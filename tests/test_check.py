@@ -334,3 +334,21 @@ def test_the_readmes_serving_example_is_real_output(run, write, tmp_path):
                        "--format", "json").stdout)
     for line in ("v3-chat: TPOT +22% (20.54 -> 25.08 ms)", "v3-chat: tokens/s per GPU +23% (97.39 -> 119.61)"):
         assert line in d["moved"] and f'"{line}"' in readme
+
+
+def test_mtp_n_decodes_with_draft_tokens_at_the_acceptance(run_json, write):
+    # mtp: 1 with acceptance 0.85 is `perf --mtp 1 --acceptance 0.85`: 1.85 tokens per step (DeepSeek, D16)
+    text = """\
+deployments:
+  - name: v3-mtp
+    model: deepseek-v3
+    gpu: h200
+    tp: 8
+    mtp: 1
+    workload: {context: 4k, batch: 16, acceptance: 0.85}
+    require: {max_tpot_ms: 100}
+"""
+    got = run_json("check", write(text))["results"][0]["actual"]
+    ref = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "16", "--context", "4k",
+                   "--mtp", "1", "--acceptance", "0.85")
+    assert got == ref["tpot_ms"] == pytest.approx(ref["step_ms"] / 1.85)
