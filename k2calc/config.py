@@ -11,6 +11,7 @@ are read through their `text_config`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cached_property
@@ -258,6 +259,8 @@ def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str
         p, name = cfg, p.resolve().name
     else:
         name = p.stem.removesuffix(".config")  # deepseek-v3.config.json -> deepseek-v3, mine.yaml -> mine
+        if name == "config":  # .../DeepSeek-V3/config.json is DeepSeek-V3, as its folder would be
+            name = p.absolute().parent.name or name
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""
@@ -281,10 +284,12 @@ def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str
 
 
 def load_preset(name: str, sets: list[str] | None = None, quant_config: str | Path | None = None) -> ModelSpec:
+    """A built-in preset, by name or by its Hugging Face repo id (`moonshotai/Kimi-K2-Instruct`)."""
     from .presets import preset_path
 
-    spec = load_path(preset_path(name), sets, quant_config)
-    spec.source = f"preset {name}"
+    path = preset_path(name)
+    spec = load_path(path, sets, quant_config)
+    spec.source = f"preset {path.stem}"
     return spec
 
 
@@ -300,11 +305,27 @@ def split_ref(ref: str | Path) -> tuple[str | Path, list[str]]:
     return base, [item for item in tail.split(",") if item.strip()]
 
 
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name, as the Hub spells repo ids
+
+
 def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
     """A preset name, or a path to a config file or model folder; `NAME@FIELD=VALUE,...` adds overrides."""
+    from .presets import find_preset
+
     ref, inline = split_ref(ref)
     p = Path(ref).expanduser()
-    if p.exists() or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
+    # a path when it exists or looks like one; a Hugging Face repo id ("deepseek-ai/DeepSeek-V3") that is
+    # not a local folder names the preset published under it
+    pathlike = any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml"))
+    if (pathlike and not p.exists() and find_preset(str(ref)) is None and _REPO_ID.fullmatch(str(ref))
+            and not str(ref).lower().endswith((".json", ".yaml", ".yml"))):
+        from .presets import suggest_presets
+
+        near = suggest_presets(str(ref))
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise InputError(f"{ref}: no such file, nor the Hugging Face repo id of a preset{hint}; "
+                         "`k2calc presets` lists them (k2calc never downloads a config)")
+    if p.exists() or (pathlike and find_preset(str(ref)) is None):
         spec = load_path(p, [*inline, *(sets or [])])
     else:
         spec = load_preset(str(ref), [*inline, *(sets or [])])
