@@ -200,14 +200,16 @@ def build_config(
         raise InputError(_format_validation(where, e)) from None
 
 
-def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:
-    """Unknown keys one edit away from a known field: almost always a typo in a hand-written preset."""
+def typo_warnings(fields: dict[str, Any], where: str, known: tuple[str, ...] = FIELDS) -> list[str]:
+    """Unknown keys one edit away from a known field: almost always a typo in a hand-written preset.
+    `known`: the fields of the family the config is read as (another family's field is no typo here, and
+    gpt-oss's real `experts_per_token` must not read as Kimi-K3's `num_experts_per_token`)."""
     import difflib
 
     out = []
     for key in fields:
         if key not in FIELDS:
-            near = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.85)
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
             if near:
                 out.append(f"{where}: unknown field {key!r} is ignored (did you mean {near[0]!r}?)")
     return out
@@ -264,12 +266,14 @@ def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""
-    if isinstance(raw.get("config"), dict):  # a preset file: metadata around the config
+    preset = isinstance(raw.get("config"), dict)  # a preset file: metadata around the config
+    if preset:
         description = str(raw.get("description", ""))
         name = str(raw.get("name", name))
         raw = raw["config"]
-        notes += typo_warnings(raw, str(p))
     config, prefix = build_config(raw, str(p), parse_overrides(sets), notes)
+    if preset:
+        notes[:0] = typo_warnings(raw, str(p), type(config).field_names())
     qpath = Path(quant_config).expanduser() if quant_config is not None else None
     if qpath is None and not _has_quantization(raw):
         qpath = _quant_config_beside(p)
