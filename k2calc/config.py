@@ -19,13 +19,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .arch import ALL_FIELDS, TEXT_MODEL_TYPES, Architecture, FamilyConfig, family_for, supported
+from .arch import TEXT_MODEL_TYPES, Architecture, FamilyConfig, all_fields, family_for, supported
 from .arch.deepseek import DeepseekConfig, from_model_args, is_model_args
 from .errors import InputError, suggest
 
 # The family schemas live in arch/ (one adapter per family); DeepSeek's is the historical ModelConfig.
 ModelConfig = DeepseekConfig
-FIELDS: tuple[str, ...] = ALL_FIELDS  # every field some family reads (for --set and typo warnings)
 
 
 @dataclass
@@ -168,8 +167,8 @@ def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
         key = key.strip()
         if not eq or not key:
             raise InputError(f"--set {item}: expected FIELD=VALUE, e.g. --set n_routed_experts=512")
-        if key not in FIELDS:
-            raise InputError(f"--set {item}: unknown field {key!r}{suggest(key, FIELDS)}")
+        if key not in all_fields():
+            raise InputError(f"--set {item}: unknown field {key!r}{suggest(key, all_fields())}")
         try:
             out[key] = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError:
@@ -200,15 +199,14 @@ def build_config(
         raise InputError(_format_validation(where, e)) from None
 
 
-def typo_warnings(fields: dict[str, Any], where: str, known: tuple[str, ...] = FIELDS) -> list[str]:
-    """Unknown keys one edit away from a known field: almost always a typo in a hand-written preset.
-    `known`: the fields of the family the config is read as (another family's field is no typo here, and
-    gpt-oss's real `experts_per_token` must not read as Kimi-K3's `num_experts_per_token`)."""
+def typo_warnings(fields: dict[str, Any], where: str, known: tuple[str, ...]) -> list[str]:
+    """Unknown keys one edit away from a field of the family that reads them (`known`): almost always a
+    typo in a hand-written preset."""
     import difflib
 
     out = []
     for key in fields:
-        if key not in FIELDS:
+        if key not in known:
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
             if near:
                 out.append(f"{where}: unknown field {key!r} is ignored (did you mean {near[0]!r}?)")
@@ -266,13 +264,13 @@ def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""
-    preset = isinstance(raw.get("config"), dict)  # a preset file: metadata around the config
-    if preset:
+    preset_file = isinstance(raw.get("config"), dict)  # a preset file: metadata around the config
+    if preset_file:
         description = str(raw.get("description", ""))
         name = str(raw.get("name", name))
         raw = raw["config"]
     config, prefix = build_config(raw, str(p), parse_overrides(sets), notes)
-    if preset:
+    if preset_file:
         notes[:0] = typo_warnings(raw, str(p), type(config).field_names())
     qpath = Path(quant_config).expanduser() if quant_config is not None else None
     if qpath is None and not _has_quantization(raw):
