@@ -282,7 +282,8 @@ class _Perf:
         fmt = self._weight_fmt(it)
         if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:  # --expert-weights: stored quantized
             alt = weight_format(self.cfg, fmt, config_where(self.spec))
-            one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16"))
+            # only the expert matmul weights take that format; gpt-oss's expert biases stay as they are
+            one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16" and it.t.matmul))
         else:
             one = parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
         return shape, copies, one
