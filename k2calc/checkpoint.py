@@ -127,6 +127,8 @@ class WeightFormat(BaseModel):
     @property
     def label(self) -> str:
         """Short name of the weights as held: the format, or the dtype of unquantized weights (bf16, fp16, fp32)."""
+        if self.name == "release":
+            return "as-released"  # each tensor as the family's release stores it (Kimi-K3)
         if self.name != "bf16":
             return self.name
         return {"BF16": "bf16", "F16": "fp16", "F32": "fp32"}.get(self.base_dtype, self.base_dtype)

@@ -133,3 +133,10 @@ def test_a_check_file_takes_dtype(run, tmp_path):
     path.write_text("deployments:\n" + one.format(n="bad", d="fp32"))
     r = run("check", str(path))
     assert r.exit_code == 2 and "deployment bad: dtype fp32: unknown dtype" in r.stderr
+
+
+def test_kimi_k3_plan_names_its_weights_as_released(run):
+    # Kimi-K3's format is its release's per-tensor layout, not a format called "release"
+    r = run("plan", "-p", "kimi-k3", "--gpu", "b200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16",
+            "--check")
+    assert ", as-released weights, " in r.stdout
