@@ -28,7 +28,7 @@ def test_a_float32_checkpoint_is_served_in_bf16_under_dtype_auto(run_json):
     # vLLM --dtype auto: float32 -> the platform's first dtype, bfloat16 since Ampere (vllm/config/model.py)
     r = _weights(run_json)
     assert r["per_gpu"]["weights"] == 2 * OLMO2_13B_PARAMS
-    assert r["weights_format"].endswith("served in BF16 (--dtype auto)")
+    assert r["weight_format_description"].endswith("served in BF16 (--dtype auto)")
     assert "bf16 weights" in r["reason"]
 
 
@@ -47,7 +47,7 @@ def test_dtype_float32_serves_four_bytes_per_weight(run_json):
 def test_weights_bf16_means_bf16_weights(run_json):
     r = _weights(run_json, "--weights", "bf16")
     assert r["per_gpu"]["weights"] == 2 * OLMO2_13B_PARAMS
-    assert r["weights_format"] == "bf16 (BF16), forced by --weights"
+    assert r["weight_format_description"] == "bf16 (BF16), forced by --weights"
     assert run_json("checkpoint", "-p", "olmo-2-13b", "--weights", "bf16")["total_bytes"] == 2 * OLMO2_13B_PARAMS
 
 
@@ -55,14 +55,14 @@ def test_sglang_serves_a_float32_checkpoint_in_float16(run_json):
     # SGLang's _get_and_verify_dtype: float32 -> float16 under auto (2 bytes as well)
     r = _weights(run_json, "--engine", "sglang")
     assert r["per_gpu"]["weights"] == 2 * OLMO2_13B_PARAMS
-    assert "served in F16" in r["weights_format"] and "fp16 weights" in r["reason"]
+    assert "served in F16" in r["weight_format_description"] and "fp16 weights" in r["reason"]
 
 
 def test_a_bf16_checkpoint_is_served_as_stored(run_json):
     # Qwen3-32B is bf16: auto changes nothing, float32 doubles it (the parameters, 32.76B, twice over)
     auto = run_json("plan", "-p", "qwen3-32b", "--gpu", "h200")
     fp32 = run_json("plan", "-p", "qwen3-32b", "--gpu", "h200", "--dtype", "float32")
-    assert auto["weights_format"] == "bf16 (BF16), from the config"
+    assert auto["weight_format_description"] == "bf16 (BF16), from the config"
     assert fp32["per_gpu"]["weights"] == 2 * auto["per_gpu"]["weights"]
 
 
@@ -105,7 +105,7 @@ def test_redundant_experts_on_a_dense_model_are_rejected(run, command):
 
 def test_the_search_never_offers_ep_on_a_dense_model(run_json):
     r = run_json("plan", "-p", "qwen3-32b", "--search", "--gpu", "h100", "--max-nodes", "2")
-    assert r["results"] and {row["ep"] for row in r["results"]} == {1}
+    assert r["results"] and {row["layout"]["ep"] for row in r["results"]} == {1}
 
 
 def test_a_check_file_with_ep_on_a_dense_model_is_rejected(run, tmp_path):

@@ -27,7 +27,8 @@ LayerCount = Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)]
 class FamilyConfig(BaseModel):
     """Fields every decoder config has, named as in config.json; subclasses add their family's fields."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # defer_build: a family's schema is built when a config of that family is first read, not at start-up
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     # model_types this schema reads (the registry's keys), and a label for messages.
     MODEL_TYPES: ClassVar[tuple[str, ...]] = ()
