@@ -18,6 +18,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError, suggest
+from .quantization import QuantizationConfig, validate_quantization
+from .inputs import MAX_CONFIG_BYTES, Malformed, clip, echo, parse_json, parse_yaml, path_kind, printable, read_text, show_path, user_path
 
 # Strict: a JSON string "7168" or `true` is a wrong type, not a dimension.
 # Upper bounds far beyond any real model keep every figure a finite float (2^40 per dimension) and every
@@ -32,7 +34,8 @@ Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS, strict=True)]
 class ModelConfig(BaseModel):
     """Architecture fields of a DeepSeek-V3-family model, named as in the Hugging Face config.json."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # allow_inf_nan=False: a NaN or infinite rope_theta / routed_scaling_factor is a mistake, never a value.
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     model_type: str | None = None
     architectures: list[str] | None = None
@@ -114,6 +117,10 @@ class ModelConfig(BaseModel):
             )
         if self.n_group and self.topk_group and self.topk_group > self.n_group:
             raise ValueError(f"topk_group ({self.topk_group}) is larger than n_group ({self.n_group})")
+        if self.n_group and self.n_routed_experts % self.n_group:
+            # Group-limited routing views the scores as [n_group, n_routed_experts / n_group] (reference
+            # MoEGate, vLLM's grouped_topk): a remainder is no model.
+            raise ValueError(f"n_group ({self.n_group}) does not divide n_routed_experts ({self.n_routed_experts})")
         return self
 
     # Derived widths, named as in the reference code.
@@ -173,57 +180,24 @@ class ModelSpec:
 # Reading files
 
 
-def _read_text(path: Path) -> str:
+def parse_document(text: str, where: str, suffix: str = "") -> Any:
+    """JSON, or YAML for a .yaml/.yml file or text that is not JSON (k2calc.inputs bounds both)."""
+    if suffix.lower() in (".yaml", ".yml"):
+        return parse_yaml(text, where)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    if b"\x00" in data:
-        raise InputError(f"{path}: not a text file (binary data)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text (bad byte at offset {e.start})") from None
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty")
-    return text
+        return parse_json(text, where)
+    except Malformed:
+        if suffix.lower() == ".json":
+            raise
+        return parse_yaml(text, where)
 
 
-def _parse(path: Path, text: str) -> Any:
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return _parse_yaml(path, text)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        if path.suffix.lower() == ".json":
-            raise InputError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        return _parse_yaml(path, text)
-
-
-def _parse_yaml(path: Path, text: str) -> Any:
-    import yaml
-
-    try:
-        # Safe loading only: a preset must not run code. libyaml's CSafeLoader is the same rules, faster.
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        if isinstance(e, yaml.constructor.ConstructorError):
-            raise InputError(f"{path}: YAML tag refused{where}: {problem} (YAML is read with safe loading only)") from None
-        raise InputError(f"{path}: malformed YAML{where}: {problem}") from None
-
-
-def read_mapping(path: Path) -> dict[str, Any]:
-    """The top-level object of a JSON or YAML file (anything else is a user error)."""
-    data = _parse(path, _read_text(path))
+def read_mapping(path: Path, what: str = "config file", max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    """The top-level object of a JSON or YAML file (anything else is a user error); `what` and `max_bytes`
+    name the kind of file and cap its size (k2calc.inputs.read_text)."""
+    data = parse_document(read_text(path, what, max_bytes), show_path(path), path.suffix)
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected an object of config fields at the top level, got {_kind(data)}")
+        raise InputError(f"{show_path(path)}: expected an object of config fields at the top level, got {_kind(data)}")
     return data
 
 
@@ -255,15 +229,16 @@ def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]
     return raw, ""
 
 
-def _format_validation(where: str, err: ValidationError) -> str:
+def _format_validation(where: str, err: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """pydantic's first error as one line: where, the field's dotted path (under `prefix`), message, value."""
     errors = err.errors(include_url=False)
     first = errors[0]
-    loc = ".".join(str(p) for p in first["loc"])
+    loc = ".".join(echo(p) if not isinstance(p, (str, int)) else str(p)[:80] for p in (*prefix, *first["loc"]))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         line = f"{where}: {loc}: required field is missing (it defines a tensor shape)"
     elif loc:
-        line = f"{where}: {loc}: {msg} (got {first['input']!r})"
+        line = f"{where}: {loc}: {msg} (got {echo(first['input'])})"
     else:
         line = f"{where}: {msg}"
     if len(errors) > 1:
@@ -273,20 +248,18 @@ def _format_validation(where: str, err: ValidationError) -> str:
 
 def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
     """`--set FIELD=VALUE` pairs; VALUE is read as a YAML scalar (512, null, true, 1.5)."""
-    import yaml
-
     out: dict[str, Any] = {}
     for item in sets or []:
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq or not key:
-            raise InputError(f"--set {item}: expected FIELD=VALUE, e.g. --set n_routed_experts=512")
+            raise InputError(f"--set {clip(item)}: expected FIELD=VALUE, e.g. --set n_routed_experts=512")
         if key not in FIELDS:
-            raise InputError(f"--set {item}: unknown field {key!r}{suggest(key, FIELDS)}")
+            raise InputError(f"--set {clip(item)}: unknown field {echo(key)}{suggest(key, FIELDS)}")
         try:
-            out[key] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            out[key] = value
+            out[key] = parse_yaml(value, f"--set {clip(item)}") if value.strip() else None
+        except Malformed:  # too deep, an alias bomb, a huge integer: refused like in a file
+            out[key] = value  # not YAML: the text itself (a field wanting a number then names it)
     return out
 
 
@@ -298,15 +271,23 @@ def build_config(
     fields, prefix = _unwrap(raw, notes)
     if overrides:
         for key, value in overrides.items():
-            notes.append(f"what-if: {key} = {value!r} (was {fields.get(key)!r})")
+            notes.append(f"what-if: {key} = {echo(value)} (was {echo(fields.get(key))})")
         fields = {**fields, **overrides}
+    bad = next((k for k in fields if not isinstance(k, str)), None)
+    if bad is not None:
+        raise InputError(f"{where}: key {echo(bad)}: field names are strings")
     try:
-        return ModelConfig.model_validate(fields), prefix
+        config = ModelConfig.model_validate(fields)
+        if config.quantization_config is not None:
+            validate_quantization(config.quantization_config)
+        return config, prefix
     except ValidationError as e:
         loc = e.errors(include_url=False)[0]["loc"]
+        if e.title == QuantizationConfig.__name__:
+            loc = ("quantization_config", *loc)
         if overrides and loc and loc[0] in overrides:
-            where = f"{where} with --set {loc[0]}={overrides[loc[0]]!r}"  # the user's what-if, not the file
-        raise InputError(_format_validation(where, e)) from None
+            where = f"{where} with --set {loc[0]}={echo(overrides[loc[0]])}"  # the user's what-if, not the file
+        raise InputError(_format_validation(where, e, loc[:1] if e.title == QuantizationConfig.__name__ else ())) from None
 
 
 def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:
@@ -315,10 +296,10 @@ def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:
 
     out = []
     for key in fields:
-        if key not in FIELDS:
+        if isinstance(key, str) and key not in FIELDS:
             near = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.85)
             if near:
-                out.append(f"{where}: unknown field {key!r} is ignored (did you mean {near[0]!r}?)")
+                out.append(f"{where}: unknown field {echo(key)} is ignored (did you mean {near[0]!r}?)")
     return out
 
 
@@ -328,24 +309,35 @@ def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:
 
 def load_path(path: str | Path, sets: list[str] | None = None) -> ModelSpec:
     """Load a config.json, a YAML preset file, or a model folder holding config.json."""
-    p = Path(path).expanduser()
-    if p.is_dir():
+    p = user_path(path)
+    if path_kind(p) == "dir":
         cfg = p / "config.json"
-        if not cfg.is_file():
-            raise InputError(f"{p}: folder has no config.json")
+        if path_kind(cfg) != "file":
+            raise InputError(f"{show_path(p)}: folder has no config.json")
         p, name = cfg, p.resolve().name
     else:
         name = p.stem.removesuffix(".config")  # deepseek-v3.config.json -> deepseek-v3, mine.yaml -> mine
+    where = show_path(p)
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""
     if isinstance(raw.get("config"), dict):  # a preset file: metadata around the config
-        description = str(raw.get("description", ""))
-        name = str(raw.get("name", name))
+        description = _text(raw, "description", "", where)
+        name = _text(raw, "name", name, where)
         raw = raw["config"]
-        notes += typo_warnings(raw, str(p))
-    config, prefix = build_config(raw, str(p), parse_overrides(sets), notes)
-    return ModelSpec(name, config, str(p), description, notes, prefix)
+        notes += typo_warnings(raw, where)
+    config, prefix = build_config(raw, where, parse_overrides(sets), notes)
+    return ModelSpec(printable(name), config, where, description, notes, prefix)
+
+
+def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
+    """A preset's metadata string (a name or description that is a list or number is a mistake)."""
+    value = raw.get(key, default)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # `name: 5` reads as the name "5"
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {key}: expected a string, got {echo(value)}")
+    return printable(value[:1000])
 
 
 def load_preset(name: str, sets: list[str] | None = None) -> ModelSpec:
@@ -363,7 +355,7 @@ def split_ref(ref: str | Path) -> tuple[str | Path, list[str]]:
     """
     text = str(ref)
     base, at, tail = text.rpartition("@")
-    if not at or "=" not in tail or not base or Path(text).exists():
+    if not at or "=" not in tail or not base or path_kind(user_path(text)) is not None:
         return ref, []
     return base, [item for item in tail.split(",") if item.strip()]
 
@@ -371,8 +363,8 @@ def split_ref(ref: str | Path) -> tuple[str | Path, list[str]]:
 def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
     """A preset name, or a path to a config file or model folder; `NAME@FIELD=VALUE,...` adds overrides."""
     ref, inline = split_ref(ref)
-    p = Path(ref).expanduser()
-    if p.exists() or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
+    p = user_path(ref)
+    if path_kind(p) is not None or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
         spec = load_path(p, [*inline, *(sets or [])])
     else:
         spec = load_preset(str(ref), [*inline, *(sets or [])])

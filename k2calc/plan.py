@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from math import ceil, isfinite
+from math import ceil, isfinite, isqrt
 
 from pydantic import BaseModel
 
@@ -661,8 +661,19 @@ class SearchReport(BaseModel):
     notes: list[str]
 
 
+def _distinct(stages: list[_Stage]) -> list[_Stage]:
+    """The stages that differ in what _evaluate reads, first of each kind (a pipeline's middle stages
+    repeat): the search then compares each kind once, with the same result."""
+    seen: dict[tuple[int, int, int, int], _Stage] = {}
+    for st in stages:
+        seen.setdefault((st.weights, st.act_fixed, st.logits_per_seq, st.kv_per_seq), st)
+    return list(seen.values())
+
+
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of n, ascending, in O(sqrt n) steps."""
+    small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
@@ -714,7 +725,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                         if key not in layouts:
                             lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, redundant_experts=redundant_experts,
                                          mtp=mtp)
-                            layouts[key] = None if layout_problem(m, lay) else (lay, _stage_memory(m, lay, workload, kv_tl))
+                            layouts[key] = (None if layout_problem(m, lay)
+                                            else (lay, _distinct(_stage_memory(m, lay, workload, kv_tl))))
                         entry = layouts[key]
                         if entry is None:
                             continue

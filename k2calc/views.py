@@ -174,7 +174,9 @@ def verify_tables(r, limit: int = 20) -> list[Table]:
     head.add("weight format", r.format_description)
     head.add("tensors expected / found", f"{r.expected_tensors:,} / {r.found_tensors:,}")
     head.add("safetensors headers read", f"{r.headers_read} of {r.files}")
-    head.add("missing / extra / mismatched", f"{len(r.missing)} / {len(r.extra)} / {len(r.mismatched)}")
+    head.add("missing / extra / mismatched", f"{r.missing_count:,} / {r.extra_count:,} / {r.mismatched_count:,}")
+    if r.corrupt:
+        head.add("data layout", f"{len(r.corrupt)} problem{'s' if len(r.corrupt) > 1 else ''} (see below)")
     head.add("expected bytes", f"{r.expected_bytes:,}")
     if r.index_total_size is not None:
         head.add("index metadata.total_size", f"{r.index_total_size:,}")
@@ -191,9 +193,15 @@ def verify_tables(r, limit: int = 20) -> list[Table]:
     for m in r.mismatched[:limit]:
         diff.add(m.name, "mismatch", f"{m.expected_dtype} {m.expected_shape}", f"{m.found_dtype} {m.found_shape}")
     if diff.rows:
-        more = max(0, len(r.missing) - limit) + max(0, len(r.extra) - limit) + max(0, len(r.mismatched) - limit)
-        diff.caption = f"{more:,} more not shown (--format json lists all)" if more else ""
+        more = (max(0, r.missing_count - limit) + max(0, r.extra_count - limit)
+                + max(0, r.mismatched_count - limit))
+        diff.caption = f"{more:,} more not shown (--format json lists up to 10,000 of each)" if more else ""
         tables.append(diff)
+    if r.corrupt:
+        layout = Table("data layout problems (safetensors: tensors tile the data section exactly)", ["problem"])
+        for line in r.corrupt:
+            layout.add(line)
+        tables.append(layout)
     return tables
 
 
