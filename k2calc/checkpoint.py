@@ -96,7 +96,7 @@ def _base_dtype(cfg: ModelConfig, source: str = "") -> str:
     """The safetensors dtype of the config's `torch_dtype` (bf16 when the config does not say)."""
     name = cfg.torch_dtype or "bfloat16"
     if name not in TORCH_DTYPES:
-        raise InputError(f"{source}torch_dtype {name!r}: unknown weight dtype (accepted: {', '.join(TORCH_DTYPES)})")
+        raise InputError(f"{source}torch_dtype {echo(name)}: unknown weight dtype (accepted: {', '.join(TORCH_DTYPES)})")
     return TORCH_DTYPES[name]
 
 
@@ -127,17 +127,17 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
     name = override or native
     if name == "?":
         raise InputError(
-            f"{where}: quant_method {method!r} (format {q.get('format')!r}) is not a weight format "
+            f"{where}: quant_method {echo(method)} (format {echo(q.get('format'))}) is not a weight format "
             f"k2calc models; pass --weights bf16|fp8|int4"
         )
     from_config = name == native
     if name == "fp8":
         block = tuple(q.get("weight_block_size") or FP8_BLOCK_DEFAULT) if native == "fp8" else FP8_BLOCK_DEFAULT
         if len(block) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
-            raise InputError(f"{where}: weight_block_size: expected two positive integers, got {block!r}")
+            raise InputError(f"{where}: weight_block_size: expected two positive integers, got {echo(block)}")
         fmt = str(q.get("fmt", "e4m3")) if native == "fp8" else "e4m3"
         if fmt not in ("e4m3", "e5m2"):
-            raise InputError(f"{where}: fmt: unknown fp8 format {fmt!r} (e4m3 or e5m2)")
+            raise InputError(f"{where}: fmt: unknown fp8 format {echo(fmt)} (e4m3 or e5m2)")
         return WeightFormat(name="fp8", from_config=from_config, base_dtype=base, fp8_dtype=f"F8_{fmt.upper()}",
                             block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None)
     if name == "int4":
@@ -151,9 +151,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         bits, gsize = w.get("num_bits"), w.get("group_size")
         if bits != 4 or w.get("type", "int") != "int":
             raise InputError(f"{where}: weights: expected int4 (num_bits 4, type int), got "
-                             f"num_bits {bits!r}, type {w.get('type')!r}")
+                             f"num_bits {echo(bits)}, type {echo(w.get('type'))}")
         if not isinstance(gsize, int) or gsize <= 0:
-            raise InputError(f"{where}: weights.group_size: expected a positive integer, got {gsize!r}")
+            raise InputError(f"{where}: weights.group_size: expected a positive integer, got {echo(gsize)}")
         return WeightFormat(name="int4", from_config=True, base_dtype=base, group_size=gsize, num_bits=bits,
                             symmetric=bool(w.get("symmetric", True)), ignore=tuple(q.get("ignore") or ()))
     return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)

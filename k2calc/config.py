@@ -280,6 +280,7 @@ def build_config(
         config = ModelConfig.model_validate(fields)
         if config.quantization_config is not None:
             validate_quantization(config.quantization_config)
+        notes += model_type_notes(config)
         return config, prefix
     except ValidationError as e:
         loc = e.errors(include_url=False)[0]["loc"]
@@ -288,6 +289,29 @@ def build_config(
         if overrides and loc and loc[0] in overrides:
             where = f"{where} with --set {loc[0]}={echo(overrides[loc[0]])}"  # the user's what-if, not the file
         raise InputError(_format_validation(where, e, loc[:1] if e.title == QuantizationConfig.__name__ else ())) from None
+
+
+# model_type values whose checkpoints k2calc knows; each one changes a fact the fields do not say (V2's
+# greedy routing, V3.2's float32 norms, Kimi-K2's stored inv_freq buffers).
+KNOWN_MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "deepseek_v32", "kimi_k2")
+
+
+def model_type_notes(cfg: ModelConfig) -> list[str]:
+    """One line for a model_type the fields contradict, or one k2calc does not know: merely odd, as the
+    fields define the shapes, but the model_type's own facts are then assumed or left out."""
+    mt = cfg.model_type
+    if mt is None:
+        return []
+    if mt not in KNOWN_MODEL_TYPES:
+        return [f"model_type {echo(mt)} is not one k2calc knows ({', '.join(KNOWN_MODEL_TYPES)}): read by its "
+                "fields as a DeepSeek-V3-family model"]
+    if mt == "deepseek_v32" and not cfg.has_indexer:
+        return ["model_type deepseek_v32 without index_n_heads / index_head_dim / index_topk: read without "
+                "V3.2's lightning indexer"]
+    if mt != "deepseek_v32" and cfg.has_indexer:
+        return [f"model_type {mt} with V3.2's indexer fields: the indexer is counted, norms stay "
+                f"{cfg.torch_dtype or 'bfloat16'} (V3.2 stores them in float32)"]
+    return []
 
 
 def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:

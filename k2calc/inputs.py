@@ -34,7 +34,7 @@ KIB, MIB = 2**10, 2**20
 MAX_CONFIG_BYTES = 4 * MIB  # a config.json, preset or GPU catalog is a few kilobytes
 MAX_INDEX_BYTES = 64 * MIB  # model.safetensors.index.json: ~14 MB for Kimi-K2's 1T parameters
 MAX_DEPTH = 64  # configs nest 5 levels (quantization_config.config_groups.group_0.weights.num_bits)
-MAX_NODES = 200_000  # values of a YAML document, aliases expanded (a config has a few hundred)
+MAX_NODES = 20_000  # values of a YAML document, aliases expanded (a config has a few hundred)
 MAX_INT_DIGITS = 4000  # Python refuses to convert more than 4,300; a real value has at most 13 (total_size)
 ECHO_CHARS = 120  # an echoed value is cut to this many characters
 
@@ -68,7 +68,7 @@ def clip(text: str, limit: int = ECHO_CHARS) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _int_text(n: int) -> str:
@@ -80,7 +80,7 @@ def _int_text(n: int) -> str:
 def echo(value: Any, limit: int = ECHO_CHARS) -> str:
     """repr() of a value a user gave, bounded in length and depth (never expands an alias bomb, never
     writes a 31 MB string whole, never fails on a huge integer): for error lines and notes."""
-    return _cut(_echo(value, 3, limit), limit)
+    return _cut(_echo(value, 3, max(10, limit - 30)), limit)
 
 
 def _echo(value: Any, depth: int, budget: int) -> str:
@@ -89,7 +89,9 @@ def _echo(value: Any, depth: int, budget: int) -> str:
     if isinstance(value, int):
         return _int_text(value)
     if isinstance(value, str):
-        return repr(printable(_cut(value, budget)))
+        if len(value) <= budget:
+            return repr(printable(value))
+        return repr(printable(value[:budget])) + f"… ({len(value):,} characters)"
     if isinstance(value, (list, tuple, dict)):
         opened, closed = ("{", "}") if isinstance(value, dict) else ("(", ")") if isinstance(value, tuple) else ("[", "]")
         if not value:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, suggest
+from .inputs import echo
 
 _HERE = Path(__file__).resolve().parent
 
@@ -32,7 +33,7 @@ def preset_names() -> list[str]:
 def preset_path(name: str) -> Path:
     files = _model_files()
     if name not in files:
-        raise InputError(f"unknown preset {name!r}{suggest(name, list(files))}; `k2calc presets` lists them")
+        raise InputError(f"unknown preset {echo(name)}{suggest(name, list(files))}; `k2calc presets` lists them")
     return files[name]
 
 

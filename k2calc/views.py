@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .inputs import clip, echo
 from .render import GIB, Quantity, Table, human_count
 from .sizes import format_context
 
@@ -289,23 +290,35 @@ def search_tables(r) -> list[Table]:
     return [t]
 
 
+def _brief(x) -> str:
+    """A config value in a table cell, bounded (a hostile config's 4 MB value is not a cell)."""
+    if isinstance(x, str):
+        return clip(x, 60)
+    if isinstance(x, (float, bool)) or (isinstance(x, int) and x.bit_length() < 200):
+        return str(x)
+    return echo(x, 60)
+
+
 def _config_value(v) -> str:
     if isinstance(v, dict):  # rope_scaling, compactly: "yarn ×40, β 32/1, mscale 1.0/1.0, from 4096"
-        kind = v.get("type") or v.get("rope_type") or ""
-        parts = [f"{kind} ×{v['factor']}" if "factor" in v else kind]
+        kind = _brief(v.get("type") or v.get("rope_type") or "")
+        parts = [f"{kind} ×{_brief(v['factor'])}" if "factor" in v else kind]
         if "beta_fast" in v or "beta_slow" in v:
-            parts.append(f"β {v.get('beta_fast')}/{v.get('beta_slow')}")
+            parts.append(f"β {_brief(v.get('beta_fast'))}/{_brief(v.get('beta_slow'))}")
         if "mscale" in v or "mscale_all_dim" in v:
-            parts.append(f"mscale {v.get('mscale')}/{v.get('mscale_all_dim')}")
+            parts.append(f"mscale {_brief(v.get('mscale'))}/{_brief(v.get('mscale_all_dim'))}")
         if "original_max_position_embeddings" in v:
-            parts.append(f"from {v['original_max_position_embeddings']}")
+            parts.append(f"from {_brief(v['original_max_position_embeddings'])}")
         known = {"type", "rope_type", "factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
                  "original_max_position_embeddings"}
-        parts += [f"{k} {val}" for k, val in v.items() if k not in known]
+        extra = [k for k in v if k not in known]
+        parts += [f"{_brief(k)} {_brief(v[k])}" for k in extra[:8]]
+        if len(extra) > 8:
+            parts.append(f"… {len(extra) - 8:,} more")
         return ", ".join(p for p in parts if p)
     if v is None:
         return "—"
-    return str(v)
+    return _brief(v)
 
 
 def compare_tables(r, all_fields: bool = False) -> list[Table]:

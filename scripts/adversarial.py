@@ -75,6 +75,9 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
 
     good = cfg("good.config.json", json.dumps(GOOD))
     preset_yaml = "config:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in GOOD.items())
+    # without rope_scaling and hidden_size, so a case can give them (a repeated key is refused on its own)
+    bare_yaml = "config:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in GOOD.items()
+                                      if k not in ("rope_scaling", "hidden_size", "quantization_config"))
 
     # --- files that are not files -------------------------------------------------------------------
     fifo = d / "fifo.json"
@@ -109,14 +112,13 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))
     last = chr(97 + 8)
-    bomb_cfg = cfg("bomb.yaml", bomb + "config:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in GOOD.items())
-                   + f"  hidden_size: *{last}\n")
+    bomb_cfg = cfg("bomb.yaml", bomb + bare_yaml + f"  hidden_size: *{last}\n")
     add("alias bomb in a field", ["params", "--config", bomb_cfg], timed=True)
-    bomb_note = cfg("bomb2.yaml", bomb + preset_yaml + f"  rope_scaling: {{x: *{last}}}\n")
+    bomb_note = cfg("bomb2.yaml", bomb + bare_yaml + f"  hidden_size: 7168\n  rope_scaling: {{x: *{last}}}\n")
     add("alias bomb in an extra field (compare renders it)", ["compare", bomb_note, "deepseek-v3"], timed=True)
     add("alias bomb in an extra field (params)", ["params", "--config", bomb_note], timed=True)
     add("alias bomb with --set note", ["params", "--config", bomb_note, "--set", "rope_scaling=null"], timed=True)
-    bomb_q = cfg("bomb3.yaml", bomb + preset_yaml + f"  quantization_config: {{quant_method: *{last}}}\n")
+    bomb_q = cfg("bomb3.yaml", bomb + bare_yaml + f"  hidden_size: 7168\n  quantization_config: {{quant_method: *{last}}}\n")
     add("alias bomb in quantization_config", ["checkpoint", "--config", bomb_q], timed=True)
     bomb_g = cfg("bombgpu.yaml", bomb + f"gpus:\n  - name: x\n    memory_bytes: *{last}\n")
     add("alias bomb in a catalog", ["gpus", "--gpu-file", bomb_g], timed=True)
@@ -128,10 +130,10 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     deep = 100_000
     add("deep JSON list", ["params", "--config", cfg("deep.json", "[" * deep + "]" * deep)])
     add("deep JSON field", ["params", "--config",
-                            cfg("deep2.json", json.dumps(GOOD)[:-1] + ', "rope_scaling": ' + '{"a":' * deep + "1"
+                            cfg("deep2.json", json.dumps(GOOD)[:-1] + ', "extra_deep": ' + '{"a":' * deep + "1"
                                 + "}" * deep + "}")])
     add("deep YAML flow", ["params", "--config", cfg("deep.yaml", "config: " + "[" * deep + "]" * deep + "\n")])
-    add("deep YAML flow in a field", ["params", "--config", cfg("deep2.yaml", preset_yaml + "  rope_scaling: "
+    add("deep YAML flow in a field", ["params", "--config", cfg("deep2.yaml", bare_yaml + "  hidden_size: 7168\n  rope_scaling: "
                                                                   + "{a: " * deep + "1" + "}" * deep + "\n")])
     add("deep YAML block", ["params", "--config", cfg("deep3.yaml", "".join(" " * i + "- \n" for i in range(3000)))])
     add("deep --set", ["params", "-p", "kimi-k2", "--set", "rope_scaling=" + "[" * 50_000 + "]" * 50_000])
@@ -139,7 +141,7 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     add("deep catalog", ["gpus", "--gpu-file", cfg("deepgpu.yaml", "gpus: " + "[" * deep + "]" * deep + "\n")])
     add("deep compare", ["compare", d / "deep2.json", "kimi-k2"])
     add("800-deep field (below the recursion limit)", ["compare", cfg("deep800.json", json.dumps(
-        GOOD)[:-1] + ', "rope_scaling": ' + '{"a":' * 800 + "1" + "}" * 800 + "}"), "kimi-k2"])
+        GOOD)[:-1] + ', "extra_deep": ' + '{"a":' * 800 + "1" + "}" * 800 + "}"), "kimi-k2"])
 
     # --- huge integers and floats ---------------------------------------------------------------------
     digits = "9" * 5000
@@ -148,11 +150,11 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     add("5000-digit int in an extra field", ["params", "--config", cfg("bigint2.json", json.dumps(GOOD)[:-1]
                                                                          + f', "whatever": {digits}}}')],
         exits=(0, 2))
-    add("5000-digit int in YAML", ["params", "--config", cfg("bigint.yaml", preset_yaml + f"  hidden_size: {digits}\n")])
+    add("5000-digit int in YAML", ["params", "--config", cfg("bigint.yaml", bare_yaml + f"  hidden_size: {digits}\n")])
     add("5000-digit int via --set", ["params", "-p", "kimi-k2", "--set", f"hidden_size={digits}"])
     add("5000-digit int via @", ["compare", f"kimi-k2@hidden_size={digits}", "deepseek-v3"])
     add("huge hex int via --set", ["params", "-p", "kimi-k2", "--set", "hidden_size=0x" + "f" * 5000])
-    add("huge hex int in YAML", ["params", "--config", cfg("hex.yaml", preset_yaml + f"  hidden_size: 0x{'f' * 5000}\n")])
+    add("huge hex int in YAML", ["params", "--config", cfg("hex.yaml", bare_yaml + f"  hidden_size: 0x{'f' * 5000}\n")])
     add("huge octal/binary via --set", ["params", "-p", "kimi-k2", "--set", "hidden_size=0b" + "1" * 20000])
     add("huge float via --set", ["params", "-p", "kimi-k2", "--set", "rope_theta=1e400"])
     add("NaN rope_theta", ["params", "--config", cfg("nan.json", json.dumps(GOOD)[:-1] + ', "rope_theta": NaN}')])
@@ -270,7 +272,7 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
 
     spec = _load(small_cfg)
     stored, _ = checkpoint_tensors(spec, weight_format(spec.config))
-    tensors = [(n, s.shape, s.dtype) for s in stored for n in s.names()]
+    tensors = [(s.name.replace("{e}", str(e)), s.shape, s.dtype) for s in stored for e in range(s.copies)]
 
     def header(offsets):
         return {n: {"dtype": dt, "shape": list(sh), "data_offsets": list(o)} for (n, sh, dt), o in zip(tensors, offsets)}
