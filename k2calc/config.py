@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import InputError, suggest
 from .quantization import QuantizationConfig, validate_quantization
-from .inputs import MAX_CONFIG_BYTES, Malformed, clip, echo, parse_json, parse_yaml, path_kind, printable, read_text, show_path, user_path
+from .inputs import (MAX_CONFIG_BYTES, Malformed, clip, echo, parse_json, parse_yaml, path_kind, printable, read_text,
+                     show_path, user_path)
 
 # Strict: a JSON string "7168" or `true` is a wrong type, not a dimension.
 # Upper bounds far beyond any real model keep every figure a finite float (2^40 per dimension) and every
@@ -379,17 +380,25 @@ def split_ref(ref: str | Path) -> tuple[str | Path, list[str]]:
     """
     text = str(ref)
     base, at, tail = text.rpartition("@")
-    if not at or "=" not in tail or not base or path_kind(user_path(text)) is not None:
+    if not at or "=" not in tail or not base or _is_path(text):
         return ref, []
     return base, [item for item in tail.split(",") if item.strip()]
+
+
+def _is_path(ref: str | Path) -> bool:
+    """Whether something exists at `ref` (a name the OS cannot look up, such as a long `NAME@FIELD=VALUE`, is
+    no path: it is read as a preset name or reference)."""
+    try:
+        return path_kind(user_path(ref)) is not None
+    except InputError:
+        return False
 
 
 def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
     """A preset name, or a path to a config file or model folder; `NAME@FIELD=VALUE,...` adds overrides."""
     ref, inline = split_ref(ref)
-    p = user_path(ref)
-    if path_kind(p) is not None or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
-        spec = load_path(p, [*inline, *(sets or [])])
+    if _is_path(ref) or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
+        spec = load_path(ref, [*inline, *(sets or [])])
     else:
         spec = load_preset(str(ref), [*inline, *(sets or [])])
     if inline:

@@ -2,8 +2,9 @@
 
 Read from `presets/gpus*.yaml` (the shipped `gpus.yaml` plus any `gpus-*.yaml` a user drops beside it)
 and from files passed with `--gpu-file`; later files override earlier entries of the same name. Every
-file is parsed with `yaml.safe_load` and validated: an unknown key is an error naming the file, the
-entry and the nearest known field (a hand-written catalog's unknown key is almost always a typo).
+file is read through k2calc.inputs (safe YAML, bounded size and depth) and validated: an unknown key is
+an error naming the file, the entry and the nearest known field (a hand-written catalog's unknown key is
+almost always a typo), and every number is finite, positive and bounded like a config field.
 Units live in the field names; memory is an exact byte count, as the driver reports it.
 """
 
