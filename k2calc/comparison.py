@@ -12,7 +12,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .config import FIELDS, ModelSpec
+from .errors import InputError
 from .sizes import format_context
+
+MAX_MODELS = 16  # models side by side: a column each, and every analysis run for each
 
 # Fields that are bookkeeping, not architecture: left out of the config section.
 _NOT_ARCHITECTURE = {"architectures", "torch_dtype"}
@@ -100,6 +103,8 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     from .kv import kv_cache
     from .params import count_params
 
+    if len(specs) > MAX_MODELS:
+        raise InputError(f"compare: {len(specs):,} models; at most {MAX_MODELS} side by side (each runs every analysis)")
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 

@@ -43,7 +43,7 @@ typical values, not measurements.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import ceil, isfinite, isqrt
 
 from pydantic import BaseModel
@@ -356,11 +356,19 @@ def _activations(cfg: ModelConfig, lay: Layout, w: Workload, has_dense: bool, ha
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
-def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stage]:
+def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int, distinct: bool = False) -> list[_Stage]:
+    """Every pipeline stage's memory; with `distinct`, only the first stage of each kind (a pipeline's
+    middle stages repeat, and the search compares each kind once)."""
     cfg = m.cfg
     out = []
+    seen: dict[tuple, _Stage] = {}  # a stage is its layer types and whether it is first or last
     for s, layers in enumerate(m.stages(lay)):
         last = s == lay.pp - 1
+        key = (s == 0, last, tuple(m.layer_type[i] for i in layers))
+        if key in seen:
+            if not distinct:
+                out.append(replace(seen[key], index=s))
+            continue
         kv_layers = len(layers) + (cfg.num_nextn_predict_layers if (last and lay.mtp) else 0)
         types = {m.layer_type[i] for i in layers}
         if last and lay.mtp:  # the MTP layers sit after the main ones: index num_hidden_layers + j
@@ -368,8 +376,9 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stag
                       for j in range(cfg.num_nextn_predict_layers)}
         detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
-        out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
-                          cfg.vocab_size * LOGIT_BYTES if last else 0, w.context * kv_layers * kv_tl, detail))
+        seen[key] = _Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
+                           cfg.vocab_size * LOGIT_BYTES if last else 0, w.context * kv_layers * kv_tl, detail)
+        out.append(seen[key])
     return out
 
 
@@ -661,15 +670,6 @@ class SearchReport(BaseModel):
     notes: list[str]
 
 
-def _distinct(stages: list[_Stage]) -> list[_Stage]:
-    """The stages that differ in what _evaluate reads, first of each kind (a pipeline's middle stages
-    repeat): the search then compares each kind once, with the same result."""
-    seen: dict[tuple[int, int, int, int], _Stage] = {}
-    for st in stages:
-        seen.setdefault((st.weights, st.act_fixed, st.logits_per_seq, st.kv_per_seq), st)
-    return list(seen.values())
-
-
 def _divisors(n: int) -> list[int]:
     """The divisors of n, ascending, in O(sqrt n) steps."""
     small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
@@ -726,7 +726,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                             lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, redundant_experts=redundant_experts,
                                          mtp=mtp)
                             layouts[key] = (None if layout_problem(m, lay)
-                                            else (lay, _distinct(_stage_memory(m, lay, workload, kv_tl))))
+                                            else (lay, _stage_memory(m, lay, workload, kv_tl, distinct=True)))
                         entry = layouts[key]
                         if entry is None:
                             continue

@@ -262,7 +262,7 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     add("verify a folder with only config.json", ["verify", ck])
 
     small = {"model_type": "deepseek_v3", "vocab_size": 16, "hidden_size": 8, "intermediate_size": 16,
-             "moe_intermediate_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2, "kv_lora_rank": 4,
+             "moe_intermediate_size": 4, "num_hidden_layers": 2, "num_attention_heads": 2, "kv_lora_rank": 4,
              "qk_nope_head_dim": 2, "qk_rope_head_dim": 2, "v_head_dim": 2, "n_routed_experts": 2,
              "num_experts_per_tok": 1, "first_k_dense_replace": 1, "tie_word_embeddings": True,
              "num_nextn_predict_layers": 0}

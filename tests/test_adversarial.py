@@ -432,3 +432,7 @@ def test_an_unknown_model_type_is_read_by_its_fields_with_a_note(tmp_path):
     assert any("model_type 'llama' is not one k2calc knows" in n for n in spec.notes)
     v32 = load_path(config_with(tmp_path, "v32.json", json.dumps({**GOOD, "model_type": "deepseek_v32"})))
     assert any("without index_n_heads" in n for n in v32.notes)
+
+
+def test_compare_is_bounded_in_models(run):
+    one_line_error(run("compare", *["kimi-k2"] * 17), "17 models; at most 16")
