@@ -13,15 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "Model", "compare", "load"]
+__all__ = ["InputError", "Model", "check_file", "compare", "load"]
 
 if TYPE_CHECKING:
-    from .api import Model, compare, load
+    from .api import Model, check_file, compare, load
     from .errors import InputError
 
 
 def __getattr__(name: str):
-    if name in ("Model", "compare", "load"):
+    if name in ("Model", "check_file", "compare", "load"):
         from . import api
 
         return getattr(api, name)

@@ -115,17 +115,24 @@ class Model:
     def plan(self, gpu: str, *, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1,
              redundant_experts: int = 0, mtp: bool = False, context: int | str = 4096, batch: int = 1,
              chunk: int | str = DEFAULT_CHUNK, weights: str | None = None, kv_dtype: str = "bf16",
-             mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | None = None,
-             overhead_gib: float | None = None, gpu_file: list[str] | None = None) -> PlanReport:
-        """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits."""
+             mem_fraction: float | None = None, activations_gib: float | None = None,
+             overhead_gib: float | None = None, gpu_file: list[str] | None = None, engine: str = "generic",
+             max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
+             block_size: int | None = None, avg_context: int | str | None = None) -> PlanReport:
+        """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits; with
+        `engine` (vllm, sglang, trtllm), as that engine accounts it, `mem_fraction` being its fraction flag."""
         from . import plan as planlib
         from .hardware import get_gpu
 
         layout = planlib.Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
         workload = planlib.Workload(context=_context(context), batch=batch, chunk=_context(chunk, "chunk"),
                                     kv_dtype=kv_dtype)
-        return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights,
-                            knobs=planlib.knobs(mem_fraction, activations_gib, overhead_gib))
+        knobs = planlib.knobs(DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction, activations_gib,
+                              overhead_gib)
+        eng = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
+        avg = None if avg_context is None else _context(avg_context, "avg_context")
+        return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs,
+                            engine=eng, avg_context=avg)
 
     def search(self, gpus: list[str] | None = None, *, context: int | str = 4096, batch: int = 1,
                weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,
@@ -159,3 +166,10 @@ def compare(*refs: str | Model, contexts: list[int | str] | None = None, kv_dtyp
 
     specs = [r.spec if isinstance(r, Model) else load(r).spec for r in refs]
     return _compare(specs, [_context(c) for c in (contexts or [4096, 131072])], kv_dtype=kv_dtype, gpu=gpu, gpus=gpus)
+
+
+def check_file(path: str, *, baseline: str | None = None, gpu_file: list[str] | None = None):
+    """`k2calc check` as a function: the CheckReport of a file of deployments (see k2calc/check.py)."""
+    from .check import run_check
+
+    return run_check(path, baseline=baseline, gpu_files=gpu_file)

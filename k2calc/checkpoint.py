@@ -14,13 +14,21 @@ Formats (the config's `quantization_config` chooses by default; `--weights` over
   `<name>_scale_inv` of ceil(out/128) × ceil(in/128) blocks (`weight_block_size`). Embeddings, lm_head,
   the MTP `eh_proj` and `shared_head.head`, norms and the router weight stay bf16; the router bias is
   float32. DeepSeek-V3.2's indexer `weights_proj` stays bf16 (its reference `inference/model.py` says
-  so) and V3.2 stores every norm in float32 (published.md).
+  so) and V3.2 stores every norm in float32 (SOURCES.md).
 - `int4` (compressed-tensors `pack-quantized`, Kimi-K2-Thinking / K2.5): each quantized Linear weight
   becomes `weight_packed` int32 [out, ceil(in/8)] (eight 4-bit values per int32, packed along the
-  input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int64 [2]
-  (compressed-tensors' PackedQuantizationCompressor); asymmetric schemes add `weight_zero_point`
+  input dimension), `weight_scale` bf16 [out, ceil(in/group_size)] and `weight_shape` int32 [2]
+  (compressed-tensors' PackedQuantizationCompressor; int32 as the Kimi releases store it); asymmetric schemes add `weight_zero_point`
   int32 [ceil(out/8), groups]. Modules matching the config's `ignore` list stay bf16; the router
   weight (a parameter of MoEGate, not a Linear) and the embeddings are never quantized.
+- `nvfp4` (NVIDIA ModelOpt, `quant_method: modelopt`, `quant_algo: NVFP4`, from the config's
+  quantization_config or the `hf_quant_config.json` beside it): each quantized Linear keeps its name
+  `weight`, as U8 [out, ceil(in/2)] (two e2m1 values per byte, packed along the input dimension), with
+  `weight_scale` F8_E4M3 [out, ceil(in/group_size)] (one scale per 16 values), and two float32 scalars
+  (shape []): the global `weight_scale_2` and the static activation scale `input_scale` (ModelOpt's
+  examples/deepseek/quantize_to_nvfp4.py and unified HF export). Modules matching `exclude_modules` /
+  `ignore` (globs, `*` any text) stay in the config's dtype (the DeepSeek releases' fp8 weights
+  dequantized to bf16, as ModelOpt writes them); the router and the embeddings are never quantized.
 
 Checkpoint quirks that are facts of one release rather than of the architecture are listed in
 `_quirks` with their source.
@@ -31,6 +39,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+from fnmatch import fnmatchcase
 from dataclasses import dataclass
 from math import ceil, prod
 from pathlib import Path, PurePosixPath
@@ -42,7 +51,8 @@ from .config import ModelConfig, ModelSpec
 from .errors import InputError
 from .inputs import MAX_INDEX_BYTES, echo, open_regular, parse_json, path_kind, show_path, user_path
 from .render import GIB
-from .tensors import Kind, Tensor, build_tensors
+from .tensors import VISION_KINDS, Kind, Tensor, build_tensors
+from .vision import vision_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
 DTYPE_BYTES = {
@@ -50,7 +60,7 @@ DTYPE_BYTES = {
     "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1,
 }
 TORCH_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
-FORMATS = ("bf16", "fp8", "int4")
+FORMATS = ("bf16", "fp8", "int4", "nvfp4")
 
 # Defaults for a format forced on a config that does not describe it (`--weights fp8` on a bf16 model).
 FP8_BLOCK_DEFAULT = (128, 128)  # DeepSeek-V3's weight_block_size
@@ -60,6 +70,11 @@ INT4_IGNORE_DEFAULT = (  # Kimi-K2.5's text_config ignore list, plus the MTP mod
     r"re:.*\.(eh_proj|shared_head\.head)$",
 )
 
+NVFP4_GROUP_DEFAULT = 16  # NVFP4 has one scale per 16 values by definition
+NVFP4_EXCLUDE_DEFAULT = (  # --weights nvfp4 on a config without one: nvidia's Kimi-K2.5-NVFP4 exclusions
+    "lm_head", "*self_attn*", "*.eh_proj", "*.shared_head.head",  # (attention, lm_head) + the MTP projections
+)
+
 # Kinds whose matmul weights the DeepSeek fp8 checkpoints quantize (MTP_PROJ, embeddings, heads, router: no).
 _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_EXPERTS}
 
@@ -67,7 +82,7 @@ _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_E
 class WeightFormat(BaseModel):
     """How the weights are stored: the format and the parameters read from `quantization_config`."""
 
-    name: Literal["bf16", "fp8", "int4"]
+    name: Literal["bf16", "fp8", "int4", "nvfp4"]
     from_config: bool  # False when --weights forced it
     base_dtype: str = "BF16"  # unquantized tensors
     fp8_dtype: str = "F8_E4M3"
@@ -77,10 +92,13 @@ class WeightFormat(BaseModel):
     num_bits: int = 4
     symmetric: bool = True
     int4_scale_dtype: str = "BF16"
-    ignore: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()  # int4: compressed-tensors' ignore (`re:` regexes or exact names)
+    exclude: tuple[str, ...] = ()  # nvfp4: ModelOpt's exclude_modules / ignore (globs)
+    source: str = ""  # where the format was read, when not the config.json itself
 
     def describe(self) -> str:
-        src = "from the config" if self.from_config else "forced by --weights"
+        src = ("forced by --weights" if not self.from_config else f"from {self.source}" if self.source
+               else "from the config")
         if self.name == "fp8":
             extra = f", scale_fmt {self.scale_fmt}" if self.scale_fmt else ""
             return (f"fp8 ({self.fp8_dtype}, one float32 scale per {self.block[0]}×{self.block[1]} block{extra}), "
@@ -89,7 +107,19 @@ class WeightFormat(BaseModel):
             sym = "symmetric" if self.symmetric else "asymmetric"
             return (f"int4 weight-only (compressed-tensors pack-quantized, group {self.group_size}, "
                     f"{self.int4_scale_dtype} scales, {sym}; {len(self.ignore)} ignore patterns), {src}")
+        if self.name == "nvfp4":
+            return (f"nvfp4 (ModelOpt: e2m1 weights two per byte, one F8_E4M3 scale per {self.group_size} values, "
+                    f"float32 global and input scales; {len(self.exclude)} exclude patterns), {src}")
         return f"bf16 ({self.base_dtype}), {src}"
+
+    @property
+    def assumed_note(self) -> str | None:
+        """Said whenever bf16 was inferred from the absence of any quantization description."""
+        if self.name == "bf16" and self.from_config:
+            return (f"weight format: the config has no quantization_config (and no hf_quant_config.json was "
+                    f"found), so the checkpoint is sized as {self.base_dtype}; if it is quantized, pass "
+                    "--weights or --quant-config FILE")
+        return None
 
 
 def _base_dtype(cfg: ModelConfig, source: str = "") -> str:
@@ -101,8 +131,19 @@ def _base_dtype(cfg: ModelConfig, source: str = "") -> str:
 
 
 def config_where(spec: ModelSpec) -> str:
-    """How weight_format's errors name the model's quantization_config: its file, or `preset NAME`."""
+    """How weight_format's errors name the model's quantization_config: its file, or `preset NAME` (or
+    the hf_quant_config.json it was read from)."""
+    if spec.quant_config_path:
+        return f"{spec.quant_config_path}: quantization"
     return f"{spec.source}: quantization_config"
+
+
+def spec_format(spec: ModelSpec, override: str | None = None) -> WeightFormat:
+    """weight_format for a loaded model, naming the hf_quant_config.json the format was read from."""
+    fmt = weight_format(spec.config, override, config_where(spec))
+    if spec.quant_config_path and fmt.from_config:
+        fmt = fmt.model_copy(update={"source": spec.quant_config_path})
+    return fmt
 
 
 def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "quantization_config") -> WeightFormat:
@@ -114,7 +155,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         raise InputError(f"--weights {override}: unknown weight format (choose from {', '.join(FORMATS)})")
     q = cfg.quantization_config or {}
     method = q.get("quant_method")
-    base = _base_dtype(cfg, where.removesuffix("quantization_config"))
+    base = _base_dtype(cfg, where.removesuffix("quantization_config").removesuffix("quantization"))
     native: str
     if not q:
         native = "bf16"
@@ -122,13 +163,15 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         native = "fp8"
     elif method == "compressed-tensors" and q.get("format") == "pack-quantized":
         native = "int4"
+    elif method == "modelopt" and str(q.get("quant_algo", "")).upper() == "NVFP4":
+        native = "nvfp4"
     else:
         native = "?"
     name = override or native
     if name == "?":
         raise InputError(
-            f"{where}: quant_method {echo(method)} (format {echo(q.get('format'))}) is not a weight format "
-            f"k2calc models; pass --weights bf16|fp8|int4"
+            f"{where}: quant_method {echo(method)} ({_variant(q)}) is not a weight format k2calc models; "
+            f"pass --weights {'|'.join(FORMATS)}"
         )
     from_config = name == native
     if name == "fp8":
@@ -156,7 +199,36 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             raise InputError(f"{where}: weights.group_size: expected a positive integer, got {echo(gsize)}")
         return WeightFormat(name="int4", from_config=True, base_dtype=base, group_size=gsize, num_bits=bits,
                             symmetric=bool(w.get("symmetric", True)), ignore=tuple(q.get("ignore") or ()))
+    if name == "nvfp4":
+        if native != "nvfp4":
+            return WeightFormat(name="nvfp4", from_config=False, base_dtype=base, group_size=NVFP4_GROUP_DEFAULT,
+                                exclude=NVFP4_EXCLUDE_DEFAULT)
+        return _nvfp4_format(q, base, where)
     return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
+
+
+def _variant(q: dict[str, Any]) -> str:
+    """What names the variant of a quant_method: ModelOpt's quant_algo, else compressed-tensors' format."""
+    if "quant_algo" in q:
+        return f"quant_algo {echo(q['quant_algo'])}"
+    return f"format {echo(q.get('format'))}"
+
+
+def _nvfp4_format(q: dict[str, Any], base: str, where: str) -> WeightFormat:
+    """ModelOpt's NVFP4 description, in either form: hf_quant_config.json's `quantization` (group_size,
+    exclude_modules) or a config.json quantization_config (config_groups' weights group_size, ignore)."""
+    gsize = q.get("group_size")
+    if gsize is None:
+        groups = [g for g in (q.get("config_groups") or {}).values() if isinstance(g, dict)]
+        sizes = {(g.get("weights") or {}).get("group_size") for g in groups}
+        gsize = sizes.pop() if len(sizes) == 1 else None
+    if gsize != NVFP4_GROUP_DEFAULT:
+        raise InputError(f"{where}: group_size: NVFP4 has one scale per {NVFP4_GROUP_DEFAULT} values, got {echo(gsize)}")
+    patterns = q.get("exclude_modules", q.get("ignore")) or []
+    if not (isinstance(patterns, list) and all(isinstance(x, str) for x in patterns)):
+        raise InputError(f"{where}: exclude_modules: expected a list of module names or globs, got {echo(patterns)}")
+    return WeightFormat(name="nvfp4", from_config=True, base_dtype=base, group_size=gsize,
+                        exclude=tuple(patterns))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -180,6 +252,13 @@ def _ignored(module: str, patterns: tuple[str, ...], prefix: str) -> bool:
     return False
 
 
+def _excluded(module: str, patterns: tuple[str, ...], prefix: str) -> bool:
+    """ModelOpt's matching: glob patterns (`*` any text) against the module name, with or without the
+    checkpoint prefix (`language_model.`)."""
+    names = (module, prefix + module) if prefix else (module,)
+    return any(fnmatchcase(n, pat) for pat in patterns for n in names)
+
+
 def quantized(t: Tensor, fmt: WeightFormat, prefix: str = "") -> bool:
     """Whether the format stores this tensor quantized."""
     if not (t.matmul and len(t.shape) == 2 and t.name.endswith(".weight")):
@@ -191,6 +270,10 @@ def quantized(t: Tensor, fmt: WeightFormat, prefix: str = "") -> bool:
         if t.kind in (Kind.EMBEDDING, Kind.ROUTER):  # not nn.Linear modules
             return False
         return not _ignored(t.name.removesuffix(".weight").replace("{e}", "0"), fmt.ignore, prefix)
+    if fmt.name == "nvfp4":
+        if t.kind in (Kind.EMBEDDING, Kind.ROUTER):  # not nn.Linear modules
+            return False
+        return not _excluded(t.name.removesuffix(".weight").replace("{e}", "0"), fmt.exclude, prefix)
     return False
 
 
@@ -198,7 +281,7 @@ def _plain_dtype(t: Tensor, cfg: ModelConfig, fmt: WeightFormat) -> str:
     if t.kind is Kind.ROUTER and not t.matmul:
         return "F32"  # e_score_correction_bias: float32 in the V3 and K2 checkpoints
     if t.kind is Kind.NORMS and cfg.model_type == "deepseek_v32":
-        return "F32"  # published.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
+        return "F32"  # SOURCES.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
     return fmt.base_dtype
 
 
@@ -212,14 +295,20 @@ def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: Mode
         b0, b1 = fmt.block
         return [(t.name, shape, fmt.fp8_dtype), (t.name + "_scale_inv", (ceil(out_f / b0), ceil(in_f / b1)), "F32")]
     base = t.name.removesuffix(".weight")
+    if fmt.name == "nvfp4":
+        return [(t.name, (out_f, ceil(in_f / 2)), "U8"),  # two e2m1 values per byte, along the input dim
+                (f"{base}.weight_scale", (out_f, ceil(in_f / fmt.group_size)), "F8_E4M3"),
+                (f"{base}.weight_scale_2", (), "F32"),  # per-tensor global scale, a 0-dim tensor
+                (f"{base}.input_scale", (), "F32")]  # static activation scale, a 0-dim tensor
     per_int32 = 32 // fmt.num_bits
     groups = ceil(in_f / fmt.group_size)
     parts = [(f"{base}.weight_packed", (out_f, ceil(in_f / per_int32)), "I32"),
              (f"{base}.weight_scale", (out_f, groups), fmt.int4_scale_dtype)]
     if not fmt.symmetric:
         parts.append((f"{base}.weight_zero_point", (ceil(out_f / per_int32), groups), "I32"))
-    # compress_weight stores torch.tensor(weight.shape): int64 (vLLM's loader declares it int64 too).
-    parts.append((f"{base}.weight_shape", (2,), "I64"))
+    # int32, as the Kimi-K2-Thinking / K2.5 releases store it: with int64 the published K2.5 total_size
+    # (SOURCES.md) cannot be reached by any accounting of the other tensors.
+    parts.append((f"{base}.weight_shape", (2,), "I32"))
     return parts
 
 
@@ -249,26 +338,35 @@ class Stored:
 
 
 def _role(name: str) -> str:
-    for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_packed", "packed"),
+    for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_scale_2", "scale"),
+                         (".input_scale", "scale"), (".weight_packed", "packed"),
                          (".weight_shape", "shape"), (".weight_zero_point", "zero_point")):
         if name.endswith(suffix):
             return role
     return "weight"
 
 
-# Kimi-K2-Instruct's index lists one `rotary_emb.inv_freq` per decoder layer, 56 bf16 values each
-# (published.md, from its model.safetensors.index.json and headers). 56 is not qk_rope_head_dim/2 = 32:
-# the length is a fact of that release, not derivable from the config, so it is a constant here.
-KIMI_INV_FREQ_LEN = 56
+# The text-only Kimi-K2 releases store one `rotary_emb.inv_freq` buffer per decoder layer, in their own
+# format only (Kimi-K2.5, multimodal, stores none). Facts of each release, not derivable from the config
+# (neither is qk_rope_head_dim/2 = 32 values), so they are constants here with their source (SOURCES.md):
+# - fp8 (Kimi-K2-Instruct): 56 bf16 values each, from its index and headers;
+# - int4 (Kimi-K2-Thinking): 208,276 tensors and total_size 594,205,920,512, which leave 61 tensors of 256
+#   bytes each; their dtype and shape are not published here, so they are modelled as 64 float32 values.
+KIMI_INV_FREQ = {"fp8": ("BF16", 56, "Kimi-K2-Instruct"), "int4": ("F32", 64, "Kimi-K2-Thinking")}
+KIMI_INV_FREQ_LEN = KIMI_INV_FREQ["fp8"][1]
 
 
-def _quirks(cfg: ModelConfig, fmt: WeightFormat) -> tuple[list[Stored], list[str]]:
+def _quirks(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored], list[str]]:
     """Non-weight tensors a real release stores, keyed on the family, with their source."""
-    if cfg.model_type == "kimi_k2" and fmt.name == "fp8" and fmt.from_config:
-        extra = [Stored(f"model.layers.{i}.self_attn.rotary_emb.inv_freq", (KIMI_INV_FREQ_LEN,), "BF16", 1,
-                        "extra", False, "extra") for i in range(cfg.num_hidden_layers)]
-        note = (f"includes {cfg.num_hidden_layers} rotary_emb.inv_freq buffers of {KIMI_INV_FREQ_LEN} bf16 values, "
-                "which the Kimi-K2-Instruct fp8 release stores (published.md); an assumption for other kimi_k2 releases")
+    cfg = spec.config
+    text_only_kimi = cfg.model_type == "kimi_k2" and not spec.checkpoint_prefix
+    if text_only_kimi and fmt.from_config and fmt.name in KIMI_INV_FREQ:
+        dtype, n, release = KIMI_INV_FREQ[fmt.name]
+        extra = [Stored(f"model.layers.{i}.self_attn.rotary_emb.inv_freq", (n,), dtype, 1, "extra", False, "extra")
+                 for i in range(cfg.num_hidden_layers)]
+        note = (f"includes {cfg.num_hidden_layers} rotary_emb.inv_freq buffers of {n} {dtype.lower()} values "
+                f"({n * DTYPE_BYTES[dtype]} bytes each), as the {release} {fmt.name} release stores them "
+                "(SOURCES.md); an assumption for other kimi_k2 releases")
         return extra, [note]
     return [], []
 
@@ -280,9 +378,13 @@ def checkpoint_tensors(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored]
     for t in build_tensors(cfg):
         for name, shape, dtype in stored_parts(t, t.dims, fmt, cfg, quantized(t, fmt, prefix)):
             out.append(Stored(prefix + name, shape, dtype, t.copies, t.kind.value, t.mtp, _role(name)))
-    extra, notes = _quirks(cfg, fmt)
+    extra, notes = _quirks(spec, fmt)
     out += [Stored(prefix + s.name, s.shape, s.dtype, s.copies, s.kind, s.mtp, s.role) for s in extra]
-    return out, notes
+    vision, _, vision_notes = vision_tensors(spec)
+    # The vision tower and projector as released: unquantized, in the config's dtype, names unprefixed.
+    out += [Stored(t.name, t.dims, fmt.base_dtype, t.copies, t.kind.value, False, "weight") for t in vision]
+    assumed = [fmt.assumed_note] if fmt.assumed_note else []
+    return out, assumed + notes + vision_notes
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -311,17 +413,19 @@ class CheckpointReport(BaseModel):
     total_gib: float  # 2^30 bytes
     main: PartBytes
     mtp: PartBytes
+    vision: PartBytes  # a multimodal checkpoint's vision tower and projector (zero for text-only models)
     by_dtype: dict[str, DtypeBytes]
     by_component: dict[str, int]  # bytes, weights and their scales together; sums to total_bytes
     notes: list[str]
 
 
 def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> CheckpointReport:
-    fmt = weight_format(spec.config, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     stored, notes = checkpoint_tensors(spec, fmt)
     by_dtype: dict[str, DtypeBytes] = {}
     by_component: dict[str, int] = {}
-    main, mtp = PartBytes(tensors=0, bytes=0), PartBytes(tensors=0, bytes=0)
+    main, mtp, vision = (PartBytes(tensors=0, bytes=0) for _ in range(3))
+    vision_kinds = {k.value for k in VISION_KINDS}
     for s in stored:
         d = by_dtype.setdefault(s.dtype, DtypeBytes(tensors=0, elements=0, bytes=0))
         d.tensors += s.copies
@@ -329,14 +433,15 @@ def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> Checkpoint
         d.bytes += s.bytes
         key = "mtp" if s.mtp else s.kind
         by_component[key] = by_component.get(key, 0) + s.bytes
-        part = mtp if s.mtp else main
+        part = mtp if s.mtp else vision if s.kind in vision_kinds else main
         part.tensors += s.copies
         part.bytes += s.bytes
-    total = main.bytes + mtp.bytes
+    total = main.bytes + mtp.bytes + vision.bytes
     return CheckpointReport(
-        model=spec.name, format=fmt, format_description=fmt.describe(), tensors=main.tensors + mtp.tensors,
+        model=spec.name, format=fmt, format_description=fmt.describe(),
+        tensors=main.tensors + mtp.tensors + vision.tensors,
         elements=sum(s.elements for s in stored), total_bytes=total, total_gb=total / 1e9, total_gib=total / GIB,
-        main=main, mtp=mtp, by_dtype=by_dtype, by_component=by_component, notes=list(spec.notes) + notes,
+        main=main, mtp=mtp, vision=vision, by_dtype=by_dtype, by_component=by_component, notes=list(spec.notes) + notes,
     )
 
 
@@ -546,7 +651,7 @@ class _Expected:
 
 def verify(path: str | Path, spec: ModelSpec, weights: str | None = None) -> VerifyReport:
     folder, index = checkpoint_folder(path)
-    fmt = weight_format(spec.config, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     stored, notes = checkpoint_tensors(spec, fmt)
     expected = _Expected(stored)
     expected_bytes = sum(s.bytes for s in stored)

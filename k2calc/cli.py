@@ -51,15 +51,15 @@ def handle_errors(fn):
     return wrapper
 
 
-def resolve_model(preset: str | None, config: Path | None, sets: list[str] | None):
+def resolve_model(preset: str | None, config: Path | None, sets: list[str] | None, quant_config: Path | None = None):
     from .config import load_path, load_preset
 
     if preset and config:
         raise InputError("give either --preset or --config, not both")
     if config is not None:
-        return load_path(config, sets)
+        return load_path(config, sets, quant_config)
     if preset:
-        return load_preset(preset, sets)
+        return load_preset(preset, sets, quant_config)
     raise InputError("no model given: use --preset NAME (see `k2calc presets`) or --config PATH")
 
 
@@ -210,14 +210,15 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     _emit(report, kv_tables(report), format, report.notes, formulas)
 
 
-WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|int4 (default: the config's quantization_config).")]
+WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|int4|nvfp4 (default: the config's quantization_config, or hf_quant_config.json beside it).")]
+QuantConfigOpt = Annotated[Optional[Path], typer.Option("--quant-config", metavar="FILE", help="NVIDIA ModelOpt hf_quant_config.json describing the weight format (read by default from beside config.json).")]
 GpuFileOpt = Annotated[Optional[list[str]], typer.Option("--gpu-file", help="Extra GPU catalog YAML (repeatable); its entries override the built-in ones.")]
 
 
 @app.command()
 @handle_errors
 def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, weights: WeightsOpt = None,
-               format: FormatOpt = Format.table) -> None:
+               quant_config: QuantConfigOpt = None, format: FormatOpt = Format.table) -> None:
     """Checkpoint bytes by dtype and component, tensor count, main model and MTP apart.
 
     The total is what model.safetensors.index.json's metadata.total_size says (tensor bytes, headers
@@ -229,7 +230,7 @@ def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt 
     from .checkpoint import checkpoint_report
     from .views import checkpoint_tables
 
-    spec = resolve_model(preset, config, set_)
+    spec = resolve_model(preset, config, set_, quant_config)
     report = checkpoint_report(spec, weights)
     _emit(report, checkpoint_tables(report), format, report.notes)
 
@@ -238,7 +239,7 @@ def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt 
 @handle_errors
 def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its model.safetensors.index.json.")],
            preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None, weights: WeightsOpt = None,
-           format: FormatOpt = Format.table) -> None:
+           quant_config: QuantConfigOpt = None, format: FormatOpt = Format.table) -> None:
     """Match a local checkpoint's tensor names, shapes and dtypes against the model (exit 1 if they differ).
 
     Reads model.safetensors.index.json and, where the shard files are present, only their headers (never
@@ -252,14 +253,14 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
     from .views import verify_tables
 
     if preset or config:
-        spec = resolve_model(preset, config, set_)
+        spec = resolve_model(preset, config, set_, quant_config)
     else:
         from .inputs import path_kind, show_path
 
         folder, _ = checkpoint_folder(path)
         if path_kind(folder / "config.json") != "file":
             raise InputError(f"{show_path(folder)}: no config.json beside the checkpoint; pass --preset or --config")
-        spec = load_path(folder, set_)
+        spec = load_path(folder, set_, quant_config)
     report = verify_checkpoint(path, spec, weights)
     _emit(report, verify_tables(report), format, report.notes)
     if not report.ok:
@@ -296,8 +297,14 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
          chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
+         quant_config: QuantConfigOpt = None,
          kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
-         mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization).")] = DEFAULT_MEM_FRACTION,
+         mem_fraction: Annotated[Optional[float], typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization); with --engine, that engine's own fraction flag. Default 0.9, or the engine's default.")] = None,
+         engine: Annotated[str, typer.Option("--engine", help="Account memory as this engine does at start-up: generic|vllm|sglang|trtllm.")] = "generic",
+         max_num_batched_tokens: Annotated[Optional[int], typer.Option("--max-num-batched-tokens", help="With --engine: tokens of the profiling forward pass (vLLM's flag; SGLang --chunked-prefill-size; TRT-LLM max_num_tokens). Default: the engine's.")] = None,
+         max_num_seqs: Annotated[Optional[int], typer.Option("--max-num-seqs", help="Concurrent sequences per DP replica the engine admits (vLLM's flag). Default: the engine's.")] = None,
+         block_size: Annotated[Optional[int], typer.Option("--block-size", help="With --engine: KV block/page size in tokens (vLLM's flag). Default: the engine's.")] = None,
+         avg_context: Annotated[Optional[str], typer.Option("--avg-context", help="Also show how many requests of this average context fit (e.g. 8k).")] = None,
          activations_gib: Annotated[Optional[float], typer.Option("--activations-gib", help="Override the activation estimate (GiB per GPU).")] = None,
          overhead_gib: Annotated[Optional[float], typer.Option("--overhead-gib", help="Override the runtime overhead (GiB per GPU; default 3, 5 with EP).")] = None,
          gpu_file: GpuFileOpt = None,
@@ -322,15 +329,19 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     if search:
         if check:
             raise InputError("--check and --search do not go together")
+        if engine != "generic":
+            raise InputError(f"--engine {engine} does not go with --search: the search uses the generic accounting")
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
-    spec = resolve_model(preset, config, set_)
+    spec = resolve_model(preset, config, set_, quant_config)
     layout, workload, knobs = planlib.layout_from_options(
         tp=1 if tp is None else tp, dp_attention=1 if dp_attention is None else dp_attention, ep=1 if ep is None else ep,
         pp=1 if pp is None else pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
-        chunk=chunk, kv_dtype=kv_dtype, mem_fraction=mem_fraction, activations_gib=activations_gib,
-        overhead_gib=overhead_gib)
+        chunk=chunk, kv_dtype=kv_dtype, mem_fraction=DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction,
+        activations_gib=activations_gib, overhead_gib=overhead_gib)
+    engine_cfg = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
+    avg = planlib.parse_avg_context(avg_context)
     if search:
         names = [n.strip() for n in (gpu or "").split(",") if n.strip()]
         if gpu is not None and not names:
@@ -342,12 +353,48 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         return
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
-    report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_)
+    report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_,
+                          engine=engine_cfg, avg_context=avg)
     if check and format is Format.table:
         typer.echo(report.reason)
     else:
         _emit(report, plan_tables(report), format, [report.reason, *report.notes])
     if check and not report.fits:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def check(file: Annotated[Path, typer.Argument(help="YAML file of named deployments and their requirements.")],
+          junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")] = None,
+          baseline: Annotated[Optional[Path], typer.Option("--baseline", metavar="PREVIOUS.json", help="A previous `check --format json`: report what moved.")] = None,
+          gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
+    """CI capacity checks: plan every deployment of FILE and test its requirements.
+
+    Exit 0 when all pass, 1 when any fails (each named on stderr), 2 for a bad file. With GITHUB_ACTIONS
+    set, failures are also GitHub annotations.
+
+    \b
+    Example:  k2calc check deployments.yaml --junit capacity.xml --baseline previous.json
+    """
+    import os
+
+    from .check import github_annotations, junit_xml, run_check
+    from .views import check_tables
+
+    report = run_check(file, baseline=baseline, gpu_files=gpu_file)
+    emit(report, check_tables(report), format)
+    if junit is not None:
+        try:
+            junit.write_text(junit_xml(report))
+        except OSError as e:
+            raise InputError(f"--junit {junit}: cannot write it ({e.strerror})") from None
+    if os.environ.get("GITHUB_ACTIONS"):
+        for line in github_annotations(report):
+            typer.echo(line)
+    for line in report.failures:
+        error_line(f"check failed: {line}")
+    if not report.passed:
         raise typer.Exit(1)
 
 

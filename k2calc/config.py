@@ -175,6 +175,17 @@ class ModelSpec:
     description: str = ""
     notes: list[str] = field(default_factory=list)  # said to the user on stderr, never silently dropped
     checkpoint_prefix: str = ""  # "language_model." for multimodal checkpoints
+    # A multimodal config as read (outer fields, text_config, vision_config): k2calc/vision.py builds the tower.
+    multimodal_config: dict[str, Any] | None = None
+    quant_config_path: str | None = None  # the hf_quant_config.json the weight format was read from
+
+    @property
+    def multimodal_type(self) -> str | None:
+        return (self.multimodal_config or {}).get("model_type")
+
+    @property
+    def vision_config(self) -> dict[str, Any] | None:
+        return (self.multimodal_config or {}).get("vision_config")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -217,8 +228,8 @@ def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]
     if isinstance(raw.get("text_config"), dict):
         text = dict(raw["text_config"])
         outer = raw.get("model_type") or "multimodal"
-        vision = " (vision_config)" if "vision_config" in raw else ""
-        notes.append(f"{outer} is multimodal: reading its text_config; the vision tower{vision} is not counted")
+        vision = " (and, for params and checkpoint only, its vision_config)" if "vision_config" in raw else ""
+        notes.append(f"{outer} is multimodal: reading its text_config{vision}")
         if "quantization_config" not in text and isinstance(raw.get("quantization_config"), dict):
             text["quantization_config"] = raw["quantization_config"]
         return text, "language_model."
@@ -332,8 +343,46 @@ def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:
 # Entry points
 
 
-def load_path(path: str | Path, sets: list[str] | None = None) -> ModelSpec:
-    """Load a config.json, a YAML preset file, or a model folder holding config.json."""
+HF_QUANT_CONFIG = "hf_quant_config.json"  # NVIDIA ModelOpt's description of a checkpoint's weight format
+
+
+def _quant_config_beside(p: Path) -> Path | None:
+    """hf_quant_config.json beside config.json, or X.hf_quant_config.json beside X.config.json."""
+    if p.name == "config.json":
+        q = p.with_name(HF_QUANT_CONFIG)
+    elif p.name.endswith(".config.json"):
+        q = p.with_name(p.name.removesuffix(".config.json") + "." + HF_QUANT_CONFIG)
+    else:
+        return None
+    return q if path_kind(q) == "file" else None
+
+
+def read_quant_config(path: Path) -> dict[str, Any]:
+    """An hf_quant_config.json as a quantization_config: its `quantization` object under quant_method
+    `modelopt` (how vLLM and SGLang read it), validated like a config's."""
+    raw = read_mapping(path)
+    where = show_path(path)
+    q = raw.get("quantization")
+    if not isinstance(q, dict):
+        raise InputError(f"{where}: quantization: expected an object (ModelOpt's hf_quant_config.json), got {echo(q)}")
+    q = {"quant_method": "modelopt", **q}
+    try:
+        validate_quantization(q)
+    except ValidationError as e:
+        raise InputError(_format_validation(where, e, ("quantization",))) from None
+    return q
+
+
+def _has_quantization(raw: dict[str, Any]) -> bool:
+    text = raw.get("text_config")
+    return bool(raw.get("quantization_config")) or (isinstance(text, dict) and bool(text.get("quantization_config")))
+
+
+def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str | Path | None = None) -> ModelSpec:
+    """Load a config.json, a YAML preset file, or a model folder holding config.json.
+
+    The weight format comes from the config's quantization_config; an hf_quant_config.json beside the
+    config (or `quant_config`, which takes precedence over both) describes it when the config does not."""
     p = user_path(path)
     if path_kind(p) == "dir":
         cfg = p / "config.json"
@@ -352,7 +401,17 @@ def load_path(path: str | Path, sets: list[str] | None = None) -> ModelSpec:
         raw = raw["config"]
         notes += typo_warnings(raw, where)
     config, prefix = build_config(raw, where, parse_overrides(sets), notes)
-    return ModelSpec(printable(name), config, where, description, notes, prefix)
+    qpath = user_path(quant_config, "--quant-config ") if quant_config is not None else None
+    if qpath is None and not _has_quantization(raw):
+        qpath = _quant_config_beside(p)
+    if qpath is not None:
+        config = config.model_copy(update={"quantization_config": read_quant_config(qpath)})
+        notes.append(f"weight format read from {show_path(qpath)}")
+    spec = ModelSpec(printable(name), config, where, description, notes, prefix)
+    spec.quant_config_path = show_path(qpath) if qpath is not None else None
+    if isinstance(raw.get("text_config"), dict) and isinstance(raw.get("vision_config"), dict):
+        spec.multimodal_config = raw
+    return spec
 
 
 def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
@@ -365,10 +424,10 @@ def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
     return printable(value[:1000])
 
 
-def load_preset(name: str, sets: list[str] | None = None) -> ModelSpec:
+def load_preset(name: str, sets: list[str] | None = None, quant_config: str | Path | None = None) -> ModelSpec:
     from .presets import preset_path
 
-    spec = load_path(preset_path(name), sets)
+    spec = load_path(preset_path(name), sets, quant_config)
     spec.source = f"preset {name}"
     return spec
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from math import prod
 
 from .config import ModelConfig
-from .tensors import Kind, Tensor, build_tensors
+from .tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def explain_params(cfg: ModelConfig) -> list[Formula]:
     tensors = build_tensors(cfg)
     main = [t for t in tensors if not t.mtp]
     out = [explain_kind(cfg, [t for t in main if t.kind is kind], kind.value)
-           for kind in Kind if kind is not Kind.MTP_PROJ]
+           for kind in LANGUAGE_KINDS]
     mtp = [t for t in tensors if t.mtp]
     if mtp:
         out.append(explain_kind(cfg, mtp, "mtp"))

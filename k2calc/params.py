@@ -14,9 +14,11 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from .config import ModelSpec
-from .tensors import Kind, Tensor, build_tensors
+from .tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
+from .vision import vision_tensors
 
-BREAKDOWN_KEYS = [k.value for k in Kind if k is not Kind.MTP_PROJ]
+BREAKDOWN_KEYS = [k.value for k in LANGUAGE_KINDS]
+VISION_KINDS_ORDER = (Kind.VISION_TOWER, Kind.MM_PROJECTOR)
 
 
 class LayerType(BaseModel):
@@ -43,6 +45,15 @@ class TensorGroup(BaseModel):
     mtp: bool
 
 
+class VisionParams(BaseModel):
+    """A multimodal model's vision tower and projector, counted apart from the language model."""
+
+    tower: str  # the builder's family name, e.g. MoonViT
+    total: int
+    breakdown: dict[str, int]  # vision_tower, mm_projector; sums to total
+    tensors: list[TensorGroup]
+
+
 class ParamReport(BaseModel):
     model: str
     total: int
@@ -56,6 +67,7 @@ class ParamReport(BaseModel):
     mtp_breakdown: dict[str, int]  # sums to mtp
     layer_types: list[LayerType]
     tensors: list[TensorGroup]
+    vision: VisionParams | None  # None for a text-only model (or a tower k2calc has no builder for)
     notes: list[str]
 
 
@@ -103,6 +115,11 @@ def count_params(spec: ModelSpec) -> ParamReport:
     active_breakdown = _by_kind(main, lambda t: t.active(k))
     buffers = sum(t.params for t in main if t.buffer)
     total = sum(t.params for t in main)
+    vt, tower, vision_notes = vision_tensors(spec)
+    vision = None
+    if tower is not None:
+        vision = VisionParams(tower=tower, total=sum(t.params for t in vt), tensors=group_tensors(vt),
+                              breakdown={k.value: sum(t.params for t in vt if t.kind is k) for k in VISION_KINDS_ORDER})
     return ParamReport(
         model=spec.name,
         total=total,
@@ -116,5 +133,6 @@ def count_params(spec: ModelSpec) -> ParamReport:
         mtp_breakdown=_by_kind(mtp, lambda t: t.params),
         layer_types=layer_types,
         tensors=group_tensors(tensors),
-        notes=list(spec.notes),
+        vision=vision,
+        notes=list(spec.notes) + vision_notes,
     )

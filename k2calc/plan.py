@@ -38,6 +38,14 @@ the `ceil(batch / dp)` sequences a GPU samples for.
 **Overhead** (`--overhead-gib` overrides the sum): CUDA context and libraries 1 GiB, NCCL buffers 1 GiB,
 expert-parallel all-to-all buffers 2 GiB when `ep > 1` (DeepEP-style), CUDA graphs 1 GiB. Rough,
 typical values, not measurements.
+
+**Engines** (`engine`): with `vllm`, `sglang` or `trtllm` the same weights and activation estimate go
+through that engine's own start-up accounting (engines.py): the KV cache it allocates, the token count it
+logs, what it holds per GPU; the verdict is whether its KV cache holds the workload. `generic` (the
+default) is the rule above.
+
+**Concurrency**: besides the worst case (every sequence at the full context), `avg_context` gives how many
+requests of that average length the KV cache holds, capped by `--max-num-seqs` per DP replica.
 """
 
 from __future__ import annotations
@@ -48,9 +56,11 @@ from math import ceil, isfinite, isqrt
 
 from pydantic import BaseModel
 
-from .checkpoint import WeightFormat, config_where, parts_bytes, quantized, stored_parts, weight_format
+from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
 from .config import ModelConfig, ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
+from .engines import SOURCES as ENGINE_SOURCES
+from .engines import Concurrency, EngineConfig, EngineMemory, StageNeeds, account, concurrency, resolve
 from .errors import InputError
 from .render import GIB
 from .hardware import GPU
@@ -148,6 +158,21 @@ def layout_from_options(*, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: 
     workload = Workload(context=parse_context(context, "--context"), batch=batch,
                         chunk=parse_context(chunk, "--chunk"), kv_dtype=kv_dtype)
     return layout, workload, knobs(mem_fraction, activations_gib, overhead_gib)
+
+
+def engine_options(engine: str = "generic", mem_fraction: float | None = None, max_num_batched_tokens: int | None = None,
+                   max_num_seqs: int | None = None, block_size: int | None = None) -> EngineConfig:
+    """The command line's engine options -> EngineConfig (--mem-fraction lands on the engine's fraction flag)."""
+    from .engines import engine_config
+
+    return engine_config(engine, mem_fraction, max_num_batched_tokens=max_num_batched_tokens,
+                         max_num_seqs=max_num_seqs, block_size=block_size)
+
+
+def parse_avg_context(text: str | None) -> int | None:
+    from .sizes import parse_context
+
+    return None if text is None else parse_context(text, "--avg-context")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -394,7 +419,8 @@ def _overhead(lay: Layout) -> dict[str, int]:
 
 
 class PerGPU(BaseModel):
-    """Bytes on one GPU (the stage that needs the most); free = budget - the four parts."""
+    """Bytes on one GPU (the stage that needs the most); free = budget - the four parts. With an engine,
+    budget is what its fraction flag covers and free is its KV pool minus the workload's KV cache."""
 
     weights: int
     kv_cache: int
@@ -403,6 +429,7 @@ class PerGPU(BaseModel):
     free: int
     budget: int  # mem_fraction × memory
     memory: int  # the GPU's memory as the driver reports it
+    used: int  # bytes held after start-up (generic: the four parts; an engine: what nvidia-smi would show)
 
 
 class ModuleRow(BaseModel):
@@ -450,6 +477,9 @@ class PlanReport(BaseModel):
     overhead_detail: dict[str, int]
     kv_layouts: list[KVLayout]
     notes: list[str]
+    engine: str = "generic"
+    engine_memory: EngineMemory | None = None  # the engine's start-up accounting (None for generic)
+    concurrency: Concurrency | None = None
 
 
 def _fit(st: _Stage, lay: Layout, w: Workload, budget: int, overhead: int, act_override: int | None
@@ -505,16 +535,45 @@ def _gib_apart(a: int, b: int) -> tuple[str, str]:
     return f"{a:,} bytes", f"{b:,} bytes"
 
 
+@dataclass
+class _EngineEval:
+    mem: EngineMemory
+    fits: bool
+    max_batch: int
+    seq_tokens: int  # KV tokens one sequence takes: the context rounded up to whole blocks
+
+
+def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engine: EngineConfig,
+                 knobs: Knobs) -> _EngineEval:
+    """One layout through an engine's start-up accounting: activations estimated at the engine's own
+    profiling batch (its max-num-batched-tokens), the KV pool and token count as the engine computes them."""
+    res = resolve(engine, gpu.memory_bytes, gpu.name, tp=lay.tp, dp=lay.dp, pp=lay.pp, mtp=lay.mtp,
+                  generic_fraction=knobs.mem_fraction)
+    override = knobs.activations_bytes
+    stages = _stage_memory(m, lay, w.model_copy(update={"chunk": res.max_num_batched_tokens}), kv_tl)
+    needs = [StageNeeds(weights=s.weights, activations=s.act_fixed if override is None else override,
+                        logits_per_seq=s.logits_per_seq if override is None else 0, kv_bytes_per_token=s.kv_layers * kv_tl)
+             for s in stages]
+    mem = account(res, gpu.memory_bytes, needs, ep=lay.ep, dp=lay.dp, context=w.context)
+    seq_tokens = ceil(w.context / res.block_size) * res.block_size  # a sequence holds whole blocks
+    per_replica = mem.kv_tokens_per_replica // seq_tokens
+    fits = mem.problem is None and ceil(w.batch / lay.dp) <= per_replica
+    return _EngineEval(mem, fits, per_replica * lay.dp, seq_tokens)
+
+
 def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weights: str | None = None,
-         knobs: Knobs | None = None, gpus: int | None = None) -> PlanReport:
-    """The per-GPU memory of one deployment and its verdict."""
+         knobs: Knobs | None = None, gpus: int | None = None, engine: EngineConfig | None = None,
+         avg_context: int | None = None) -> PlanReport:
+    """The per-GPU memory of one deployment and its verdict; with `engine`, as that engine accounts it;
+    with `avg_context`, how many requests of that average length fit beside the worst case."""
     knobs = knobs or Knobs()
+    engine = engine or EngineConfig()
     _check_inputs(workload, knobs)
     if gpus is not None and gpus != layout.gpus:
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.config
-    fmt = weight_format(cfg, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
     if problem:
@@ -547,8 +606,8 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     modules = list(rows.values())
     assert sum(r.bytes for r in modules) == st.weights  # the breakdown adds up to its total
 
-    kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs)
-    notes = list(spec.notes)
+    kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs, gpu, engine)
+    notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
     long_note = beyond_max_position_note(cfg, [workload.context])
     if long_note:
         notes.append(long_note)
@@ -556,8 +615,14 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
     if cfg.has_indexer:
         notes.append("KV cache includes the lightning indexer's fp8 key cache")
-    notes.append("activations and overhead are estimates with documented defaults "
-                 "(--activations-gib, --overhead-gib override them)")
+    if engine.engine == "generic":
+        notes.append("activations and overhead are estimates with documented defaults "
+                     "(--activations-gib, --overhead-gib override them)")
+    else:
+        notes.append(f"memory as {engine.engine} accounts it ({ENGINE_SOURCES[engine.engine]}); the activation peak and "
+                     "the non-PyTorch, CUDA-graph and CUDA-context parts are estimates with documented defaults")
+        if knobs.overhead_bytes is not None:
+            notes.append(f"--overhead-gib applies to the generic accounting only; {engine.engine} uses its own parts")
 
     used = st.weights + ev.kv + ev.act + overhead
     # What the stage needs before any sequence: the same sum the test below compares with the budget.
@@ -566,6 +631,9 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     used_text, budget_text = _gib_apart(used, budget)
     parts = (f"weights {_gib(st.weights)} + KV {_gib(ev.kv)} + activations {_gib(ev.act)} + overhead "
              f"{_gib(overhead)} = {used_text} of {budget_text} per GPU (mem-fraction {knobs.mem_fraction:g})")
+    if engine.engine != "generic":
+        return _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st, ev, head, modules,
+                              kv_layouts, notes, avg_context)
     if ev.fits:
         reason = f"fits: {head}: {parts}; free {_gib(ev.free)}; max batch {ev.max_batch} at this context"
     elif fixed > budget:
@@ -580,12 +648,47 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         model=spec.name, fits=ev.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
         workload=workload, weights_format=fmt.describe(), mem_fraction=knobs.mem_fraction,
         per_gpu=PerGPU(weights=st.weights, kv_cache=ev.kv, activations=ev.act, overhead=overhead, free=ev.free,
-                       budget=budget, memory=gpu.memory_bytes),
+                       budget=budget, memory=gpu.memory_bytes, used=used),
         stage=st.index, stages=layout.pp, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={**st.act_detail, "logits": ceil(workload.batch / layout.dp) * st.logits_per_seq},
         overhead_detail=ovh_detail if knobs.overhead_bytes is None else {"override": knobs.overhead_bytes},
         kv_layouts=kv_layouts, notes=notes,
+        concurrency=concurrency(ev.kv_tokens // layout.dp, layout.dp, workload.context, avg_context,
+                                engine.max_num_seqs, ev.max_batch),
+    )
+
+
+def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st, ev, head, modules, kv_layouts,
+                   notes, avg_context) -> PlanReport:
+    """The plan of one deployment as `engine` accounts it (the weights and by-module rows stay k2calc's)."""
+    ee = _engine_eval(m, layout, workload, kv_tl, gpu, engine, knobs)
+    mem = ee.mem
+    need = ceil(workload.batch / layout.dp) * ee.seq_tokens
+    pool_text = (f"{mem.engine} {mem.fraction_flag} {mem.fraction:g}: weights {_gib(mem.weights)} + activations "
+                 f"{_gib(mem.activations)} (profiled at {mem.max_num_batched_tokens:,} tokens) -> KV cache "
+                 f"{_gib(mem.kv_cache)} = {mem.kv_tokens_per_replica:,} tokens per "
+                 f"{'DP replica' if layout.dp > 1 else 'GPU'}")
+    if ee.fits:
+        reason = (f"fits: {head}: {pool_text}; the batch needs {need:,}; max batch {ee.max_batch} at this context; "
+                  f"{_gib(mem.used)} used per GPU")
+    else:
+        why = mem.problem or f"the batch needs {need:,} tokens per {'DP replica' if layout.dp > 1 else 'GPU'}"
+        reason = f"does not fit: {head}: {pool_text}; {why}; max batch {ee.max_batch} at this context"
+    overhead = mem.non_torch + mem.cuda_graphs + mem.cuda_context
+    return PlanReport(
+        model=spec.name, fits=ee.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
+        workload=workload, weights_format=fmt.describe(), mem_fraction=mem.fraction,
+        per_gpu=PerGPU(weights=mem.weights, kv_cache=ev.kv, activations=mem.activations, overhead=overhead,
+                       free=mem.kv_cache - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
+                       budget=mem.budget, memory=gpu.memory_bytes, used=mem.used),
+        stage=st.index, stages=layout.pp, max_batch=ee.max_batch, kv_tokens=mem.kv_tokens,
+        kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
+        activations_detail={"profiled_peak": mem.activations},
+        overhead_detail={"non_torch": mem.non_torch, "cuda_graphs": mem.cuda_graphs, "cuda_context": mem.cuda_context},
+        kv_layouts=kv_layouts, notes=notes, engine=mem.engine, engine_memory=mem,
+        concurrency=concurrency(mem.kv_tokens_per_replica, layout.dp, workload.context, avg_context, mem.max_num_seqs,
+                                ee.max_batch),
     )
 
 
@@ -602,8 +705,8 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
     return f"{slots} experts/GPU{split}"
 
 
-def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs
-                ) -> list[KVLayout]:
+def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs,
+                gpu: GPU, engine: EngineConfig) -> list[KVLayout]:
     """The current layout beside all-TP and all-DP attention over the same GPUs of a stage."""
     g = lay.stage_gpus
     cands = [(lay.tp, lay.dp)]
@@ -616,8 +719,12 @@ def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, ov
         if layout_problem(m, alt):
             continue
         ev = _evaluate(_stage_memory(m, alt, w, kv_tl), alt, w, budget, overhead, knobs)
+        fits, max_batch, tokens = ev.fits, ev.max_batch, ev.kv_tokens
+        if engine.engine != "generic":
+            ee = _engine_eval(m, alt, w, kv_tl, gpu, engine, knobs)
+            fits, max_batch, tokens = ee.fits, ee.max_batch, ee.mem.kv_tokens
         out.append(KVLayout(layout=alt.label(), tp=tp, dp=dp, sequences_per_gpu=ceil(w.batch / dp), kv_cache=ev.kv,
-                            weights=ev.stage.weights, fits=ev.fits, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
+                            weights=ev.stage.weights, fits=fits, max_batch=max_batch, kv_tokens=tokens,
                             current=(tp, dp) == (lay.tp, lay.dp)))
     return out
 
@@ -703,7 +810,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
     cfg = spec.config
-    fmt = weight_format(cfg, weights, config_where(spec))
+    fmt = spec_format(spec, weights)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
@@ -752,7 +859,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     for i, r in enumerate(ranked, 1):
         r.rank = i
     elapsed = (time.perf_counter() - t0) * 1000
-    notes = list(spec.notes)
+    notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")

@@ -31,6 +31,15 @@ class Kind(str, Enum):
     ROUTER = "router"
     NORMS = "norms"
     MTP_PROJ = "mtp_proj"  # the MTP module's eh_proj, which joins embedding and hidden state
+    # A multimodal model's image encoder and the projector into the language model (k2calc/vision.py);
+    # counted apart from the language model.
+    VISION_TOWER = "vision_tower"
+    MM_PROJECTOR = "mm_projector"
+
+
+VISION_KINDS = frozenset({Kind.VISION_TOWER, Kind.MM_PROJECTOR})
+# The language model's breakdown keys (eh_proj lives only in MTP modules; vision is counted apart).
+LANGUAGE_KINDS = tuple(k for k in Kind if k is not Kind.MTP_PROJ and k not in VISION_KINDS)
 
 
 class Use(str, Enum):
@@ -126,8 +135,9 @@ class Tensor:
     def module(self) -> str:
         """The short module name, e.g. q_b_proj, experts.gate_proj, input_layernorm."""
         parts = self.name.split(".")
-        if "layers" in parts:
-            parts = parts[parts.index("layers") + 2 :]
+        stack = next((p for p in ("layers", "blocks") if p in parts), None)  # blocks: vision towers
+        if stack:
+            parts = parts[parts.index(stack) + 2 :]
         else:
             parts = parts[1:] if parts[0] == "model" else parts
         parts = [p for p in parts if p not in ("self_attn", "mlp", "{e}")]

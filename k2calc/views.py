@@ -32,13 +32,22 @@ def params_tables(r, tensors: bool = False) -> list[Table]:
     for lt in r.layer_types:
         layers.add(lt.type, lt.count, lt.params_per_layer, lt.active_per_layer, lt.params)
 
+    out = [summary, comp, layers]
+    if r.vision is not None:
+        vision = Table(f"vision ({r.vision.tower}), counted apart from the language model's total",
+                       ["component", "parameters", "≈", "share"])
+        for key, n in r.vision.breakdown.items():
+            vision.add(key, n, human_count(n), _share(n, r.vision.total))
+        vision.add("total", r.vision.total, human_count(r.vision.total), "100.00%")
+        vision.add("language model + vision", r.total + r.vision.total, human_count(r.total + r.vision.total), "")
+        out.append(vision)
     if not tensors:
-        return [summary, comp, layers]
+        return out
     per_tensor = Table("by tensor", ["module", "kind", "shape [out, in]", "formula", "tensors", "parameters"])
-    for g in r.tensors:
+    for g in r.tensors + (r.vision.tensors if r.vision else []):
         per_tensor.add(("mtp: " if g.mtp else "") + g.module, g.kind, "×".join(map(str, g.shape)), g.formula,
                     g.tensors, g.params)
-    return [summary, comp, layers, per_tensor]
+    return out + [per_tensor]
 
 
 def explain_table(formulas, title: str = "formulas") -> Table:
@@ -156,6 +165,8 @@ def checkpoint_tables(r) -> list[Table]:
     summary = Table(f"{r.model}: checkpoint, {r.format_description}", ["figure", "tensors", "bytes", "≈"])
     summary.add("main model", r.main.tensors, r.main.bytes, _gib_gb(r.main.bytes))
     summary.add("MTP modules", r.mtp.tensors, r.mtp.bytes, _gib_gb(r.mtp.bytes))
+    if r.vision.tensors:
+        summary.add("vision tower and projector", r.vision.tensors, r.vision.bytes, _gib_gb(r.vision.bytes))
     summary.add("total (= index metadata.total_size)", r.tensors, r.total_bytes, _gib_gb(r.total_bytes))
     summary.caption = "1 GiB = 2^30 bytes, 1 GB = 10^9 bytes; safetensors headers not included"
     dtypes = Table("by dtype", ["dtype", "tensors", "elements", "bytes", "share"])
@@ -239,7 +250,8 @@ def plan_tables(r) -> list[Table]:
     per.add(f"KV cache ({w.kv_dtype}, {w.batch} × {w.context:,} tokens)", _gib(p.kv_cache), p.kv_cache)
     per.add(f"activations (chunk {w.chunk:,} tokens)", _gib(p.activations), p.activations)
     per.add("runtime overhead", _gib(p.overhead), p.overhead)
-    per.add(f"budget (mem-fraction {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
+    flag = r.engine_memory.fraction_flag if r.engine_memory else "mem-fraction"
+    per.add(f"budget ({flag} {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
     per.add("free" if p.free >= 0 else "short", _gib(abs(p.free)), p.free)
 
     verdict = Table("verdict", ["figure", "value"])
@@ -270,7 +282,32 @@ def plan_tables(r) -> list[Table]:
     for key, n in r.overhead_detail.items():
         act.add(f"overhead: {key}", n, _gib(n))
     act.caption = "peak activations = hidden states + the widest of attention / dense MLP / MoE dispatch + logits"
-    return [per, verdict, mods, kv, act]
+    tables = [per, verdict]
+    c = r.concurrency
+    if c is not None:
+        conc = Table("concurrency: sequences the KV cache holds", ["figure", "value"])
+        conc.add(f"sequences at the full context ({c.context:,} tokens)", c.sequences_at_context)
+        if c.avg_context:
+            conc.add(f"requests of ~{c.avg_context:,} tokens on average", c.sequences_at_avg_context)
+            conc.add("limited by", c.limited_by)
+        if c.max_num_seqs is not None:
+            conc.add("--max-num-seqs per DP replica", c.max_num_seqs)
+        tables.append(conc)
+    e = r.engine_memory
+    if e is not None:
+        eng = Table(f"{e.engine}: start-up memory per GPU as the engine accounts it", ["figure", "GiB", "bytes"])
+        eng.add(f"budget ({e.fraction_flag} {e.fraction:g}, {e.fraction_source})", _gib(e.budget), e.budget)
+        eng.add("weights", _gib(e.weights), e.weights)
+        eng.add(f"activation peak at {e.max_num_batched_tokens:,} tokens (estimate)", _gib(e.activations), e.activations)
+        eng.add("non-PyTorch buffers: NCCL, all-to-all (default)", _gib(e.non_torch), e.non_torch)
+        eng.add("CUDA graphs (default)", _gib(e.cuda_graphs), e.cuda_graphs)
+        eng.add("KV cache available", _gib(e.kv_available), e.kv_available)
+        eng.add(f"KV cache allocated ({e.kv_tokens_per_replica:,} tokens, blocks of {e.block_size})", _gib(e.kv_cache),
+                e.kv_cache)
+        eng.add("used per GPU after start-up", _gib(e.used), e.used)
+        eng.caption = "the engine would log: " + " | ".join(e.log) + (f"\n{e.problem}" if e.problem else "")
+        tables.append(eng)
+    return [*tables, mods, kv, act]
 
 
 def search_tables(r) -> list[Table]:
@@ -454,3 +491,22 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
         tables[-1].caption = "counts use 1000-based prefixes (B = 10^9, T = 10^12)"
         return tables
     raise ValueError(kind)
+
+
+def check_tables(r) -> list[Table]:
+    """CheckReport -> one row per deployment and requirement; what moved since the baseline."""
+    t = Table(f"k2calc check {r.file}: {'all requirements pass' if r.passed else 'FAILED'}",
+              ["deployment", "requirement", "required", "actual", "pass"])
+    for x in r.results:
+        t.add(x.deployment, x.requirement, x.required, x.actual, x.passed)
+    d = Table("deployments", ["deployment", "model", "GPUs, layout", "engine", "fits", "KV tokens", "max batch at context",
+                              "used per GPU (GiB)"])
+    for s in r.deployments:
+        d.add(s.name, s.model, f"{s.gpu} {s.layout}", s.engine, s.fits, s.kv_tokens, s.max_batch, _gib(s.used_per_gpu))
+    tables = [t, d]
+    if r.moved:
+        m = Table("moved since the baseline", ["change"])
+        for line in r.moved:
+            m.add(line)
+        tables.append(m)
+    return tables

@@ -1,7 +1,9 @@
 """Count parameters the way Hugging Face transformers does, tensor by tensor, on the meta device.
 
 Writes tests/golden/<name>.json: {tensor name: numel} for every parameter and for the router's
-`e_score_correction_bias` buffers (which checkpoints store and transformers keeps as buffers).
+`e_score_correction_bias` buffers (which checkpoints store and transformers keeps as buffers), and
+tests/golden/vision/<name>.json: {checkpoint name: shape} of multimodal models' vision towers and
+projectors (Gemma 3's SigLIP, Mistral Small 3.1's Pixtral, Llama 4's vision model).
 The tests compare these against k2calc's symbolic model; `tests/test_transformers_crosscheck.py`
 also recomputes them live when torch and transformers are importable.
 
@@ -29,6 +31,23 @@ MODELS = {
     "deepseek-v3.2": ("deepseek-v3.2.config.json", "DeepseekV32"),
 }
 
+# Multimodal models whose vision tower and projector k2calc builds (k2calc/vision.py):
+# name -> (config file, transformers config class, [(checkpoint prefix, module class, built from)]).
+# The prefixes are the released checkpoints' names (transformers 5 maps them to `model.*` on load).
+VISION_MODELS = {
+    "gemma-3-27b-it": ("gemma-3-27b-it.config.json", "Gemma3Config", [
+        # transformers 5's SiglipVisionModel holds what the release stores under `vision_model.`
+        ("vision_tower.vision_model.", "transformers.models.siglip.modeling_siglip.SiglipVisionModel", "vision_config"),
+        ("multi_modal_projector.", "transformers.models.gemma3.modeling_gemma3.Gemma3MultiModalProjector", "config")]),
+    "mistral-small-3.1-24b-instruct-2503": ("mistral-small-3.1-24b-instruct-2503.config.json", "Mistral3Config", [
+        ("vision_tower.", "transformers.models.pixtral.modeling_pixtral.PixtralVisionModel", "vision_config"),
+        ("multi_modal_projector.", "transformers.models.mistral3.modeling_mistral3.Mistral3MultiModalProjector",
+         "config")]),
+    "llama-4-maverick-17b-128e-instruct": ("llama-4-maverick-17b-128e-instruct.config.json", "Llama4Config", [
+        ("vision_model.", "transformers.models.llama4.modeling_llama4.Llama4VisionModel", "vision_config"),
+        ("multi_modal_projector.", "transformers.models.llama4.modeling_llama4.Llama4MultiModalProjector", "config")]),
+}
+
 # Keys that only steer transformers' own loading, not the architecture.
 DROP = ("auto_map", "quantization_config", "model_type", "architectures", "transformers_version")
 
@@ -50,11 +69,36 @@ def transformers_counts(config: dict, family: str) -> dict[str, int]:
     return counts
 
 
+def vision_shapes(config: dict, config_class: str, parts: list[tuple[str, str, str]]) -> dict[str, list[int]]:
+    """{checkpoint name: shape} of a multimodal model's vision tower and projector, built on the meta device."""
+    import importlib
+
+    import torch
+    import transformers
+
+    cfg = getattr(transformers, config_class)(**{k: v for k, v in config.items() if k not in DROP})
+    out: dict[str, list[int]] = {}
+    with torch.device("meta"):
+        for prefix, dotted, source in parts:
+            module_name, cls = dotted.rsplit(".", 1)
+            module = getattr(importlib.import_module(module_name), cls)(getattr(cfg, "vision_config") if
+                                                                         source == "vision_config" else cfg)
+            out.update({prefix + name: list(t.shape) for name, t in module.state_dict().items()})
+    return out
+
+
 def main(names: list[str]) -> None:
     import transformers
 
     GOLDEN.mkdir(exist_ok=True)
-    for name in names or list(MODELS):
+    for name in [n for n in names or list(VISION_MODELS) if n in VISION_MODELS]:
+        file, config_class, parts = VISION_MODELS[name]
+        shapes = vision_shapes(json.loads((DATA / file).read_text()), config_class, parts)
+        out = {"model": name, "config": file, "transformers": transformers.__version__, "shapes": shapes}
+        (GOLDEN / "vision").mkdir(exist_ok=True)
+        (GOLDEN / "vision" / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
+        print(f"vision/{name}: {len(shapes)} tensors")
+    for name in [n for n in names or list(MODELS) if n in MODELS]:
         file, family = MODELS[name]
         counts = transformers_counts(json.loads((DATA / file).read_text()), family)
         out = {"model": name, "config": file, "class": f"{family}ForCausalLM",

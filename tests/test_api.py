@@ -13,7 +13,7 @@ import k2calc
 
 def test_readme_example_runs():
     m = k2calc.load("kimi-k2")
-    # Kimi-K2-Instruct's checkpoint holds 1,026,408,232,448 weight parameters (published.md).
+    # Kimi-K2-Instruct's checkpoint holds 1,026,408,232,448 weight parameters (SOURCES.md).
     assert m.params().total == 1_026_408_232_448
     # 61 layers × (512 + 64) cached values × 2 bytes (bf16).
     assert m.kv(context=131072).bytes_per_token == 61 * 576 * 2

@@ -13,7 +13,7 @@ def _stored(preset: str, weights: str | None = None) -> dict[str, tuple]:
     return {s.name: (s.dtype, s.shape, s.copies) for s in stored}
 
 
-# published.md, "Checkpoints": DeepSeek-V3 (same shapes as R1 and V3.1), 163 shards.
+# SOURCES.md, "Checkpoints": DeepSeek-V3 (same shapes as R1 and V3.1), 163 shards.
 def test_deepseek_v3_fp8_matches_published_index_total_to_the_byte():
     r = checkpoint_report(load_preset("deepseek-v3"))
     assert r.total_bytes == 688_574_839_360
@@ -26,7 +26,7 @@ def test_deepseek_r1_and_v3_1_have_the_v3_checkpoint_size():
         assert checkpoint_report(load_preset(preset)).total_bytes == 688_574_839_360
 
 
-# published.md: Kimi-K2-Instruct model.safetensors.index.json metadata.total_size, 139,644 tensors,
+# SOURCES.md: Kimi-K2-Instruct model.safetensors.index.json metadata.total_size, 139,644 tensors,
 # including 61 rotary_emb.inv_freq buffers of 56 bf16 values.
 def test_kimi_k2_fp8_matches_published_index_total_to_the_byte():
     r = checkpoint_report(load_preset("kimi-k2"))
@@ -49,7 +49,7 @@ def test_fp8_keeps_embeddings_heads_router_and_mtp_eh_proj_in_bf16():
     assert s["lm_head.weight"][0] == "BF16"
     assert s["model.layers.3.mlp.gate.weight"][0] == "BF16"
     assert s["model.layers.3.mlp.gate.e_score_correction_bias"][0] == "F32"
-    # published.md: the MTP layer 61 stores embed_tokens, shared_head.head and eh_proj [7168, 14336] in bf16.
+    # SOURCES.md: the MTP layer 61 stores embed_tokens, shared_head.head and eh_proj [7168, 14336] in bf16.
     assert s["model.layers.61.eh_proj.weight"][:2] == ("BF16", (7168, 14336))
     assert s["model.layers.61.embed_tokens.weight"][0] == "BF16"
     assert s["model.layers.61.shared_head.head.weight"][0] == "BF16"
@@ -72,8 +72,8 @@ def test_int4_pack_quantized_expert_tensors():
     # [moe_intermediate 2048, hidden 7168]: 8 int4 per int32 -> 896 columns; group 32 -> 224 scales per row.
     assert s[f"{p}.weight_packed"] == ("I32", (2048, 896), 384)
     assert s[f"{p}.weight_scale"] == ("BF16", (2048, 224), 384)
-    # compressed-tensors' compress_weight stores torch.tensor(weight.shape), an int64 tensor.
-    assert s[f"{p}.weight_shape"] == ("I64", (2,), 384)
+    # The Kimi releases store the shape as int32 [2] (SOURCES.md: K2.5's total_size needs it).
+    assert s[f"{p}.weight_shape"] == ("I32", (2,), 384)
     assert f"{p}.weight" not in s
 
 
@@ -89,16 +89,53 @@ def test_int4_leaves_the_ignore_list_in_bf16():
 def test_int4_routed_expert_bytes_by_hand():
     r = checkpoint_report(load_preset("kimi-k2-thinking"))
     # one [2048, 7168] or [7168, 2048] matrix: packed = params / 2 bytes, scales = params / 32 * 2 bytes,
-    # shape = 2 int64 = 16 bytes
+    # shape = 2 int32 = 8 bytes
     params = 2048 * 7168
-    one = params // 2 + params // 32 * 2 + 16
+    one = params // 2 + params // 32 * 2 + 8
     assert r.by_component["routed_experts"] == one * 3 * 384 * 60
 
 
-def test_kimi_k2_5_tensors_carry_the_language_model_prefix():
+def test_kimi_k2_5_tensors_carry_the_checkpoint_prefixes():
     s = _stored("kimi-k2.5")
     assert "language_model.model.embed_tokens.weight" in s
-    assert all(name.startswith("language_model.") for name in s)
+    # the language model under language_model., the vision tower and projector at the top level
+    assert all(name.startswith(("language_model.", "vision_tower.", "mm_projector.")) for name in s)
+    assert s["vision_tower.encoder.blocks.26.wqkv.weight"] == ("BF16", (3 * 1152, 1152), 1)
+    assert s["mm_projector.proj.2.weight"] == ("BF16", (7168, 1152 * 2 * 2), 1)
+
+
+# SOURCES.md: Kimi-K2.5's published index: 64 shards, 208,550 tensors, total_size 595,148,192,736 bytes.
+def test_kimi_k2_5_matches_the_published_index_to_the_byte():
+    r = checkpoint_report(load_preset("kimi-k2.5"))
+    assert r.total_bytes == 595_148_192_736
+    assert r.tensors == 208_550
+    # the vision tower and projector, bf16 as released: 2 bytes per parameter (SOURCES.md: 471,143,920)
+    assert r.vision.bytes == 2 * 471_143_920
+    assert r.vision.bytes == r.by_component["vision_tower"] + r.by_component["mm_projector"]
+    assert r.main.bytes + r.mtp.bytes + r.vision.bytes == r.total_bytes
+    assert "extra" not in r.by_component  # K2.5 stores no rotary_emb.inv_freq buffers
+
+
+# SOURCES.md: Kimi-K2.6's index has the same 208,550 tensors and 595,148,192,736 bytes as K2.5's; its
+# (transcribed) config adds the vision tower and projector to the int4 ignore list, which changes nothing.
+def test_kimi_k2_6_matches_its_published_index():
+    from k2calc.config import load_path
+
+    from .conftest import DATA
+
+    r = checkpoint_report(load_path(DATA / "kimi-k2.6.config.TRANSCRIBED.json"))
+    assert (r.total_bytes, r.tensors) == (595_148_192_736, 208_550)
+
+
+# SOURCES.md: Kimi-K2-Thinking's published index: 208,276 tensors, total_size 594,205,920,512 bytes.
+def test_kimi_k2_thinking_matches_the_published_index_with_its_inv_freq_buffers():
+    r = checkpoint_report(load_preset("kimi-k2-thinking"))
+    assert r.tensors == 208_276
+    assert r.total_bytes == 594_205_920_512
+    # its text model is K2.5's (same tensors): the difference is 61 inv_freq buffers less the vision tower
+    k25 = checkpoint_report(load_preset("kimi-k2.5"))
+    assert r.tensors == k25.tensors - 335 + 61
+    assert r.by_component["extra"] == 61 * 256
 
 
 def test_weights_override_bf16_is_two_bytes_per_weight():

@@ -69,7 +69,7 @@ def test_table_output_names_units_and_the_active_convention(run):
 
 def test_multimodal_note_is_shown(run):
     result = run("params", "--preset", "kimi-k2.5")
-    assert "vision tower" in result.stdout
+    assert "multimodal" in result.stdout and "vision tower (MoonViT)" in result.stdout
     assert "vision tower" in run("params", "--preset", "kimi-k2.5", "-f", "json").stderr
 
 

@@ -77,7 +77,7 @@ def test_kv_rows_equal_mla_arithmetic(k2_v3):
 
 
 def test_checkpoint_rows_are_the_published_totals(k2_v3):
-    # published.md: Kimi-K2-Instruct total_size 1,029,173,256,720 (139,644 tensors);
+    # SOURCES.md: Kimi-K2-Instruct total_size 1,029,173,256,720 (139,644 tensors);
     # DeepSeek-V3 tensor bytes 688,574,839,360 (91,991 tensors).
     assert row(k2_v3["checkpoint"], "total bytes (own format)")["values"] == [1_029_173_256_720, 688_574_839_360]
     assert row(k2_v3["checkpoint"], "tensors")["values"] == [139_644, 91_991]

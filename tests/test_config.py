@@ -25,12 +25,13 @@ def test_accepts_kimi_k2_model_type_that_transformers_does_not_know():
     assert cfg.model_type == "kimi_k2" and cfg.n_routed_experts == 384
 
 
-def test_multimodal_config_reads_text_config_and_says_vision_is_not_counted():
+def test_multimodal_config_reads_text_config_and_keeps_the_vision_config():
     spec = load_path(DATA / "kimi-k2.5.config.json")
     assert spec.config.num_attention_heads == 64
     assert spec.config.quantization_config["quant_method"] == "compressed-tensors"
-    assert any("vision tower" in n and "not counted" in n for n in spec.notes)
+    assert any("multimodal" in n and "vision_config" in n for n in spec.notes)
     assert spec.checkpoint_prefix == "language_model."
+    assert spec.multimodal_type == "kimi_k25" and spec.vision_config["vt_num_hidden_layers"] == 27
 
 
 def test_reference_model_args_json_reads_like_the_hf_config():

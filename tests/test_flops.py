@@ -178,7 +178,7 @@ def test_mfu_by_hand():
 
 def test_mfu_peak_from_the_gpu_catalog():
     t = training_report(load_preset("deepseek-v3"), 4096, tokens_per_s=1e6, gpus=8, gpu="h800")
-    assert t.mfu.peak_flops_per_gpu == 989e12  # published.md, "GPUs": H800 dense BF16
+    assert t.mfu.peak_flops_per_gpu == 989e12  # SOURCES.md, "GPUs": H800 dense BF16
 
 
 def test_cli_sweep_prints_a_readable_table(run):

@@ -86,6 +86,18 @@ def files(tmp_path_factory) -> dict[str, str]:
     (gpus / "namenum.yaml").write_text(
         "gpus:\n  - name: 5\n    aliases: [7]\n    memory_bytes: 80000000000\n    hbm_bandwidth_tb_per_s: .inf\n"
         "    bf16_dense_tflops: .nan\n    link_bandwidth_gb_per_s: 1\n    gpus_per_node: 8\n")
+    checks = d / "checks"
+    checks.mkdir()
+    ok = ("deployments:\n  - {name: a, model: kimi-k2, gpu: h200, tp: 8, engine: vllm, weights: fp8,\n"
+          "     workload: {context: 4k, batch: 2, avg_context: 1k}, require: {fits: true, min_kv_tokens: 1}}\n")
+    (checks / "ok.yaml").write_text(ok)
+    (checks / "weird.yaml").write_text(ok.replace("tp: 8", "tp: -3").replace("context: 4k", "context: 1e999"))
+    (checks / "types.yaml").write_text("defaults: 3\ndeployments: [1, null, {name: 5}]\n")
+    (checks / "values.yaml").write_text(ok.replace("engine: vllm", "engine: sglang, mem_fraction: .nan, "
+                                                    "max_num_seqs: 0, block_size: 99999999999999999999"))
+    (checks / "serving.yaml").write_text(ok.replace("fits: true", "max_ttft_ms: 5"))
+    (checks / "model.yaml").write_text(ok.replace("kimi-k2", "../good.config.json@hidden_size=0"))
+    (checks / "baseline.json").write_text('{"deployments": [{"name": "a"}]}')
     return {p.relative_to(d).as_posix(): str(p) for p in [d, *d.rglob("*")]} | {"<missing>": str(d / "missing.json"),
                                                                            "<root>": str(d)}
 
@@ -98,6 +110,9 @@ CONFIG_FILES = ["<missing>", "<root>", "folder", "binary.json", "latin1.json", "
 GPU_FILES = ["<missing>", "folder", "binary.json", "empty.yaml", "tag.yaml", "list.json", "bad.yaml", "good.config.json",
              "gpus/ok.yaml", "gpus/typo.yaml", "gpus/notlist.yaml", "gpus/entries.yaml", "gpus/noname.yaml",
              "gpus/namenum.yaml"]
+CHECK_FILES = ["checks/ok.yaml", "checks/weird.yaml", "checks/types.yaml", "checks/values.yaml",
+               "checks/serving.yaml", "checks/model.yaml", "<missing>", "folder", "binary.json", "empty.yaml",
+               "tag.yaml", "list.json", "bad.yaml"]
 CHECKPOINTS = ["<missing>", "folder", "binary.json", "empty.json", "model", "ckpt", "ckpt2", "ckpt3",
                "ckpt/model.safetensors.index.json", "ckpt/model-00001.safetensors"]
 
@@ -199,9 +214,16 @@ STRATEGIES = {
         opt("--batch", INTS), opt("--chunk", SIZES), opt("--weights", WEIGHTS), opt("--kv-dtype", KV_DTYPES),
         opt("--mem-fraction", FLOATS), opt("--activations-gib", FLOATS), opt("--overhead-gib", FLOATS),
         opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--check"), flag("--search"), opt("--max-nodes", INTS),
-        opt("--top", INTS)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
+        opt("--top", INTS), opt("--engine", ["generic", "vllm", "sglang", "trtllm", "vlm", ""]),
+        opt("--max-num-seqs", INTS), opt("--max-num-batched-tokens", INTS), opt("--block-size", INTS),
+        opt("--avg-context", SIZES)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
                                    ["-p", "moonlight-16b-a3b", "--search"], ["-p", "deepseek-v3.2", "--gpu", "b200"],
                                    ["-p", "kimi-k2.5", "--gpu", "h200", "--tp", "8"], []]),
+    "check": command("check", [
+        opt("--format", FORMATS), opt("--junit", [F("<root>"), F("folder"), F("out.xml"), F("nodir/out.xml")]),
+        opt("--baseline", [F("checks/baseline.json"), F("<missing>"), F("binary.json"), F("list.json"), F("folder")]),
+        opt("--gpu-file", [F(f) for f in GPU_FILES])],
+        positionals=st.sampled_from(CHECK_FILES).map(lambda f: [F(f)])),
     "compare": command("compare", [
         opt("--context", SIZES), opt("--kv-context", SIZES), opt("--kv-dtype", KV_DTYPES), opt("--gpu", GPUS),
         opt("--gpus", INTS), opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--all-fields"), flag("--explain"),

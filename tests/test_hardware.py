@@ -1,4 +1,4 @@
-"""The GPU catalog: driver-reported memory from published.md, validation, user files."""
+"""The GPU catalog: driver-reported memory from SOURCES.md, validation, user files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from k2calc.errors import InputError
 from k2calc.hardware import get_gpu, list_gpus
 
-# published.md, "GPUs": driver totals (nvidia-smi MiB, rocm-smi bytes).
+# SOURCES.md, "GPUs": driver totals (nvidia-smi MiB, rocm-smi bytes).
 DRIVER_MIB = {"a100": 81_920, "h100": 81_559, "h800": 81_559, "h20": 97_871, "h200": 143_771,
               "b200": 183_359, "gb200": 189_471}
 DRIVER_BYTES = {"mi300x": 205_822_885_888, "mi355x": 309_220_868_096}

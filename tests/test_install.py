@@ -32,11 +32,26 @@ def test_wheel_carries_every_preset_as_package_data(wheel):
     assert not any(n.startswith("presets/") for n in names)
 
 
+def _dependency_dirs() -> list[str]:
+    """Where the running interpreter finds k2calc's run-time dependencies (and nothing else of its own)."""
+    import pydantic
+    import rich
+    import typer
+    import yaml
+
+    return sorted({str(Path(m.__file__).resolve().parent.parent) for m in (typer, rich, pydantic, yaml)})
+
+
 def test_presets_load_from_a_fresh_virtual_environment(wheel, tmp_path):
     env_dir = tmp_path / "venv"
-    # System site-packages supply typer/rich/pydantic/pyyaml (no download); the wheel goes in the venv.
-    venv.EnvBuilder(with_pip=True, system_site_packages=True).create(env_dir)
+    # A venv of its own: nothing from the base interpreter's site-packages. The running environment's
+    # dependencies are handed over explicitly (a .pth file naming their folders: no download, and no
+    # reliance on what the base interpreter happens to have); the wheel itself goes into the venv.
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
     py = env_dir / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    (Path(site) / "k2calc_test_deps.pth").write_text("\n".join(_dependency_dirs()) + "\n")
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, timeout=600)
     code = ("import json, k2calc.presets as p, k2calc.config as c;"
             "print(json.dumps([str(p.presets_dir()), c.load_preset('kimi-k2').config.n_routed_experts]))")

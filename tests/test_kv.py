@@ -13,7 +13,7 @@ GIB = 2**30
 
 
 def test_deepseek_v3_bf16_cache_is_the_published_70272_bytes_per_token(run_json):
-    # published.md, "KV cache": 61 layers × 576 values × 2 bytes = 70,272 bytes per token (ISCA 2025: 70.272 KB).
+    # SOURCES.md, "KV cache": 61 layers × 576 values × 2 bytes = 70,272 bytes per token (ISCA 2025: 70.272 KB).
     assert kv_cache(load_preset("deepseek-v3"), [4096]).bytes_per_token == 70_272
     assert run_json("kv", "--preset", "deepseek-v3", "--context", "4k")["bytes_per_token"] == 70_272
 
@@ -50,7 +50,7 @@ def test_mha_and_gqa_comparison_computed_by_hand():
 
 
 def test_fp8_flashmla_is_656_bytes_per_token_layer():
-    # published.md: 512 fp8 latent values + 4 float32 scales + 64 bf16 RoPE values = 656.
+    # SOURCES.md: 512 fp8 latent values + 4 float32 scales + 64 bf16 RoPE values = 656.
     cfg = load_preset("deepseek-v3").config
     assert bytes_per_token_layer(cfg, "fp8-flashmla") == 512 + 4 * 4 + 64 * 2 == 656
     assert kv_cache(load_preset("deepseek-v3"), [1], kv_dtype="fp8-flashmla").bytes_per_token == 61 * 656
@@ -129,7 +129,7 @@ def test_user_mistakes_are_one_line_and_exit_2(run, args):
 
 
 def test_mtp_draft_weight_bytes_by_hand():
-    # DeepSeek-V3's MTP layer as its fp8 checkpoint stores it (published.md: embed_tokens, shared_head.head
+    # DeepSeek-V3's MTP layer as its fp8 checkpoint stores it (SOURCES.md: embed_tokens, shared_head.head
     # and eh_proj in bf16); fp8 weights carry a float32 scale per 128×128 block.
     def fp8(out, inp):
         return out * inp + -(-out // 128) * -(-inp // 128) * 4

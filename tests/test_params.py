@@ -27,7 +27,7 @@ def test_deepseek_v3_is_671b_total_37b_active_685b_with_mtp():
 
 def test_kimi_k2_is_about_1_03t_total_32b_active():
     # Kimi-K2 model card: 1T total / 32B activated; the checkpoint holds 1,026,408,232,448 weight
-    # parameters (published.md), which is exactly k2calc's total (router biases included).
+    # parameters (SOURCES.md), which is exactly k2calc's total (router biases included).
     r = report("kimi-k2")
     assert r.total == 1_026_408_232_448
     assert r.active == pytest.approx(32e9, rel=0.015)
@@ -38,7 +38,7 @@ def test_total_counts_router_bias_that_transformers_keeps_as_buffer():
     r = report("kimi-k2")
     moe_layers = 61 - 1  # first_k_dense_replace = 1
     assert r.buffers == moe_layers * 384
-    assert r.transformers_count == 1_026_408_209_408  # published.md, transformers on meta device
+    assert r.transformers_count == 1_026_408_209_408  # SOURCES.md, transformers on meta device
 
 
 def test_routed_experts_by_hand():
@@ -79,7 +79,7 @@ def test_layer_types_sum_to_the_decoder_layers():
 
 
 def test_mtp_module_holds_its_own_embedding_head_and_eh_proj():
-    # published.md: DeepSeek-V3's layer 61 stores embed_tokens, shared_head.head and eh_proj [7168, 14336].
+    # SOURCES.md: DeepSeek-V3's layer 61 stores embed_tokens, shared_head.head and eh_proj [7168, 14336].
     names = {t.name: t.dims for t in build_tensors(load_preset("deepseek-v3").config) if t.mtp}
     assert names["model.layers.61.embed_tokens.weight"] == (129280, 7168)
     assert names["model.layers.61.shared_head.head.weight"] == (129280, 7168)

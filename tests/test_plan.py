@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -26,7 +25,7 @@ def k2():
     return load_preset("kimi-k2")
 
 
-# published.md, Deployments: vLLM recipes put DeepSeek-V3 fp8 at about 805 GB of GPU memory minimum:
+# SOURCES.md, Deployments: vLLM recipes put DeepSeek-V3 fp8 at about 805 GB of GPU memory minimum:
 # 8×H200 (8 × 150.8 GB) has it, 8×H100 (8 × 85.5 GB = 684 GB) does not.
 def test_deepseek_v3_fp8_fits_8xh200_not_8xh100_at_long_context(v3):
     w = Workload(context=K128, batch=1)
@@ -40,7 +39,7 @@ def test_deepseek_v3_fits_16xh100(v3):
     assert plan(v3, get_gpu("h100"), Layout(tp=8, pp=2), Workload(context=K128, batch=1)).fits
 
 
-# published.md: Kimi-K2 deploy_guidance — the smallest unit for fp8 weights at 128k context on H200 or H20
+# SOURCES.md: Kimi-K2 deploy_guidance — the smallest unit for fp8 weights at 128k context on H200 or H20
 # is 16 GPUs. k2calc agrees at the default mem-fraction 0.9 (and batch 1).
 @pytest.mark.parametrize("gpu", ["h200", "h20"])
 def test_kimi_k2_fp8_128k_smallest_unit_is_16_gpus(k2, gpu):
@@ -53,7 +52,7 @@ def test_kimi_k2_fp8_weights_alone_fill_8xh20(k2):
     assert not r.fits and r.per_gpu.weights > r.per_gpu.budget
 
 
-# The MLA latent has no head dimension: published.md gives 70,272 bytes per token in bf16 for DeepSeek-V3.
+# The MLA latent has no head dimension: SOURCES.md gives 70,272 bytes per token in bf16 for DeepSeek-V3.
 def test_kv_latent_is_replicated_under_tp_and_split_by_dp_attention(v3):
     per_seq = 70_272 * K128
     w = Workload(context=K128, batch=8)
@@ -172,12 +171,11 @@ def test_overrides_replace_the_estimates(v3):
     assert r.per_gpu.budget == BIG.memory_bytes // 2
 
 
-def test_search_is_fast_and_ranked(k2):
-    t0 = time.perf_counter()
+def test_search_tries_every_layout_and_ranks(k2):
+    # no wall-clock assertion (house rule; the machine may be loaded): scripts/adversarial.py measures it
     r = search(k2, list_gpus(), Workload(context=K128, batch=32, kv_dtype="fp8-flashmla"), weights="fp8",
                max_nodes=16)
-    elapsed = time.perf_counter() - t0
-    assert r.layouts_evaluated > 5000 and elapsed < 1.0
+    assert r.layouts_evaluated > 5000
     sizes = [row.gpus for row in r.results]
     assert sizes == sorted(sizes) and r.results[0].rank == 1
 
@@ -371,7 +369,7 @@ def test_tp8_weights_per_gpu_from_the_published_checkpoint_total(v3):
 
     replicated = (61 * (fp8(1536, 7168) + fp8(576, 7168) + (2 * 7168 + 1536 + 512) * 2)
                   + 58 * (256 * 7168 * 2 + 256 * 4) + 7168 * 2)
-    # published.md: 688,574,839,360 bytes in all; the MTP layer's 15,424,227,552 (by hand in test_kv.py).
+    # SOURCES.md: 688,574,839,360 bytes in all; the MTP layer's 15,424,227,552 (by hand in test_kv.py).
     main = 688_574_839_360 - 15_424_227_552
     r = plan(v3, get_gpu("h200"), Layout(tp=8), Workload(context=4096), weights="fp8")
     assert r.per_gpu.weights == replicated + (main - replicated) // 8

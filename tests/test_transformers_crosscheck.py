@@ -14,7 +14,6 @@ Two differences between transformers and the checkpoints, both accounted for her
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -23,6 +22,8 @@ import pytest
 
 from k2calc.config import load_path
 from k2calc.tensors import build_tensors
+
+from .conftest import live
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.json"))
@@ -56,18 +57,12 @@ def test_golden_files_cover_the_main_families():
 
 
 def test_published_transformers_totals():
-    # published.md: transformers on the meta device counts 671,026,404,352 (DeepSeek-V3) and
+    # SOURCES.md: transformers on the meta device counts 671,026,404,352 (DeepSeek-V3) and
     # 1,026,408,209,408 (Kimi-K2) parameters, router bias buffers excluded.
     for stem, figure in (("deepseek-v3", 671_026_404_352), ("kimi-k2", 1_026_408_209_408)):
         tensors = json.loads((ROOT / "tests" / "golden" / f"{stem}.json").read_text())["tensors"]
         params = sum(n for name, n in tensors.items() if not name.endswith("e_score_correction_bias"))
         assert params == figure
-
-
-live = pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
-    reason="torch and transformers not installed (CI installs them: pip install torch==2.13.0 transformers)",
-)
 
 
 @live

@@ -1,0 +1,374 @@
+"""`k2calc check FILE.yaml`: a file of named deployments and what each must satisfy, for CI.
+
+The file (YAML, safe-loaded) has `defaults` (any deployment key, merged under each deployment; `workload`
+and `require` merge key by key) and `deployments`, each with the words of `plan`: name, model (preset,
+HF repo id, config path relative to the file, or NAME@field=value), gpu, gpus, tp, dp_attention, ep,
+pp, redundant_experts, mtp, weights, kv_dtype, engine, mem_fraction (the engine's fraction flag), the
+engine flags max_num_batched_tokens / max_num_seqs / block_size, `workload` {context, batch, chunk,
+avg_context} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context}.
+Validation is strict (unknown key, wrong type, impossible layout: one line naming file, deployment, key,
+value). Each deployment is planned with `plan.plan`; each requirement becomes one result row. A previous
+run's JSON (`--baseline`) gives what moved.
+
+Serving requirements (max_tpot_ms, max_ttft_ms, min_tokens_per_s_per_gpu, max_cost_per_mtok) need the
+serving model: `_serving_requirements` is the hook that evaluates them once it exists; until then a file
+that asks for them is rejected with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+
+from .errors import InputError, suggest
+
+SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
+Context = StrictInt | StrictStr  # 131072 or "128k"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class WorkloadSpec(_Strict):
+    context: Context
+    batch: StrictInt = 1
+    chunk: Context | None = None
+    avg_context: Context | None = None
+
+
+class Require(_Strict):
+    fits: StrictBool | None = None
+    min_kv_tokens: StrictInt | None = None
+    min_batch_at_context: StrictInt | None = None
+    min_requests_at_avg_context: StrictInt | None = None
+    # Needs the serving model (k2calc/perf.py); see _serving_requirements.
+    max_tpot_ms: StrictFloat | StrictInt | None = None
+    max_ttft_ms: StrictFloat | StrictInt | None = None
+    min_tokens_per_s_per_gpu: StrictFloat | StrictInt | None = None
+    max_cost_per_mtok: StrictFloat | StrictInt | None = None
+
+
+class Deployment(_Strict):
+    name: StrictStr = Field(min_length=1)
+    model: StrictStr = Field(min_length=1)
+    gpu: StrictStr
+    gpus: StrictInt | None = None
+    tp: StrictInt = 1
+    dp_attention: StrictInt = 1
+    ep: StrictInt = 1
+    pp: StrictInt = 1
+    redundant_experts: StrictInt = 0
+    mtp: StrictBool = False
+    weights: StrictStr | None = None
+    kv_dtype: StrictStr = "bf16"
+    engine: StrictStr = "generic"
+    mem_fraction: StrictFloat | None = None
+    max_num_batched_tokens: StrictInt | None = None
+    max_num_seqs: StrictInt | None = None
+    block_size: StrictInt | None = None
+    workload: WorkloadSpec
+    require: Require = Require()
+
+
+class _File(_Strict):
+    defaults: dict[str, Any] = {}
+    deployments: list[dict[str, Any]] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Results
+
+
+class RequirementResult(BaseModel):
+    deployment: str
+    requirement: str
+    required: Any
+    actual: Any
+    passed: bool
+    detail: str = ""  # for `fits`: the plan's one-line reason
+
+
+class DeploymentResult(BaseModel):
+    """The figures of one deployment a later run compares against (`--baseline`)."""
+
+    name: str
+    model: str
+    gpu: str
+    layout: str
+    engine: str
+    fits: bool
+    kv_tokens: int
+    max_batch: int
+    requests_at_avg_context: int | None
+    used_per_gpu: int
+    reason: str
+
+
+class CheckReport(BaseModel):
+    file: str
+    passed: bool
+    results: list[RequirementResult]
+    deployments: list[DeploymentResult]
+    failures: list[str]  # one line per failed requirement
+    moved: list[str]  # what changed since --baseline (empty without it)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _where(path: Path, name: str | None) -> str:
+    return f"{path}: deployment {name}" if name else f"{path}"
+
+
+def _validation_line(path: Path, name: str | None, e: ValidationError, prefix: str = "") -> InputError:
+    err = e.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    key = prefix + loc
+    if err["type"] == "extra_forbidden":
+        last = str(err["loc"][-1])
+        model = {"workload": WorkloadSpec, "require": Require}.get(str(err["loc"][0]), Deployment)
+        if len(err["loc"]) == 1:
+            model = Deployment if prefix == "" else model
+        return InputError(f"{_where(path, name)}: unknown key {key!r}{suggest(last, list(model.model_fields))}")
+    if err["type"] == "missing":
+        return InputError(f"{_where(path, name)}: {key}: required key is missing")
+    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {err['input']!r})")
+
+
+def load_check_file(path: str | Path) -> list[Deployment]:
+    """The deployments of a check file, defaults merged, validated strictly."""
+    from .config import read_mapping
+
+    path = Path(path)
+    raw = read_mapping(path)
+    unknown = [k for k in raw if k not in ("defaults", "deployments")]
+    if unknown:
+        k = str(unknown[0])
+        raise InputError(f"{path}: unknown top-level key {k!r}{suggest(k, ['defaults', 'deployments'])} "
+                         "(a check file has `defaults` and `deployments`)")
+    try:
+        f = _File.model_validate(raw)
+    except ValidationError as e:
+        raise _validation_line(path, None, e) from None
+    if "name" in f.defaults:
+        raise InputError(f"{path}: defaults: name: each deployment names itself")
+    out: list[Deployment] = []
+    seen: set[str] = set()
+    for i, d in enumerate(f.deployments):
+        name = d.get("name") if isinstance(d, dict) else None
+        label = name if isinstance(name, str) else f"#{i + 1}"
+        if not isinstance(d, dict):
+            raise InputError(f"{path}: deployment {label}: expected a mapping of keys, got {d!r}")
+        merged = {**f.defaults, **d}
+        for sub in ("workload", "require"):
+            base, own = f.defaults.get(sub), d.get(sub)
+            if isinstance(base, dict) and isinstance(own, dict):
+                merged[sub] = {**base, **own}
+        try:
+            dep = Deployment.model_validate(merged)
+        except ValidationError as e:
+            raise _validation_line(path, label, e) from None
+        if dep.name in seen:
+            raise InputError(f"{path}: deployment {dep.name}: name: used twice")
+        seen.add(dep.name)
+        asked = [k for k in SERVING_KEYS if getattr(dep.require, k) is not None]
+        if asked:
+            _serving_requirements(path, dep, asked)
+        out.append(dep)
+    return out
+
+
+def _serving_requirements(path: Path, dep: Deployment, keys: list[str]) -> None:
+    """Hook for the serving requirements (max_tpot_ms, max_ttft_ms, min_tokens_per_s_per_gpu,
+    max_cost_per_mtok): they need k2calc's serving model (k2calc/perf.py), not part of this version."""
+    k = keys[0]
+    raise InputError(f"{_where(path, dep.name)}: require.{k}: {getattr(dep.require, k)!r}: needs the serving model "
+                     "(k2calc perf), which this version does not have")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running
+
+
+def _model(path: Path, ref: str):
+    from .config import load
+
+    base, at, tail = ref.partition("@")
+    local = path.parent / base
+    if not Path(base).is_absolute() and local.exists():
+        ref = str(local) + at + tail
+    return load(ref)
+
+
+def _plan(path: Path, dep: Deployment, gpu_files: list[str] | None):
+    from .hardware import get_gpu
+    from .plan import engine_options, layout_from_options, parse_avg_context, plan
+
+    w = dep.workload
+    try:
+        spec = _model(path, dep.model)
+        layout, workload, knobs = layout_from_options(
+            tp=dep.tp, dp_attention=dep.dp_attention, ep=dep.ep, pp=dep.pp, redundant_experts=dep.redundant_experts,
+            mtp=dep.mtp, context=str(w.context), batch=w.batch,
+            **({"chunk": str(w.chunk)} if w.chunk is not None else {}), kv_dtype=dep.kv_dtype,
+            **({"mem_fraction": dep.mem_fraction} if dep.mem_fraction is not None else {}))
+        engine = engine_options(dep.engine, dep.mem_fraction, dep.max_num_batched_tokens, dep.max_num_seqs,
+                                dep.block_size)
+        avg = parse_avg_context(None if w.avg_context is None else str(w.avg_context))
+        return plan(spec, get_gpu(dep.gpu, gpu_files), layout, workload, weights=dep.weights, knobs=knobs,
+                    gpus=dep.gpus, engine=engine, avg_context=avg)
+    except InputError as e:
+        raise InputError(f"{_where(path, dep.name)}: {_as_key(str(e))}") from None
+
+
+_WORKLOAD_OPTIONS = {"context", "batch", "chunk", "avg_context"}
+
+
+def _as_key(message: str) -> str:
+    """A plan message names the command-line option ("--tp 7: ..."); in a check file it is the key ("tp 7: ...")."""
+    m = re.match(r"--([a-z][a-z-]*)", message)
+    if not m:
+        return message
+    key = m.group(1).replace("-", "_")
+    return ("workload." if key in _WORKLOAD_OPTIONS else "") + key + message[m.end():]
+
+
+def _results(dep: Deployment, r) -> list[RequirementResult]:
+    req, out = dep.require, []
+
+    def add(name: str, required, actual, passed: bool, detail: str = "") -> None:
+        out.append(RequirementResult(deployment=dep.name, requirement=name, required=required, actual=actual,
+                                     passed=passed, detail=detail))
+
+    if req.fits is not None:
+        add("fits", req.fits, r.fits, r.fits == req.fits, r.reason)
+    if req.min_kv_tokens is not None:
+        add("min_kv_tokens", req.min_kv_tokens, r.kv_tokens, r.kv_tokens >= req.min_kv_tokens)
+    if req.min_batch_at_context is not None:
+        add("min_batch_at_context", req.min_batch_at_context, r.max_batch, r.max_batch >= req.min_batch_at_context)
+    if req.min_requests_at_avg_context is not None:
+        got = r.concurrency.sequences_at_avg_context
+        if got is None:
+            raise InputError(f"deployment {dep.name}: require.min_requests_at_avg_context needs workload.avg_context")
+        add("min_requests_at_avg_context", req.min_requests_at_avg_context, got, got >= req.min_requests_at_avg_context)
+    return out
+
+
+def _failure_line(x: RequirementResult) -> str:
+    if x.requirement == "fits":
+        return f"{x.deployment}: " + (x.detail if x.required else f"required not to fit, but {x.detail}")
+    return f"{x.deployment}: {x.requirement}: required at least {x.required:,}, got {x.actual:,}"
+
+
+def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files: list[str] | None = None
+              ) -> CheckReport:
+    """Plan every deployment of the file and test its requirements; with `baseline`, what moved."""
+    path = Path(path)
+    deps = load_check_file(path)
+    old = _load_baseline(Path(baseline)) if baseline is not None else None
+    results, summaries = [], []
+    for dep in deps:
+        r = _plan(path, dep, gpu_files)
+        results += _results(dep, r)
+        c = r.concurrency
+        summaries.append(DeploymentResult(
+            name=dep.name, model=r.model, gpu=r.gpu, layout=r.layout_label, engine=r.engine, fits=r.fits,
+            kv_tokens=r.kv_tokens, max_batch=r.max_batch,
+            requests_at_avg_context=c.sequences_at_avg_context if c else None, used_per_gpu=r.per_gpu.used,
+            reason=r.reason))
+    failures = [_failure_line(x) for x in results if not x.passed]
+    return CheckReport(file=str(path), passed=not failures, results=results, deployments=summaries, failures=failures,
+                       moved=moved(old, summaries) if old is not None else [])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Baseline
+
+
+def _load_baseline(path: Path) -> list[DeploymentResult]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"--baseline {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"--baseline {path}: not a JSON file from `k2calc check --format json` ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
+        raise InputError(f"--baseline {path}: no `deployments` list (expected `k2calc check --format json` output)")
+    try:
+        return [DeploymentResult.model_validate(d) for d in data["deployments"]]
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"--baseline {path}: deployments: {loc}: {err['msg']}") from None
+
+
+def _pct(old: int, new: int) -> str:
+    if old == 0:
+        return "from 0"
+    p = (new - old) / old * 100
+    return f"{'+' if p > 0 else '−'}{abs(p):.0f}%"
+
+
+def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]:
+    """One line per change since the baseline: verdicts, KV tokens, batch, requests, deployments."""
+    before = {d.name: d for d in old}
+    out = []
+    for d in new:
+        b = before.pop(d.name, None)
+        if b is None:
+            out.append(f"{d.name}: new deployment")
+            continue
+        if b.fits and not d.fits:
+            out.append(f"{d.name}: no longer fits")
+        elif d.fits and not b.fits:
+            out.append(f"{d.name}: now fits")
+        if d.kv_tokens != b.kv_tokens:
+            out.append(f"{d.name}: KV tokens {_pct(b.kv_tokens, d.kv_tokens)} ({b.kv_tokens:,} -> {d.kv_tokens:,})")
+        if d.max_batch != b.max_batch:
+            out.append(f"{d.name}: max batch at context {b.max_batch:,} -> {d.max_batch:,}")
+        if d.requests_at_avg_context != b.requests_at_avg_context and None not in (d.requests_at_avg_context,
+                                                                                 b.requests_at_avg_context):
+            out.append(f"{d.name}: requests at the average context {b.requests_at_avg_context:,} -> "
+                       f"{d.requests_at_avg_context:,}")
+    out += [f"{name}: removed" for name in before]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# CI formats
+
+
+def junit_xml(r: CheckReport) -> str:
+    """JUnit XML: one test suite, one test case per deployment and requirement."""
+    fails = sum(not x.passed for x in r.results)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             f'<testsuites name="k2calc check" tests="{len(r.results)}" failures="{fails}">',
+             f'  <testsuite name={quoteattr(r.file)} tests="{len(r.results)}" failures="{fails}">']
+    for x in r.results:
+        head = f'    <testcase classname={quoteattr(x.deployment)} name={quoteattr(x.requirement)}'
+        if x.passed:
+            lines.append(head + "/>")
+        else:
+            msg = _failure_line(x)
+            lines += [head + ">", f"      <failure message={quoteattr(msg)}>required {x.required}, actual "
+                      f"{x.actual}</failure>", "    </testcase>"]
+    lines += ["  </testsuite>", "</testsuites>", ""]
+    return "\n".join(lines)
+
+
+def github_annotations(r: CheckReport) -> list[str]:
+    """GitHub Actions workflow commands: an error per failed requirement, a notice per change since baseline."""
+
+    def esc(s: str) -> str:
+        return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    out = [f"::error file={r.file},title=k2calc check::{esc(line)}" for line in r.failures]
+    out += [f"::notice file={r.file},title=k2calc capacity::{esc(line)}" for line in r.moved]
+    return out
