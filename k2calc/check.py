@@ -17,7 +17,6 @@ that asks for them is rejected with one line.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from xml.sax.saxutils import quoteattr
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from .errors import InputError, suggest
+from .inputs import MAX_INDEX_BYTES, clip, echo, parse_json, read_text, show_path, user_path
 
 SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
 Context = StrictInt | StrictStr  # 131072 or "128k"
@@ -139,18 +139,18 @@ def _validation_line(path: Path, name: str | None, e: ValidationError, prefix: s
         return InputError(f"{_where(path, name)}: unknown key {key!r}{suggest(last, list(model.model_fields))}")
     if err["type"] == "missing":
         return InputError(f"{_where(path, name)}: {key}: required key is missing")
-    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {err['input']!r})")
+    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {echo(err['input'])})")
 
 
 def load_check_file(path: str | Path) -> list[Deployment]:
     """The deployments of a check file, defaults merged, validated strictly."""
     from .config import read_mapping
 
-    path = Path(path)
-    raw = read_mapping(path)
+    path = user_path(path)
+    raw = read_mapping(path, "check file")
     unknown = [k for k in raw if k not in ("defaults", "deployments")]
     if unknown:
-        k = str(unknown[0])
+        k = clip(str(unknown[0]))
         raise InputError(f"{path}: unknown top-level key {k!r}{suggest(k, ['defaults', 'deployments'])} "
                          "(a check file has `defaults` and `deployments`)")
     try:
@@ -163,9 +163,9 @@ def load_check_file(path: str | Path) -> list[Deployment]:
     seen: set[str] = set()
     for i, d in enumerate(f.deployments):
         name = d.get("name") if isinstance(d, dict) else None
-        label = name if isinstance(name, str) else f"#{i + 1}"
+        label = clip(name, 80) if isinstance(name, str) else f"#{i + 1}"
         if not isinstance(d, dict):
-            raise InputError(f"{path}: deployment {label}: expected a mapping of keys, got {d!r}")
+            raise InputError(f"{path}: deployment {label}: expected a mapping of keys, got {echo(d)}")
         merged = {**f.defaults, **d}
         for sub in ("workload", "require"):
             base, own = f.defaults.get(sub), d.get(sub)
@@ -189,7 +189,7 @@ def _serving_requirements(path: Path, dep: Deployment, keys: list[str]) -> None:
     """Hook for the serving requirements (max_tpot_ms, max_ttft_ms, min_tokens_per_s_per_gpu,
     max_cost_per_mtok): they need k2calc's serving model (k2calc/perf.py), not part of this version."""
     k = keys[0]
-    raise InputError(f"{_where(path, dep.name)}: require.{k}: {getattr(dep.require, k)!r}: needs the serving model "
+    raise InputError(f"{_where(path, dep.name)}: require.{k}: {echo(getattr(dep.require, k))}: needs the serving model "
                      "(k2calc perf), which this version does not have")
 
 
@@ -198,11 +198,11 @@ def _serving_requirements(path: Path, dep: Deployment, keys: list[str]) -> None:
 
 
 def _model(path: Path, ref: str):
-    from .config import load
+    from .config import is_existing_path, load
 
     base, at, tail = ref.partition("@")
     local = path.parent / base
-    if not Path(base).is_absolute() and local.exists():
+    if not Path(base).is_absolute() and is_existing_path(local):
         ref = str(local) + at + tail
     return load(ref)
 
@@ -293,12 +293,8 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
 
 
 def _load_baseline(path: Path) -> list[DeploymentResult]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"--baseline {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"--baseline {path}: not a JSON file from `k2calc check --format json` ({e})") from None
+    path = user_path(path, "--baseline ")
+    data = parse_json(read_text(path, "baseline file", MAX_INDEX_BYTES), f"--baseline {show_path(path)}")
     if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
         raise InputError(f"--baseline {path}: no `deployments` list (expected `k2calc check --format json` output)")
     try:

@@ -36,7 +36,6 @@ Checkpoint quirks that are facts of one release rather than of the architecture 
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from fnmatch import fnmatchcase

@@ -10,7 +10,6 @@ are read through their `text_config`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -439,12 +438,12 @@ def split_ref(ref: str | Path) -> tuple[str | Path, list[str]]:
     """
     text = str(ref)
     base, at, tail = text.rpartition("@")
-    if not at or "=" not in tail or not base or _is_path(text):
+    if not at or "=" not in tail or not base or is_existing_path(text):
         return ref, []
     return base, [item for item in tail.split(",") if item.strip()]
 
 
-def _is_path(ref: str | Path) -> bool:
+def is_existing_path(ref: str | Path) -> bool:
     """Whether something exists at `ref` (a name the OS cannot look up, such as a long `NAME@FIELD=VALUE`, is
     no path: it is read as a preset name or reference)."""
     try:
@@ -456,7 +455,7 @@ def _is_path(ref: str | Path) -> bool:
 def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
     """A preset name, or a path to a config file or model folder; `NAME@FIELD=VALUE,...` adds overrides."""
     ref, inline = split_ref(ref)
-    if _is_path(ref) or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
+    if is_existing_path(ref) or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
         spec = load_path(ref, [*inline, *(sets or [])])
     else:
         spec = load_preset(str(ref), [*inline, *(sets or [])])

@@ -73,7 +73,6 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
         p.write_bytes(text if isinstance(text, bytes) else text.encode())
         return p
 
-    good = cfg("good.config.json", json.dumps(GOOD))
     preset_yaml = "config:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in GOOD.items())
     # without rope_scaling and hidden_size, so a case can give them (a repeated key is refused on its own)
     bare_yaml = "config:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in GOOD.items()
@@ -381,6 +380,30 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     add("torch_dtype int", ["checkpoint", "--set", "torch_dtype=5", "-p", "kimi-k2"])
     add("architectures list of ints", ["params", "--config", cfg("arch.json", json.dumps(
         {**GOOD, "architectures": [1]}))])
+
+    # --- check files, --baseline, --quant-config ---------------------------------------------------------
+    add("check fifo", ["check", fifo])
+    add("check /dev/zero", ["check", "/dev/zero"])
+    add("check alias bomb", ["check", cfg("bombcheck.yaml", bomb + f"deployments: *{last}\n")], timed=True)
+    add("check deep", ["check", cfg("deepcheck.yaml", "deployments: " + "[" * deep + "]" * deep + "\n")])
+    add("check 5000-digit int", ["check", cfg("intcheck.yaml", f"deployments:\n  - name: {digits}\n")])
+    add("check ~nosuchuser", ["check", "~nosuchuser_k2/c.yaml"])
+    okcheck = cfg("okcheck.yaml", "deployments:\n  - name: a\n    model: kimi-k2\n    gpu: h200\n    gpus: 16\n"
+                  "    tp: 8\n    dp_attention: 2\n    ep: 16\n    weights: fp8\n    workload: {context: 4096}\n")
+    add("check a sound file (valid)", ["check", okcheck], exits=(0,))
+    add("check --baseline fifo", ["check", okcheck, "--baseline", fifo])
+    add("check --baseline deep", ["check", okcheck, "--baseline", d / "deep.json"])
+    add("check --baseline /dev/zero", ["check", okcheck, "--baseline", "/dev/zero"])
+    add("check --baseline NaN", ["check", okcheck, "--baseline", cfg("nanbase.json", '{"deployments": NaN}')])
+    add("--quant-config fifo", ["checkpoint", "-p", "deepseek-v3", "--quant-config", fifo])
+    add("--quant-config /dev/zero", ["checkpoint", "-p", "deepseek-v3", "--quant-config", "/dev/zero"])
+    add("--quant-config bad pattern", ["checkpoint", "-p", "deepseek-v3", "--quant-config", cfg(
+        "hfq.json", json.dumps({"quantization": {"quant_algo": "NVFP4", "group_size": 16,
+                                                 "exclude_modules": ["re:("]}}))])
+    add("--quant-config alias bomb", ["checkpoint", "-p", "deepseek-v3", "--quant-config", cfg(
+        "hfq.yaml", bomb + f"quantization: {{quant_algo: NVFP4, group_size: 16, exclude_modules: *{last}}}\n")],
+        timed=True)
+    add("--quant-config ~nosuchuser", ["checkpoint", "-p", "deepseek-v3", "--quant-config", "~nosuchuser_k2/q.json"])
 
     # --- the CLI helper's part (counted apart) ----------------------------------------------------------
     add("--format xml", ["params", "-p", "kimi-k2", "--format", "xml"], owner="cli")

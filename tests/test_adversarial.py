@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from k2calc.config import load, load_path
-from k2calc.errors import InputError
 from k2calc.inputs import MAX_DEPTH, echo, printable
-from tests.test_verify import CONFIG, expected_tensors, write_checkpoint, write_safetensors
+from tests.test_verify import CONFIG, expected_tensors, write_checkpoint
 
 DATA = Path(__file__).parent / "data"
 GOOD = json.loads((DATA / "deepseek-v3.config.json").read_text())
@@ -354,7 +353,7 @@ def verify_folder(folder: Path):
 def test_a_header_without_its_data_is_corrupt(tmp_path):
     header, size = sound_header()
     r = verify_folder(single_file(tmp_path / "nodata", header, b""))
-    assert not r.ok and any(f"past the end of the 0-byte data section" in p for p in r.corrupt)
+    assert not r.ok and any("past the end of the 0-byte data section" in p for p in r.corrupt)
 
 
 def test_every_tensor_at_offset_zero_is_corrupt(tmp_path, run):
@@ -436,3 +435,30 @@ def test_an_unknown_model_type_is_read_by_its_fields_with_a_note(tmp_path):
 
 def test_compare_is_bounded_in_models(run):
     one_line_error(run("compare", *["kimi-k2"] * 17), "17 models; at most 16")
+
+
+# ---------------------------------------------------------------------------------------------------
+# check files, --baseline, --quant-config: the same boundary
+
+CHECK = ("deployments:\n  - name: a\n    model: kimi-k2\n    gpu: h200\n    gpus: 16\n    tp: 8\n    dp_attention: 2\n"
+         "    ep: 16\n    weights: fp8\n    workload: {context: 4096}\n")
+
+
+def test_check_files_and_baselines_go_through_the_input_boundary(tmp_path, run):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    one_line_error(run("check", str(fifo)), "not a regular file")
+    bomb = config_with(tmp_path, "bomb.yaml", BOMB + "deployments: *i\n")
+    one_line_error(run("check", bomb), "YAML aliases expand")
+    ok = config_with(tmp_path, "ok.yaml", CHECK)
+    assert run("check", ok).exit_code == 0
+    deep = config_with(tmp_path, "deep.json", "[" * 100_000 + "]" * 100_000)
+    one_line_error(run("check", ok, "--baseline", deep), "--baseline", "nested deeper")
+    one_line_error(run("check", ok, "--baseline", str(fifo)), "not a regular file")
+
+
+def test_an_hf_quant_config_is_validated_like_a_quantization_config(tmp_path, run):
+    q = config_with(tmp_path, "hf_quant_config.json", json.dumps(
+        {"quantization": {"quant_algo": "NVFP4", "group_size": 16, "exclude_modules": ["re:("]}}))
+    one_line_error(run("checkpoint", "-p", "deepseek-v3", "--quant-config", q),
+                   "quantization.exclude_modules", "pattern 're:(' is not a valid regular expression")
