@@ -282,16 +282,17 @@ def _too_deep(where: str) -> str:
 
 
 def check_depth(data: Any, where: str) -> None:
-    """Refuse data nested deeper than MAX_DEPTH (checked without recursion)."""
+    """Refuse data nested deeper than MAX_DEPTH (checked without recursion; only containers are visited)."""
+    if type(data) not in (dict, list):
+        return
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise InputError(_too_deep(where))
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+        for v in value.values() if type(value) is dict else value:
+            if type(v) is dict or type(v) is list:
+                stack.append((v, depth + 1))
 
 
 _YAML_INT = "tag:yaml.org,2002:int"
