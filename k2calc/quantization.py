@@ -13,6 +13,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Optional, Union
 
+try:  # the parser behind re.compile, to inspect a pattern's structure
+    from re import _parser as _sre  # Python >= 3.11
+except ImportError:  # pragma: no cover
+    import sre_parse as _sre  # type: ignore[no-redef]
+
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 # Bounded like the architecture fields (config.MAX_DIM): a block or group wider than 2^20 values is no format.
@@ -47,14 +52,40 @@ class QuantGroup(BaseModel):
     format: Optional[StrictStr] = None
 
 
+def _nested_repeat(items: Any, inside: bool = False) -> bool:
+    """Whether a parsed regex repeats something that itself repeats, as in `(.*.*)*x`: the shape whose
+    backtracking takes exponential time on a module name that does not match."""
+    for op, av in items:
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            lo, hi, sub = av
+            if inside and hi > 1:
+                return True
+            if _nested_repeat(sub, inside or hi > 1):
+                return True
+        elif op is _sre.SUBPATTERN and _nested_repeat(av[-1], inside):
+            return True
+        elif op is _sre.BRANCH and any(_nested_repeat(alt, inside) for alt in av[1]):
+            return True
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT) and _nested_repeat(av[1], inside):
+            return True
+    return False
+
+
 def _patterns(values: list[str] | None) -> list[str] | None:
-    """`re:` patterns (compressed-tensors' convention) must compile: a bad one is named at load."""
+    """`re:` patterns (compressed-tensors' convention) must compile, and not repeat a repeat (matching
+    one could hang k2calc): a bad one is named at load."""
     for value in values or ():
         if value.startswith("re:"):
+            shown = value if len(value) <= 80 else value[:79] + "…"
+            if len(value) > 1000:
+                raise ValueError(f"pattern {shown!r} is longer than 1,000 characters")
             try:
                 re.compile(value[3:])
             except re.error as e:
-                raise ValueError(f"pattern {value[:80]!r} is not a valid regular expression: {e}") from None
+                raise ValueError(f"pattern {shown!r} is not a valid regular expression: {e}") from None
+            if _nested_repeat(_sre.parse(value[3:])):
+                raise ValueError(f"pattern {shown!r} repeats a repeat (it could take forever to match); "
+                                 "write it without nested * or +")
     return values
 
 

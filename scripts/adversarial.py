@@ -194,6 +194,7 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     qcases = {
         "ignore [1]": {**ct, "ignore": [1]},
         "ignore bad regex": {**ct, "ignore": ["re:("]},
+        "ignore catastrophic regex": {**ct, "ignore": ["re:(.*.*)*x"]},
         "ignore a string": {**ct, "ignore": "lm_head"},
         "config_groups weights string": {**ct, "config_groups": {"g": {"weights": "int4"}}},
         "config_groups list": {**ct, "config_groups": [{"weights": {"num_bits": 4}}]},
