@@ -1,4 +1,4 @@
-"""k2calc: parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models, from the config.
+"""k2calc: parameters, FLOPs, KV cache and GPU memory of open-weight LLMs (DeepSeek-V3 family, Qwen3, Llama-style GQA models), from the config.
 
     import k2calc
     m = k2calc.load("kimi-k2")

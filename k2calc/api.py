@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2c
     from .kv import KVReport
     from .params import ParamReport
     from .plan import PlanReport, SearchReport
-    from .tensors import Tensor
+    from .arch.tensors import Tensor
 
 
 def _context(value: int | str, option: str = "context") -> int:
@@ -55,6 +55,11 @@ class Model:
         return self.spec.config
 
     @property
+    def arch(self):
+        """The normalized architecture (k2calc.arch.description.Architecture) every figure derives from."""
+        return self.spec.arch
+
+    @property
     def notes(self) -> list[str]:
         """What the loader wants the user to know (e.g. a vision tower that is not counted)."""
         return self.spec.notes
@@ -62,9 +67,9 @@ class Model:
     @cached_property
     def tensors(self) -> list[Tensor]:
         """Every weight tensor of the checkpoint: the symbolic model all figures derive from."""
-        from .tensors import build_tensors
+        from .arch.tensors import build_tensors
 
-        return build_tensors(self.spec.config)
+        return build_tensors(self.spec.arch)
 
     def params(self) -> ParamReport:
         """Total, active and MTP parameters with their breakdowns."""

@@ -46,11 +46,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .config import ModelConfig, ModelSpec
+from .arch.schema import FamilyConfig as ModelConfig
+from .config import ModelSpec
 from .errors import InputError
 from .inputs import MAX_INDEX_BYTES, echo, open_regular, parse_json, path_kind, show_path, user_path
 from .render import GIB
-from .tensors import VISION_KINDS, Kind, Tensor, build_tensors
+from .arch.tensors import VISION_KINDS, Kind, Tensor, build_tensors
 from .vision import vision_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.

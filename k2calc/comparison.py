@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .config import FIELDS, ModelSpec
+from .config import ModelSpec
 from .errors import InputError
 from .sizes import format_context
 
@@ -77,19 +77,22 @@ def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
     from .checkpoint import weight_format
 
     rows = []
-    for field in FIELDS:
+    # The first model's fields in its schema's order, then fields only the other families have.
+    fields = dict.fromkeys(f for s in specs for f in type(s.config).field_names())
+    for field in fields:
         if field in _NOT_ARCHITECTURE:
             continue
         if field == "quantization_config":
             values = [weight_format(s.config).describe().removesuffix(", from the config") for s in specs]
         else:
-            values = [getattr(s.config, field) for s in specs]
+            values = [getattr(s.config, field, None) for s in specs]
         rows.append(FieldRow(field=field, values=values, differs=any(v != values[0] for v in values)))
     # Derived counts a reader compares first.
-    for name, fn in (("moe_layers", lambda c: sum(c.is_moe_layer(i) for i in range(c.num_hidden_layers))),
+    for name, fn in (("attention", lambda a: a.attention.describe()),
+                     ("moe_layers", lambda a: sum(lay.is_moe for lay in a.layers)),
                      ("sparsity (n_routed_experts / num_experts_per_tok)",
-                      lambda c: round(c.n_routed_experts / c.num_experts_per_tok, 2))):
-        values = [fn(s.config) for s in specs]
+                      lambda a: round(a.n_routed_experts / a.num_experts_per_tok, 2) if a.moe else None)):
+        values = [fn(s.arch) for s in specs]
         rows.append(FieldRow(field=name, values=values, differs=any(v != values[0] for v in values)))
     return rows
 

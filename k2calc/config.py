@@ -1,9 +1,9 @@
-"""The architecture config of a DeepSeek-V3-family model, and the loaders that read it.
+"""The loaders: a config file, preset or model folder -> the family's validated config (`ModelSpec`).
 
-One pydantic model (`ModelConfig`) holds the Hugging Face `config.json` fields that define the model.
-Shape fields are required (a missing one is an error that names it: we never fill in DeepSeek-V3's
-numbers); optional fields take the defaults of the reference modeling code. Unknown keys are kept
-and ignored, as Hugging Face configs carry many. Loaders accept a config.json, a YAML preset, a
+The family schema is chosen by `model_type` (arch.family_for); each lives in `arch/` with its adapter to
+the normalized `Architecture`. Shape fields are required (a missing one is an error that names it);
+optional fields take the defaults of transformers' config class for that model_type. Unknown keys are
+kept and ignored, as Hugging Face configs carry many. Loaders accept a config.json, a YAML preset, a
 model folder, a preset name, or the reference repo's `ModelArgs` JSON; multimodal configs (Kimi-K2.5)
 are read through their `text_config`.
 """
@@ -12,156 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from functools import cached_property
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
+from .arch import ALL_FIELDS, Architecture, FamilyConfig, family_for, supported
+from .arch.deepseek import DeepseekConfig, from_model_args, is_model_args
 from .errors import InputError, suggest
 from .quantization import QuantizationConfig, validate_quantization
 from .inputs import (MAX_CONFIG_BYTES, Malformed, clip, echo, parse_json, parse_yaml, path_kind, printable, read_text,
                      show_path, user_path)
 
-# Strict: a JSON string "7168" or `true` is a wrong type, not a dimension.
-# Upper bounds far beyond any real model keep every figure a finite float (2^40 per dimension) and every
-# per-layer walk quick (MAX_LAYERS decoder or MTP layers; real models have about 60).
-MAX_DIM = 2**40
-MAX_LAYERS = 1024
-Dim = Annotated[int, Field(gt=0, le=MAX_DIM, strict=True)]
-Count = Annotated[int, Field(ge=0, le=MAX_DIM, strict=True)]
-Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS, strict=True)]
-
-
-class ModelConfig(BaseModel):
-    """Architecture fields of a DeepSeek-V3-family model, named as in the Hugging Face config.json."""
-
-    # allow_inf_nan=False: a NaN or infinite rope_theta / routed_scaling_factor is a mistake, never a value.
-    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
-
-    model_type: str | None = None
-    architectures: list[str] | None = None
-
-    # Shapes: required, every one of them.
-    vocab_size: Dim
-    hidden_size: Dim
-    intermediate_size: Dim  # dense MLP width (the first_k_dense_replace layers)
-    moe_intermediate_size: Dim  # width of one routed or shared expert
-    num_hidden_layers: Layers
-    num_attention_heads: Dim
-    kv_lora_rank: Dim  # width of the compressed KV latent, the part MLA caches
-    qk_nope_head_dim: Dim
-    qk_rope_head_dim: Dim  # the decoupled RoPE key, shared by all heads and cached
-    v_head_dim: Dim
-    n_routed_experts: Dim
-    num_experts_per_tok: Dim
-
-    # Optional shapes, defaults as in the reference modeling code.
-    q_lora_rank: Dim | None = None  # None: one q_proj instead of q_a_proj / q_b_proj
-    n_shared_experts: Count | None = 0
-    first_k_dense_replace: Count = 0
-    moe_layer_freq: Dim = 1
-    num_nextn_predict_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)] = 0
-    tie_word_embeddings: bool = False
-    attention_bias: bool = False
-    topk_method: str | None = None  # defaulted by model_type below
-    # DeepSeek-V3.2's lightning indexer (all three or none).
-    index_n_heads: Dim | None = None
-    index_head_dim: Dim | None = None
-    index_topk: Dim | None = None
-
-    # Routing and RoPE: no shape, shown in comparisons.
-    n_group: Dim | None = None
-    topk_group: Dim | None = None
-    scoring_func: str | None = None
-    routed_scaling_factor: float | None = None
-    norm_topk_prob: bool | None = None
-    rope_theta: float | None = None
-    rope_scaling: dict[str, Any] | None = None
-    max_position_embeddings: Dim | None = None
-    num_key_value_heads: Dim | None = None  # MLA ignores it (every head reads the one latent)
-    torch_dtype: str | None = None
-    quantization_config: dict[str, Any] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            if data.get("n_shared_experts") is None:
-                data["n_shared_experts"] = 0
-            if data.get("topk_method") is None:
-                # DeepseekV2Config defaults to "greedy" (no bias), DeepseekV3Config to "noaux_tc".
-                v2 = data.get("model_type") == "deepseek_v2"
-                data["topk_method"] = "greedy" if v2 else "noaux_tc"
-            if "dtype" in data and data.get("torch_dtype") is None:
-                data["torch_dtype"] = data["dtype"]  # transformers >= 4.56 renamed the key
-        return data
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ModelConfig:
-        if self.num_experts_per_tok > self.n_routed_experts:
-            raise ValueError(
-                f"num_experts_per_tok ({self.num_experts_per_tok}) is larger than "
-                f"n_routed_experts ({self.n_routed_experts})"
-            )
-        if self.first_k_dense_replace > self.num_hidden_layers:
-            raise ValueError(
-                f"first_k_dense_replace ({self.first_k_dense_replace}) is larger than "
-                f"num_hidden_layers ({self.num_hidden_layers})"
-            )
-        indexer = [self.index_n_heads, self.index_head_dim, self.index_topk]
-        if any(v is not None for v in indexer) and any(v is None for v in indexer):
-            raise ValueError("index_n_heads, index_head_dim and index_topk go together: give all three or none")
-        if self.index_head_dim is not None and self.index_head_dim < self.qk_rope_head_dim:
-            raise ValueError(
-                f"index_head_dim ({self.index_head_dim}) is smaller than qk_rope_head_dim ({self.qk_rope_head_dim})"
-            )
-        if self.n_group and self.topk_group and self.topk_group > self.n_group:
-            raise ValueError(f"topk_group ({self.topk_group}) is larger than n_group ({self.n_group})")
-        if self.n_group and self.n_routed_experts % self.n_group:
-            # Group-limited routing views the scores as [n_group, n_routed_experts / n_group] (reference
-            # MoEGate, vLLM's grouped_topk): a remainder is no model.
-            raise ValueError(f"n_group ({self.n_group}) does not divide n_routed_experts ({self.n_routed_experts})")
-        return self
-
-    # Derived widths, named as in the reference code.
-    @property
-    def qk_head_dim(self) -> int:
-        return self.qk_nope_head_dim + self.qk_rope_head_dim
-
-    @property
-    def n_shared(self) -> int:
-        return self.n_shared_experts or 0
-
-    @property
-    def has_router_bias(self) -> bool:
-        """`noaux_tc` routing adds `e_score_correction_bias`, one float per routed expert."""
-        return self.topk_method == "noaux_tc"
-
-    @property
-    def has_indexer(self) -> bool:
-        return self.index_n_heads is not None
-
-    def is_moe_layer(self, layer_idx: int) -> bool:
-        """MoE when past the first dense layers and on the `moe_layer_freq` grid (reference code, vLLM)."""
-        return layer_idx >= self.first_k_dense_replace and layer_idx % self.moe_layer_freq == 0
-
-
-FIELDS: tuple[str, ...] = tuple(ModelConfig.model_fields)
-
-# The DeepSeek-V3 reference repo's `inference/configs/*.json` use `ModelArgs` names.
-MODEL_ARGS_NAMES = {
-    "dim": "hidden_size",
-    "inter_dim": "intermediate_size",
-    "moe_inter_dim": "moe_intermediate_size",
-    "n_layers": "num_hidden_layers",
-    "n_dense_layers": "first_k_dense_replace",
-    "n_heads": "num_attention_heads",
-    "n_activated_experts": "num_experts_per_tok",
-    "n_expert_groups": "n_group",
-    "n_limited_groups": "topk_group",
-    "route_scale": "routed_scaling_factor",
-    "score_func": "scoring_func",
-}
+# The family schemas live in arch/ (one adapter per family); DeepSeek's is the historical ModelConfig.
+ModelConfig = DeepseekConfig
+FIELDS: tuple[str, ...] = ALL_FIELDS  # every field some family reads (for --set and typo warnings)
 
 
 @dataclass
@@ -169,7 +34,7 @@ class ModelSpec:
     """A loaded model: its validated config and where it came from."""
 
     name: str
-    config: ModelConfig
+    config: FamilyConfig  # the family's validated config (Hugging Face field names)
     source: str
     description: str = ""
     notes: list[str] = field(default_factory=list)  # said to the user on stderr, never silently dropped
@@ -185,6 +50,11 @@ class ModelSpec:
     @property
     def vision_config(self) -> dict[str, Any] | None:
         return (self.multimodal_config or {}).get("vision_config")
+
+    @cached_property
+    def arch(self) -> Architecture:
+        """The normalized architecture every analysis reads."""
+        return self.config.describe()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,11 +102,9 @@ def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]
         if "quantization_config" not in text and isinstance(raw.get("quantization_config"), dict):
             text["quantization_config"] = raw["quantization_config"]
         return text, "language_model."
-    if "dim" in raw and "hidden_size" not in raw and "n_layers" in raw:
+    if is_model_args(raw):
         notes.append("read as the reference repo's ModelArgs (inference/configs): no MTP module in it")
-        text = {MODEL_ARGS_NAMES.get(k, k): v for k, v in raw.items()}
-        text.setdefault("topk_method", "noaux_tc")  # the reference Gate adds the bias for V3's dim 7168
-        return text, ""
+        return from_model_args(raw), ""
     return raw, ""
 
 
@@ -276,7 +144,7 @@ def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
 
 def build_config(
     raw: dict[str, Any], where: str, overrides: dict[str, Any] | None = None, notes: list[str] | None = None
-) -> tuple[ModelConfig, str]:
+) -> tuple[FamilyConfig, str]:
     """Validate raw config fields (after --set overrides); errors name `where`, the field and value."""
     notes = notes if notes is not None else []
     fields, prefix = _unwrap(raw, notes)
@@ -287,11 +155,15 @@ def build_config(
     bad = next((k for k in fields if not isinstance(k, str)), None)
     if bad is not None:
         raise InputError(f"{where}: key {echo(bad)}: field names are strings")
+    family = family_for(fields)
+    if family is None:
+        raise InputError(f"{where}: model_type {echo(fields.get('model_type'))} is not supported "
+                         f"(supported: {supported()})")
     try:
-        config = ModelConfig.model_validate(fields)
+        config = family.model_validate(fields)
         if config.quantization_config is not None:
             validate_quantization(config.quantization_config)
-        notes += model_type_notes(config)
+        notes += model_type_notes(config, fields)
         return config, prefix
     except ValidationError as e:
         loc = e.errors(include_url=False)[0]["loc"]
@@ -302,26 +174,27 @@ def build_config(
         raise InputError(_format_validation(where, e, loc[:1] if e.title == QuantizationConfig.__name__ else ())) from None
 
 
-# model_type values whose checkpoints k2calc knows; each one changes a fact the fields do not say (V2's
-# greedy routing, V3.2's float32 norms, Kimi-K2's stored inv_freq buffers).
-KNOWN_MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "deepseek_v32", "kimi_k2")
+# Fields only DeepSeek's multi-head latent attention reads: another family's config holding them most
+# likely carries the wrong model_type.
+MLA_FIELDS = ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
 
 
-def model_type_notes(cfg: ModelConfig) -> list[str]:
-    """One line for a model_type the fields contradict, or one k2calc does not know: merely odd, as the
-    fields define the shapes, but the model_type's own facts are then assumed or left out."""
-    mt = cfg.model_type
-    if mt is None:
+def model_type_notes(cfg: FamilyConfig, fields: dict[str, Any]) -> list[str]:
+    """One line when the model_type contradicts the fields: merely odd (the model_type chooses the schema
+    and the fields it reads), so the config is read, but the user should know what was ignored."""
+    if isinstance(cfg, DeepseekConfig):
+        mt = cfg.model_type or "deepseek_v3"
+        if mt == "deepseek_v32" and not cfg.has_indexer:
+            return ["model_type deepseek_v32 without index_n_heads / index_head_dim / index_topk: read without "
+                    "V3.2's lightning indexer"]
+        if mt != "deepseek_v32" and cfg.has_indexer:
+            return [f"model_type {echo(mt)} with V3.2's indexer fields: the indexer is counted, norms stay "
+                    f"{cfg.torch_dtype or 'bfloat16'} (V3.2 stores them in float32)"]
         return []
-    if mt not in KNOWN_MODEL_TYPES:
-        return [f"model_type {echo(mt)} is not one k2calc knows ({', '.join(KNOWN_MODEL_TYPES)}): read by its "
-                "fields as a DeepSeek-V3-family model"]
-    if mt == "deepseek_v32" and not cfg.has_indexer:
-        return ["model_type deepseek_v32 without index_n_heads / index_head_dim / index_topk: read without "
-                "V3.2's lightning indexer"]
-    if mt != "deepseek_v32" and cfg.has_indexer:
-        return [f"model_type {mt} with V3.2's indexer fields: the indexer is counted, norms stay "
-                f"{cfg.torch_dtype or 'bfloat16'} (V3.2 stores them in float32)"]
+    ignored = [k for k in MLA_FIELDS if k in fields and k not in type(cfg).model_fields]
+    if ignored:
+        return [f"model_type {echo(cfg.model_type)} reads no {', '.join(ignored)} (DeepSeek MLA fields): they are "
+                "ignored; if this is a DeepSeek-family model, fix its model_type"]
     return []
 
 

@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from math import prod
 
-from .config import ModelConfig
-from .tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
+from .arch.description import describe
+from .arch.tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Formula:
         return f"{self.name} = {self.numeric} = {self.value:,}"
 
 
-def _layer_label(cfg: ModelConfig, layers: frozenset[int | None]) -> tuple[str, str]:
+def _layer_label(cfg, layers: frozenset[int | None]) -> tuple[str, str]:
     """('58 MoE layers', 'moe_layers') for a set of layer indices."""
     n = len(layers)
     if None in layers:
@@ -54,7 +54,7 @@ def _term(shape_text: list[str], dims: list[int], mult: int, copies: int,
     return sym, num, copies * mult * prod(dims)
 
 
-def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str,
+def explain_kind(cfg, tensors: list[Tensor], name: str,
                  copies_symbol: str = "n_routed_experts") -> Formula:
     """One formula for a group of tensors: grouped by the layers they repeat over, then by shape."""
     # layer set -> (shape key) -> number of tensors per layer
@@ -91,18 +91,22 @@ def explain_kind(cfg: ModelConfig, tensors: list[Tensor], name: str,
     return Formula(name, " + ".join(sym_parts) or "0", " + ".join(num_parts) or "0", total)
 
 
-def explain_params(cfg: ModelConfig) -> list[Formula]:
+def explain_params(cfg) -> list[Formula]:
     """One formula per breakdown component of the main model, plus the MTP modules."""
+    cfg = describe(cfg)
     tensors = build_tensors(cfg)
     main = [t for t in tensors if not t.mtp]
-    out = [explain_kind(cfg, [t for t in main if t.kind is kind], kind.value)
+    experts = cfg.moe.num_experts.text if cfg.moe else "n_routed_experts"
+    out = [explain_kind(cfg, [t for t in main if t.kind is kind], kind.value, experts)
            for kind in LANGUAGE_KINDS]
     mtp = [t for t in tensors if t.mtp]
     if mtp:
-        out.append(explain_kind(cfg, mtp, "mtp"))
+        out.append(explain_kind(cfg, mtp, "mtp", experts))
+    if cfg.moe is None:
+        return out
     k, e = cfg.num_experts_per_tok, cfg.n_routed_experts
     routed = next(f for f in out if f.name == Kind.ROUTED_EXPERTS.value)
-    out.append(Formula("active routed_experts", "routed_experts × num_experts_per_tok / n_routed_experts",
+    out.append(Formula("active routed_experts", f"routed_experts × num_experts_per_tok / {experts}",
                        f"{routed.value:,} × {k} / {e}", routed.value * k // e))
     return out
 
@@ -111,14 +115,15 @@ def _wrap(text: str) -> str:
     return f"({text})" if "+" in text else text
 
 
-def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
+def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
     """A FLOPs point's components as formulas: linear ones from the tensors a token touches, attention
     ones from the MLA coefficients of the point's form. Values are per token, as in `by_component`."""
     from dataclasses import replace
 
-    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, _component, _sum_attended, coefficients
-    from .tensors import Use
+    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, FlopsModel, Phase, _component, attended, coefficients
+    from .arch.tensors import Use
 
+    cfg = describe(cfg)
     k = cfg.num_experts_per_tok
     touched = [replace(t, copies=min(k, t.copies)) if t.use is Use.ROUTED else t
                for t in build_tensors(cfg) if t.matmul and (mtp or not t.mtp)]
@@ -135,49 +140,62 @@ def explain_flops(cfg: ModelConfig, point, mtp: bool = False) -> list[Formula]:
             value = (2 * value * point.logits_tokens + point.tokens) // (2 * point.tokens)
         out.append(Formula(key, sym, num, value))
 
-    c = coefficients(cfg, AttentionForm(point.attention_form))
-    layers = cfg.num_hidden_layers + (cfg.num_nextn_predict_layers if mtp else 0)
+    form, phase = AttentionForm(point.attention_form), Phase(point.phase)
     prefill = point.phase == "prefill"
     n = point.context
-    cap = cfg.index_topk
-    if prefill:  # average over the prompt of the tokens each position attends to
-        attended_sum = _sum_attended(n, cap)
-        indexed_sum, reexpanded = n * (n + 1) // 2, 0
-    else:
-        attended_sum, indexed_sum = point.attended, n + 1
-        reexpanded = point.attended - 1 if point.attention_form == "naive" else 0
-    terms = {"attention_scores": (c.scores, "attended", attended_sum),
-             "attention_values": (c.values, "attended", attended_sum),
-             "kv_reexpansion": (c.reexpansion, "cached", reexpanded),
-             "indexer_scores": (c.indexer, "past tokens", indexed_sum)}
+    tokens = n if prefill else 1
+    # One term per group of layers that attend alike (windowed layers apart from full ones).
+    groups = FlopsModel.groups_of(cfg.layers + (cfg.mtp if mtp else ()))
     for key in ATTENTION_KEYS:
-        coef, what, count = terms[key]
-        if coef is None or not count:
+        syms, nums, phase_total = [], [], 0
+        for att, layers in groups.items():
+            c, a = coefficients(att, form), attended(att, phase, n, form)
+            coef, what, count = {"attention_scores": (c.scores, "attended", a.total),
+                                 "attention_values": (c.values, "attended", a.total),
+                                 "kv_reexpansion": (c.reexpansion, "cached", a.reexpanded),
+                                 "indexer_scores": (c.indexer, "past tokens", a.indexed)}[key]
+            if coef is None or not count:
+                continue
+            label = "num_hidden_layers" if len(groups) == 1 else f"{att.describe()} layers"
+            syms.append(f"{label} × {coef.text} × {('Σ ' if prefill else '') + what}")
+            nums.append(f"{layers} layers × {coef.numeric} × {count}")
+            phase_total += layers * coef.value * count
+        if not syms:
             continue
-        per = f" / {n} prompt tokens" if prefill else ""
-        sym = f"num_hidden_layers × {coef.text} × {('Σ ' if prefill else '') + what}{' / prompt_tokens' if prefill else ''}"
-        num = f"{layers} layers × {coef.numeric} × {count}{per}"
-        tokens = n if prefill else 1
-        out.append(Formula(key, sym, num, (2 * layers * coef.value * count + tokens) // (2 * tokens)))
+        sym, num = " + ".join(syms), " + ".join(nums)
+        if prefill:
+            sym = f"({sym}) / prompt_tokens" if len(syms) > 1 else f"{sym} / prompt_tokens"
+            num = f"({num}) / {n} prompt tokens" if len(nums) > 1 else f"{num} / {n} prompt tokens"
+        out.append(Formula(key, sym, num, (2 * phase_total + tokens) // (2 * tokens)))
     return out
 
 
-def explain_kv(cfg: ModelConfig, report) -> list[Formula]:
+def explain_kv(cfg, report) -> list[Formula]:
     """A KV report's sizes as formulas, from the very expressions `k2calc.kv` computes them with."""
     from .kv import indexer_bytes, mha_values, mla_bytes, value_bytes
-    from .tensors import Expr, const
+    from .arch.tensors import Expr, const
 
     def formula(name: str, expr: Expr, unit: str = "") -> Formula:
         return Formula(name, expr.text + unit, expr.numeric, expr.value)
 
+    cfg = describe(cfg)
     per_layer = mla_bytes(cfg, report.dtype)
-    out = [formula("per token per layer (MLA)", per_layer, f" bytes ({report.dtype})")]
+    kind = "MLA" if cfg.is_mla else "GQA"
+    out = [formula(f"per token per layer ({kind})", per_layer, f" bytes ({report.dtype})")]
     idx = indexer_bytes(cfg)
     if idx is not None:
         out.append(formula("per token per layer (indexer keys)", idx, " bytes (fp8 + float32 scales)"))
         per_layer = per_layer + idx
     per_token = Expr("layers", report.layers) * per_layer
     sequence = Expr("bytes_per_token", per_token.value) * Expr("tokens", report.tokens_allocated)
+    if any(t.window for t in report.layer_types):  # windowed layers keep min(tokens, window) tokens each
+        terms = None
+        for t in report.layer_types:
+            kept = min(report.tokens_allocated, t.window) if t.window else report.tokens_allocated
+            term = (Expr(f"layers[{t.attention}]", t.count) * Expr("bytes_per_token_layer", t.bytes_per_token_layer)
+                    * Expr("min(tokens, window)" if t.window else "tokens", kept))
+            terms = term if terms is None else terms + term
+        sequence = terms
     out += [formula("bytes_per_token", per_token),
             formula("bytes_per_sequence", sequence),
             formula("bytes_total", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),

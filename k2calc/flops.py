@@ -1,5 +1,5 @@
-"""Forward FLOPs per token of a DeepSeek-V3-family model: linear layers from the tensor list, attention
-from the config, for prefill, decode and training.
+"""Forward FLOPs per token: linear layers from the tensor list, attention from the architecture
+description (per layer: MLA or GQA heads, windows and chunks), for prefill, decode and training.
 
 Conventions (also in `k2calc flops --help`, the README and every report's `conventions`):
 - One multiply-add = 2 FLOPs. Forward pass only (training: 3 × forward).
@@ -27,6 +27,10 @@ token per layer); engines decode in the absorbed form for that reason, and prefi
 (cheaper attention: scores + weighted sum cost 192+128 = 320 multiply-adds per head per attended token
 against 576+512 = 1,088 absorbed, for V3's widths).
 
+GQA/MHA/MQA: scores 2·num_attention_heads·head_dim and weighted sum 2·num_attention_heads·head_dim per
+attended token (every query head reads its KV head). A sliding-window layer attends to at most its
+window; a chunked layer to the tokens of its chunk so far.
+
 DeepSeek-V3.2's lightning indexer: per layer and per past token, 2·index_n_heads·index_head_dim for
 its scores; main attention then reads min(t, index_topk) tokens.
 """
@@ -40,11 +44,12 @@ from math import isfinite
 
 from pydantic import BaseModel
 
-from .config import ModelConfig, ModelSpec
+from .arch.description import Attention, WindowKind, describe
+from .config import ModelSpec
 from .errors import InputError
 from .kv import beyond_max_position_note
 from .sizes import MAX_INT
-from .tensors import Expr, Kind, Tensor, build_tensors, const, symbol
+from .arch.tensors import Expr, Kind, Tensor, build_tensors, const
 
 CONVENTIONS = [
     "1 multiply-add = 2 FLOPs; forward pass (training = 3 × forward)",
@@ -73,9 +78,9 @@ ATTENTION_KEYS = ["attention_scores", "attention_values", "kv_reexpansion", "ind
 COMPONENT_KEYS = LINEAR_KEYS + ATTENTION_KEYS
 
 
-def default_form(cfg: ModelConfig, phase: Phase) -> AttentionForm:
+def default_form(cfg, phase: Phase) -> AttentionForm:
     """DeepSeek-V3.2 runs its sparse attention in MLA's MQA (absorbed) form in both phases."""
-    if cfg.has_indexer:
+    if describe(cfg).has_indexer:
         return AttentionForm.absorbed
     return DEFAULT_FORM[phase]
 
@@ -114,20 +119,58 @@ class Coefficients:
     indexer: Expr | None
 
 
-def coefficients(cfg: ModelConfig, form: AttentionForm) -> Coefficients:
-    def f(name: str) -> Expr:
-        return symbol(cfg, name)
-
-    two, heads = const(2), f("num_attention_heads")
-    if form is AttentionForm.naive:
-        scores = two * heads * (f("qk_nope_head_dim") + f("qk_rope_head_dim"))
-        values = two * heads * f("v_head_dim")
+def coefficients(model, form: AttentionForm) -> Coefficients:
+    """The first layer's coefficients (a model or an Attention)."""
+    att = model if isinstance(model, Attention) else describe(model).attention
+    two, heads, m = const(2), att.num_heads, att.mla
+    if m is None:  # GQA: each query head scores and sums over its KV head's keys and values
+        scores = values = two * heads * att.head_dim
+        reexp = const(0)
+    elif form is AttentionForm.naive:
+        scores = two * heads * (m.qk_nope_head_dim + m.qk_rope_head_dim)
+        values = two * heads * m.v_head_dim
     else:
-        scores = two * heads * (f("kv_lora_rank") + f("qk_rope_head_dim"))
-        values = two * heads * f("kv_lora_rank")
-    reexp = two * heads * f("kv_lora_rank") * (f("qk_nope_head_dim") + f("v_head_dim"))
-    indexer = two * f("index_n_heads") * f("index_head_dim") if cfg.has_indexer else None
+        scores = two * heads * (m.kv_lora_rank + m.qk_rope_head_dim)
+        values = two * heads * m.kv_lora_rank
+    if m is not None:
+        reexp = two * heads * m.kv_lora_rank * (m.qk_nope_head_dim + m.v_head_dim)
+    ix = att.indexer
+    indexer = two * ix.n_heads * ix.head_dim if ix else None
     return Coefficients(scores, values, reexp, indexer)
+
+
+def _sum_chunked(n: int, chunk: int) -> int:
+    """sum over t = 1..n of the tokens position t attends to in chunked attention: ((t-1) mod chunk) + 1."""
+    full, rest = divmod(n, chunk)
+    return full * chunk * (chunk + 1) // 2 + rest * (rest + 1) // 2
+
+
+@dataclass(frozen=True)
+class Attended:
+    """Tokens one layer attends to in a phase: the last token's count, the sum over the phase's tokens,
+    the indexer's scored tokens, and (naive MLA decode) the cached tokens re-expanded."""
+
+    last: int
+    total: int
+    indexed: int
+    reexpanded: int
+
+
+def attended(att: Attention, phase: Phase, n: int, form: AttentionForm) -> Attended:
+    """What one layer with this attention reads at context n (prefill: n prompt tokens; decode: n cached)."""
+    w = att.window
+    cap = att.indexer.topk.value if att.indexer else w.cap
+    if phase is Phase.prefill:
+        if w.kind is WindowKind.CHUNKED:
+            return Attended(((n - 1) % w.cap) + 1, _sum_chunked(n, w.cap), n * (n + 1) // 2, 0)
+        last = min(n, cap) if cap else n
+        return Attended(last, _sum_attended(n, cap), n * (n + 1) // 2, 0)
+    if w.kind is WindowKind.CHUNKED:
+        last = (n % w.cap) + 1
+    else:
+        last = min(n + 1, cap) if cap else n + 1
+    reexp = last - 1 if (form is AttentionForm.naive and att.mla is not None) else 0  # the cached ones
+    return Attended(last, last, n + 1, reexp)
 
 
 class FlopsPoint(BaseModel):
@@ -189,12 +232,29 @@ class FlopsReport(FlopsPoint):
 class FlopsModel:
     """A config's linear costs (computed once) and attention coefficients; points are closed-form."""
 
-    def __init__(self, cfg: ModelConfig):
-        self.cfg = cfg
+    def __init__(self, cfg):
+        cfg = self.cfg = describe(cfg)
         tensors = build_tensors(cfg)
         k = cfg.num_experts_per_tok
         self.linear_main = linear_flops([t for t in tensors if not t.mtp], k)
         self.linear_mtp = linear_flops([t for t in tensors if t.mtp], k)
+        # Layers that attend alike (attention description -> count), main layers and MTP layers apart.
+
+    @staticmethod
+    def groups_of(layers) -> dict[Attention, int]:
+        """Layers that attend alike: attention description -> how many layers."""
+        out: dict[Attention, int] = {}
+        for lay in layers:
+            out[lay.attention] = out.get(lay.attention, 0) + 1
+        return out
+
+    @cached_property
+    def _groups(self) -> dict[bool, dict[Attention, int]]:
+        return {mtp: self.groups_of(self.cfg.layers + (self.cfg.mtp if mtp else ())) for mtp in (False, True)}
+
+    def groups(self, mtp: bool) -> dict[Attention, int]:
+        """The layers a point sums over (with or without the MTP layers), grouped by attention."""
+        return self._groups[mtp]
 
     @cached_property
     def _coef(self) -> dict[AttentionForm, Coefficients]:
@@ -208,34 +268,31 @@ class FlopsModel:
         """Forward FLOPs of `phase` at context n (prefill: n prompt tokens; decode: n cached tokens)."""
         if n < (1 if phase is Phase.prefill else 0):
             raise InputError(f"--{phase.value} {n}: must be at least {1 if phase is Phase.prefill else 0}")
-        cfg, c = self.cfg, self._coef[form]
-        cap = cfg.index_topk
-        layers = self.layers(mtp)
         linear = {k: v + (self.linear_mtp[k] if mtp else 0) for k, v in self.linear_main.items()}
         if phase is Phase.prefill:
             tokens = n
             logits = n if all_logits else 1
-            attended_sum = _sum_attended(n, cap)  # sum over t = 1..n of min(t, cap)
-            indexed_sum = n * (n + 1) // 2
-            reexpanded = 0  # every prompt token is expanded once: already in the linear cost
-            attended = min(n, cap) if cap else n
         else:
             tokens, logits = 1, 1
-            attended = min(n + 1, cap) if cap else n + 1
-            attended_sum, indexed_sum = attended, n + 1
-            reexpanded = attended - 1 if form is AttentionForm.naive else 0  # the cached ones
         phase_parts = {k: v * tokens for k, v in linear.items()}
         head = self.linear_main["lm_head"] + (self.linear_mtp["lm_head"] if mtp else 0)
         phase_parts["lm_head"] = head * logits
-        phase_parts["attention_scores"] = layers * c.scores.value * attended_sum
-        phase_parts["attention_values"] = layers * c.values.value * attended_sum
-        phase_parts["kv_reexpansion"] = layers * c.reexpansion.value * reexpanded
-        phase_parts["indexer_scores"] = layers * c.indexer.value * indexed_sum if c.indexer else 0
+        for key in ATTENTION_KEYS:
+            phase_parts[key] = 0
+        last = 0
+        # Every prompt token is expanded once in prefill (already in the linear cost); per layer group:
+        for att, layers in self.groups(mtp).items():
+            c, a = coefficients(att, form), attended(att, phase, n, form)
+            last = max(last, a.last)
+            phase_parts["attention_scores"] += layers * c.scores.value * a.total
+            phase_parts["attention_values"] += layers * c.values.value * a.total
+            phase_parts["kv_reexpansion"] += layers * c.reexpansion.value * a.reexpanded
+            phase_parts["indexer_scores"] += layers * c.indexer.value * a.indexed if c.indexer else 0
         per_token = {k: (2 * v + tokens) // (2 * tokens) for k, v in phase_parts.items()}  # rounded, in integers
         lin = sum(per_token[k] for k in LINEAR_KEYS)
         att = sum(per_token[k] for k in ATTENTION_KEYS)
         return FlopsPoint(
-            phase=phase.value, context=n, attended=attended, attention_form=form.value, tokens=tokens,
+            phase=phase.value, context=n, attended=last, attention_form=form.value, tokens=tokens,
             logits_tokens=logits, linear=lin, attention=att, total=lin + att, by_component=per_token,
             phase_total=sum(phase_parts.values()), attention_share=att / (lin + att),
         )
@@ -269,6 +326,11 @@ class FlopsModel:
             "prefill": "sum over t = 1..N of attention(t) = N(N+1)/2 × per-attended-token cost",
             "decode": "the new token attends to N+1 tokens (N cached + itself)",
         }
+        windows = sorted({f"{a.window.kind.value} {a.window.cap}" for a in self.groups(True) if a.window.cap})
+        if windows:
+            out["windows"] = f"{', '.join(windows)}: those layers attend to at most their window (chunk) of tokens"
+        if not cfg.is_mla:
+            return out
         where = ("expands the token's own latent into its key and value" if form is AttentionForm.naive
                  else "absorbed: W_UK on q_nope + W_UV on the attention output")
         out["kv_b_proj (in attention_proj)"] = (
@@ -320,7 +382,7 @@ def training_report(spec: ModelSpec, seq_len: int, train_tokens: int | None = No
                     tokens_per_s: float | None = None, gpus: int | None = None, peak_tflops: float | None = None,
                     gpu: str | None = None, gpu_dtype: str = "bf16", model: FlopsModel | None = None) -> TrainingFlops:
     """Training FLOPs, and MFU when a measured throughput and a peak (--peak-tflops or --gpu) are given."""
-    model = model or FlopsModel(spec.config)
+    model = model or FlopsModel(spec.arch)
     t = training_flops(model, seq_len, train_tokens)
     if tokens_per_s is None:
         if gpus is not None or peak_tflops is not None or gpu is not None:
@@ -377,7 +439,7 @@ def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int
                 form: AttentionForm | None = None, *, all_logits: bool = False, mtp: bool = False,
                 training: TrainingFlops | None = None, model: FlopsModel | None = None) -> FlopsReport:
     """The `k2calc flops` report: one point per context (default 4k, 32k, 128k), the crossover context."""
-    cfg = spec.config
+    cfg = spec.arch
     model = model or FlopsModel(cfg)
     if mtp and cfg.num_nextn_predict_layers == 0:
         raise InputError(f"{spec.name}: --mtp: the model has no MTP modules (num_nextn_predict_layers is 0)")
@@ -388,7 +450,7 @@ def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int
     long_note = beyond_max_position_note(cfg, contexts, "context")
     if long_note:
         notes.append(long_note)
-    if form is AttentionForm.naive and phase is Phase.decode:
+    if form is AttentionForm.naive and phase is Phase.decode and cfg.is_mla:
         notes.append("naive decode: MLA caches only the latent, so each step re-expands the cached tokens through "
                      "kv_b_proj (kv_reexpansion); engines decode in the absorbed form")
     if cfg.has_indexer:

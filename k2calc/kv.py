@@ -1,16 +1,18 @@
-"""KV-cache sizes of MLA: what one token leaves behind in each layer.
+"""KV-cache sizes: what one token leaves behind in each layer, for every attention kind.
 
 MLA caches, per token per layer, the compressed latent c_kv (`kv_lora_rank` values) and the decoupled
 RoPE key (`qk_rope_head_dim` values), shared by every head: the widths of `kv_a_proj_with_mqa`'s output.
+MHA/GQA/MQA cache a key and a value of `head_dim` per KV head: 2·num_key_value_heads·head_dim values.
+A sliding-window or chunked layer keeps at most its window (chunk) of tokens; a sequence's cache is the
+sum over its layers.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
-from .config import ModelConfig
+from .arch.description import Architecture, Attention, Expr, Indexer, const, describe
 from .errors import InputError
-from .tensors import Expr, const, symbol
 
 # Bytes per cached value for the plain dtypes (fp8 with one scale per tensor: the scale is negligible).
 KV_DTYPES = ("bf16", "fp16", "fp8", "fp8-flashmla")
@@ -18,28 +20,43 @@ _BYTES = {"bf16": 2, "fp16": 2, "fp8": 1}
 FLASHMLA_BLOCK = 128  # FlashMLA's fp8 layout: one float32 scale per 128 latent values
 
 
-def latent(cfg: ModelConfig) -> Expr:
-    """Values MLA caches per token per layer: kv_lora_rank + qk_rope_head_dim (576 for V3 and K2), the
-    output width of kv_a_proj_with_mqa."""
-    return symbol(cfg, "kv_lora_rank") + symbol(cfg, "qk_rope_head_dim")
+def latent(cfg) -> Expr:
+    """Values one layer caches per token: kv_lora_rank + qk_rope_head_dim for MLA (576 for V3 and K2, the
+    output width of kv_a_proj_with_mqa); 2·num_key_value_heads·head_dim for GQA (keys and values)."""
+    return cached_values(describe(cfg).attention)
 
 
-def latent_width(cfg: ModelConfig) -> int:
+def cached_values(att: Attention) -> Expr:
+    """Values one token caches in a layer with this attention (K and V of each KV head, or MLA's latent)."""
+    if att.mla is not None:
+        return att.mla.latent
+    return const(2) * att.num_key_value_heads * att.head_dim
+
+
+def latent_width(cfg) -> int:
     return latent(cfg).value
 
 
-def mla_bytes(cfg: ModelConfig, kv_dtype: str = "bf16") -> Expr:
-    """Bytes of MLA cache one token holds in one layer, as a formula over config fields."""
-    r, rope = symbol(cfg, "kv_lora_rank"), symbol(cfg, "qk_rope_head_dim")
-    if kv_dtype == "fp8-flashmla":
+def attention_bytes(att: Attention, kv_dtype: str = "bf16") -> Expr:
+    """Bytes of attention cache one token holds in one layer, as a formula over config fields."""
+    if att.mla is not None and kv_dtype == "fp8-flashmla":
+        r, rope = att.mla.kv_lora_rank, att.mla.qk_rope_head_dim
         # Latent in fp8 + a float32 scale per 128 latent values + RoPE part kept in bf16:
         # 512 + 4·4 + 64·2 = 656 bytes for kv_lora_rank 512, rope 64.
         return r * const(1) + r.ceil_div(FLASHMLA_BLOCK) * const(4) + rope * const(2)
-    return latent(cfg) * const(value_bytes(kv_dtype))
+    if kv_dtype == "fp8-flashmla":
+        raise InputError("--kv-dtype fp8-flashmla: FlashMLA's layout caches an MLA latent; this model has "
+                         f"{att.kind.value} attention (use fp8)")
+    return cached_values(att) * const(value_bytes(kv_dtype))
 
 
-def bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
-    """Bytes of MLA cache one token holds in one layer."""
+def mla_bytes(cfg, kv_dtype: str = "bf16") -> Expr:
+    """Bytes of attention cache (MLA latent, or GQA keys and values) one token holds in the first layer."""
+    return attention_bytes(describe(cfg).attention, kv_dtype)
+
+
+def bytes_per_token_layer(cfg, kv_dtype: str = "bf16") -> int:
+    """Bytes of attention cache one token holds in one (the first) layer."""
     return mla_bytes(cfg, kv_dtype).value
 
 
@@ -59,27 +76,58 @@ def value_bytes(kv_dtype: str) -> int:
     return _BYTES[kv_dtype]
 
 
-def indexer_bytes(cfg: ModelConfig) -> Expr | None:
+def indexer_bytes(cfg) -> Expr | None:
     """DeepSeek-V3.2's indexer key cache per token per layer, as a formula: index_head_dim fp8 values + one
     float32 scale per 128 of them (132 bytes for index_head_dim 128), as engines size it. None without."""
-    if not cfg.has_indexer:
-        return None
-    d = symbol(cfg, "index_head_dim")
+    ix = describe(cfg).indexer
+    return None if ix is None else index_key_bytes(ix)
+
+
+def index_key_bytes(ix: Indexer) -> Expr:
+    """Bytes of indexer keys one token caches in a layer (fp8 + float32 scales)."""
+    d = ix.head_dim
     return d * const(1) + d.ceil_div(INDEXER_QUANT_BLOCK) * const(INDEXER_SCALE_BYTES)
 
 
-def indexer_bytes_per_token_layer(cfg: ModelConfig) -> int:
+def indexer_bytes_per_token_layer(cfg) -> int:
     expr = indexer_bytes(cfg)
     return expr.value if expr else 0
 
 
-def cache_bytes_per_token_layer(cfg: ModelConfig, kv_dtype: str = "bf16") -> int:
-    """Everything one token caches in one layer: the MLA latent + RoPE key in `kv_dtype`, plus
-    DeepSeek-V3.2's indexer keys (always fp8). The one definition `k2calc kv` and `k2calc plan` use."""
+def cache_bytes_per_token_layer(cfg, kv_dtype: str = "bf16") -> int:
+    """Everything one token caches in one (the first) layer: the MLA latent + RoPE key (or GQA keys and
+    values) in `kv_dtype`, plus DeepSeek-V3.2's indexer keys (always fp8)."""
     return bytes_per_token_layer(cfg, kv_dtype) + indexer_bytes_per_token_layer(cfg)
 
 
-def beyond_max_position_note(cfg: ModelConfig, contexts: list[int], what: str = "--context") -> str | None:
+def layer_bytes(att: Attention, kv_dtype: str = "bf16", kv_heads_divisor: int = 1) -> int:
+    """Bytes one token caches in a layer with this attention, indexer keys included. `kv_heads_divisor`:
+    the tensor-parallel degree; GQA KV heads split across it up to the KV head count (then replicated),
+    MLA's one latent is replicated on every rank."""
+    b = attention_bytes(att, kv_dtype).value
+    if att.mla is None and kv_heads_divisor > 1:
+        heads = att.num_key_value_heads.value
+        b = b * -(-heads // kv_heads_divisor) // heads  # ceil(kv_heads / tp) heads per GPU, at least one
+    if att.indexer is not None:
+        b += index_key_bytes(att.indexer).value
+    return b
+
+
+def kept_tokens(att: Attention, tokens: int) -> int:
+    """Tokens a layer keeps in its cache for a sequence of `tokens`: capped by a window or chunk."""
+    cap = att.window.cap
+    return tokens if cap is None else min(tokens, cap)
+
+
+def sequence_bytes(arch: Architecture, tokens: int, kv_dtype: str = "bf16", layers=None,
+                   kv_heads_divisor: int = 1) -> int:
+    """Bytes of cache one sequence of `tokens` holds over `layers` (indices; default every decoder layer)."""
+    idx = range(arch.num_hidden_layers) if layers is None else layers
+    return sum(kept_tokens(arch.layer(i).attention, tokens) * layer_bytes(arch.layer(i).attention, kv_dtype,
+                                                                          kv_heads_divisor) for i in idx)
+
+
+def beyond_max_position_note(cfg, contexts: list[int], what: str = "--context") -> str | None:
     """A note (not an error) when a context is longer than the config's max_position_embeddings."""
     limit = cfg.max_position_embeddings
     over = [n for n in contexts if limit and n > limit]
@@ -88,14 +136,17 @@ def beyond_max_position_note(cfg: ModelConfig, contexts: list[int], what: str = 
     return f"{what} {', '.join(str(n) for n in over)} is longer than max_position_embeddings ({limit})"
 
 
-def mha_values(cfg: ModelConfig, groups: int | None = None) -> Expr:
+def mha_values(cfg, groups: int | None = None) -> Expr:
     """What plain attention would cache per token per layer: keys of qk_nope+qk_rope and values of
-    v_head_dim, for every head (MHA) or for each of `groups` KV groups (GQA)."""
-    kv_heads = symbol(cfg, "num_attention_heads") if groups is None else Expr("groups", groups)
-    return kv_heads * (symbol(cfg, "qk_nope_head_dim") + symbol(cfg, "qk_rope_head_dim") + symbol(cfg, "v_head_dim"))
+    v_head_dim (GQA models: head_dim each), for every head (MHA) or for each of `groups` KV groups (GQA)."""
+    att = describe(cfg).attention
+    kv_heads = att.num_heads if groups is None else Expr("groups", groups)
+    if att.mla is not None:
+        return kv_heads * (att.mla.qk_nope_head_dim + att.mla.qk_rope_head_dim + att.mla.v_head_dim)
+    return kv_heads * (att.head_dim + att.head_dim)
 
 
-def check_gqa(cfg: ModelConfig, groups: int) -> None:
+def check_gqa(cfg, groups: int) -> None:
     if groups < 1:
         raise InputError(f"--gqa {groups}: must be at least 1")
     if cfg.num_attention_heads % groups:
@@ -128,6 +179,15 @@ class KVPoint(BaseModel):
     gib_total: float
 
 
+class KVLayerType(BaseModel):
+    """Layers that cache alike: their attention, how many, bytes per token per layer, window (None: all)."""
+
+    attention: str
+    count: int
+    bytes_per_token_layer: int
+    window: int | None
+
+
 class KVReport(KVPoint):
     """The last (or only) context's figures at the top level; `sweep` holds one point per context."""
 
@@ -140,7 +200,7 @@ class KVReport(KVPoint):
     mla_bytes_per_token_layer: int
     indexer_bytes_per_token_layer: int
     bytes_per_token_layer: int  # MLA + indexer
-    bytes_per_token: int  # all layers
+    bytes_per_token: int  # all layers (windows not applied: what a token adds while within every window)
     batch: int
     page_size: int | None
     mha_bytes_per_token: int  # same dtype (1 byte per value for fp8-flashmla)
@@ -152,6 +212,7 @@ class KVReport(KVPoint):
     mtp_params: int | None  # the draft modules' weights (parameters), with --mtp
     mtp_weight_bytes: int | None = None  # ...and their bytes in the config's weight format, with --mtp
     sweep: list[KVPoint]
+    layer_types: list[KVLayerType] = []
     notes: list[str]
 
 
@@ -161,7 +222,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     from .render import GIB
     from .sizes import MAX_CONTEXT, MAX_INT
 
-    cfg = spec.config
+    cfg = spec.arch
     notes = list(spec.notes)
     if not contexts:
         if cfg.max_position_embeddings is None:
@@ -185,7 +246,9 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     mla = bytes_per_token_layer(cfg, kv_dtype)
     idx = indexer_bytes_per_token_layer(cfg)
     per_token_layer = cache_bytes_per_token_layer(cfg, kv_dtype)  # mla + idx
-    per_token = per_token_layer * layers
+    # Every layer's cache for one token; windows cap the tokens kept per layer in `sequence_bytes`.
+    per_token = sum(layer_bytes(cfg.layer(i).attention, kv_dtype) for i in range(layers))
+    windowed = any(cfg.layer(i).attention.window.cap is not None for i in range(layers))
     vb = value_bytes(kv_dtype)
 
     def fmt(name: str, values: Expr) -> CacheFormat:
@@ -193,7 +256,8 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         return CacheFormat(name=name, formula=values.text, values_per_token_layer=values.value, bytes_per_token=b,
                            ratio=b / per_token)
 
-    formats = [CacheFormat(name=f"MLA ({kv_dtype})" + (" + indexer keys" if idx else ""),
+    label = "MLA" if cfg.is_mla else f"GQA {cfg.attention.num_key_value_heads.value}×{cfg.attention.head_dim.value}"
+    formats = [CacheFormat(name=f"{label} ({kv_dtype})" + (" + indexer keys" if idx else ""),
                            formula=latent(cfg).text + (" (+ indexer: index_head_dim fp8 + fp32 scale per 128)"
                                                                        if idx else ""),
                            values_per_token_layer=latent_width(cfg), bytes_per_token=per_token, ratio=1.0)]
@@ -209,12 +273,18 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         if n < 1:
             raise InputError(f"--context {n}: must be at least 1")
         alloc = pages(n, page_size)
-        seq = alloc * per_token
+        seq = sequence_bytes(cfg, alloc, kv_dtype, range(layers)) if windowed else alloc * per_token
         sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, bytes_total=seq * batch,
                              gib_per_sequence=seq / GIB, gib_total=seq * batch / GIB))
     long_note = beyond_max_position_note(cfg, contexts)
     if long_note:
         notes.append(long_note)
+    types = layer_types(cfg, kv_dtype, range(layers))
+    if windowed:
+        full = pages(contexts[-1], page_size) * per_token
+        notes.append("windowed layers keep at most their window of tokens: "
+                     + "; ".join(f"{t.count} × {t.attention}" for t in types)
+                     + f"; with full attention in every layer a sequence would cache {full:,} bytes")
     if kv_dtype == "fp8-flashmla":
         notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "
                      "MHA/GQA compared at 1 byte per value")
@@ -226,7 +296,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     mtp_params = mtp_weight_bytes = None
     if mtp:
         from .checkpoint import checkpoint_report
-        from .tensors import build_tensors
+        from .arch.tensors import build_tensors
 
         mtp_params = sum(t.params for t in build_tensors(cfg) if t.mtp)
         ck = checkpoint_report(spec)  # the draft weights as the model's own checkpoint stores them
@@ -242,5 +312,20 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         ratio_vs_mha=mha.bytes_per_token / per_token, gqa_groups=gqa,
         gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,
         ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt else None,
-        formats=formats, mtp_params=mtp_params, mtp_weight_bytes=mtp_weight_bytes, sweep=sweep, notes=notes,
+        formats=formats, mtp_params=mtp_params, mtp_weight_bytes=mtp_weight_bytes, sweep=sweep,
+        layer_types=types, notes=notes,
     )
+
+
+def layer_types(arch: Architecture, kv_dtype: str, layers) -> list[KVLayerType]:
+    """Layers grouped by what they cache: one row per attention kind, window and bytes per token."""
+    rows: dict[tuple, KVLayerType] = {}
+    for i in layers:
+        att = arch.layer(i).attention
+        b = layer_bytes(att, kv_dtype)
+        key = (att.describe(), b, att.window.cap)
+        if key in rows:
+            rows[key].count += 1
+        else:
+            rows[key] = KVLayerType(attention=att.describe(), count=1, bytes_per_token_layer=b, window=att.window.cap)
+    return list(rows.values())

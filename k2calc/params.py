@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from .config import ModelSpec
-from .tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
+from .arch.tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
 from .vision import vision_tensors
 
 BREAKDOWN_KEYS = [k.value for k in LANGUAGE_KINDS]
@@ -95,7 +95,7 @@ def group_tensors(tensors: list[Tensor]) -> list[TensorGroup]:
 
 
 def count_params(spec: ModelSpec) -> ParamReport:
-    cfg = spec.config
+    cfg = spec.arch
     tensors = build_tensors(cfg)
     main = [t for t in tensors if not t.mtp]
     mtp = [t for t in tensors if t.mtp]

@@ -56,8 +56,9 @@ from math import ceil, isfinite, isqrt
 
 from pydantic import BaseModel
 
+from .arch.description import Architecture
 from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
-from .config import ModelConfig, ModelSpec
+from .config import ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .engines import SOURCES as ENGINE_SOURCES
 from .engines import Concurrency, EngineConfig, EngineMemory, StageNeeds, account, concurrency, resolve
@@ -65,8 +66,8 @@ from .errors import InputError
 from .render import GIB
 from .hardware import GPU
 from .sizes import MAX_INT
-from .kv import beyond_max_position_note, cache_bytes_per_token_layer
-from .tensors import Kind, Tensor, build_tensors
+from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
+from .arch.tensors import Kind, Tensor, build_tensors
 
 ACT_BYTES = 2  # bf16 activations
 # Engines up-project a long prefix's latent into per-head keys and values chunk by chunk through a
@@ -178,8 +179,8 @@ def parse_avg_context(text: str | None) -> int | None:
 # ---------------------------------------------------------------------------------------------------
 # Sharding rules, precomputed once per (config, format)
 
-REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW = (
-    "replicated", "column", "row", "vocab", "expert_column", "expert_row")
+REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, KV_HEADS = (
+    "replicated", "column", "row", "vocab", "expert_column", "expert_row", "kv_heads")
 
 
 def shard_rule(t: Tensor) -> str:
@@ -191,6 +192,8 @@ def shard_rule(t: Tensor) -> str:
         return EXPERT_ROW if last == "down_proj" else EXPERT_COLUMN
     if t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS):
         return ROW if last == "down_proj" else COLUMN
+    if t.kind is Kind.ATTENTION and last in ("k_proj", "v_proj"):
+        return KV_HEADS  # GQA: split by KV heads up to their count, then replicated (vLLM QKVParallelLinear)
     if t.kind is Kind.ATTENTION and t.name.endswith(".weight"):
         if last in ("q_proj", "q_b_proj", "kv_b_proj"):
             return COLUMN  # split by heads
@@ -204,6 +207,7 @@ class _Item:
     t: Tensor
     rule: str
     is_q: bool
+    kv_heads: int = 0  # KV_HEADS rule: the layer's num_key_value_heads
 
 
 def _stage_layers(n_layers: int, pp: int) -> list[list[int]]:
@@ -222,10 +226,12 @@ class _Model:
     """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications."""
 
     def __init__(self, spec: ModelSpec, fmt: WeightFormat):
-        cfg = self.cfg = spec.config
+        cfg = self.cfg = spec.arch
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
-        items = [_Item(t, shard_rule(t), quantized(t, fmt, prefix)) for t in build_tensors(cfg)]
+        items = [_Item(t, r, quantized(t, fmt, prefix),
+                       cfg.layer(t.layer).attention.num_key_value_heads.value if r == KV_HEADS else 0)
+                 for t in build_tensors(cfg) for r in (shard_rule(t),)]
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
         self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]
         self.mtp = [i for i in items if i.t.mtp]
@@ -236,10 +242,11 @@ class _Model:
                 idx = self.layer_type.index(typ)
                 self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
         self.items = items
+        self.windowed = any(lay.attention.window.cap is not None for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
         seen: dict[tuple, _Item] = {}
         for it in items:
-            if it.rule not in (REPLICATED, VOCAB):
+            if it.rule not in (REPLICATED, VOCAB, KV_HEADS):
                 col = it.rule in (COLUMN, EXPERT_COLUMN)
                 seen.setdefault((it.rule, it.t.module, it.t.dims[0] if col else it.t.dims[-1], it.is_q), it)
         self.split_checks = list(seen.values())
@@ -252,6 +259,8 @@ class _Model:
             return (ceil(dims[0] / lay.tp), *dims[1:]), it.t.copies
         if r == ROW:
             return (*dims[:-1], ceil(dims[-1] / lay.tp)), it.t.copies
+        if r == KV_HEADS:  # ceil(kv_heads / tp) heads per GPU: at least one, replicated beyond kv_heads
+            return (dims[0] // it.kv_heads * ceil(it.kv_heads / lay.tp), *dims[1:]), it.t.copies
         slots = (it.t.copies + lay.redundant_experts) // lay.ep
         if r == EXPERT_COLUMN:
             return (ceil(dims[0] / lay.moe_tp), *dims[1:]), slots
@@ -269,6 +278,25 @@ class _Model:
         if v is None:
             v = self._cache[k] = sum(self.item_bytes(i, lay) for i in items)
         return v
+
+    def kv_sequence_bytes(self, w: Workload, layers: list[int], tp: int) -> int:
+        """Bytes of KV one sequence of w.context tokens holds on one GPU over these layers: windows cap the
+        tokens a layer keeps; GQA KV heads split by TP. Prefix sums make a contiguous stage O(1)."""
+        cfg = self.cfg
+        if self.windowed:
+            return sequence_bytes(cfg, w.context, w.kv_dtype, layers, tp)
+        key = ("kv", w.kv_dtype, tp)
+        prefix = self._cache.get(key)
+        if prefix is None:
+            prefix = [0]
+            for lay in cfg.all_layers:
+                prefix.append(prefix[-1] + layer_bytes(lay.attention, w.kv_dtype, tp))
+            self._cache[key] = prefix
+        if not layers:
+            return 0
+        if layers[-1] - layers[0] + 1 == len(layers):  # a stage: contiguous (its MTP layers follow on)
+            return w.context * (prefix[layers[-1] + 1] - prefix[layers[0]])
+        return w.context * sum(prefix[i + 1] - prefix[i] for i in layers)
 
     def stages(self, lay: Layout) -> list[list[int]]:
         return _stage_layers(self.cfg.num_hidden_layers, lay.pp)
@@ -321,6 +349,10 @@ def layout_problem(m: _Model, lay: Layout) -> str | None:
         return f"--redundant-experts {lay.redundant_experts}: too large (at most 2^40 = {MAX_INT:,})"
     if cfg.num_attention_heads % lay.tp:
         return f"--tp {lay.tp}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by it"
+    kv = cfg.attention.num_key_value_heads
+    if kv is not None and (kv.value % lay.tp if lay.tp <= kv.value else lay.tp % kv.value):
+        return (f"--tp {lay.tp}: num_key_value_heads ({kv.value}) neither divides into it nor it into them "
+                "(vLLM and SGLang split KV heads evenly or replicate them)")
     if lay.pp > cfg.num_hidden_layers:
         return f"--pp {lay.pp}: more stages than layers ({cfg.num_hidden_layers})"
     if lay.stage_gpus % lay.ep:
@@ -366,18 +398,25 @@ class _Stage:
     act_detail: dict[str, int]
 
 
-def _activations(cfg: ModelConfig, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
-    T, H = w.chunk, cfg.hidden_size
+def _activations(cfg: Architecture, lay: Layout, w: Workload, has_dense: bool, has_moe: bool) -> dict[str, int]:
+    T, H = w.chunk, cfg.hidden_size.value
     heads = cfg.num_attention_heads // lay.tp
     hidden = 2 * T * H * ACT_BYTES
-    attn = (T * heads * (2 * cfg.qk_head_dim + 2 * cfg.v_head_dim)  # q, k, v, output of the chunk
-            + min(w.context, PREFIX_WORKSPACE_TOKENS) * heads * (cfg.qk_nope_head_dim + cfg.v_head_dim)
-            ) * ACT_BYTES  # prefix K/V up-projected from the latent
-    dense = 3 * T * (cfg.intermediate_size // lay.tp) * ACT_BYTES if has_dense else 0
+    att = cfg.attention
+    if att.mla is not None:
+        m = att.mla
+        attn = (T * heads * (2 * m.qk_head_dim.value + 2 * m.v_head_dim.value)  # q, k, v, output of the chunk
+                + min(w.context, PREFIX_WORKSPACE_TOKENS) * heads * (m.qk_nope_head_dim.value + m.v_head_dim.value)
+                ) * ACT_BYTES  # prefix K/V up-projected from the latent
+    else:  # GQA: q and output for this rank's heads, k and v for its KV heads (split up to their count)
+        kv_heads = -(-att.num_key_value_heads.value // lay.tp)
+        attn = T * (2 * heads + 2 * kv_heads) * att.head_dim.value * ACT_BYTES
+    dense_width = next((lay_.mlp.width.value for lay_ in cfg.all_layers if not lay_.is_moe), 0)
+    dense = 3 * T * (dense_width // lay.tp) * ACT_BYTES if has_dense else 0
     moe = 0
     if has_moe:
         pairs = ceil(T * lay.dp * cfg.num_experts_per_tok / lay.ep)
-        moe = pairs * (2 * H + 3 * (cfg.moe_intermediate_size // lay.moe_tp)) * ACT_BYTES
+        moe = pairs * (2 * H + 3 * (cfg.moe.expert_width.value // lay.moe_tp)) * ACT_BYTES
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
@@ -386,10 +425,13 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int, distinct: boo
     middle stages repeat, and the search compares each kind once)."""
     cfg = m.cfg
     out = []
-    seen: dict[tuple, _Stage] = {}  # a stage is its layer types and whether it is first or last
+    seen: dict[tuple, _Stage] = {}  # a stage is its layer types, KV bytes and whether it is first or last
     for s, layers in enumerate(m.stages(lay)):
         last = s == lay.pp - 1
-        key = (s == 0, last, tuple(m.layer_type[i] for i in layers))
+        kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
+                                 if (last and lay.mtp) else [])
+        kv_seq = m.kv_sequence_bytes(w, kv_idx, lay.tp)
+        key = (s == 0, last, kv_seq, tuple(m.layer_type[i] for i in layers))
         if key in seen:
             if not distinct:
                 out.append(replace(seen[key], index=s))
@@ -402,7 +444,7 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int, distinct: boo
         detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
         seen[key] = _Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
-                           cfg.vocab_size * LOGIT_BYTES if last else 0, w.context * kv_layers * kv_tl, detail)
+                           cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail)
         out.append(seen[key])
     return out
 
@@ -550,6 +592,7 @@ def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engi
     res = resolve(engine, gpu.memory_bytes, gpu.name, tp=lay.tp, dp=lay.dp, pp=lay.pp, mtp=lay.mtp,
                   generic_fraction=knobs.mem_fraction)
     override = knobs.activations_bytes
+    kv_tl = layer_bytes(m.cfg.attention, w.kv_dtype, lay.tp)  # this layout's TP: GQA KV heads split by it
     stages = _stage_memory(m, lay, w.model_copy(update={"chunk": res.max_num_batched_tokens}), kv_tl)
     needs = [StageNeeds(weights=s.weights, activations=s.act_fixed if override is None else override,
                         logits_per_seq=s.logits_per_seq if override is None else 0, kv_bytes_per_token=s.kv_layers * kv_tl)
@@ -572,7 +615,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     if gpus is not None and gpus != layout.gpus:
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
-    cfg = spec.config
+    cfg = spec.arch
     fmt = spec_format(spec, weights)
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
@@ -580,7 +623,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         raise InputError(problem)
     if layout.mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
-    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
+    kv_tl = layer_bytes(cfg.attention, workload.kv_dtype, layout.tp)  # per GPU, first layer
     budget = int(knobs.mem_fraction * gpu.memory_bytes)
     ovh_detail = _overhead(layout)
     overhead = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(ovh_detail.values())
@@ -700,6 +743,11 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
         return f"vocab ÷ {lay.tp}" if lay.tp > 1 else "whole"
     if r in (COLUMN, ROW):
         return f"{r} ÷ {lay.tp}" if lay.tp > 1 else "whole"
+    if r == KV_HEADS:
+        if lay.tp == 1:
+            return "whole"
+        split = min(lay.tp, it.kv_heads)
+        return f"KV heads ÷ {split}" + (f", × {lay.tp // split} copies" if lay.tp > it.kv_heads else "")
     slots = (it.t.copies + lay.redundant_experts) // lay.ep
     split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 else ""
     return f"{slots} experts/GPU{split}"
@@ -809,12 +857,12 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if not gpus:
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
-    cfg = spec.config
+    cfg = spec.arch
     fmt = spec_format(spec, weights)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
-    kv_tl = cache_bytes_per_token_layer(cfg, workload.kv_dtype)
+    kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}

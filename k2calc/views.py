@@ -122,7 +122,7 @@ def kv_tables(r) -> list[Table]:
     from .render import human_bytes
 
     sizes = Table(f"{r.model}: KV cache, {r.dtype}", ["figure", "bytes", "≈"])
-    sizes.add(f"per token per layer (MLA: {r.values_per_token_layer} values)", r.mla_bytes_per_token_layer,
+    sizes.add(f"per token per layer ({r.formats[0].name.split(' (')[0]}: {r.values_per_token_layer} values)", r.mla_bytes_per_token_layer,
               human_bytes(r.mla_bytes_per_token_layer))
     if r.indexer_bytes_per_token_layer:
         sizes.add("per token per layer (indexer keys)", r.indexer_bytes_per_token_layer,

@@ -19,9 +19,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import MAX_DIM, MAX_LAYERS, ModelSpec
+from .arch.schema import MAX_DIM, MAX_LAYERS
+from .config import ModelSpec
 from .errors import InputError
-from .tensors import Expr, Kind, Tensor, const
+from .arch.tensors import Expr, Kind, Tensor, const
 
 Dim = Annotated[int, Field(gt=0, le=MAX_DIM, strict=True)]
 Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS, strict=True)]

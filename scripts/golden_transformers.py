@@ -29,6 +29,16 @@ MODELS = {
     "moonlight-16b-a3b": ("moonlight-16b-a3b-instruct.config.REFORMATTED.json", "DeepseekV3"),
     "deepseek-v2.5": ("deepseek-v2.5.config.FROM-PYTHON-LITERAL.json", "DeepseekV2"),
     "deepseek-v3.2": ("deepseek-v3.2.config.json", "DeepseekV32"),
+    "qwen3-4b": ("qwen3-4b.config.json", "Qwen3"),
+    "qwen3-32b": ("qwen3-32b.config.json", "Qwen3"),
+    "qwen3-30b-a3b": ("qwen3-30b-a3b.config.json", "Qwen3Moe"),
+    "qwen3-235b-a22b": ("qwen3-235b-a22b.config.json", "Qwen3Moe"),
+    "olmo-2-7b": ("olmo-2-1124-7b.config.json", "Olmo2"),
+    "olmo-2-13b": ("olmo-2-1124-13b.config.json", "Olmo2"),
+    "smollm3-3b": ("smollm3-3b.config.json", "SmolLM3"),
+    "llama-tiny": ("llama-tiny.config.json", "Llama"),
+    "mistral-tiny": ("mistral-tiny.config.json", "Mistral"),
+    "qwen2-tiny": ("qwen2-tiny.config.json", "Qwen2"),
 }
 
 # Multimodal models whose vision tower and projector k2calc builds (k2calc/vision.py):

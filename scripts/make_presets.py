@@ -34,6 +34,20 @@ PRESETS = [
      "Moonlight-16B-A3B-Instruct: small DeepSeek-V3-style MoE, 64 experts (6 active), no q_lora_rank"),
     ("deepseek-v2.5", "deepseek-v2.5.config.FROM-PYTHON-LITERAL.json", "deepseek-ai/DeepSeek-V2.5",
      "DeepSeek-V2.5: 236B MoE, 160 experts (6 active), softmax group-limited routing, no router bias"),
+    ("qwen3-4b", "qwen3-4b.config.json", "Qwen/Qwen3-4B",
+     "Qwen3-4B: dense, 36 layers, GQA 32 query / 8 KV heads of 128, QK-norm, tied embeddings"),
+    ("qwen3-32b", "qwen3-32b.config.json", "Qwen/Qwen3-32B",
+     "Qwen3-32B: dense, 64 layers, GQA 64 query / 8 KV heads of 128, QK-norm"),
+    ("qwen3-30b-a3b", "qwen3-30b-a3b.config.json", "Qwen/Qwen3-30B-A3B",
+     "Qwen3-30B-A3B: MoE, 128 experts (8 active), no shared expert, GQA 32 / 4 KV heads"),
+    ("qwen3-235b-a22b", "qwen3-235b-a22b.config.json", "Qwen/Qwen3-235B-A22B",
+     "Qwen3-235B-A22B: MoE, 128 experts (8 active), no shared expert, GQA 64 / 4 KV heads"),
+    ("olmo-2-7b", "olmo-2-1124-7b.config.json", "allenai/OLMo-2-1124-7B",
+     "OLMo-2-1124-7B: dense, norms after each block, QK-norm over the whole projection"),
+    ("olmo-2-13b", "olmo-2-1124-13b.config.json", "allenai/OLMo-2-1124-13B",
+     "OLMo-2-1124-13B: dense, norms after each block, QK-norm over the whole projection"),
+    ("smollm3-3b", "smollm3-3b.config.json", "HuggingFaceTB/SmolLM3-3B",
+     "SmolLM3-3B: dense, GQA 16 / 4 KV heads, no RoPE in every 4th layer, tied embeddings"),
 ]
 
 

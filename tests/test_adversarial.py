@@ -427,11 +427,13 @@ def test_n_group_must_divide_n_routed_experts(run):
                    "n_group (7) does not divide n_routed_experts (256)")
 
 
-def test_an_unknown_model_type_is_read_by_its_fields_with_a_note(tmp_path):
-    spec = load_path(config_with(tmp_path, "mt.json", json.dumps({**GOOD, "model_type": "llama"})))
-    assert any("model_type 'llama' is not one k2calc knows" in n for n in spec.notes)
+def test_a_model_type_contradicting_the_fields_is_read_with_a_note(tmp_path, run):
+    llama = load_path(config_with(tmp_path, "mt.json", json.dumps({**GOOD, "model_type": "llama"})))
+    assert any("model_type 'llama' reads no kv_lora_rank, qk_rope_head_dim" in n for n in llama.notes)
     v32 = load_path(config_with(tmp_path, "v32.json", json.dumps({**GOOD, "model_type": "deepseek_v32"})))
     assert any("without index_n_heads" in n for n in v32.notes)
+    one_line_error(run("params", "--config", config_with(tmp_path, "x.json", json.dumps({**GOOD, "model_type": "x" * 5000}))),
+                   "is not supported")
 
 
 def test_compare_is_bounded_in_models(run):

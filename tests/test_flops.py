@@ -9,7 +9,7 @@ from k2calc.errors import InputError
 from k2calc.flops import ATTENTION_KEYS, AttentionForm, FlopsModel, Phase, count_flops, training_report
 from k2calc.params import count_params
 from k2calc.sizes import parse_context, parse_contexts, parse_count
-from k2calc.tensors import build_tensors
+from k2calc.arch.tensors import build_tensors
 
 naive, absorbed = AttentionForm.naive, AttentionForm.absorbed
 

@@ -7,7 +7,7 @@ import pytest
 from k2calc.config import load_preset
 from k2calc.kv import bytes_per_token_layer, kv_cache, latent_width
 from k2calc.params import count_params
-from k2calc.tensors import build_tensors
+from k2calc.arch.tensors import build_tensors
 
 GIB = 2**30
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from k2calc.config import ModelConfig, ModelSpec, load_preset
 from k2calc.params import BREAKDOWN_KEYS, count_params
-from k2calc.tensors import Kind, build_tensors
+from k2calc.arch.tensors import Kind, build_tensors
 
 
 def report(name: str, *sets: str):

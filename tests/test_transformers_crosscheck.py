@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from k2calc.config import load_path
-from k2calc.tensors import build_tensors
+from k2calc.arch.tensors import build_tensors
 
 from .conftest import live
 

@@ -1,0 +1,322 @@
+"""One normalized description of a decoder-only architecture, whatever family it comes from.
+
+An adapter (one module per family: deepseek.py, llama.py, qwen3.py, ...) turns that family's config into
+an `Architecture`: per layer its attention, its MLP and its norms; at the model level the vocabulary,
+hidden width, embeddings, MTP layers and an optional vision tower. Every width is an `Expr`, an integer
+that carries its formula over the config's own field names, so `--explain` can print
+`num_key_value_heads·head_dim` with numbers substituted. The tensor list (tensors.py), KV cache, FLOPs
+and plans read this description only, never a family's config fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from .tensors import Tensor
+
+
+# ---------------------------------------------------------------------------------------------------
+# Symbolic integers
+
+
+@dataclass(frozen=True)
+class Expr:
+    """An integer with the formula that produced it, over config fields and with numbers substituted:
+    `f("kv_lora_rank") + f("qk_rope_head_dim")` has text 'kv_lora_rank+qk_rope_head_dim', numeric '512+64'
+    and value 576."""
+
+    text: str
+    value: int
+    is_sum: bool = False
+    num: str = ""  # the numeric text; a symbol's is its value
+
+    @property
+    def numeric(self) -> str:
+        return self.num or str(self.value)
+
+    def _wrapped(self) -> str:
+        return f"({self.text})" if self.is_sum else self.text
+
+    def _wrapped_num(self) -> str:
+        return f"({self.numeric})" if self.is_sum else self.numeric
+
+    def __add__(self, other: Expr) -> Expr:
+        return Expr(f"{self.text}+{other.text}", self.value + other.value, True, f"{self.numeric}+{other.numeric}")
+
+    def __mul__(self, other: Expr) -> Expr:
+        return Expr(f"{self._wrapped()}·{other._wrapped()}", self.value * other.value, False,
+                    f"{self._wrapped_num()}·{other._wrapped_num()}")
+
+    def __floordiv__(self, other: Expr) -> Expr:
+        """Integer division, e.g. the default head_dim = hidden_size/num_attention_heads."""
+        return Expr(f"{self._wrapped()}/{other._wrapped()}", self.value // other.value, False,
+                    f"{self._wrapped_num()}/{other._wrapped_num()}")
+
+    def ceil_div(self, n: int) -> Expr:
+        """ceil(self / n): how many blocks of n values, e.g. scales per 128 cached values."""
+        return Expr(f"ceil({self.text}/{n})", -(-self.value // n), False, f"ceil({self.numeric}/{n})")
+
+
+def symbol(cfg: Any, name: str) -> Expr:
+    """A config field as a symbol."""
+    return Expr(name, getattr(cfg, name))
+
+
+def const(n: int) -> Expr:
+    return Expr(str(n), n)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Attention
+
+
+class AttentionKind(str, Enum):
+    MLA = "MLA"  # multi-head latent attention (DeepSeek-V2/V3, Kimi-K2): caches one compressed latent
+    GQA = "GQA"  # MHA (kv heads = heads), GQA (fewer), MQA (one): caches K and V per KV head
+
+
+class WindowKind(str, Enum):
+    FULL = "full"
+    SLIDING = "sliding"  # each token attends to the last `size` tokens; the cache keeps `size` tokens
+    CHUNKED = "chunked"  # tokens attend within their chunk of `size` (Llama 4); the cache keeps a chunk
+
+
+@dataclass(frozen=True)
+class Window:
+    kind: WindowKind = WindowKind.FULL
+    size: Expr | None = None
+
+    @property
+    def cap(self) -> int | None:
+        """Most tokens one layer keeps in its cache and one token attends to; None: no limit."""
+        return None if self.size is None else self.size.value
+
+
+FULL = Window()
+
+
+class QKNorm(str, Enum):
+    NONE = "none"
+    PER_HEAD = "per_head"  # q_norm/k_norm of head_dim, shared by every head (Qwen3, Gemma 3)
+    PROJECTION = "projection"  # over the whole q / k projection output (OLMo 2): heads·head_dim
+
+
+@dataclass(frozen=True)
+class MLA:
+    """MLA widths (DeepSeek's names); q_lora_rank None means one q_proj instead of q_a/q_b."""
+
+    kv_lora_rank: Expr
+    qk_nope_head_dim: Expr
+    qk_rope_head_dim: Expr
+    v_head_dim: Expr
+    q_lora_rank: Expr | None = None
+
+    @property
+    def qk_head_dim(self) -> Expr:
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    @property
+    def latent(self) -> Expr:
+        """Values cached per token per layer: kv_lora_rank + qk_rope_head_dim."""
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+
+@dataclass(frozen=True)
+class Indexer:
+    """DeepSeek-V3.2's lightning indexer: scores past tokens and keeps `topk` of them for attention."""
+
+    n_heads: Expr
+    head_dim: Expr
+    topk: Expr
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One layer's attention. For GQA the q/k/v/o widths follow from heads, KV heads and head_dim; for
+    MLA `mla` holds the latent widths and `head_dim`/`num_key_value_heads` are None."""
+
+    kind: AttentionKind
+    num_heads: Expr  # num_attention_heads
+    num_key_value_heads: Expr | None = None  # GQA only
+    head_dim: Expr | None = None  # GQA only: query, key and value width per head
+    mla: MLA | None = None
+    window: Window = FULL
+    rope: bool = True  # False: a NoPE layer (SmolLM3 every 4th, Llama 4 every 4th)
+    partial_rotary_factor: float = 1.0  # share of head_dim rotated (GLM: 0.5)
+    qk_norm: QKNorm = QKNorm.NONE
+    qkv_bias: bool = False
+    o_bias: bool = False
+    sinks: bool = False  # one learned logit per head (gpt-oss)
+    indexer: Indexer | None = None
+
+    @property
+    def q_width(self) -> Expr:
+        if self.mla:
+            return self.num_heads * self.mla.qk_head_dim
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_width(self) -> Expr:
+        """Output rows of k_proj (and of v_proj): num_key_value_heads·head_dim. GQA only."""
+        return self.num_key_value_heads * self.head_dim
+
+    @property
+    def o_width(self) -> Expr:
+        """Input columns of o_proj."""
+        if self.mla:
+            return self.num_heads * self.mla.v_head_dim
+        return self.num_heads * self.head_dim
+
+    def describe(self) -> str:
+        """A short kind label for comparisons: 'MLA 576 latent', 'GQA 8×128', 'sliding 4096'."""
+        if self.mla:
+            text = f"MLA {self.mla.latent.value} latent"
+        else:
+            text = f"GQA {self.num_key_value_heads.value}×{self.head_dim.value}"
+        if self.window.kind is not WindowKind.FULL:
+            text += f", {self.window.kind.value} {self.window.cap}"
+        if not self.rope:
+            text += ", no RoPE"
+        return text
+
+
+# ---------------------------------------------------------------------------------------------------
+# MLP
+
+
+@dataclass(frozen=True)
+class DenseMLP:
+    """One feed-forward block; gated: down(act(gate(x)) * up(x)), else down(act(up(x)))."""
+
+    width: Expr  # intermediate_size (or the family's name for it)
+    activation: str = "silu"
+    gated: bool = True
+    bias: bool = False
+
+
+@dataclass(frozen=True)
+class MoE:
+    """Routed experts chosen by a linear router, plus optional always-on shared experts."""
+
+    num_experts: Expr  # n_routed_experts / num_experts
+    top_k: Expr  # num_experts_per_tok
+    expert_width: Expr  # moe_intermediate_size
+    shared_width: Expr | None = None  # width of the fused shared expert MLP; None: no shared expert
+    router_bias: bool = False  # DeepSeek's e_score_correction_bias buffer, one float per expert
+    router_linear_bias: bool = False  # a bias on the router Linear itself (gpt-oss)
+    expert_bias: bool = False  # biases on each expert's projections (gpt-oss)
+    activation: str = "silu"
+    gated: bool = True
+
+
+MLPType = Union[DenseMLP, MoE]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Layers and the model
+
+
+class NormPlacement(str, Enum):
+    PRE = "pre"  # input_layernorm, post_attention_layernorm (before the MLP): Llama, DeepSeek, Qwen
+    POST = "post"  # post_attention_layernorm, post_feedforward_layernorm after each block (OLMo 2)
+    SANDWICH = "sandwich"  # both (Gemma 2/3): four norms per layer
+
+
+@dataclass(frozen=True)
+class Layer:
+    attention: Attention
+    mlp: MLPType
+    norm: NormPlacement = NormPlacement.PRE
+    norm_kind: str = "rms"  # "rms" (weight only) or "layer" (weight and bias)
+
+    @property
+    def is_moe(self) -> bool:
+        return isinstance(self.mlp, MoE)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A whole model. `layers` are the decoder layers in order; `mtp` the multi-token-prediction modules
+    (DeepSeek style: embedding and head copies, enorm/hnorm, eh_proj, then a full decoder layer) that
+    checkpoints store after them; `vision` the vision tower's tensors, filled by a vision adapter."""
+
+    model_type: str
+    vocab_size: Expr
+    hidden_size: Expr
+    layers: tuple[Layer, ...]
+    tie_word_embeddings: bool = False
+    final_norm: bool = True
+    mtp: tuple[Layer, ...] = ()
+    max_position_embeddings: int | None = None
+    # The vision tower + projector as checkpoint tensors, counted apart from the language model (the
+    # "vision" key); a vision adapter fills it (e.g. from Kimi-K2.5's or Pixtral's vision_config).
+    vision: tuple[Tensor, ...] = ()
+
+    # The names analyses ask by, after the config fields they come from.
+    @property
+    def num_hidden_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def num_nextn_predict_layers(self) -> int:
+        return len(self.mtp)
+
+    def layer(self, i: int) -> Layer:
+        """Decoder layer i; indices past the last decoder layer are the MTP modules' layers."""
+        return self.layers[i] if i < len(self.layers) else self.mtp[i - len(self.layers)]
+
+    def is_moe_layer(self, i: int) -> bool:
+        return self.layer(i).is_moe
+
+    @property
+    def all_layers(self) -> tuple[Layer, ...]:
+        return self.layers + self.mtp
+
+    @property
+    def moe(self) -> MoE | None:
+        """The routed MLP of the first MoE layer (every family here has one expert shape), or None."""
+        return next((lay.mlp for lay in self.all_layers if isinstance(lay.mlp, MoE)), None)
+
+    @property
+    def num_experts_per_tok(self) -> int:
+        """Experts a token uses per MoE layer (0 for a dense model)."""
+        return self.moe.top_k.value if self.moe else 0
+
+    @property
+    def n_routed_experts(self) -> int:
+        return self.moe.num_experts.value if self.moe else 0
+
+    @property
+    def attention(self) -> Attention:
+        """The first layer's attention (every layer's, up to windows and RoPE, in the families here)."""
+        return self.layers[0].attention
+
+    @property
+    def num_attention_heads(self) -> int:
+        return self.attention.num_heads.value
+
+    @property
+    def is_mla(self) -> bool:
+        return self.attention.mla is not None
+
+    @property
+    def indexer(self) -> Indexer | None:
+        return self.attention.indexer
+
+    @property
+    def has_indexer(self) -> bool:
+        return self.indexer is not None
+
+    @property
+    def index_topk(self) -> int | None:
+        return self.indexer.topk.value if self.indexer else None
+
+
+def describe(model: Any) -> Architecture:
+    """An Architecture from itself or from a family config (which knows its own adapter)."""
+    if isinstance(model, Architecture):
+        return model
+    return model.describe()
