@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2c
     from .flops import FlopsReport, TrainingFlops
     from .kv import KVReport
     from .params import ParamReport
+    from .perf import PerfReport
     from .plan import PlanReport, SearchReport
     from .arch.tensors import Tensor
 
@@ -152,6 +153,29 @@ class Model:
         workload = planlib.Workload(context=_context(context), batch=batch, kv_dtype=kv_dtype)
         return planlib.search(self.spec, types, workload, weights=weights, knobs=planlib.knobs(mem_fraction),
                               max_nodes=max_nodes, mtp=mtp, top=top, redundant_experts=redundant_experts)
+
+
+    def perf(self, gpu: str, *, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1,
+             redundant_experts: int = 0, phase: str = "decode", batch: int = 1, context: int | str = 4096,
+             chunk: int | str = DEFAULT_CHUNK, weights: str | None = None, expert_weights: str | None = None,
+             kv_dtype: str = "bf16", mtp: int = 0, acceptance: float | None = None,
+             input_tokens: int | str | None = None, output_tokens: int | str | None = None,
+             price_per_gpu_hour: float | None = None, overlap: bool = True, gpu_file: list[str] | None = None,
+             **knobs: float | None) -> PerfReport:
+        """Serving speed (an estimate, `k2calc perf`): step time, TPOT/TTFT, tokens/s; `knobs` override the
+        defaults by name (compute_efficiency=0.6, layer_latency_us=100, ...)."""
+        from . import perf as perflib
+        from .hardware import get_gpu
+        from .plan import Layout
+
+        layout = Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts)
+        return perflib.perf(
+            self.spec, get_gpu(gpu, gpu_file), layout, phase=phase, batch=batch, context=_context(context),
+            chunk=_context(chunk, "chunk"), weights=weights, expert_weights=expert_weights, kv_dtype=kv_dtype,
+            mtp=mtp, acceptance=acceptance,
+            input_tokens=None if input_tokens is None else _context(input_tokens, "input"),
+            output_tokens=None if output_tokens is None else _context(output_tokens, "output"),
+            price_per_gpu_hour=price_per_gpu_hour, knobs=perflib.perf_knobs(overlap=overlap, **knobs))
 
 
 def load(ref: str, set: dict[str, Any] | list[str] | None = None) -> Model:  # noqa: A002 - mirrors --set

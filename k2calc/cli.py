@@ -312,6 +312,13 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          search: Annotated[bool, typer.Option("--search", help="Enumerate layouts on whole nodes; print the smallest that fit.")] = False,
          max_nodes: Annotated[int, typer.Option("--max-nodes", help="With --search: up to this many nodes per GPU type.")] = 8,
          top: Annotated[int, typer.Option("--top", help="With --search: rows to show.")] = 10,
+         min_tokens_per_s: Annotated[Optional[float], typer.Option("--min-tokens-per-s", help="With --search: decode tokens/s the deployment must serve (estimate, k2calc perf) at the largest batch that fits.")] = None,
+         max_tpot_ms: Annotated[Optional[float], typer.Option("--max-tpot-ms", help="With --search: TPOT limit at --batch (or at the tokens/s target's batch).")] = None,
+         max_ttft_ms: Annotated[Optional[float], typer.Option("--max-ttft-ms", help="With --search: TTFT limit for one prompt of --context tokens.")] = None,
+         pd: Annotated[bool, typer.Option("--pd", help="With --search: size prefill and decode GPUs apart for --request-rate, --input, --output.")] = False,
+         request_rate: Annotated[Optional[float], typer.Option("--request-rate", help="With --pd: requests per second.")] = None,
+         input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="With --pd: prompt tokens per request.")] = None,
+         output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="With --pd: output tokens per request.")] = None,
          format: FormatOpt = Format.table) -> None:
     """Per-GPU memory of a deployment (weights, KV cache, activations, overhead) and whether it fits.
 
@@ -347,10 +354,37 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         if gpu is not None and not names:
             raise InputError(f"--gpu {gpu!r}: no GPU type given (leave --gpu out to search every type)")
         types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
+        if pd:
+            from .perf import pd_search
+            from .sizes import parse_context
+            from .views import pd_tables
+
+            if request_rate is None or input_ is None or output is None:
+                raise InputError("--pd needs --request-rate, --input and --output")
+            if min_tokens_per_s is not None:
+                raise InputError("--min-tokens-per-s does not go with --pd: the request rate sets both pools' targets")
+            report = pd_search(spec, types, request_rate=request_rate, input_tokens=parse_context(input_, "--input"),
+                               output_tokens=parse_context(output, "--output"), max_tpot_ms=max_tpot_ms,
+                               max_ttft_ms=max_ttft_ms, weights=weights, kv_dtype=kv_dtype, chunk=workload.chunk,
+                               max_nodes=max_nodes, top=top, mtp=mtp, redundant_experts=redundant_experts,
+                               knobs=knobs)
+            _emit(report, pd_tables(report), format, report.notes)
+            return
+        for opt, v in (("--request-rate", request_rate), ("--input", input_), ("--output", output)):
+            if v is not None:
+                raise InputError(f"{opt} goes with --pd")
+        from .perf import SpeedTargets
+
+        targets = SpeedTargets(min_tokens_per_s=min_tokens_per_s, max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms)
         report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
-                                top=top, redundant_experts=redundant_experts)
+                                top=top, redundant_experts=redundant_experts, targets=targets)
         _emit(report, search_tables(report), format, report.notes)
         return
+    for opt, v in (("--min-tokens-per-s", min_tokens_per_s), ("--max-tpot-ms", max_tpot_ms),
+                   ("--max-ttft-ms", max_ttft_ms), ("--pd", pd or None), ("--request-rate", request_rate),
+                   ("--input", input_), ("--output", output)):
+        if v is not None:
+            raise InputError(f"{opt} goes with --search (for one layout's speed, see `k2calc perf`)")
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_,
@@ -361,6 +395,79 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         _emit(report, plan_tables(report), format, [report.reason, *report.notes])
     if check and not report.fits:
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+         gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`).")] = None,
+         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp.")] = None,
+         tp: Annotated[int, typer.Option("--tp", help="Attention tensor-parallel size.")] = 1,
+         dp_attention: Annotated[int, typer.Option("--dp-attention", help="Attention data-parallel replicas.")] = 1,
+         ep: Annotated[int, typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention.")] = 1,
+         pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
+         redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies (EPLB).")] = 0,
+         weights: WeightsOpt = None,
+         expert_weights: Annotated[Optional[str], typer.Option("--expert-weights", help="Routed experts stored as bf16|fp8|int4|nvfp4 (default: as --weights).")] = None,
+         kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla (fp8 is attended at the FP8 peak).")] = "bf16",
+         mtp: Annotated[int, typer.Option("--mtp", metavar="N", help="Speculative decoding: N draft tokens per step from the MTP module.")] = 0,
+         acceptance: Annotated[Optional[float], typer.Option("--acceptance", help="With --mtp: share of draft tokens accepted (0-1); a step yields 1 + a + … + a^N tokens.")] = None,
+         phase: Annotated[str, typer.Option("--phase", help="decode (TPOT) or prefill (TTFT).")] = "decode",
+         batch: Annotated[int, typer.Option("--batch", help="Sequences in the deployment (decode) or prompts (prefill).")] = 1,
+         context: Annotated[str, typer.Option("--context", help="Decode: tokens cached per sequence; prefill: prompt length (binary k).")] = "4k",
+         chunk: Annotated[str, typer.Option("--chunk", help="Prefill tokens per step per DP replica.")] = str(DEFAULT_CHUNK),
+         input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="Both phases: prompt tokens per request (with --output).")] = None,
+         output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="Both phases: output tokens per request (with --input).")] = None,
+         sweep: Annotated[Optional[str], typer.Option("--sweep", metavar="AXIS=LIST", help="batch=1,4,16,64 or context=1k,8k,32k: one row per point.")] = None,
+         price_per_gpu_hour: Annotated[Optional[float], typer.Option("--price-per-gpu-hour", help="USD per GPU-hour: cost per million tokens.")] = None,
+         no_overlap: Annotated[bool, typer.Option("--no-overlap", help="No two-micro-batch overlap of communication with compute.")] = False,
+         compute_efficiency: Annotated[Optional[float], typer.Option("--compute-efficiency", help="Share of the matmul peak reached (default 0.70, DeepGEMM).")] = None,
+         memory_efficiency: Annotated[Optional[float], typer.Option("--memory-efficiency", help="Share of HBM bandwidth matmuls reach (default 0.60, DeepGEMM decode).")] = None,
+         attention_compute_efficiency: Annotated[Optional[float], typer.Option("--attention-compute-efficiency", help="Default 0.67 (FlashMLA).")] = None,
+         attention_memory_efficiency: Annotated[Optional[float], typer.Option("--attention-memory-efficiency", help="Default 0.85 (FlashMLA).")] = None,
+         nvlink_efficiency: Annotated[Optional[float], typer.Option("--nvlink-efficiency", help="Default 0.78 (DeepEP intranode).")] = None,
+         network_efficiency: Annotated[Optional[float], typer.Option("--network-efficiency", help="Default 0.88 (DeepEP internode).")] = None,
+         layer_latency_us: Annotated[Optional[float], typer.Option("--layer-latency-us", help="Fixed latency per layer (default: 30 kernels × 3 µs).")] = None,
+         kernel_latency_us: Annotated[Optional[float], typer.Option("--kernel-latency-us", help="Default 3 µs per kernel (aiconfigurator).")] = None,
+         collective_latency_us: Annotated[Optional[float], typer.Option("--collective-latency-us", help="Default 10 µs per all-reduce or gather.")] = None,
+         ep_latency_us: Annotated[Optional[float], typer.Option("--ep-latency-us", help="Default 35 µs per EP dispatch or combine (DeepEP).")] = None,
+         imbalance: Annotated[Optional[float], typer.Option("--imbalance", help="Busiest EP rank over the mean (default 1.18, SGLang).")] = None,
+         gpu_file: GpuFileOpt = None,
+         format: FormatOpt = Format.table) -> None:
+    """Serving speed (an estimate): step time, TPOT or TTFT, tokens/s per deployment, GPU and user, cost.
+
+    A roofline per operation at the layout's shard shapes (weights in their stored format), MLA attention
+    reading the KV cache, expected experts touched, TP/EP communication, two-micro-batch overlap, a fixed
+    latency per layer and MTP. Defaults and their sources: README "Serving speed". Tokens/s are 10^3-based.
+
+    \b
+    Example:  k2calc perf --preset deepseek-v3 --gpu h100 --gpus 72 --dp-attention 72 --ep 72 --redundant-experts 32 --batch 18432 --context 2000
+    """
+    from . import perf as perflib
+    from .hardware import get_gpu
+    from .plan import layout_from_options
+    from .sizes import parse_context
+    from .views import perf_tables
+
+    if not gpu:
+        raise InputError("--gpu is required (see `k2calc gpus`)")
+    spec = resolve_model(preset, config, set_)
+    layout = layout_from_options(tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts)[0]
+    knobs = perflib.perf_knobs(
+        overlap=not no_overlap, compute_efficiency=compute_efficiency, memory_efficiency=memory_efficiency,
+        attention_compute_efficiency=attention_compute_efficiency,
+        attention_memory_efficiency=attention_memory_efficiency, nvlink_efficiency=nvlink_efficiency,
+        network_efficiency=network_efficiency, layer_latency_us=layer_latency_us, kernel_latency_us=kernel_latency_us,
+        collective_latency_us=collective_latency_us, ep_latency_us=ep_latency_us, imbalance=imbalance)
+    report = perflib.perf(
+        spec, get_gpu(gpu, gpu_file), layout, phase=phase, batch=batch, context=parse_context(context),
+        chunk=parse_context(chunk, "--chunk"), weights=weights, expert_weights=expert_weights, kv_dtype=kv_dtype,
+        mtp=mtp, acceptance=acceptance,
+        input_tokens=parse_context(input_, "--input") if input_ is not None else None,
+        output_tokens=parse_context(output, "--output") if output is not None else None,
+        price_per_gpu_hour=price_per_gpu_hour, sweep=perflib.parse_sweep(sweep) if sweep is not None else None,
+        knobs=knobs, gpus=gpus_)
+    _emit(report, perf_tables(report), format, report.notes)
 
 
 @app.command()
@@ -409,6 +516,8 @@ def compare(
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
     gpu_file: GpuFileOpt = None,
     all_fields: Annotated[bool, typer.Option("--all-fields", help="Show equal config fields too.")] = False,
+    batch: Annotated[int, typer.Option("--batch", help="With --gpu: serving rows at this many sequences (at most what fits).")] = 64,
+    price_per_gpu_hour: Annotated[Optional[float], typer.Option("--price-per-gpu-hour", help="With --gpu: USD per GPU-hour, for the cost per million tokens.")] = None,
     explain: ExplainOpt = False,
     format: FormatOpt = Format.table,
 ) -> None:
@@ -430,14 +539,14 @@ def compare(
     specs = [load(m) for m in models]
     report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
                             kv_context=parse_context(kv_context, "--kv-context"), gpu=gpu, gpus=gpus_,
-                            gpu_file=gpu_file, explain=explain)
+                            gpu_file=gpu_file, explain=explain, batch=batch, price_per_gpu_hour=price_per_gpu_hour)
     _emit(report, compare_tables(report, all_fields), format, report.notes)
 
 
 @app.command()
 @handle_errors
 def plot(
-    kind: Annotated[str, typer.Argument(help="kv | flops | memory | params.", show_default=False)],
+    kind: Annotated[str, typer.Argument(help="kv | flops | memory | params | perf.", show_default=False)],
     models: Annotated[list[str], typer.Argument(help="One or more presets, config files or model folders.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png or .svg file (needs the plot extra).")] = None,
     context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default 1k,2k,4k,8k,16k,32k,64k,128k; memory: tokens per sequence, default 4k.")] = None,
@@ -453,6 +562,8 @@ def plot(
     pp: Annotated[int, typer.Option("--pp", help="memory: pipeline stages.")] = 1,
     weights: WeightsOpt = None,
     mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="memory: share of GPU memory the engine may use.")] = DEFAULT_MEM_FRACTION,
+    sweep: Annotated[Optional[str], typer.Option("--sweep", metavar="AXIS=LIST", help="perf: batch=1,4,16 or context=1k,8k (default batch=1,4,16,64,256,1024).")] = None,
+    redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="perf: extra expert copies (EPLB).")] = 0,
     gpu_file: GpuFileOpt = None,
 ) -> None:
     """Plot KV cache or FLOPs vs context, per-GPU memory of a plan, or parameter shares, for one or more models.
@@ -473,8 +584,8 @@ def plot(
     reports = plotlib.reports_for(
         kind, [load(m) for m in models], context=context, kv_dtype=kv_dtype, batch=batch, phase=phase,
         attention=attention, gpu=gpu, gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, weights=weights,
-        mem_fraction=mem_fraction, gpu_file=gpu_file)
-    if kind in ("memory", "params") or output is None or not plotlib.available():
+        mem_fraction=mem_fraction, gpu_file=gpu_file, sweep=sweep, redundant_experts=redundant_experts)
+    if kind in ("memory", "params", "perf") or output is None or not plotlib.available():
         emit(None, plot_tables(kind, reports), Format.table)
     if output is not None:
         written = plotlib.write(kind, reports, output)

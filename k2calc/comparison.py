@@ -48,6 +48,16 @@ class PlanRow(BaseModel):
     free_per_gpu: int | None
 
 
+class ServeRow(BaseModel):
+    """k2calc perf's decode estimate for a model on its plan's layout."""
+
+    model: str
+    batch: int | None  # the batch the figures are for: --batch, at most what fits
+    tpot_ms: float | None
+    tokens_per_s_per_gpu: float | None
+    cost_per_million_output_usd: float | None
+
+
 class CompareReport(BaseModel):
     models: list[str]
     sources: list[str]
@@ -62,6 +72,8 @@ class CompareReport(BaseModel):
     contexts: list[int]
     plan: list[PlanRow] | None
     plan_target: str | None
+    serve: list[ServeRow] | None = None  # with --gpu: decode speed on the plan's layout (an estimate)
+    serve_target: str | None = None
     explain: dict[str, list[dict[str, Any]]] | None = None  # model -> params formulas
     notes: list[str]
 
@@ -99,8 +111,9 @@ def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
 
 def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int = 131072,
             gpu: str | None = None, gpus: int | None = None, gpu_file: list[str] | None = None,
-            explain: bool = False) -> CompareReport:
-    """Every section for every model; `gpu` and `gpus` together add a memory plan."""
+            explain: bool = False, batch: int = 64, price_per_gpu_hour: float | None = None) -> CompareReport:
+    """Every section for every model; `gpu` and `gpus` together add a memory plan and, on its layout, the
+    decode speed at `batch` sequences of `kv_context` tokens (k2calc perf; at most the batch that fits)."""
     from .checkpoint import checkpoint_report
     from .flops import Phase, count_flops
     from .kv import kv_cache
@@ -136,21 +149,23 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     checkpoint = [_row("checkpoint", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),
                   _row("checkpoint", "tensors", "tensors", [c.tensors for c in ck])]
 
-    plan_rows = plan_target = None
+    plan_rows = plan_target = serve = serve_target = None
     if gpu or gpus:
-        plan_rows, plan_target = _plans(specs, names, gpu, gpus, gpu_file, kv_context, kv_dtype)
+        plan_rows, plan_target, hits = _plans(specs, names, gpu, gpus, gpu_file, kv_context, kv_dtype)
+        serve, serve_target = _serve(specs, names, hits, gpu, gpu_file, kv_context, kv_dtype, batch,
+                                     price_per_gpu_hour)
 
     config = _config_rows(specs)
     return CompareReport(
         models=names, sources=[s.source for s in specs], config=config,
         differing_fields=[r.field for r in config if r.differs], params=params, flops=flops, kv=kv_rows,
         checkpoint=checkpoint, weight_formats=[c.format_description for c in ck], kv_dtype=kv_dtype,
-        contexts=contexts, plan=plan_rows, plan_target=plan_target,
+        contexts=contexts, plan=plan_rows, plan_target=plan_target, serve=serve, serve_target=serve_target,
         explain=_explain(specs, names) if explain else None, notes=notes,
     )
 
 
-def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[PlanRow], str]:
+def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[PlanRow], str, list]:
     """For each model, the best layout on exactly `gpus` GPUs of type `gpu` (whole nodes), batch 1."""
     from .errors import InputError
     from .hardware import get_gpu
@@ -162,14 +177,38 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
     if gpus % g.gpus_per_node:
         raise InputError(f"--gpus {gpus}: not a whole number of {g.name} nodes ({g.gpus_per_node} GPUs each)")
     nodes = gpus // g.gpus_per_node
-    rows = []
+    rows, hits = [], []
     for name, s in zip(names, specs):
         report = search(s, [g], Workload(context=context, batch=1, kv_dtype=kv_dtype), max_nodes=nodes, top=10**6)
         hit = next((r for r in report.results if r.gpus == gpus), None)
+        hits.append(hit)
         rows.append(PlanRow(model=name, fits=hit is not None, layout=hit.layout if hit else None,
                             max_batch=hit.max_batch if hit else 0, kv_tokens=hit.kv_tokens if hit else 0,
                             weights_per_gpu=hit.weights if hit else None, free_per_gpu=hit.free if hit else None))
     target = f"{gpus}×{g.name}, one {format_context(context)} sequence at least, own weight format, KV {kv_dtype}"
+    return rows, target, hits
+
+
+def _serve(specs, names, hits, gpu, gpu_file, context, kv_dtype, batch, price) -> tuple[list[ServeRow], str]:
+    """Decode TPOT, tokens/s per GPU and cost per million output tokens on each model's plan layout."""
+    from .hardware import get_gpu
+    from .perf import perf
+    from .plan import Layout
+
+    g = get_gpu(gpu, gpu_file)
+    rows = []
+    for name, s, hit in zip(names, specs, hits):
+        if hit is None or hit.max_batch < 1:
+            rows.append(ServeRow(model=name, batch=None, tpot_ms=None, tokens_per_s_per_gpu=None,
+                                 cost_per_million_output_usd=None))
+            continue
+        b = min(batch, hit.max_batch)
+        r = perf(s, g, Layout(tp=hit.tp, dp=hit.dp, pp=hit.pp, ep=hit.ep), batch=b, context=context,
+                 kv_dtype=kv_dtype, price_per_gpu_hour=price)
+        rows.append(ServeRow(model=name, batch=b, tpot_ms=r.tpot_ms, tokens_per_s_per_gpu=r.tokens_per_s_per_gpu,
+                             cost_per_million_output_usd=r.cost_per_million_tokens_usd))
+    target = (f"decode at batch {batch} (at most what fits) × {format_context(context)} tokens on each plan's layout; "
+              "k2calc perf's estimate")
     return rows, target
 
 

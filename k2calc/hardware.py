@@ -45,7 +45,12 @@ class GPU(BaseModel):
     fp8_dense_tflops: Pos | None = None
     fp4_dense_tflops: Pos | None = None
     int4_dense_tops: Pos | None = None
-    link_bandwidth_gb_per_s: Pos  # intra-node (NVLink / Infinity Fabric), 10^9 bytes/s
+    link_bandwidth_gb_per_s: Pos  # intra-node (NVLink / Infinity Fabric), 10^9 bytes/s, both directions
+    # Per GPU, one direction, 10^9 bytes/s: what `k2calc perf` moves tokens over. NVLink (scale-up) inside a
+    # node or NVLink domain, the scale-out network (one NIC per GPU) between nodes.
+    nvlink_gb_per_s: Pos | None = None
+    network_gb_per_s: Pos | None = None
+    bandwidth_source: str = ""
     gpus_per_node: Annotated[int, Field(gt=0, le=MAX_GPUS_PER_NODE, strict=True)]
     scaleup_domain_gpus: Annotated[int, Field(gt=0, le=2**20, strict=True)] | None = None  # NVL72: 72
     price_per_gpu_hour_usd: Price | None = None

@@ -809,6 +809,11 @@ class SearchRow(BaseModel):
     max_batch: int
     kv_tokens: int
     cost_per_hour_usd: float | None
+    # with speed targets (k2calc.perf, an estimate): the decode figures at the batch they are for
+    batch: int | None = None
+    tpot_ms: float | None = None
+    tokens_per_s: float | None = None
+    ttft_ms: float | None = None
 
 
 class SearchReport(BaseModel):
@@ -833,13 +838,15 @@ def _divisors(n: int) -> list[int]:
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
            knobs: Knobs | None = None, max_nodes: int = 8, mtp: bool = False, top: int = 10,
-           redundant_experts: int = 0) -> SearchReport:
+           redundant_experts: int = 0, targets=None) -> SearchReport:
     """Every valid layout on whole nodes of each GPU type; the smallest (then cheapest) that fit.
 
     Layouts: pp divides the node count (pipeline stages between nodes), tp divides the GPUs of a
     stage and the heads, dp = stage GPUs / tp, ep any divisor of the stage GPUs that divides the
     experts (plus `redundant_experts`, held by every layout). Weights, KV and activations per GPU do
     not depend on the GPU type, so each layout is computed once and compared with every type's budget.
+    With `targets` (k2calc.perf.SpeedTargets), a fitting layout must also meet them (an estimate,
+    `perf.speed_fit`); per (GPU type, count) the one serving the most decode tokens/s is kept.
     """
     knobs = knobs or Knobs()
     _check_inputs(workload, knobs)
@@ -863,45 +870,66 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
     kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
+    speed_on = targets is not None and targets.any()
+    if speed_on:
+        from .perf import speed_fit
+
+        targets.check()
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}
-    for gpu in gpus:
+    # (GPU count, GPU type, nodes), smallest deployments first: with speed targets the search stops once
+    # `top` deployments meet them with fewer GPUs than any left to try (the estimate costs milliseconds).
+    plan_order = sorted(((nodes * g.gpus_per_node, i, nodes) for i, g in enumerate(gpus)
+                         for nodes in range(1, max_nodes + 1)))
+    for n, gi, nodes in plan_order:
+        if speed_on and len(best) >= top and n > max(k[1] for k in best):
+            break
+        gpu = gpus[gi]
         budget = int(knobs.mem_fraction * gpu.memory_bytes)
-        for nodes in range(1, max_nodes + 1):
-            n = nodes * gpu.gpus_per_node
-            for pp in _divisors(nodes):
-                g = n // pp
-                for tp in _divisors(g):
-                    if cfg.num_attention_heads % tp:
+        for pp in _divisors(nodes):
+            g = n // pp
+            for tp in _divisors(g):
+                if cfg.num_attention_heads % tp:
+                    continue
+                for ep in _divisors(g):
+                    key = (tp, g // tp, pp, ep)
+                    if key not in layouts:
+                        lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, redundant_experts=redundant_experts,
+                                     mtp=mtp)
+                        layouts[key] = (None if layout_problem(m, lay)
+                                        else (lay, _stage_memory(m, lay, workload, kv_tl, distinct=True)))
+                    entry = layouts[key]
+                    if entry is None:
                         continue
-                    for ep in _divisors(g):
-                        key = (tp, g // tp, pp, ep)
-                        if key not in layouts:
-                            lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, redundant_experts=redundant_experts,
-                                         mtp=mtp)
-                            layouts[key] = (None if layout_problem(m, lay)
-                                            else (lay, _stage_memory(m, lay, workload, kv_tl, distinct=True)))
-                        entry = layouts[key]
-                        if entry is None:
+                    lay, stages = entry
+                    evaluated += 1
+                    ovh = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(_overhead(lay).values())
+                    ev = _evaluate(stages, lay, workload, budget, ovh, knobs)
+                    if not ev.fits:
+                        continue
+                    fitting += 1
+                    speed = None
+                    if speed_on:
+                        speed = speed_fit(spec, gpu, lay, m, targets, context=workload.context,
+                                          batch=workload.batch, max_batch=ev.max_batch,
+                                          kv_dtype=workload.kv_dtype, chunk=workload.chunk)
+                        if not speed.meets:
                             continue
-                        lay, stages = entry
-                        evaluated += 1
-                        ovh = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(_overhead(lay).values())
-                        ev = _evaluate(stages, lay, workload, budget, ovh, knobs)
-                        if not ev.fits:
-                            continue
-                        fitting += 1
-                        k = (gpu.name, n)
-                        old = best.get(k)
-                        if old is None or (ev.kv_tokens, ev.free) > (old[1].kv_tokens, old[1].free):
-                            best[k] = (lay, ev, gpu, nodes)
+                    k = (gpu.name, n)
+                    old = best.get(k)
+                    score = (speed.tokens_per_s if speed else 0, ev.kv_tokens, ev.free)
+                    if old is None or score > old[5]:
+                        best[k] = (lay, ev, gpu, nodes, speed, score)
     rows = []
-    for (name, n), (lay, ev, gpu, nodes) in best.items():
+    for (name, n), (lay, ev, gpu, nodes, speed, _) in best.items():
         cost = n * gpu.price_per_gpu_hour_usd if gpu.price_per_gpu_hour_usd else None
         rows.append(SearchRow(rank=0, gpu=name, gpus=n, nodes=nodes, layout=lay.label(), tp=lay.tp, dp=lay.dp,
                               pp=lay.pp, ep=lay.ep, weights=ev.stage.weights, kv_cache=ev.kv, free=ev.free,
-                              max_batch=ev.max_batch, kv_tokens=ev.kv_tokens, cost_per_hour_usd=cost))
+                              max_batch=ev.max_batch, kv_tokens=ev.kv_tokens, cost_per_hour_usd=cost,
+                              **({} if speed is None else {"batch": speed.batch, "tpot_ms": speed.tpot_ms,
+                                                           "tokens_per_s": speed.tokens_per_s,
+                                                           "ttft_ms": speed.ttft_ms})))
     ranked = sorted(rows, key=lambda r: (r.gpus, r.cost_per_hour_usd is None,
                                                    r.cost_per_hour_usd or 0.0, -r.kv_tokens))[:top]
     for i, r in enumerate(ranked, 1):
@@ -910,7 +938,19 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
-    notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")
+    if speed_on:
+        wanted = ", ".join(f"{k} {v:g}" for k, v in targets.model_dump().items()
+                           if v is not None and k != "phase")
+        if targets.phase == "prefill":
+            how = (f"prefill of {workload.context:,}-token prompts, a full --chunk of them per replica (TTFT: one "
+                   "prompt)")
+        else:
+            how = (f"decode at --batch {workload.batch} and --context {workload.context:,} (tokens/s: the largest "
+                   "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens)")
+        notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}; per (GPU type, count), the "
+                     "layout serving the most tokens/s is shown")
+    else:
+        notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")
     if redundant_experts:
         notes.append(f"every layout holds {redundant_experts} redundant expert copies (--redundant-experts); "
                      f"ep divides n_routed_experts + {redundant_experts}")

@@ -11,6 +11,8 @@ Kinds:
 - `memory`: per-GPU memory of a plan as a stacked bar per model (weights, KV cache, activations,
   overhead, free), with the budget and the GPU's memory as lines.
 - `params`: each component's share of the parameters, all and active per token, a stacked bar per model.
+- `perf`: the throughput-latency curve of a `k2calc perf --sweep`: tokens/s per GPU against tokens/s per
+  user, one line per model, each point labelled with its batch (or context).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from .errors import InputError
 from .render import GIB
 from .sizes import format_context
 
-KINDS = ("kv", "flops", "memory", "params")
+KINDS = ("kv", "flops", "memory", "params", "perf")
+DEFAULT_PERF_SWEEP = "batch=1,4,16,64,256,1024"
 SUFFIXES = {".png": "png", ".svg": "svg"}
 INSTALL_HINT = 'plotting needs matplotlib: pip install "k2calc[plot]"  (or: pip install ".[plot]" in the source tree)'
 GFLOP = 10**9
@@ -39,7 +42,8 @@ DEFAULT_CONTEXTS = "1k,2k,4k,8k,16k,32k,64k,128k"  # kv and flops sweeps
 def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype: str = "bf16", batch: int = 1,
                 phase: str = "decode", attention: str | None = None, gpu: str | None = None, gpus: int | None = None,
                 tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1, weights: str | None = None,
-                mem_fraction: float | None = None, gpu_file: list[str] | None = None) -> list[Any]:
+                mem_fraction: float | None = None, gpu_file: list[str] | None = None, sweep: str | None = None,
+                redundant_experts: int = 0) -> list[Any]:
     """The reports a plot of `kind` draws, one per model, from the analyses the other commands run."""
     from .errors import suggest
     from .sizes import parse_contexts
@@ -56,6 +60,29 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
 
         contexts = parse_contexts(DEFAULT_CONTEXTS if context is None else context)  # "" is an error
         return [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
+    if kind == "perf":
+        from . import perf as perflib
+        from .hardware import get_gpu
+        from .plan import layout_from_options
+        from .sizes import parse_context
+
+        if not gpu:
+            raise InputError("plot perf: --gpu is required (see `k2calc gpus`)")
+        if context and "," in context:
+            raise InputError(f"--context {context}: plot perf takes one context length (sweep with --sweep)")
+        layout = layout_from_options(tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+                                     redundant_experts=redundant_experts)[0]
+        gpu_type = get_gpu(gpu, gpu_file)
+        axis = perflib.parse_sweep(DEFAULT_PERF_SWEEP if sweep is None else sweep)
+        reports = []
+        for s in specs:
+            try:
+                reports.append(perflib.perf(s, gpu_type, layout, phase=phase, batch=batch,
+                                            context=parse_context(context or "4k"), weights=weights,
+                                            kv_dtype=kv_dtype, sweep=axis, gpus=gpus))
+            except InputError as e:
+                raise InputError(f"{s.name}: {e}") from None
+        return reports
     if kind == "memory":
         from . import plan as planlib
         from .hardware import get_gpu
@@ -236,7 +263,33 @@ def params_figure(reports: list) -> Any:
     return fig
 
 
-FIGURES = {"kv": kv_figure, "flops": flops_figure, "memory": memory_figure, "params": params_figure}
+def perf_figure(reports: list) -> Any:
+    """PerfReports with a sweep -> tokens/s per GPU against tokens/s per user, one line per model."""
+    Figure = _figure_class()
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    ax = fig.add_subplot()
+    for r in reports:
+        xs = [p.tokens_per_s_per_user for p in r.sweep]
+        ys = [p.tokens_per_s_per_gpu for p in r.sweep]
+        ax.plot(xs, ys, marker="o", label=r.model)
+        for p, x, y in zip(r.sweep, xs, ys):
+            label = p.batch if r.sweep_axis == "batch" else format_context(p.context)
+            ax.annotate(str(label), (x, y), xytext=(3, 3), textcoords="offset points", fontsize="x-small")
+    first = reports[0]
+    unit = "output" if first.phase == "decode" else "input"
+    ax.set_title(f"{first.phase} throughput vs latency (an estimate), {first.gpus}×{first.gpu}, {first.layout_label}"
+                 f"\npoints: {first.sweep_axis}")
+    ax.set_xlabel("tokens/s per user")
+    ax.set_ylabel(f"{unit} tokens/s per GPU")
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+FIGURES = {"kv": kv_figure, "flops": flops_figure, "memory": memory_figure, "params": params_figure,
+           "perf": perf_figure}
 
 
 def figure(kind: str, reports: list) -> Any:

@@ -316,11 +316,18 @@ def search_tables(r) -> list[Table]:
               ["rank", "GPU", "GPUs", "nodes", "layout", "weights/GPU (GiB)", "KV/GPU (GiB)", "free/GPU (GiB)",
                "max batch", "KV tokens held"])
     priced = any(row.cost_per_hour_usd is not None for row in r.results)
+    speed = any(row.tokens_per_s is not None for row in r.results)
     if priced:  # no empty price column when the catalog has no prices
         t.columns.append("$/hour")
+    ttft = any(row.ttft_ms is not None for row in r.results)
+    if speed:
+        t.columns += ["batch", "TPOT (ms)", "tokens/s"] + (["TTFT (ms)"] if ttft else [])
     for row in r.results:
+        extra = []
+        if speed:
+            extra = [row.batch, _ms(row.tpot_ms), _rate(row.tokens_per_s)] + ([_ms(row.ttft_ms)] if ttft else [])
         t.add(row.rank, row.gpu, row.gpus, row.nodes, row.layout, _gib(row.weights), _gib(row.kv_cache),
-              _gib(row.free), row.max_batch, row.kv_tokens, *([row.cost_per_hour_usd] if priced else []))
+              _gib(row.free), row.max_batch, row.kv_tokens, *([row.cost_per_hour_usd] if priced else []), *extra)
     t.caption = (f"{r.layouts_evaluated:,} valid layouts on 1-{r.max_nodes} nodes of {', '.join(r.gpu_types)} "
                  f"evaluated in {r.elapsed_ms:.0f} ms, {r.layouts_fitting:,} fit; weights: {r.weights_format}; "
                  f"mem-fraction {r.mem_fraction:g}")
@@ -334,6 +341,18 @@ def _brief(x) -> str:
     if isinstance(x, (float, bool)) or (isinstance(x, int) and x.bit_length() < 200):
         return str(x)
     return echo(x, 60)
+
+
+def pd_tables(r) -> list[Table]:
+    """PDReport -> the prefill pool, the decode pool, and the pair."""
+    pre, dec = search_tables(r.prefill), search_tables(r.decode)
+    pre[0].title = f"prefill pool: {r.request_rate_per_s:g} requests/s × {r.input_tokens:,} input tokens"
+    dec[0].title = f"decode pool: {r.request_rate_per_s:g} requests/s × {r.output_tokens:,} output tokens"
+    total = Table(f"{r.model}: PD-disaggregated deployment (an estimate)", ["figure", "value"])
+    total.add("GPUs (first row of each pool)", "—" if r.total_gpus is None else r.total_gpus)
+    if r.cost_per_hour_usd is not None:
+        total.add("$/hour", f"${r.cost_per_hour_usd:,.2f}")
+    return [*pre, *dec, total]
 
 
 def _config_value(v) -> str:
@@ -401,6 +420,14 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
                   None if row.weights_per_gpu is None else Quantity(row.weights_per_gpu, "bytes"),
                   None if row.free_per_gpu is None else Quantity(row.free_per_gpu, "bytes"))
         tables.append(p)
+    if r.serve is not None:
+        sv = Table(f"serving: {r.serve_target}", ["model", "batch", "TPOT (ms)", "tokens/s per GPU",
+                                                   "$ per million output tokens"])
+        for row in r.serve:
+            sv.add(row.model, row.batch if row.batch is not None else "—", _ms(row.tpot_ms),
+                   _rate(row.tokens_per_s_per_gpu), _usd(row.cost_per_million_output_usd))
+        sv.caption = "an estimate (README: Serving speed); cost needs --price-per-gpu-hour or a catalog price"
+        tables.append(sv)
     if r.explain:
         for model, formulas in r.explain.items():
             t = Table(f"{model}: formulas", ["figure", "formula", "numbers", "value"], lines=True)
@@ -490,7 +517,81 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
             tables.append(t)
         tables[-1].caption = "counts use 1000-based prefixes (B = 10^9, T = 10^12)"
         return tables
+    if kind == "perf":
+        top = max(p.tokens_per_s_per_gpu for r in reports for p in r.sweep)
+        first = reports[0]
+        t = Table(f"{first.phase} throughput vs latency (an estimate): {first.gpus}×{first.gpu}, {first.layout_label}",
+                  ["model", "batch", "context", "tokens/s per user", "tokens/s per GPU", ""])
+        for r in reports:
+            for p in r.sweep:
+                t.add(r.model, p.batch, p.context, _rate(p.tokens_per_s_per_user), _rate(p.tokens_per_s_per_gpu),
+                      _bar(p.tokens_per_s_per_gpu, top))
+        t.caption = "k2calc perf's model and defaults (README: Serving speed)"
+        return [t]
     raise ValueError(kind)
+
+
+def _ms(v) -> str:
+    return "" if v is None else f"{v:,.3f}"
+
+
+def _rate(v) -> str:
+    return "" if v is None else f"{v:,.1f}"
+
+
+def _usd(v) -> str:
+    return "" if v is None else f"${v:,.4f}"
+
+
+def perf_tables(r) -> list[Table]:
+    """PerfReport -> the headline figures, the operations behind the step, and the sweep if any."""
+    head = Table(f"{r.model} on {r.gpus}×{r.gpu}, {r.layout_label}: {r.phase} (an estimate)", ["figure", "value"])
+    unit = "output" if r.phase == "decode" else "input"
+    head.add("batch × context", f"{r.batch:,} × {r.context:,} tokens")
+    if r.input_tokens is not None:
+        head.add("request", f"{r.input_tokens:,} in, {r.output_tokens:,} out")
+        head.add("TTFT (ms)", _ms(r.ttft_ms))
+        head.add("mean TPOT (ms)", _ms(r.tpot_ms))
+        head.add("end-to-end latency (ms)", _ms(r.e2e_latency_ms))
+        head.add("output tokens/s", _rate(r.output_tokens_per_s))
+        head.add("output tokens/s per GPU", _rate(r.output_tokens_per_s_per_gpu))
+        head.add("decode step (ms)", _ms(r.step_ms))
+    else:
+        head.add("step (ms)", _ms(r.step_ms))
+        head.add("TPOT (ms)" if r.phase == "decode" else "TTFT (ms)", _ms(r.tpot_ms if r.phase == "decode" else r.ttft_ms))
+        head.add(f"{unit} tokens/s", _rate(r.tokens_per_s))
+        head.add(f"{unit} tokens/s per GPU", _rate(r.tokens_per_s_per_gpu))
+    head.add("tokens/s per user", _rate(r.tokens_per_s_per_user))
+    if r.mtp:
+        head.add(f"tokens per step (MTP {r.mtp}, acceptance {r.acceptance or 0:g})", f"{r.tokens_per_step:.3f}")
+    head.add("bound", r.bound)
+    head.add("compute / communication / fixed latency (ms)",
+             f"{r.compute_ms:,.2f} / {r.communication_ms:,.2f} / {r.latency_ms:,.2f}")
+    if r.cost_per_million_input_usd is not None or r.cost_per_million_output_usd is not None:
+        head.add("cost per million input tokens", _usd(r.cost_per_million_input_usd))
+        head.add("cost per million output tokens", _usd(r.cost_per_million_output_usd))
+    elif r.cost_per_million_tokens_usd is not None:
+        head.add(f"cost per million {unit} tokens", _usd(r.cost_per_million_tokens_usd))
+    head.add("weights", f"{r.weights_format}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
+    head.caption = "1 token/s = 1 token per second; FLOPs and bytes 1000-based; ms = 10^-3 s"
+
+    ops = Table("operations per step on one GPU (as if nothing overlapped)",
+                ["operation", "kind", "count", "FLOPs", "HBM bytes", "sent bytes", "time (ms)", "bound"])
+    for c in sorted(r.components, key=lambda c: -c.time_ms):
+        ops.add(c.name, c.kind, c.count, _flops(c.flops), Quantity(c.bytes, "bytes"), Quantity(c.comm_bytes, "bytes"),
+                _ms(c.time_ms), c.bound)
+    ops.caption = ("count = layers × micro-batches; the step overlaps communication with compute when two "
+                   "micro-batches pay" if r.overlap else "count = layers; --no-overlap: everything adds up")
+    tables = [head, ops]
+    if r.sweep:
+        sw = Table(f"sweep over {r.sweep_axis}", ["batch", "context", "step (ms)", "TPOT (ms)" if r.phase == "decode"
+                                                  else "TTFT (ms)", "tokens/s", "tokens/s per GPU",
+                                                  "tokens/s per user", "bound"])
+        for p in r.sweep:
+            sw.add(p.batch, p.context, _ms(p.step_ms), _ms(p.tpot_ms if p.phase == "decode" else p.ttft_ms),
+                   _rate(p.tokens_per_s), _rate(p.tokens_per_s_per_gpu), _rate(p.tokens_per_s_per_user), p.bound)
+        tables.append(sw)
+    return tables
 
 
 def check_tables(r) -> list[Table]:

@@ -225,9 +225,23 @@ STRATEGIES = {
         opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--check"), flag("--search"), opt("--max-nodes", INTS),
         opt("--top", INTS), opt("--engine", ["generic", "vllm", "sglang", "trtllm", "vlm", ""]),
         opt("--max-num-seqs", INTS), opt("--max-num-batched-tokens", INTS), opt("--block-size", INTS),
-        opt("--avg-context", SIZES)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
+        opt("--avg-context", SIZES), opt("--max-tpot-ms", FLOATS),
+        opt("--min-tokens-per-s", FLOATS), opt("--max-ttft-ms", FLOATS), flag("--pd"), opt("--request-rate", FLOATS),
+        opt("--input", SIZES), opt("--output", SIZES)], base=[["-p", "kimi-k2", "--gpu", "h200"], ["-p", "deepseek-v3", "--gpu", "h100"],
                                    ["-p", "moonlight-16b-a3b", "--search"], ["-p", "deepseek-v3.2", "--gpu", "b200"],
                                    ["-p", "kimi-k2.5", "--gpu", "h200", "--tp", "8"], []]),
+    "perf": command("perf", [
+        *MODEL_OPTS, opt("--gpu", GPUS), opt("--gpus", INTS), opt("--tp", INTS), opt("--dp-attention", INTS),
+        opt("--ep", INTS), opt("--pp", INTS), opt("--redundant-experts", INTS), opt("--weights", WEIGHTS),
+        opt("--expert-weights", WEIGHTS), opt("--kv-dtype", KV_DTYPES), opt("--mtp", INTS),
+        opt("--acceptance", FLOATS), opt("--phase", ["decode", "prefill", "x"]), opt("--batch", INTS),
+        opt("--context", SIZES), opt("--chunk", SIZES), opt("--input", SIZES), opt("--output", SIZES),
+        opt("--sweep", ["batch=1,4", "context=1k,4k", "batch=", "x=1", "batch=0", "context=,", "batch=a"]),
+        opt("--price-per-gpu-hour", FLOATS), flag("--no-overlap"), opt("--compute-efficiency", FLOATS),
+        opt("--memory-efficiency", FLOATS), opt("--layer-latency-us", FLOATS), opt("--imbalance", FLOATS),
+        opt("--gpu-file", [F(f) for f in GPU_FILES])],
+        base=[["-p", "deepseek-v3", "--gpu", "h200", "--tp", "8"], ["-p", "kimi-k2", "--gpu", "h100"],
+              ["-p", "deepseek-v3", "--gpu", "h100", "--dp-attention", "8", "--ep", "8"], []]),
     "check": command("check", [
         opt("--format", FORMATS), opt("--junit", [F("<root>"), F("folder"), F("out.xml"), F("nodir/out.xml")]),
         opt("--baseline", [F("checks/baseline.json"), F("<missing>"), F("binary.json"), F("list.json"), F("folder")]),
@@ -236,7 +250,7 @@ STRATEGIES = {
     "compare": command("compare", [
         opt("--context", SIZES), opt("--kv-context", SIZES), opt("--kv-dtype", KV_DTYPES), opt("--gpu", GPUS),
         opt("--gpus", INTS), opt("--gpu-file", [F(f) for f in GPU_FILES]), flag("--all-fields"), flag("--explain"),
-        opt("--format", FORMATS)],
+        opt("--format", FORMATS), opt("--batch", INTS), opt("--price-per-gpu-hour", FLOATS)],
         positionals=st.lists(st.sampled_from(MODEL_REFS), min_size=0, max_size=3)),
     "plot": command("plot", [
         opt("--context", SIZES), opt("--kv-dtype", KV_DTYPES), opt("--batch", INTS),
@@ -245,7 +259,7 @@ STRATEGIES = {
         opt("--weights", WEIGHTS), opt("--mem-fraction", FLOATS), opt("--gpu-file", [F(f) for f in GPU_FILES]),
         opt("-o", [F("<root>"), F("folder"), F("out.txt"), F("out.png"), F("out.svg"), F("nodir/out.png"),
                    F("binary.json")])],
-        positionals=st.tuples(st.sampled_from(["kv", "flops", "memory", "params", "bogus", ""]),
+        positionals=st.tuples(st.sampled_from(["kv", "flops", "memory", "params", "perf", "bogus", ""]),
                               st.lists(st.sampled_from(MODEL_REFS), min_size=0, max_size=2))
         .map(lambda t: [t[0], *t[1]])),
 }

@@ -1,0 +1,927 @@
+"""Serving speed: an analytical estimate of one decode or prefill step of a deployment, per GPU.
+
+An ESTIMATE, not a measurement: a roofline over the tensor list at the layout's shard shapes, plus
+communication and fixed latencies, with one set of documented defaults (`PerfKnobs`). The validation
+table in the README (scripts/validate_serving.py) compares it with published deployments.
+
+**Step.** A decode step: every sequence a DP-attention replica holds (`ceil(batch / dp)`) computes
+`1 + mtp` query tokens (the token, plus `mtp` draft tokens to verify) against `context` cached tokens;
+replicas beyond `batch` stay idle (the MoE sees only the busy ones' tokens). A prefill: `ceil(batch / dp)`
+prompts of `context` tokens per replica, in chunks of `chunk` tokens; TTFT is the sum of the chunks.
+Pipeline stages run one after the other (TPOT sums them, plus one activation transfer per stage
+boundary); micro-batches are not pipelined across stages.
+
+**Per operation, on one GPU of the stage** (shapes from `plan`'s sharding rules, bytes in the stored
+format of the weights: fp8 with block scales, int4 with group scales, nvfp4 = e2m1 + one e4m3 scale
+per 16 values, as `checkpoint` stores each; activations bf16):
+    time = max(FLOPs / (peak × compute_efficiency), bytes / (HBM bandwidth × memory_efficiency))
+- matmul: FLOPs = 2 × tokens × shard elements; bytes = weights + 2 × tokens × (in + out); the peak of
+  the weight's format (fp8 → FP8 peak, nvfp4 → FP4 peak, bf16 and int4 weight-only → BF16 peak).
+- attention, per layer from its description (flops.py's coefficients and `attended`, query heads ÷ tp):
+  MLA decodes in the absorbed form, FLOPs = query tokens × attended × (scores + values), bytes = the KV
+  cache read once per step (sequences × context × cache bytes per token per layer: the latent is not split
+  over tp); prefills in the naive form, causal (a prompt of N tokens attends N(N+1)/2 times). GQA reads
+  its KV heads ÷ tp; sliding windows and chunks as flops counts them. DeepSeek-V3.2's sparse attention is
+  absorbed in both phases over at most index_topk tokens, its indexer scoring every past token at the FP8
+  peak. Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
+- routed experts: the GPU holds `(n_routed_experts + redundant) / ep` expert slots, each split over
+  `moe_tp`; a stage's T tokens make T·k token copies, `1/ep` of them per GPU, times `imbalance` when
+  ep > 1 (all-to-all waits for the busiest rank). Weights read = slots × P(slot touched) with
+  P = 1 − (1 − k / slots_total)^T (uniform routing), so decode streams more experts as the batch grows.
+- lm_head: vocab-parallel over tp, for every decode query token and the last token of each prompt.
+
+**Communication**, time = bytes / (link × efficiency) + latency, the NVLink and network parts in parallel:
+- TP all-reduce of the hidden state after attention and after the MLP when tp > 1 (ring:
+  2(n−1)/n × bytes), bf16.
+- DP-attention without expert parallelism: an all-gather of the stage's tokens before the MLP and a
+  reduce-scatter after it.
+- EP dispatch (fp8, 1 byte per value) and combine (bf16) as DeepEP: decode ("low-latency" kernels)
+  sends every token copy to its GPU; prefill ("normal" kernels) sends a token once per remote node
+  (NVLink fan-out inside). Traffic leaving the node takes the network, unless the stage fits in the
+  GPU's NVLink domain (`scaleup_domain_gpus`, GB200 NVL72).
+- Pipeline: one hidden-state transfer per stage boundary.
+
+**Overlap** (`overlap=True`, SGLang's two-batch overlap / DeepEP's receive hooks): in decode with ep > 1
+the tokens may be split into two micro-batches; per layer and micro-batch, attention computes while the
+other micro-batch dispatches, and the MoE computes while the other combines:
+    layer = Σ over micro-batches [max(attention, dispatch) + max(MoE, combine) + all-reduces]
+so weights are read twice and fixed latencies paid twice, and communication longer than the compute
+beside it stays exposed. The step takes the faster of one and two micro-batches (an operator turns
+overlap on where it pays). Prefill does not overlap: DeepEP's normal kernels occupy SMs and wait on the
+CPU for the received token counts. Without overlap (`--no-overlap`, or ep = 1) everything adds up.
+
+**Fixed latency per layer and micro-batch** (`layer_latency_us`, default kernels_per_layer ×
+kernel_latency_us): launches, synchronisation and small kernels that no roofline sees; collectives carry
+their own latency. It is why batch-1 decode takes ≈9 ms where streaming the weights alone takes ≈1 ms.
+
+**Aggregated serving** (`input_tokens`/`output_tokens`): a batch is prefilled, then decoded. With DP
+attention, in steady state batch/output prompts start per decode step, each prefilled on its own replica
+while replicas without one wait in the expert exchange: min(dp, max(1, batch/output)) replicas prefill at
+a time, so the batch's prompts take batch / that × one prompt's prefill.
+
+**MTP** (`mtp` draft tokens, `acceptance` = probability each draft token is accepted): each step runs the
+main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times on one token per
+sequence; it yields 1 + a + a² + … + a^mtp tokens per sequence on average (a chain stops at the first
+rejection).
+
+**Defaults** (`PerfKnobs`, one set for every GPU; the kernel figures are Hopper's, the only ones the
+references publish, applied to Blackwell and AMD as well): see `DEFAULT_SOURCES`.
+
+Not modelled: CPU scheduling gaps, page-table and sampling kernels, elementwise kernels beyond the fixed
+latency, power throttling, network congestion, non-uniform routing beyond `imbalance`.
+"""
+
+from __future__ import annotations
+
+from math import ceil, isfinite
+
+from pydantic import BaseModel
+
+from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, spec_format, stored_parts, weight_format
+from .config import ModelSpec
+from .errors import InputError
+from .arch.description import Attention
+from .flops import AttentionForm, Phase, attended, coefficients, default_form
+from .hardware import GPU
+from .kv import kept_tokens, layer_bytes
+from .plan import _Item, _Model, Layout, SearchReport, layout_problem
+from .sizes import MAX_INT
+from .arch.tensors import Kind
+
+ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
+DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
+PREFILL_SAMPLES = 64  # prefill chunks computed one by one; beyond, an even sample stands for the rest
+
+
+class PerfKnobs(BaseModel):
+    """The model's defaults; every one is overridable (`k2calc perf --help`), sources in DEFAULT_SOURCES."""
+
+    compute_efficiency: float = 0.70
+    memory_efficiency: float = 0.60
+    attention_compute_efficiency: float = 0.67
+    attention_memory_efficiency: float = 0.85
+    nvlink_efficiency: float = 0.78
+    network_efficiency: float = 0.88
+    kernel_latency_us: float = 3.0
+    kernels_per_layer: int = 30
+    collective_latency_us: float = 10.0
+    ep_latency_us: float = 35.0
+    imbalance: float = 1.18
+    layer_latency_us: float | None = None  # overrides kernels × kernel latency (+ collectives)
+    overlap: bool = True
+
+
+DEFAULT_SOURCES = {
+    "compute_efficiency": "DeepGEMM FP8 on H800, M=4096 N=7168 K=16384: 1,358 of 1,979 TFLOPS = 0.69 "
+                          "(SOURCES.md, Serving performance; large shapes 0.69-0.78)",
+    "memory_efficiency": "DeepGEMM grouped decode GEMM on H800: 2,064 of 3,350 GB/s = 0.62; "
+                         "(SOURCES.md, Serving performance)",
+    "attention_compute_efficiency": "FlashMLA on H800: 660 of 989 BF16 TFLOPS = 0.67 (SOURCES.md, Serving performance)",
+    "attention_memory_efficiency": "FlashMLA on H100, batch 128: 2,826 of 3,350 GB/s = 0.84; "
+                                   "H800 headline 3,000 = 0.90 (SOURCES.md, Serving performance)",
+    "nvlink_efficiency": "DeepEP intranode on H800: 153-158 of 200 GB/s one direction = 0.78 (SOURCES.md, Serving performance)",
+    "network_efficiency": "DeepEP low-latency EP128 dispatch on H800: 6.9 MB over the network in 192 - 35 µs "
+                          "= 44 of 50 GB/s = 0.88 (SOURCES.md, Serving performance)",
+    "kernel_latency_us": "aiconfigurator's constant per memory-bound kernel: 3 µs (SOURCES.md, Serving performance)",
+    "kernels_per_layer": "kernels of a DeepSeek decode layer: 2 norms, 5 projections, RoPE, 2 absorbed bmm, "
+                         "attention, router, top-k, shared expert (3), routed experts (4), activation, residuals, "
+                         "cache write, quantization: about 30",
+    "collective_latency_us": "aiconfigurator's 10 µs per transfer (SOURCES.md, Serving performance), per all-reduce or gather",
+    "ep_latency_us": "DeepEP low-latency EP8 on H800: dispatch 77 µs for 6.4 MB over NVLink at 156 GB/s "
+                     "(41 µs) leaves 36 µs; combine 114 - 82 = 32 µs (SOURCES.md, Serving performance)",
+    "imbalance": "SGLang prefill, 4K prompts: 59,337 tok/s per node with perfectly balanced experts vs 50,302 "
+                 "with its load balancer = 1.18 (SOURCES.md, Serving performance); applied when ep > 1",
+    "overlap": "SGLang two-batch overlap: +25.5% decode throughput at 256 tokens per GPU (SOURCES.md, Serving performance); "
+               "modelled as two micro-batches, not as hidden communication",
+}
+
+
+class Component(BaseModel):
+    """One operation of a step on one GPU, summed over the layers (and micro-batches) it occurs in."""
+
+    name: str
+    kind: str  # matmul | attention | communication | latency
+    count: int  # occurrences per step
+    flops: float
+    bytes: float  # HBM bytes
+    comm_bytes: float  # bytes this GPU sends (NVLink + network)
+    time_ms: float  # all occurrences, as if nothing overlapped
+    bound: str  # compute | memory | nvlink | network | latency
+
+
+class PerfPoint(BaseModel):
+    """One phase at one batch and context."""
+
+    phase: str
+    batch: int
+    context: int
+    step_ms: float  # one step (decode) or the whole prompt batch (prefill, all chunks)
+    tpot_ms: float | None  # decode: step / accepted tokens per step
+    ttft_ms: float | None  # prefill: all chunks of the batch
+    tokens_per_s: float  # the deployment: output tokens (decode) or input tokens (prefill)
+    tokens_per_s_per_gpu: float
+    tokens_per_s_per_user: float
+    tokens_per_step: float  # per sequence (decode: accepted tokens; prefill: the prompt)
+    bound: str  # what limits the step: compute | memory | communication | latency
+    compute_ms: float
+    communication_ms: float
+    latency_ms: float
+    cost_per_million_tokens_usd: float | None = None
+    components: list[Component]
+
+
+class PerfReport(PerfPoint):
+    model: str
+    gpu: str
+    gpus: int
+    layout: Layout
+    layout_label: str
+    weights_format: str
+    expert_weights: str
+    kv_dtype: str
+    mtp: int
+    acceptance: float | None
+    overlap: bool
+    price_per_gpu_hour_usd: float | None
+    # --input/--output: both phases
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    e2e_latency_ms: float | None = None
+    output_tokens_per_s: float | None = None
+    output_tokens_per_s_per_gpu: float | None = None
+    cost_per_million_input_usd: float | None = None
+    cost_per_million_output_usd: float | None = None
+    prefill: PerfPoint | None = None
+    sweep: list[PerfPoint] = []
+    sweep_axis: str | None = None
+    knobs: PerfKnobs
+    sources: dict[str, str]
+    notes: list[str]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The machine
+
+
+class _Hw:
+    def __init__(self, gpu: GPU, knobs: PerfKnobs):
+        self.gpu, self.k = gpu, knobs
+        self.bw = gpu.hbm_bandwidth_tb_per_s * 1e12
+        self.nvlink = gpu.nvlink_gb_per_s * 1e9 * knobs.nvlink_efficiency if gpu.nvlink_gb_per_s else None
+        self.network = gpu.network_gb_per_s * 1e9 * knobs.network_efficiency if gpu.network_gb_per_s else None
+        self.domain = max(gpu.gpus_per_node, gpu.scaleup_domain_gpus or 0)
+
+    def peak(self, fmt: str) -> tuple[float, str]:
+        """Dense FLOP/s a matmul on weights of this format runs at (weight-only int4 computes in bf16)."""
+        g = self.gpu
+        if fmt == "nvfp4" and g.fp4_dense_tflops:
+            return g.fp4_dense_tflops * 1e12, "fp4"
+        if fmt in ("fp8", "nvfp4") and g.fp8_dense_tflops:
+            return g.fp8_dense_tflops * 1e12, "fp8"
+        return g.bf16_dense_tflops * 1e12, "bf16"
+
+    def roofline(self, flops: float, nbytes: float, peak: float, ce: float, me: float) -> tuple[float, str]:
+        tc, tm = flops / (peak * ce), nbytes / (self.bw * me)
+        return (tc, "compute") if tc >= tm else (tm, "memory")
+
+    def transfer(self, local: float, remote: float, latency_us: float) -> tuple[float, str]:
+        """Seconds to send `local` bytes over NVLink and `remote` over the network, in parallel, + latency."""
+        for nbytes, bw, field in ((local, self.nvlink, "nvlink_gb_per_s"), (remote, self.network, "network_gb_per_s")):
+            if nbytes and bw is None:
+                raise InputError(f"--gpu {self.gpu.name}: the catalog ({self.gpu.source}) has no {field}, which this "
+                                 "layout's communication needs; add it to a --gpu-file entry")
+        tl = local / self.nvlink if local else 0.0
+        tr = remote / self.network if remote else 0.0
+        return max(tl, tr) + latency_us * 1e-6, "network" if tr > tl else "nvlink"
+
+
+class _Op:
+    __slots__ = ("name", "kind", "flops", "bytes", "comm", "time", "bound", "stream")
+
+    def __init__(self, name, kind, flops, nbytes, comm, time, bound, stream):
+        self.name, self.kind, self.flops, self.bytes, self.comm = name, kind, flops, nbytes, comm
+        self.time, self.bound, self.stream = time, bound, stream  # stream: attn | moe | dispatch | combine | serial | other
+
+
+# ---------------------------------------------------------------------------------------------------
+# The model
+
+
+class _Perf:
+    def __init__(self, spec: ModelSpec, gpu: GPU, lay: Layout, fmt: WeightFormat, expert_fmt: str, kv_dtype: str,
+                 knobs: PerfKnobs, model: _Model | None = None):
+        self.spec, self.cfg, self.lay, self.fmt, self.k = spec, spec.config, lay, fmt, knobs
+        self.expert_fmt = expert_fmt
+        self.hw = _Hw(gpu, knobs)
+        self.m = model or _Model(spec, fmt)
+        problem = layout_problem(self.m, lay)
+        if problem:
+            raise InputError(problem)
+        self.arch, self.kv_dtype = spec.arch, kv_dtype
+        self.replicas = lay.dp  # DP-attention replicas with tokens in this step
+        # An fp8 cache is attended in fp8 (FlashMLA's and TensorRT-LLM's fp8 MLA kernels), bf16 otherwise.
+        self.attention_peak = self.hw.peak("fp8" if kv_dtype.startswith("fp8") else "bf16")[0]
+
+    # -- matmuls ------------------------------------------------------------------------------------
+
+    def _weight_fmt(self, it: _Item) -> str:
+        if it.t.kind is Kind.ROUTED_EXPERTS:
+            return self.expert_fmt
+        return self.fmt.name if it.is_q else "bf16"
+
+    def _shard(self, it: _Item) -> tuple[tuple[int, ...], int, int]:
+        """(shard shape, copies on this GPU, bytes of one copy in its stored format)."""
+        shape, copies = self.m.shard_shape(it, self.lay)
+        fmt = self._weight_fmt(it)
+        if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:  # --expert-weights: stored quantized
+            alt = weight_format(self.cfg, fmt, config_where(self.spec))
+            one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16"))
+        else:
+            one = parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
+        return shape, copies, one
+
+    def matmul(self, it: _Item, tokens: float, stream: str, touched: float | None = None) -> _Op:
+        """One tensor's matmul on this GPU for `tokens` rows (token copies for routed experts)."""
+        shape, copies, one = self._shard(it)
+        out_f, in_f = shape
+        n_w = copies if touched is None else touched
+        flops = 2.0 * tokens * out_f * in_f
+        nbytes = n_w * one + ACT_BYTES * tokens * (in_f + out_f)
+        peak, _ = self.hw.peak(self._weight_fmt(it))
+        t, bound = self.hw.roofline(flops, nbytes, peak, self.k.compute_efficiency, self.k.memory_efficiency)
+        return _Op(it.t.module, "matmul", flops, nbytes, 0.0, t, bound, stream)
+
+    # -- one layer ----------------------------------------------------------------------------------
+
+    def layer_ops(self, items: list[_Item], moe: bool, att: Attention, q_tokens: float, seqs: float,
+                  context: int, phase: str) -> list[_Op]:
+        """Operations of one decoder layer on one GPU for one micro-batch: `seqs` sequences per replica with
+        `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk)."""
+        ops: list[_Op] = []
+        stage_tokens = q_tokens * self.replicas  # tokens entering the MoE of one pipeline stage
+        for it in items:
+            t = it.t
+            if not t.matmul or t.kind is Kind.EMBEDDING:
+                continue
+            if t.kind is Kind.ROUTED_EXPERTS:
+                ops.append(self.experts(it, stage_tokens))
+            elif t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTER):
+                ops.append(self.matmul(it, q_tokens, "moe"))
+            elif t.kind is Kind.LM_HEAD:
+                continue  # once per step, not per layer
+            else:
+                ops.append(self.matmul(it, q_tokens, "attn"))
+        ops.append(self.attention(att, q_tokens, seqs, context, phase))
+        ops += self.comm(q_tokens, moe, phase)
+        return ops
+
+    def experts(self, it: _Item, stage_tokens: float) -> _Op:
+        lay, arch = self.lay, self.arch
+        kk = arch.num_experts_per_tok
+        slots_total = arch.n_routed_experts + lay.redundant_experts
+        _, slots, _ = self._shard(it)
+        imb = self.k.imbalance if lay.ep > 1 else 1.0
+        copies = stage_tokens * kk / lay.ep * imb
+        touched = slots * (1 - (1 - kk / slots_total) ** stage_tokens)
+        return self.matmul(it, copies, "moe", touched=min(slots, touched))
+
+    def attention(self, att: Attention, q_tokens: float, seqs: float, context: int, phase: str) -> _Op:
+        """One layer's attention core on one GPU, query heads ÷ tp, in the form engines run the phase
+        (flops.default_form: MLA decode absorbed, reading the cache; prefill naive and causal; DeepSeek-V3.2's
+        sparse attention absorbed in both, over at most index_topk tokens, its indexer scoring every past
+        token); GQA reads its KV heads ÷ tp; windows and chunks as flops.attended counts them."""
+        lay, k = self.lay, self.k
+        form = default_form(self.arch, Phase(phase))
+        c = coefficients(att, form)
+        per = (c.scores.value + c.values.value) / lay.tp  # FLOPs per query token per attended token
+        kv = layer_bytes(att, self.kv_dtype, lay.tp if att.mla is None else 1)  # per cached token, this GPU
+        if phase == "decode":
+            a = attended(att, Phase.decode, context, form)
+            seen, scored = q_tokens * a.last, q_tokens * a.indexed
+            nbytes = seqs * kept_tokens(att, context) * kv
+        else:
+            # q_tokens prompt tokens of `seqs` sequences, each a causal chunk of n = q_tokens / seqs tokens
+            # continuing `context` cached ones: what a prompt of context + n attends, less its first context.
+            n = round(q_tokens / seqs)
+            upto = attended(att, Phase.prefill, context + n, form)
+            before = attended(att, Phase.prefill, context, form) if context else None
+            seen = seqs * (upto.total - (before.total if before else 0))
+            scored = seqs * (upto.indexed - (before.indexed if before else 0))
+            # the cache once, and q, k, v, o of the chunk: 2·(key + value width) per head = per FLOPs / 1 token
+            nbytes = seqs * kept_tokens(att, context + n) * kv + ACT_BYTES * q_tokens * per
+        main, indexer = seen * per, (scored * c.indexer.value if c.indexer else 0)
+        flops = main + indexer
+        # The indexer scores its fp8 keys at the FP8 peak (one rate for both: the peak-weighted mix).
+        peak = flops / (main / self.attention_peak + indexer / self.hw.peak("fp8")[0]) if flops else self.attention_peak
+        t, bound = self.hw.roofline(flops, nbytes, peak, k.attention_compute_efficiency,
+                                    k.attention_memory_efficiency)
+        name = f"attention ({form.value} MLA)" if att.mla is not None else "attention (GQA)"
+        return _Op(name, "attention", flops, nbytes, 0.0, t, bound, "attn")
+
+    # -- communication ------------------------------------------------------------------------------
+
+    def _remote_share(self, group: int) -> tuple[float, float]:
+        """(share of peers in this GPU's NVLink domain, share beyond it) in a group of `group` GPUs."""
+        if group <= 1:
+            return 0.0, 0.0
+        local = min(group, self.hw.domain)
+        return (local - 1) / group, (group - local) / group
+
+    def all_reduce(self, name: str, n: int, nbytes: float, stream: str) -> _Op:
+        moved = 2 * (n - 1) / n * nbytes
+        inside, beyond = self._remote_share(n)
+        share = inside + beyond
+        t, bound = self.hw.transfer(moved * inside / share, moved * beyond / share, self.k.collective_latency_us)
+        return _Op(name, "communication", 0.0, 0.0, moved, t, bound, stream)
+
+    def comm(self, q_tokens: float, moe: bool, phase: str) -> list[_Op]:
+        lay, k = self.lay, self.k
+        h = self.arch.hidden_size.value
+        ops: list[_Op] = []
+        if lay.tp > 1:
+            ops.append(self.all_reduce("tp all-reduce (attention)", lay.tp, q_tokens * h * ACT_BYTES, "serial"))
+        if not moe:  # the dense MLP is split over tp only: each replica computes its own tokens
+            if lay.tp > 1:
+                ops.append(self.all_reduce("tp all-reduce (mlp)", lay.tp, q_tokens * h * ACT_BYTES, "serial"))
+            return ops
+        if lay.dp == 1:  # every GPU of the stage holds every token: one all-reduce sums experts and shared
+            if lay.stage_gpus > 1:
+                ops.append(self.all_reduce("tp all-reduce (mlp)", lay.stage_gpus, q_tokens * h * ACT_BYTES,
+                                           "serial"))
+            return ops
+        if lay.ep > 1:
+            ops += self.ep_exchange(q_tokens, phase)
+            if lay.tp > 1:  # the shared experts, split over tp
+                ops.append(self.all_reduce("tp all-reduce (mlp)", lay.tp, q_tokens * h * ACT_BYTES, "serial"))
+            return ops
+        if lay.dp > 1:  # DP-attention, experts split over the stage: gather every replica's tokens, scatter back
+            gathered = q_tokens * (lay.dp - 1) * h * ACT_BYTES
+            inside, beyond = self._remote_share(lay.stage_gpus)
+            share = inside + beyond
+            for name, stream in (("dp-attention all-gather", "dispatch"), ("dp-attention reduce-scatter", "combine")):
+                t, bound = self.hw.transfer(gathered * inside / share, gathered * beyond / share,
+                                            k.collective_latency_us)
+                ops.append(_Op(name, "communication", 0.0, 0.0, gathered, t, bound, stream))
+        elif lay.tp > 1:
+            ops.append(self.all_reduce("tp all-reduce (mlp)", lay.tp, q_tokens * h * ACT_BYTES, "serial"))
+        return ops
+
+    def ep_exchange(self, q_tokens: float, phase: str) -> list[_Op]:
+        """DeepEP dispatch (fp8) and combine (bf16) for the tokens this GPU owns."""
+        lay, k = self.lay, self.k
+        h, kk = self.arch.hidden_size.value, self.arch.num_experts_per_tok
+        own = q_tokens / lay.tp  # the replica's tokens are split over its tp ranks for the exchange
+        g = lay.stage_gpus
+        inside, beyond = self._remote_share(g)
+        copies = own * kk * lay.moe_tp * k.imbalance
+        if phase == "decode" or beyond == 0:
+            local_copies, remote_copies = copies * inside, copies * beyond
+        else:  # normal kernels: once per remote node touched, fanned out over NVLink inside it
+            nodes = g / self.hw.domain
+            p_node = 1 - (1 - 1 / nodes) ** kk
+            remote_copies = own * (nodes - 1) * p_node * k.imbalance
+            local_copies = copies * (inside + beyond)
+        ops = []
+        for name, width, stream in (("ep dispatch (fp8)", DISPATCH_BYTES, "dispatch"),
+                                    ("ep combine (bf16)", ACT_BYTES, "combine")):
+            lb, rb = local_copies * h * width, remote_copies * h * width
+            t, bound = self.hw.transfer(lb, rb, k.ep_latency_us)
+            ops.append(_Op(name, "communication", 0.0, 0.0, lb + rb, t, bound, stream))
+        return ops
+
+    # -- a step -------------------------------------------------------------------------------------
+
+    def layer_latency_s(self) -> float:
+        k = self.k
+        if k.layer_latency_us is not None:
+            return k.layer_latency_us * 1e-6
+        return k.kernels_per_layer * k.kernel_latency_us * 1e-6  # collectives carry their own latency
+
+    def step(self, phase: str, seqs: float, q_tokens: float, context: int, draft_passes: int = 0
+             ) -> tuple[float, list[Component], dict[str, float]]:
+        """One step (one prefill chunk or one decode step) through every pipeline stage: seconds, components,
+        and the compute / communication / latency split. Decode with ep > 1 uses two micro-batches when that
+        is faster (an operator turns overlap on where it pays: it reads the weights twice)."""
+        one = self._step(phase, seqs, q_tokens, context, draft_passes, False)
+        if self.k.overlap and self.lay.ep > 1 and q_tokens >= 2 and phase == "decode":
+            two = self._step(phase, seqs, q_tokens, context, draft_passes, True)
+            if two[0] < one[0]:
+                return two
+        return one
+
+    def _step(self, phase: str, seqs: float, q_tokens: float, context: int, draft_passes: int, two: bool
+              ) -> tuple[float, list[Component], dict[str, float]]:
+        lay, m, k = self.lay, self.m, self.k
+        mbs = 2 if two else 1
+        total = 0.0
+        split = {"compute": 0.0, "communication": 0.0, "latency": 0.0}
+        acc: dict[tuple[str, str], list] = {}
+
+        def add(ops: list[_Op], times: int) -> None:
+            for o in ops:
+                a = acc.setdefault((o.name, o.kind), [0, 0.0, 0.0, 0.0, 0.0, {}])
+                a[0] += times
+                a[1] += o.flops * times
+                a[2] += o.bytes * times
+                a[3] += o.comm * times
+                a[4] += o.time * times
+                a[5][o.bound] = a[5].get(o.bound, 0.0) + o.time * times
+
+        def layer_time(ops: list[_Op]) -> tuple[float, float, float]:
+            """(seconds, compute seconds, communication seconds) of one layer for one micro-batch."""
+            s = {n: sum(o.time for o in ops if o.stream == n) for n in ("attn", "moe", "dispatch", "combine",
+                                                                        "serial")}
+            comp, comm = s["attn"] + s["moe"], s["dispatch"] + s["combine"] + s["serial"]
+            if two:  # all-reduces stay on the critical path
+                return max(s["attn"], s["dispatch"]) + max(s["moe"], s["combine"]) + s["serial"], comp, comm
+            return comp + comm, comp, comm
+
+        lat = self.layer_latency_s()
+        stages = m.stages(lay)
+        for si, layers in enumerate(stages):
+            groups: dict[tuple[str, Attention], int] = {}
+            for i in layers:  # layers alike in MLP type and attention (windows, heads) cost alike
+                key = (m.layer_type[i], self.arch.layer(i).attention)
+                groups[key] = groups.get(key, 0) + 1
+            for (typ, att), n in groups.items():
+                ops = self.layer_ops(m.per_type[typ], typ == "moe", att, q_tokens / mbs, seqs / mbs, context,
+                                     phase)
+                t, comp, comm = layer_time(ops)
+                total += n * mbs * (t + lat)
+                split["compute"] += n * mbs * comp
+                split["communication"] += n * mbs * (t - comp)
+                split["latency"] += n * mbs * lat
+                add(ops, n * mbs)
+            if si == len(stages) - 1:
+                # lm_head: every decode query token, the last token of each prompt
+                heads = [it for it in m.last if it.t.kind is Kind.LM_HEAD or
+                         (it.t.kind is Kind.EMBEDDING and it.t.matmul)]
+                rows = q_tokens if phase == "decode" else seqs
+                head_ops = [self.matmul(it, rows, "attn") for it in heads]
+                if draft_passes and m.mtp:
+                    draft = self.arch.mtp[0]
+                    layer_items = [it for it in m.mtp if it.t.kind not in (Kind.LM_HEAD,)]
+                    dops = self.layer_ops(layer_items, draft.is_moe, draft.attention, seqs, seqs, context, "decode")
+                    dops += [self.matmul(it, seqs, "attn") for it in m.mtp if it.t.kind is Kind.LM_HEAD]
+                    for o in dops:
+                        o.name = "mtp: " + o.name
+                    # one token per sequence: no micro-batches, nothing overlapped
+                    comp = sum(o.time for o in dops if o.kind != "communication")
+                    comm = sum(o.time for o in dops if o.kind == "communication")
+                    t = comp + comm
+                    total += draft_passes * (t + lat)
+                    split["compute"] += draft_passes * comp
+                    split["communication"] += draft_passes * comm
+                    split["latency"] += draft_passes * lat
+                    add(dops, draft_passes)
+                ht = sum(o.time for o in head_ops)
+                total += ht
+                split["compute"] += ht
+                add(head_ops, 1)
+            if si < len(stages) - 1:  # hand the hidden states to the next stage
+                nbytes = q_tokens * self.arch.hidden_size.value * ACT_BYTES
+                local = self.hw.domain >= lay.gpus
+                t, bound = self.hw.transfer(nbytes if local else 0.0, 0.0 if local else nbytes,
+                                            k.collective_latency_us)
+                op = _Op("pipeline send", "communication", 0.0, 0.0, nbytes, t, bound, "other")
+                total += t
+                split["communication"] += t
+                add([op], 1)
+        comps = [Component(name=name, kind=kind, count=a[0], flops=a[1], bytes=a[2], comm_bytes=a[3],
+                           time_ms=a[4] * 1e3, bound=max(a[5], key=a[5].get))
+                 for (name, kind), a in acc.items()]
+        n_lat = sum(n for n in (len(layers) * mbs for layers in stages)) + draft_passes
+        comps.append(Component(name="fixed per-layer latency", kind="latency", count=n_lat, flops=0.0, bytes=0.0,
+                                comm_bytes=0.0, time_ms=n_lat * lat * 1e3, bound="latency"))
+        return total, comps, split
+
+
+def _bound(split: dict[str, float], comps: list[Component]) -> str:
+    top = max(split, key=split.get)
+    if top != "compute":
+        return top
+    c = sum(x.time_ms for x in comps if x.kind != "communication" and x.bound == "compute")
+    mm = sum(x.time_ms for x in comps if x.kind != "communication" and x.bound == "memory")
+    return "compute" if c >= mm else "memory"
+
+
+def _merge(parts: list[tuple[float, list[Component]]]) -> list[Component]:
+    """Components of several steps, each repeated `n` times, added by name."""
+    out: dict[tuple[str, str], Component] = {}
+    for n, comps in parts:
+        for c in comps:
+            o = out.setdefault((c.name, c.kind), c.model_copy(update={"count": 0, "flops": 0.0, "bytes": 0.0,
+                                                                     "comm_bytes": 0.0, "time_ms": 0.0}))
+            o.count += round(c.count * n)
+            o.flops += c.flops * n
+            o.bytes += c.bytes * n
+            o.comm_bytes += c.comm_bytes * n
+            o.time_ms += c.time_ms * n
+    return list(out.values())
+
+
+def _tokens_per_step(mtp: int, acceptance: float | None) -> float:
+    if not mtp:
+        return 1.0
+    a = acceptance or 0.0
+    return sum(a ** i for i in range(mtp + 1))
+
+
+def _cost(price: float | None, gpus: int, tokens_per_s: float) -> float | None:
+    if not price or tokens_per_s <= 0:
+        return None
+    return price * gpus / 3600 / tokens_per_s * 1e6
+
+
+def _point(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int, acceptance: float | None,
+           price: float | None) -> PerfPoint:
+    lay = p.lay
+    seqs = ceil(batch / lay.dp)
+    full = p.replicas
+    p.replicas = min(full, batch)  # replicas holding a sequence (batch < dp leaves some idle)
+    try:
+        return _point_on(p, phase, batch, context, chunk, mtp, acceptance, price, seqs)
+    finally:
+        p.replicas = full
+
+
+def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int, acceptance: float | None,
+              price: float | None, seqs: int) -> PerfPoint:
+    lay = p.lay
+    if phase == "decode":
+        q = seqs * (1 + mtp)
+        t, comps, split = p.step("decode", seqs, q, context, draft_passes=mtp)
+        per_step = _tokens_per_step(mtp, acceptance)
+        tpot = t / per_step
+        tps = batch * per_step / t
+        point = PerfPoint(phase=phase, batch=batch, context=context, step_ms=t * 1e3, tpot_ms=tpot * 1e3,
+                          ttft_ms=None, tokens_per_s=tps, tokens_per_s_per_gpu=tps / lay.gpus,
+                          tokens_per_s_per_user=1 / tpot, tokens_per_step=per_step, bound=_bound(split, comps),
+                          compute_ms=split["compute"] * 1e3, communication_ms=split["communication"] * 1e3,
+                          latency_ms=split["latency"] * 1e3, components=comps)
+    else:
+        total_tokens = seqs * context
+        n_chunks = max(1, ceil(total_tokens / chunk))
+        # chunk i holds tokens [i·c, (i+1)·c) of the replica's prompts laid end to end; a chunk is modelled
+        # as `seqs_in_chunk` prompts' slices of equal length continuing what came before.
+        parts, t = [], 0.0
+        split = {"compute": 0.0, "communication": 0.0, "latency": 0.0}
+        # Every chunk when there are at most PREFILL_SAMPLES of them, else that many spread evenly, each
+        # standing for n_chunks / samples chunks (later chunks attend to longer prefixes).
+        picks = sorted({round(j * (n_chunks - 1) / max(1, PREFILL_SAMPLES - 1)) for j in range(PREFILL_SAMPLES)}
+                       if n_chunks > PREFILL_SAMPLES else range(n_chunks))
+        reps = n_chunks / len(picks)
+        for i in picks:
+            lo, hi = i * chunk, min((i + 1) * chunk, total_tokens)
+            first_seq, last_seq = lo // context, (hi - 1) // context
+            s_in = last_seq - first_seq + 1
+            done = lo - first_seq * context if s_in == 1 else 0  # cached tokens before a one-prompt chunk
+            ti, ci, si = p.step("prefill", s_in, hi - lo, done)
+            t += ti * reps
+            for key in split:
+                split[key] += si[key] * reps
+            parts.append((reps, ci))
+        comps = _merge(parts)
+        tps = batch * context / t
+        point = PerfPoint(phase=phase, batch=batch, context=context, step_ms=t * 1e3, tpot_ms=None,
+                          ttft_ms=t * 1e3, tokens_per_s=tps, tokens_per_s_per_gpu=tps / lay.gpus,
+                          tokens_per_s_per_user=context / t, tokens_per_step=context, bound=_bound(split, comps),
+                          compute_ms=split["compute"] * 1e3, communication_ms=split["communication"] * 1e3,
+                          latency_ms=split["latency"] * 1e3, components=comps)
+    point.cost_per_million_tokens_usd = _cost(price, lay.gpus, point.tokens_per_s)
+    return point
+
+
+def weights_per_gpu(spec: ModelSpec, gpu: GPU, layout: Layout, *, weights: str | None = None,
+                    expert_weights: str | None = None) -> tuple[int, int]:
+    """(bytes of the routed experts on one GPU as `plan` stores them, as perf's expert format stores them)."""
+    fmt = spec_format(spec, weights)
+    p = _Perf(spec, gpu, layout, fmt, expert_weights or fmt.name, "bf16", PerfKnobs())
+    layers = sum(1 for t in p.m.layer_type if t == "moe")
+    items = [it for it in p.m.per_type.get("moe", []) if it.t.kind is Kind.ROUTED_EXPERTS]
+    as_plan = sum(p.m.item_bytes(it, layout) for it in items) * layers
+    as_perf = sum(p._shard(it)[1] * p._shard(it)[2] for it in items) * layers
+    return as_plan, as_perf
+
+
+def max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, *, weights: str | None = None,
+              expert_weights: str | None = None, kv_dtype: str = "bf16") -> int:
+    """The largest batch whose KV cache fits at `context` tokens: `plan`'s memory model, with the routed
+    experts in `expert_weights` (plan stores them in the checkpoint's format)."""
+    from .plan import Workload, plan
+
+    r = plan(spec, gpu, layout, Workload(context=context, batch=1, kv_dtype=kv_dtype), weights=weights)
+    as_plan, as_perf = weights_per_gpu(spec, gpu, layout, weights=weights, expert_weights=expert_weights)
+    room = r.per_gpu.free + r.per_gpu.kv_cache + (as_plan - as_perf)  # free at batch 1 + that sequence's KV
+    return max(0, room // r.per_gpu.kv_cache) * layout.dp if r.per_gpu.kv_cache else 0
+
+
+def check_knobs(k: PerfKnobs) -> None:
+    for name in ("compute_efficiency", "memory_efficiency", "attention_compute_efficiency",
+                 "attention_memory_efficiency", "nvlink_efficiency", "network_efficiency"):
+        v = getattr(k, name)
+        if not (isfinite(v) and 0 < v <= 1):
+            raise InputError(f"--{name.replace('_', '-')} {v:g}: must be in (0, 1]")
+    for name in ("kernel_latency_us", "collective_latency_us", "ep_latency_us", "layer_latency_us"):
+        v = getattr(k, name)
+        if v is not None and not (isfinite(v) and 0 <= v <= 1e6):
+            raise InputError(f"--{name.replace('_', '-')} {v:g}: must be a number of microseconds, 0 to 10^6")
+    if not (isfinite(k.imbalance) and 1 <= k.imbalance <= 100):
+        raise InputError(f"--imbalance {k.imbalance:g}: must be between 1 and 100")
+    if not 0 <= k.kernels_per_layer <= 10_000:
+        raise InputError(f"--kernels-per-layer {k.kernels_per_layer}: must be between 0 and 10,000")
+
+
+def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", batch: int = 1, context: int = 4096,
+         chunk: int = 8192, weights: str | None = None, expert_weights: str | None = None, kv_dtype: str = "bf16",
+         mtp: int = 0, acceptance: float | None = None, input_tokens: int | None = None,
+         output_tokens: int | None = None, price_per_gpu_hour: float | None = None,
+         sweep: tuple[str, list[int]] | None = None, knobs: PerfKnobs | None = None,
+         gpus: int | None = None) -> PerfReport:
+    """Step time, TPOT/TTFT, tokens/s (deployment, per GPU, per user) and the operations behind them.
+
+    With `input_tokens` and `output_tokens`: a batch of requests prefilled together, then decoded to the
+    end: TTFT, mean TPOT (decode at the mean context input + output/2), end-to-end latency, throughput.
+    """
+    knobs = knobs or PerfKnobs()
+    check_knobs(knobs)
+    if phase not in ("decode", "prefill"):
+        raise InputError(f"--phase {phase}: choose decode or prefill")
+    if gpus is not None and gpus != layout.gpus:
+        raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
+                         f"{layout.pp} = {layout.gpus} GPUs")
+    for opt, v, lo in (("--batch", batch, 1), ("--chunk", chunk, 1), ("--mtp", mtp, 0)):
+        if v < lo:
+            raise InputError(f"{opt} {v}: must be at least {lo}")
+        if v > MAX_INT:
+            raise InputError(f"{opt} {v}: too large (at most 2^40 = {MAX_INT:,})")
+    if mtp and not spec.arch.num_nextn_predict_layers:
+        raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
+    if acceptance is not None:
+        if not mtp:
+            raise InputError("--acceptance needs --mtp N (draft tokens per step)")
+        if not (isfinite(acceptance) and 0 <= acceptance <= 1):
+            raise InputError(f"--acceptance {acceptance:g}: the share of draft tokens accepted, in [0, 1]")
+    if price_per_gpu_hour is not None and not (isfinite(price_per_gpu_hour) and price_per_gpu_hour > 0):
+        raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
+    if (input_tokens is None) != (output_tokens is None):
+        raise InputError("give --input and --output together")
+    fmt = spec_format(spec, weights)
+    efmt = expert_weights or fmt.name
+    if efmt not in FORMATS:
+        raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
+    layout = layout.model_copy(update={"mtp": bool(mtp)})
+    p = _Perf(spec, gpu, layout, fmt, efmt, kv_dtype, knobs)
+    price = price_per_gpu_hour or gpu.price_per_gpu_hour_usd
+    notes = list(spec.notes)
+    notes.append("an estimate: a roofline per operation with documented defaults (k2calc perf --help); "
+                 "see the README's validation table")
+    extra: dict = {}
+    if input_tokens is not None:
+        if input_tokens < 1 or output_tokens < 1:
+            raise InputError("--input and --output: must be at least 1 token each")
+        if layout.dp > 1:
+            # Aggregated serving with DP attention, in steady state: batch/output prompts start per decode step,
+            # each prefilled on its own replica while the replicas without one wait in the expert exchange
+            # (SOURCES.md, Serving performance). So `active` = min(dp, max(1, batch/output)) replicas prefill at a time.
+            active = min(layout.dp, max(1.0, batch / output_tokens))
+            p.replicas = active
+            pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price)
+            p.replicas = layout.dp
+            prefill_s = batch / active * pre.ttft_ms / 1e3
+            pre = pre.model_copy(update={"tokens_per_s": batch * input_tokens / prefill_s,
+                                         "tokens_per_s_per_gpu": batch * input_tokens / prefill_s / layout.gpus})
+            notes.append(f"DP attention in aggregated serving: {active:g} of {layout.dp} replicas prefill a prompt at a "
+                         "time (batch / output prompts start per step) while the others wait; TTFT is one prompt's")
+        else:
+            pre = _point(p, "prefill", batch, input_tokens, chunk, 0, None, price)
+            prefill_s = pre.ttft_ms / 1e3
+        dec = _point(p, "decode", batch, input_tokens + output_tokens // 2, chunk, mtp, acceptance, price)
+        decode_s = (output_tokens - 1) * dec.tpot_ms / 1e3
+        e2e = prefill_s + decode_s
+        out_tps = batch * output_tokens / e2e
+        extra = dict(input_tokens=input_tokens, output_tokens=output_tokens, e2e_latency_ms=e2e * 1e3,
+                     output_tokens_per_s=out_tps, output_tokens_per_s_per_gpu=out_tps / layout.gpus, prefill=pre,
+                     cost_per_million_input_usd=_cost(price, layout.gpus, batch * input_tokens / prefill_s),
+                     cost_per_million_output_usd=_cost(price, layout.gpus, batch * output_tokens /
+                                                       max(decode_s, 1e-12)))
+        main = dec.model_copy(update={"ttft_ms": pre.ttft_ms})
+        notes.append(f"--input/--output: the batch is prefilled together (TTFT), then decoded; mean TPOT at the "
+                     f"mean context {input_tokens + output_tokens // 2:,}; output tokens/s over prefill + decode time")
+    else:
+        main = _point(p, phase, batch, context, chunk, mtp, acceptance, price)
+    points, axis = [], None
+    if sweep:
+        axis, values = sweep
+        for v in values:
+            b, c = (v, context) if axis == "batch" else (batch, v)
+            points.append(_point(p, phase, b, c, chunk, mtp, acceptance, price))
+    if mtp and acceptance is None:
+        notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
+    if layout.ep > 1 and knobs.overlap:
+        notes.append("two micro-batches overlap communication with compute (--no-overlap to turn off)")
+    if gpu.name not in ("h100", "h200", "h800", "h20"):
+        notes.append(f"{gpu.name}: efficiencies are Hopper kernel figures (the only ones published; SOURCES.md)")
+    return PerfReport(
+        **main.model_dump(), **extra, model=spec.name, gpu=gpu.name, gpus=layout.gpus, layout=layout,
+        layout_label=layout.label(), weights_format=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
+        acceptance=acceptance, overlap=knobs.overlap, price_per_gpu_hour_usd=price, sweep=points, sweep_axis=axis,
+        knobs=knobs, sources=DEFAULT_SOURCES, notes=notes)
+
+
+def parse_sweep(text: str) -> tuple[str, list[int]]:
+    """`batch=1,4,16` or `context=1k,32k` -> ("batch", [1, 4, 16])."""
+    from .sizes import parse_context
+
+    axis, sep, values = text.partition("=")
+    axis = axis.strip()
+    if not sep or axis not in ("batch", "context"):
+        raise InputError(f"--sweep {text}: write batch=1,4,16 or context=1k,8k,32k")
+    items = [v for v in values.split(",") if v.strip()]
+    if not items:
+        raise InputError(f"--sweep {text}: no values after {axis}=")
+    if len(items) > 256:
+        raise InputError(f"--sweep {text}: at most 256 points")
+    out = []
+    for v in items:
+        if axis == "context":
+            out.append(parse_context(v, "--sweep context"))
+            continue
+        if not v.strip().isdigit() or not 1 <= int(v) <= MAX_INT:
+            raise InputError(f"--sweep {text}: batch {v.strip()!r} must be a whole number from 1 to 2^40")
+        out.append(int(v))
+    return axis, out
+
+
+def perf_knobs(*, overlap: bool = True, **overrides: float | int | None) -> PerfKnobs:
+    """The defaults with the command line's overrides (None = keep the default)."""
+    from .errors import suggest
+
+    for name in overrides:
+        if name not in PerfKnobs.model_fields or name == "overlap":
+            raise InputError(f"unknown perf default {name!r}{suggest(name, list(PerfKnobs.model_fields))}")
+    k = PerfKnobs(overlap=overlap, **{name: v for name, v in overrides.items() if v is not None})
+    check_knobs(k)
+    return k
+
+
+# ---------------------------------------------------------------------------------------------------
+# Speed targets for `plan --search`
+
+
+class SpeedTargets(BaseModel):
+    """What a deployment must serve (`plan --search`): decode tokens/s, TPOT and TTFT limits."""
+
+    min_tokens_per_s: float | None = None  # decode: output tokens/s; prefill: input tokens/s
+    max_tpot_ms: float | None = None
+    max_ttft_ms: float | None = None
+    phase: str = "decode"  # "prefill": a prefill pool of a PD-disaggregated deployment
+
+    def any(self) -> bool:
+        return any(v is not None for v in (self.min_tokens_per_s, self.max_tpot_ms, self.max_ttft_ms))
+
+    def check(self) -> None:
+        for opt, v in (("--min-tokens-per-s", self.min_tokens_per_s), ("--max-tpot-ms", self.max_tpot_ms),
+                       ("--max-ttft-ms", self.max_ttft_ms)):
+            if v is not None and not (isfinite(v) and v > 0):
+                raise InputError(f"{opt} {v:g}: must be a positive number")
+
+
+class SpeedFit(BaseModel):
+    """A layout's speed at the search's workload."""
+
+    meets: bool
+    batch: int  # the batch the figures are for
+    tpot_ms: float | None  # decode
+    tokens_per_s: float  # decode: output tokens/s; prefill: input tokens/s
+    ttft_ms: float | None
+
+
+def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: _Model, targets: SpeedTargets, *, context: int,
+              batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
+              knobs: PerfKnobs | None = None) -> SpeedFit:
+    """Decode speed of `layout` for the search: at `batch` (TPOT and TTFT targets), or, with a tokens/s target,
+    at the largest batch that fits memory (`max_batch`) and keeps TPOT within its target (bisection: TPOT
+    grows with the batch). TTFT: one prompt of `context` tokens on an idle deployment."""
+    p = _Perf(spec, gpu, layout, model.fmt, model.fmt.name, kv_dtype, knobs or PerfKnobs(), model)
+    if targets.phase == "prefill":  # every replica prefills a full chunk of prompts of `context` tokens
+        b = max(1, chunk // context) * layout.dp
+        tps = _point(p, "prefill", b, context, chunk, 0, None, None).tokens_per_s
+        ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms
+        meets = ((targets.min_tokens_per_s is None or tps >= targets.min_tokens_per_s)
+                 and (targets.max_ttft_ms is None or ttft <= targets.max_ttft_ms))
+        return SpeedFit(meets=meets, batch=b, tpot_ms=None, tokens_per_s=tps, ttft_ms=ttft)
+
+    def at(b: int) -> PerfPoint:
+        return _point(p, "decode", b, context, chunk, 0, None, None)
+
+    use = batch
+    if targets.min_tokens_per_s is not None:
+        use = max(batch, max_batch)
+        if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
+            lo, hi = 1, use  # the largest batch within the TPOT target
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if at(mid).tpot_ms <= targets.max_tpot_ms:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            use = lo
+    point = at(max(1, use))
+    ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms if targets.max_ttft_ms is not None else None
+    meets = ((targets.min_tokens_per_s is None or point.tokens_per_s >= targets.min_tokens_per_s)
+             and (targets.max_tpot_ms is None or point.tpot_ms <= targets.max_tpot_ms)
+             and (ttft is None or ttft <= targets.max_ttft_ms))
+    return SpeedFit(meets=meets, batch=max(1, use), tpot_ms=point.tpot_ms, tokens_per_s=point.tokens_per_s,
+                    ttft_ms=ttft)
+
+
+class PDReport(BaseModel):
+    """A PD-disaggregated deployment sized for a request rate: a prefill pool and a decode pool."""
+
+    model: str
+    request_rate_per_s: float
+    input_tokens: int
+    output_tokens: int
+    prefill: SearchReport  # layouts serving rate × input tokens/s within the TTFT limit
+    decode: SearchReport  # layouts serving rate × output tokens/s within the TPOT limit
+    total_gpus: int | None  # the first row of each pool
+    cost_per_hour_usd: float | None
+    notes: list[str]
+
+
+def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_tokens: int, output_tokens: int,
+              max_tpot_ms: float | None = None, max_ttft_ms: float | None = None, weights: str | None = None,
+              kv_dtype: str = "bf16", chunk: int = 8192, max_nodes: int = 8, top: int = 10, mtp: bool = False,
+              redundant_experts: int = 0, knobs=None) -> PDReport:
+    """Prefill GPUs and decode GPUs sized apart (`plan.search` with speed targets per pool): prefill must serve
+    rate × input tokens/s (TTFT of one prompt within `max_ttft_ms`), decode rate × output tokens/s at the
+    largest batch that fits input + output tokens per sequence (TPOT within `max_tpot_ms`)."""
+    from .plan import Workload, search
+
+    if not (isfinite(request_rate) and request_rate > 0):
+        raise InputError(f"--request-rate {request_rate:g}: must be a positive number of requests per second")
+    for opt, v in (("--input", input_tokens), ("--output", output_tokens)):
+        if v < 1:
+            raise InputError(f"{opt} {v}: must be at least 1 token")
+    common = dict(weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp, top=top,
+                  redundant_experts=redundant_experts)
+    pre = search(spec, gpus, Workload(context=input_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
+                 targets=SpeedTargets(min_tokens_per_s=request_rate * input_tokens, max_ttft_ms=max_ttft_ms,
+                                      phase="prefill"), **common)
+    dec = search(spec, gpus, Workload(context=input_tokens + output_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
+                 targets=SpeedTargets(min_tokens_per_s=request_rate * output_tokens, max_tpot_ms=max_tpot_ms),
+                 **common)
+    total = cost = None
+    if pre.results and dec.results:
+        a, b = pre.results[0], dec.results[0]
+        total = a.gpus + b.gpus
+        if a.cost_per_hour_usd is not None and b.cost_per_hour_usd is not None:
+            cost = a.cost_per_hour_usd + b.cost_per_hour_usd
+    notes = [f"prefill pool: {request_rate:g} requests/s × {input_tokens:,} input tokens; decode pool: "
+             f"× {output_tokens:,} output tokens, sequences of {input_tokens + output_tokens:,} tokens (an estimate)"]
+    if total is None:
+        notes.append("no layout within --max-nodes meets the targets of both pools")
+    return PDReport(model=spec.name, request_rate_per_s=request_rate, input_tokens=input_tokens,
+                    output_tokens=output_tokens, prefill=pre, decode=dec, total_gpus=total, cost_per_hour_usd=cost,
+                    notes=notes)
