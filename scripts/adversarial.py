@@ -370,6 +370,13 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
     add("kv --page-size 1", ["kv", "-p", "kimi-k2", "--page-size", "1", "--context", "1M"], exits=(0,))
     add("plan --search --top 1e6", ["plan", "-p", "kimi-k2", "--search", "--top", "1000000"], exits=(0,), timed=True)
 
+    perf = ["perf", "-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16"]
+    add("perf --sweep 5000-digit batch", [*perf, "--sweep", "batch=" + digits])
+    add("perf --sweep 20,000 points", [*perf, "--sweep", "context=" + ",".join(str(i) for i in range(1, 20001))],
+        timed=True)
+    add("plan --search with a speed target at 256 nodes", ["plan", "-p", "kimi-k2", "--search", "--max-nodes", "256",
+                                                            "--max-tpot-ms", "50"], exits=(0, 2), timed=True)
+
     # --- accepted silently: decided ---------------------------------------------------------------------
     add("n_group not dividing n_routed_experts", ["params", "-p", "deepseek-v3", "--set", "n_group=7"])
     add("model_type contradicting the fields", ["params", "--config", cfg("mt.json", json.dumps(

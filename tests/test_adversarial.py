@@ -465,3 +465,11 @@ def test_an_hf_quant_config_is_validated_like_a_quantization_config(tmp_path, ru
         {"quantization": {"quant_algo": "NVFP4", "group_size": 16, "exclude_modules": ["re:("]}}))
     one_line_error(run("checkpoint", "-p", "deepseek-v3", "--quant-config", q),
                    "quantization.exclude_modules", "pattern 're:(' is not a valid regular expression")
+
+
+def test_a_perf_sweep_echoes_a_bounded_value_and_refuses_huge_integers(run):
+    perf = ["perf", "-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16"]
+    line = one_line_error(run(*perf, "--sweep", "batch=" + "9" * 5000), "must be a whole number")
+    assert len(line) < 300
+    line = one_line_error(run(*perf, "--sweep", "context=" + ",".join(map(str, range(1, 20001)))), "at most 256 points")
+    assert len(line) < 300
