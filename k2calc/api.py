@@ -113,7 +113,7 @@ class Model:
         return kv_cache(self.spec, contexts, kv_dtype=kv_dtype, batch=batch, gqa=gqa, page_size=page_size, mtp=mtp)
 
     def checkpoint(self, weights: str | None = None) -> CheckpointReport:
-        """Checkpoint bytes in the config's weight format, or in `weights` (bf16, fp8, int4)."""
+        """Checkpoint bytes in the config's weight format, or in `weights` (checkpoint.FORMATS)."""
         from .checkpoint import checkpoint_report
 
         return checkpoint_report(self.spec, weights)

@@ -21,6 +21,14 @@ Formats (the config's `quantization_config` chooses by default; `--weights` over
   (compressed-tensors' PackedQuantizationCompressor; int32 as the Kimi releases store it); asymmetric schemes add `weight_zero_point`
   int32 [ceil(out/8), groups]. Modules matching the config's `ignore` list stay bf16; the router
   weight (a parameter of MoEGate, not a Linear) and the embeddings are never quantized.
+- `fp8-channel` (compressed-tensors `float-quantized`, weights strategy `channel`; GLM-4.5-FP8): the same
+  weights as `fp8` in e4m3, each with a `weight_scale` of one value per output channel [out, 1] (bf16, the
+  model's dtype, an assumption: only element counts are pinned). The config's `ignore` list applies.
+- `mxfp4` (gpt-oss, `quant_method: mxfp4`): routed-expert weights as OCP MXFP4: `<proj>_blocks` uint8
+  [E, out, in/32, 16] (two e2m1 values per byte) and `<proj>_scales` uint8 [E, out, in/32] (one e8m0
+  exponent per 32 values), experts fused per layer as the release stores them (`gate_up_proj`, gate and
+  up rows interleaved, and `down_proj`, with `_bias` beside them in bf16). `modules_to_not_convert`
+  (attention, router, embeddings, lm_head) stay bf16.
 - `nvfp4` (NVIDIA ModelOpt, `quant_method: modelopt`, `quant_algo: NVFP4`, from the config's
   quantization_config or the `hf_quant_config.json` beside it): each quantized Linear keeps its name
   `weight`, as U8 [out, ceil(in/2)] (two e2m1 values per byte, packed along the input dimension), with
@@ -51,7 +59,7 @@ from .config import ModelSpec
 from .errors import InputError
 from .inputs import MAX_INDEX_BYTES, echo, open_regular, parse_json, path_kind, show_path, user_path
 from .render import GIB
-from .arch.tensors import VISION_KINDS, Kind, Tensor, build_tensors
+from .arch.tensors import VISION_KINDS, Kind, Tensor, Use, build_tensors
 from .vision import vision_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
@@ -60,7 +68,8 @@ DTYPE_BYTES = {
     "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1,
 }
 TORCH_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
-FORMATS = ("bf16", "fp8", "int4", "nvfp4")
+FORMATS = ("bf16", "fp8", "fp8-channel", "int4", "mxfp4", "nvfp4")
+MXFP4_BLOCK = 32  # values per shared e8m0 scale (OCP microscaling)
 
 # Defaults for a format forced on a config that does not describe it (`--weights fp8` on a bf16 model).
 FP8_BLOCK_DEFAULT = (128, 128)  # DeepSeek-V3's weight_block_size
@@ -82,7 +91,7 @@ _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_E
 class WeightFormat(BaseModel):
     """How the weights are stored: the format and the parameters read from `quantization_config`."""
 
-    name: Literal["bf16", "fp8", "int4", "nvfp4"]
+    name: Literal["bf16", "fp8", "fp8-channel", "int4", "mxfp4", "nvfp4"]
     from_config: bool  # False when --weights forced it
     base_dtype: str = "BF16"  # unquantized tensors
     fp8_dtype: str = "F8_E4M3"
@@ -92,9 +101,22 @@ class WeightFormat(BaseModel):
     num_bits: int = 4
     symmetric: bool = True
     int4_scale_dtype: str = "BF16"
-    ignore: tuple[str, ...] = ()  # int4: compressed-tensors' ignore (`re:` regexes or exact names)
+    ignore: tuple[str, ...] = ()  # int4 / fp8-channel: compressed-tensors' ignore (`re:` regexes or exact
+    # names); mxfp4: modules_to_not_convert (globs)
     exclude: tuple[str, ...] = ()  # nvfp4: ModelOpt's exclude_modules / ignore (globs)
     source: str = ""  # where the format was read, when not the config.json itself
+    # fp8-channel: GLM-4.5-FP8 also stores its MTP layer's shared_head.head in fp8 (see weight_format).
+    quantize_mtp_head: bool = False
+
+    def shard_unit(self, rows: bool) -> tuple[int, str]:
+        """The rows (or columns) a shard of a quantized weight must be a multiple of, and what they are."""
+        if self.name == "fp8":
+            return (self.block[0] if rows else self.block[1]), "fp8 block"
+        if self.name in ("int4", "nvfp4"):
+            return (1 if rows else self.group_size), f"{self.name} group"
+        # mxfp4: vLLM pads each expert shard's intermediate size up to its kernel alignment (mxfp4.py
+        # round_up) rather than refusing, so gpt-oss runs at TP 8 (360 columns); the padding is not counted.
+        return 1, "channel"
 
     def describe(self) -> str:
         src = ("forced by --weights" if not self.from_config else f"from {self.source}" if self.source
@@ -103,6 +125,12 @@ class WeightFormat(BaseModel):
             extra = f", scale_fmt {self.scale_fmt}" if self.scale_fmt else ""
             return (f"fp8 ({self.fp8_dtype}, one float32 scale per {self.block[0]}×{self.block[1]} block{extra}), "
                     f"{src}")
+        if self.name == "fp8-channel":
+            return (f"fp8 ({self.fp8_dtype}, one {self.base_dtype} scale per output channel; "
+                    f"{len(self.ignore)} ignore patterns), {src}")
+        if self.name == "mxfp4":
+            return (f"mxfp4 routed experts (uint8 blocks of two e2m1 values, one uint8 e8m0 scale per "
+                    f"{MXFP4_BLOCK} values), the rest {self.base_dtype}, {src}")
         if self.name == "int4":
             sym = "symmetric" if self.symmetric else "asymmetric"
             return (f"int4 weight-only (compressed-tensors pack-quantized, group {self.group_size}, "
@@ -163,6 +191,10 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         native = "fp8"
     elif method == "compressed-tensors" and q.get("format") == "pack-quantized":
         native = "int4"
+    elif method == "compressed-tensors" and q.get("format") == "float-quantized":
+        native = "fp8-channel"
+    elif method == "mxfp4":
+        native = "mxfp4"
     elif method == "modelopt" and str(q.get("quant_algo", "")).upper() == "NVFP4":
         native = "nvfp4"
     else:
@@ -183,14 +215,27 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             raise InputError(f"{where}: fmt: unknown fp8 format {echo(fmt)} (e4m3 or e5m2)")
         return WeightFormat(name="fp8", from_config=from_config, base_dtype=base, fp8_dtype=f"F8_{fmt.upper()}",
                             block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None)
+    if name == "fp8-channel":
+        ignore = ()
+        if native == "fp8-channel":
+            w = _one_weights_group(q, where)
+            if w.get("num_bits") != 8 or w.get("type") != "float" or w.get("strategy") != "channel":
+                raise InputError(f"{where}: weights: expected fp8 per channel (num_bits 8, type float, strategy "
+                                 f"channel), got num_bits {w.get('num_bits')!r}, type {w.get('type')!r}, "
+                                 f"strategy {w.get('strategy')!r}")
+            ignore = tuple(q.get("ignore") or ())
+        # GLM-4.5-FP8 (SOURCES.md): 88,543 tensors, 358,458,543,424 elements = every attention, dense and
+        # expert Linear (the MTP layer's too) with a per-channel scale, plus one vocab×hidden head: the
+        # MTP layer's shared_head.head (its top-level lm_head is ignored, its eh_proj stays bf16).
+        return WeightFormat(name="fp8-channel", from_config=from_config, base_dtype=base, ignore=ignore,
+                            quantize_mtp_head=cfg.model_type == "glm4_moe")
+    if name == "mxfp4":
+        keep = tuple(q.get("modules_to_not_convert") or ()) if native == "mxfp4" else ()
+        return WeightFormat(name="mxfp4", from_config=from_config, base_dtype=base, ignore=keep)
     if name == "int4":
         if native != "int4":
             return WeightFormat(name="int4", from_config=False, base_dtype=base, ignore=INT4_IGNORE_DEFAULT)
-        groups = q.get("config_groups") or {}
-        weights = [g.get("weights") or {} for g in groups.values() if isinstance(g, dict)]
-        if len(weights) != 1:
-            raise InputError(f"{where}: config_groups: expected one group, got {len(weights)}")
-        w = weights[0]
+        w = _one_weights_group(q, where)
         bits, gsize = w.get("num_bits"), w.get("group_size")
         if bits != 4 or w.get("type", "int") != "int":
             raise InputError(f"{where}: weights: expected int4 (num_bits 4, type int), got "
@@ -205,6 +250,15 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
                                 exclude=NVFP4_EXCLUDE_DEFAULT)
         return _nvfp4_format(q, base, where)
     return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
+
+
+def _one_weights_group(q: dict[str, Any], where: str) -> dict[str, Any]:
+    """The `weights` scheme of a compressed-tensors config's single config group."""
+    groups = q.get("config_groups") or {}
+    weights = [g.get("weights") or {} for g in groups.values() if isinstance(g, dict)]
+    if len(weights) != 1:
+        raise InputError(f"{where}: config_groups: expected one group, got {len(weights)}")
+    return weights[0]
 
 
 def _variant(q: dict[str, Any]) -> str:
@@ -266,6 +320,16 @@ def quantized(t: Tensor, fmt: WeightFormat, prefix: str = "") -> bool:
     if fmt.name == "fp8":
         # The indexer's weights_proj stays bf16 (DeepSeek-V3.2-Exp inference/model.py says so).
         return t.kind in _FP8_KINDS and not t.module.endswith("weights_proj")
+    if fmt.name == "fp8-channel":
+        if fmt.quantize_mtp_head and t.mtp and t.kind is Kind.LM_HEAD:
+            return True
+        return t.kind in _FP8_KINDS and not _ignored(t.name.removesuffix(".weight").replace("{e}", "0"),
+                                                     fmt.ignore, prefix)
+    if fmt.name == "mxfp4":
+        # modules_to_not_convert are globs over module names (model.layers.*.self_attn).
+        module = t.name.removesuffix(".weight")
+        return t.kind is Kind.ROUTED_EXPERTS and not any(fnmatchcase(module, g) or fnmatchcase(module, g + ".*")
+                                                         for g in fmt.ignore)
     if fmt.name == "int4":
         if t.kind in (Kind.EMBEDDING, Kind.ROUTER):  # not nn.Linear modules
             return False
@@ -278,8 +342,8 @@ def quantized(t: Tensor, fmt: WeightFormat, prefix: str = "") -> bool:
 
 
 def _plain_dtype(t: Tensor, cfg: ModelConfig, fmt: WeightFormat) -> str:
-    if t.kind is Kind.ROUTER and not t.matmul:
-        return "F32"  # e_score_correction_bias: float32 in the V3 and K2 checkpoints
+    if t.kind is Kind.ROUTER and t.buffer:
+        return "F32"  # e_score_correction_bias: float32 in the V3 and K2 checkpoints (gpt-oss's router.bias: bf16)
     if t.kind is Kind.NORMS and cfg.model_type == "deepseek_v32":
         return "F32"  # SOURCES.md: V3.2 stores every norm (incl. the indexer's k_norm) in float32
     return fmt.base_dtype
@@ -291,10 +355,15 @@ def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: Mode
     if not is_q:
         return [(t.name, shape, _plain_dtype(t, cfg, fmt))]
     out_f, in_f = shape
+    base = t.name.removesuffix(".weight")
     if fmt.name == "fp8":
         b0, b1 = fmt.block
         return [(t.name, shape, fmt.fp8_dtype), (t.name + "_scale_inv", (ceil(out_f / b0), ceil(in_f / b1)), "F32")]
-    base = t.name.removesuffix(".weight")
+    if fmt.name == "fp8-channel":
+        return [(t.name, shape, fmt.fp8_dtype), (f"{base}.weight_scale", (out_f, 1), fmt.base_dtype)]
+    if fmt.name == "mxfp4":
+        groups = ceil(in_f / MXFP4_BLOCK)
+        return [(f"{base}_blocks", (out_f, groups, MXFP4_BLOCK // 2), "U8"), (f"{base}_scales", (out_f, groups), "U8")]
     if fmt.name == "nvfp4":
         return [(t.name, (out_f, ceil(in_f / 2)), "U8"),  # two e2m1 values per byte, along the input dim
                 (f"{base}.weight_scale", (out_f, ceil(in_f / fmt.group_size)), "F8_E4M3"),
@@ -339,7 +408,8 @@ class Stored:
 
 def _role(name: str) -> str:
     for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_scale_2", "scale"),
-                         (".input_scale", "scale"), (".weight_packed", "packed"),
+                         (".input_scale", "scale"), (".weight_packed", "packed"), ("_blocks", "packed"),
+                         ("_scales", "scale"),
                          (".weight_shape", "shape"), (".weight_zero_point", "zero_point")):
         if name.endswith(suffix):
             return role
@@ -371,13 +441,51 @@ def _quirks(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored], list[str]
     return [], []
 
 
+_FUSED = {"gate_proj": "gate_up_proj", "up_proj": "gate_up_proj", "down_proj": "down_proj"}
+
+
+def _fused(s: Stored) -> Stored:
+    """One expert's stored part as its slice of the layer's fused tensor (Llama 4, gpt-oss layout): a
+    weight `experts.{e}.down_proj.weight` [out, in] -> `experts.down_proj` [E, in, out] (input first, as
+    transformers and these checkpoints hold it); mxfp4 parts `..._blocks` [out, ...] -> [E, out, ...];
+    a bias `experts.{e}.gate_proj.bias` -> `experts.gate_up_proj_bias` [E, out]."""
+    prefix, rest = s.name.split(".{e}.")
+    proj = next(p for p in _FUSED if rest.startswith(p))
+    tail = rest.removeprefix(proj)  # ".weight", ".bias", "_blocks", "_scales"
+    if tail == ".weight":
+        return Stored(f"{prefix}.{_FUSED[proj]}", (s.copies, *reversed(s.shape)), s.dtype, 1, s.kind, s.mtp, s.role)
+    return Stored(f"{prefix}.{_FUSED[proj]}_{tail.lstrip('._')}", (s.copies, *s.shape), s.dtype, 1, s.kind, s.mtp,
+                  s.role)
+
+
+def _fuse_experts(stored: list[Stored]) -> list[Stored]:
+    """Join each layer's gate and up slices into one gate_up_proj tensor (their out dims add up: the
+    last dim of a weight, the second of the other parts); everything else passes through."""
+    out: list[Stored] = []
+    index: dict[str, int] = {}
+    for s in stored:
+        if s.name in index:
+            prev = out[index[s.name]]
+            axis = len(prev.shape) - 1 if s.role == "weight" and not s.name.endswith("_bias") else 1
+            shape = tuple(a + b if k == axis else a for k, (a, b) in enumerate(zip(prev.shape, s.shape)))
+            out[index[s.name]] = Stored(s.name, shape, s.dtype, 1, s.kind, s.mtp, s.role)
+        else:
+            index[s.name] = len(out)
+            out.append(s)
+    return out
+
+
 def checkpoint_tensors(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored], list[str]]:
     """Every tensor the checkpoint stores, in model order, and notes on what was assumed."""
     cfg, prefix = spec.config, spec.checkpoint_prefix
     out: list[Stored] = []
-    for t in build_tensors(cfg):
+    arch = spec.arch
+    for t in build_tensors(arch):
+        fused = t.use is Use.ROUTED and arch.layer(t.layer).mlp.fused_experts
         for name, shape, dtype in stored_parts(t, t.dims, fmt, cfg, quantized(t, fmt, prefix)):
-            out.append(Stored(prefix + name, shape, dtype, t.copies, t.kind.value, t.mtp, _role(name)))
+            s = Stored(prefix + name, shape, dtype, t.copies, t.kind.value, t.mtp, _role(name))
+            out.append(_fused(s) if fused else s)
+    out = _fuse_experts(out)
     extra, notes = _quirks(spec, fmt)
     out += [Stored(prefix + s.name, s.shape, s.dtype, s.copies, s.kind, s.mtp, s.role) for s in extra]
     vision, _, vision_notes = vision_tensors(spec)

@@ -210,7 +210,7 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     _emit(report, kv_tables(report), format, report.notes, formulas)
 
 
-WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|int4|nvfp4 (default: the config's quantization_config, or hf_quant_config.json beside it).")]
+WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|fp8-channel|int4|mxfp4|nvfp4 (default: the config's quantization_config, or hf_quant_config.json beside it).")]
 QuantConfigOpt = Annotated[Optional[Path], typer.Option("--quant-config", metavar="FILE", help="NVIDIA ModelOpt hf_quant_config.json describing the weight format (read by default from beside config.json).")]
 GpuFileOpt = Annotated[Optional[list[str]], typer.Option("--gpu-file", help="Extra GPU catalog YAML (repeatable); its entries override the built-in ones.")]
 

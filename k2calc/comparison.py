@@ -100,13 +100,25 @@ def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
             values = [getattr(s.config, field, None) for s in specs]
         rows.append(FieldRow(field=field, values=values, differs=any(v != values[0] for v in values)))
     # Derived counts a reader compares first.
-    for name, fn in (("attention", lambda a: a.attention.describe()),
+    for name, fn in (("attention", _attention_kinds),
                      ("moe_layers", lambda a: sum(lay.is_moe for lay in a.layers)),
+                     ("routed experts (per token)", lambda a: f"{a.n_routed_experts} ({a.num_experts_per_tok})"
+                      if a.moe else None),
+                     ("shared expert width", lambda a: a.moe.shared_width.value if a.moe and a.moe.shared_width
+                      else None),
                      ("sparsity (n_routed_experts / num_experts_per_tok)",
                       lambda a: round(a.n_routed_experts / a.num_experts_per_tok, 2) if a.moe else None)):
         values = [fn(s.arch) for s in specs]
         rows.append(FieldRow(field=name, values=values, differs=any(v != values[0] for v in values)))
     return rows
+
+
+def _attention_kinds(arch) -> str:
+    """The decoder layers' attention kinds with their counts when they differ: 'GQA 16×128, sliding 1024
+    (52) + GQA 16×128 (10)'; one kind alone: 'MLA 576 latent'."""
+    kinds = [lay.attention.describe() for lay in arch.layers]
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    return kinds[0] if len(counts) == 1 else " + ".join(f"{k} ({n})" for k, n in counts.items())
 
 
 def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int = 131072,

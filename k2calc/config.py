@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .arch import ALL_FIELDS, Architecture, FamilyConfig, family_for, supported
+from .arch import ALL_FIELDS, TEXT_MODEL_TYPES, Architecture, FamilyConfig, family_for, supported
 from .arch.deepseek import DeepseekConfig, from_model_args, is_model_args
 from .errors import InputError, suggest
 from .quantization import QuantizationConfig, validate_quantization
@@ -97,6 +97,8 @@ def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]
     if isinstance(raw.get("text_config"), dict):
         text = dict(raw["text_config"])
         outer = raw.get("model_type") or "multimodal"
+        if outer in TEXT_MODEL_TYPES:
+            text.setdefault("model_type", TEXT_MODEL_TYPES[outer])
         vision = " (and, for params and checkpoint only, its vision_config)" if "vision_config" in raw else ""
         notes.append(f"{outer} is multimodal: reading its text_config{vision}")
         if "quantization_config" not in text and isinstance(raw.get("quantization_config"), dict):

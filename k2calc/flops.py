@@ -219,6 +219,7 @@ class FlopsReport(FlopsPoint):
     """The last (or only) context's figures at the top level; `sweep` holds one point per context."""
 
     model: str
+    mla: bool = True  # False: GQA layers only, where the naive/absorbed form changes nothing
     layers: int
     include_mtp: bool
     conventions: list[str]
@@ -460,7 +461,7 @@ def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int
         notes.append("prefill: lm_head runs for the last token only, as serving engines do (--all-logits for every token)")
     last = sweep[-1]
     return FlopsReport(
-        **last.model_dump(), model=spec.name, layers=model.layers(mtp), include_mtp=mtp, conventions=CONVENTIONS,
+        **last.model_dump(), model=spec.name, mla=model.cfg.is_mla, layers=model.layers(mtp), include_mtp=mtp, conventions=CONVENTIONS,
         formulas=model.formulas(form), sweep=sweep,
         crossover_context=model.crossover(phase, form, all_logits=all_logits, mtp=mtp), training=training,
         notes=notes,

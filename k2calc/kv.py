@@ -186,6 +186,8 @@ class KVLayerType(BaseModel):
     count: int
     bytes_per_token_layer: int
     window: int | None
+    tokens_kept: int = 0  # of the last context's sequence: min(tokens, window)
+    bytes_per_sequence: int = 0  # these layers' share of the last context's sequence
 
 
 class KVReport(KVPoint):
@@ -213,6 +215,7 @@ class KVReport(KVPoint):
     mtp_weight_bytes: int | None = None  # ...and their bytes in the config's weight format, with --mtp
     sweep: list[KVPoint]
     layer_types: list[KVLayerType] = []
+    full_attention_bytes_per_sequence: int | None = None  # windowed models: with no window anywhere
     notes: list[str]
 
 
@@ -280,8 +283,12 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     if long_note:
         notes.append(long_note)
     types = layer_types(cfg, kv_dtype, range(layers))
+    last = pages(contexts[-1], page_size)
+    for t in types:
+        t.tokens_kept = last if t.window is None else min(last, t.window)
+        t.bytes_per_sequence = t.count * t.bytes_per_token_layer * t.tokens_kept
+    full = last * per_token if windowed else None
     if windowed:
-        full = pages(contexts[-1], page_size) * per_token
         notes.append("windowed layers keep at most their window of tokens: "
                      + "; ".join(f"{t.count} × {t.attention}" for t in types)
                      + f"; with full attention in every layer a sequence would cache {full:,} bytes")
@@ -313,7 +320,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,
         ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt else None,
         formats=formats, mtp_params=mtp_params, mtp_weight_bytes=mtp_weight_bytes, sweep=sweep,
-        layer_types=types, notes=notes,
+        layer_types=types, full_attention_bytes_per_sequence=full, notes=notes,
     )
 
 

@@ -179,27 +179,35 @@ def parse_avg_context(text: str | None) -> int | None:
 # ---------------------------------------------------------------------------------------------------
 # Sharding rules, precomputed once per (config, format)
 
-REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, KV_HEADS = (
-    "replicated", "column", "row", "vocab", "expert_column", "expert_row", "kv_heads")
+REPLICATED, COLUMN, ROW, VOCAB, EXPERT_COLUMN, EXPERT_ROW, EXPERT, KV_HEADS = (
+    "replicated", "column", "row", "vocab", "expert_column", "expert_row", "expert", "kv_heads")
 
 
 def shard_rule(t: Tensor) -> str:
-    """How tensor parallelism splits this tensor (vLLM/SGLang DeepSeek-V2/V3 model code)."""
-    last = t.module.split(".")[-1]
+    """How tensor parallelism splits this tensor (vLLM/SGLang model code). A bias follows its projection's
+    output rows when those are split (column-parallel), and is whole on every rank after a row-parallel one
+    (down_proj, o_proj), where it is added once after the reduction."""
+    parts = t.module.split(".")
+    bias = parts[-1] == "bias"
+    last = parts[-2] if bias else parts[-1]
     if t.kind in (Kind.EMBEDDING, Kind.LM_HEAD):
         return VOCAB
-    if t.kind is Kind.ROUTED_EXPERTS:
-        return EXPERT_ROW if last == "down_proj" else EXPERT_COLUMN
+    if t.kind is Kind.ROUTED_EXPERTS:  # (gpt-oss has expert biases)
+        if last == "down_proj":
+            return EXPERT if bias else EXPERT_ROW
+        return EXPERT_COLUMN
     if t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS):
-        return ROW if last == "down_proj" else COLUMN
+        if last == "down_proj":
+            return REPLICATED if bias else ROW
+        return COLUMN
     if t.kind is Kind.ATTENTION and last in ("k_proj", "v_proj"):
         return KV_HEADS  # GQA: split by KV heads up to their count, then replicated (vLLM QKVParallelLinear)
-    if t.kind is Kind.ATTENTION and t.name.endswith(".weight"):
-        if last in ("q_proj", "q_b_proj", "kv_b_proj"):
-            return COLUMN  # split by heads
-        if last == "o_proj":
+    if t.kind is Kind.ATTENTION and (t.matmul or bias or last == "sinks"):
+        if last in ("q_proj", "q_b_proj", "kv_b_proj", "sinks"):
+            return COLUMN  # split by heads (gpt-oss: one sink per head)
+        if last == "o_proj" and not bias:
             return ROW
-    return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, biases
+    return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, o_proj bias
 
 
 @dataclass(frozen=True)
@@ -246,7 +254,7 @@ class _Model:
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
         seen: dict[tuple, _Item] = {}
         for it in items:
-            if it.rule not in (REPLICATED, VOCAB, KV_HEADS):
+            if it.rule not in (REPLICATED, VOCAB, KV_HEADS, EXPERT):
                 col = it.rule in (COLUMN, EXPERT_COLUMN)
                 seen.setdefault((it.rule, it.t.module, it.t.dims[0] if col else it.t.dims[-1], it.is_q), it)
         self.split_checks = list(seen.values())
@@ -266,6 +274,8 @@ class _Model:
             return (ceil(dims[0] / lay.moe_tp), *dims[1:]), slots
         if r == EXPERT_ROW:
             return (*dims[:-1], ceil(dims[-1] / lay.moe_tp)), slots
+        if r == EXPERT:
+            return dims, slots
         return dims, it.t.copies
 
     def item_bytes(self, it: _Item, lay: Layout) -> int:
@@ -374,9 +384,8 @@ def layout_problem(m: _Model, lay: Layout) -> str | None:
         if size % d:
             return f"{opt}: {it.t.kind.value} {it.t.module} {'rows' if col else 'columns'} ({size}) are not divisible by {d}"
         if it.is_q:
-            unit = (fmt.block[0] if col else fmt.block[1]) if fmt.name == "fp8" else (1 if col else fmt.group_size)
+            unit, what = fmt.shard_unit(col)
             if (size // d) % unit:
-                what = "fp8 block" if fmt.name == "fp8" else "int4 group"
                 return (f"{opt}: a {it.t.kind.value} {it.t.module} shard of {size // d} {'rows' if col else 'columns'} is not a "
                         f"multiple of the {what} ({unit}); vLLM and SGLang refuse it")
     return None
@@ -749,7 +758,7 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
         split = min(lay.tp, it.kv_heads)
         return f"KV heads ÷ {split}" + (f", × {lay.tp // split} copies" if lay.tp > it.kv_heads else "")
     slots = (it.t.copies + lay.redundant_experts) // lay.ep
-    split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 else ""
+    split = f", {r.removeprefix('expert_')} ÷ {lay.moe_tp}" if lay.moe_tp > 1 and r != EXPERT else ""
     return f"{slots} experts/GPU{split}"
 
 

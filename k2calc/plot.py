@@ -158,10 +158,11 @@ def kv_figure(reports: list) -> Any:
     for r in reports:
         xs = [p.context for p in r.sweep]
         ys = [p.bytes_total / GIB for p in r.sweep]
-        ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({r.bytes_per_token:,} bytes/token)")
+        kind = r.formats[0].name.split(" (")[0]  # "MLA", "GQA 8×128"
+        ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({kind}, {r.bytes_per_token:,} bytes/token)")
     dtypes = sorted({r.dtype for r in reports})
     what = "per sequence" if batch == 1 else f"batch of {batch} sequences"
-    ax.set_title(f"MLA KV cache {what}, {', '.join(dtypes)}")
+    ax.set_title(f"KV cache {what}, {', '.join(dtypes)}")
     ax.set_ylabel(f"KV cache {what} (GiB = 2^30 bytes)")
     ax.set_ylim(bottom=0)
     _context_axis(ax, [p.context for r in reports for p in r.sweep])
@@ -186,7 +187,8 @@ def flops_figure(reports: list) -> Any:
         ax.plot(xs, [p.attention / GFLOP for p in r.sweep], linestyle="-", marker="o", markersize=4, color=colour,
                 label=f"{r.model}: attention{form}")
     what = "decode (one new token)" if phase == "decode" else "prefill (average per prompt token)"
-    form = f", {forms.pop()} MLA" if len(forms) == 1 else ""
+    mla_forms = {r.attention_form for r in reports if r.mla}
+    form = f", {mla_forms.pop()} MLA" if len(mla_forms) == 1 else ""
     ax.set_title(f"forward FLOPs per token, {what}{form}")
     ax.set_ylabel("GFLOP per token (1 GFLOP = 10^9 FLOPs)")
     ax.set_ylim(bottom=0)

@@ -74,7 +74,8 @@ def flops_tables(r) -> list[Table]:
     """FlopsReport -> per-context sweep, by component (last context), formulas, training."""
     phase = "decode step" if r.phase == "decode" else "prefill (average per prompt token)"
     prompt = r.phase == "prefill"
-    sweep = Table(f"{r.model}: forward FLOPs per token, {phase}, {r.attention_form} MLA",
+    form = f", {r.attention_form} MLA" if r.mla else ""
+    sweep = Table(f"{r.model}: forward FLOPs per token, {phase}{form}",
                   ["context", "attended", "linear", "attention", "total per token", "attention share"]
                   + (["whole prompt"] if prompt else []))
     for p in r.sweep:
@@ -100,7 +101,8 @@ def flops_tables(r) -> list[Table]:
 
     t = r.training
     if t is not None:
-        train = Table(f"training, sequence length {t.seq_len:,} ({t.attention_form} MLA, logits for every token)",
+        train = Table(f"training, sequence length {t.seq_len:,} ({t.attention_form + ' MLA, ' if r.mla else ''}"
+                      "logits for every token)",
                       ["figure", "without MTP", "with MTP"])
         train.add("forward per token", _flops(t.forward_per_token), _flops(t.forward_per_token_mtp))
         train.add("forward + backward per token (3×)", _flops(t.train_per_token), _flops(t.train_per_token_mtp))
@@ -143,6 +145,17 @@ def kv_tables(r) -> list[Table]:
             sweep.add(format_context(p.context), p.tokens_allocated, Quantity(p.bytes_per_sequence, "bytes"),
                       Quantity(p.bytes_total, "bytes"))
         tables.append(sweep)
+
+    if r.full_attention_bytes_per_sequence is not None:
+        by_type = Table(f"by layer type ({r.context:,}-token sequence)",
+                        ["layers", "attention", "bytes per token per layer", "tokens kept", "per sequence"])
+        for t in r.layer_types:
+            by_type.add(t.count, t.attention, t.bytes_per_token_layer, t.tokens_kept,
+                        Quantity(t.bytes_per_sequence, "bytes"))
+        by_type.add(r.layers, "every layer with full attention", None, r.tokens_allocated,
+                    Quantity(r.full_attention_bytes_per_sequence, "bytes"))
+        by_type.caption = "sliding-window and chunked layers keep at most their window (chunk) of tokens"
+        tables.append(by_type)
 
     comp = Table("what other attention would cache (same dtype, same layers)",
                  ["cache", "values per token per layer", "formula", "bytes per token", "× this model"])
@@ -374,6 +387,9 @@ def _config_value(v) -> str:
         return ", ".join(p for p in parts if p)
     if v is None:
         return "—"
+    if isinstance(v, list) and len(v) > 4:  # layer_types, no_rope_layers: counts in first-seen order
+        counts = {x: v.count(x) for x in dict.fromkeys(map(str, v))} if all(isinstance(x, str) for x in v) else None
+        return ", ".join(f"{n}× {clip(x, 40)}" for x, n in counts.items()) if counts else f"{len(v)} values"
     return _brief(v)
 
 
@@ -382,8 +398,11 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
     from .render import Quantity
 
     models = r.models
-    versus = [f"{m} − {models[0]}" for m in models[1:]]
-    ratios = [f"{m} / {models[0]}" for m in models[1:]]
+    # Beyond three models the difference and ratio columns would not fit beside the values: the tables
+    # then show the values alone (JSON, YAML and CSV keep `diff` and `ratio`).
+    against = len(models) <= 3
+    versus = [f"{m} − {models[0]}" for m in models[1:]] if against else []
+    ratios = [f"{m} / {models[0]}" for m in models[1:]] if against else []
 
     shown = [row for row in r.config if all_fields or row.differs]
     cfg = Table("config" + ("" if all_fields else ": fields that differ"), ["field", *models]
@@ -393,14 +412,16 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
     folded = len(r.config) - len(shown)
     if folded:
         cfg.caption = f"{folded} equal fields folded (--all-fields shows them)"
+    if not against:
+        cfg.caption += ("; " if folded else "") + "differences and ratios against the first model: --format json"
 
     def section(title: str, rows, caption: str = "") -> Table:
         t = Table(title, ["figure", *models, *versus, *ratios], caption=caption)
         for m in rows:
             unit = m.unit if m.unit in ("params", "FLOP", "bytes") else "count"
             vals = [None if v is None else Quantity(v, unit) for v in m.values]
-            diffs = [None if d is None else Quantity(d, unit) for d in m.diff[1:]]
-            rats = [None if x is None else Quantity(x, "x") for x in m.ratio[1:]]
+            diffs = [None if d is None else Quantity(d, unit) for d in m.diff[1:]] if against else []
+            rats = [None if x is None else Quantity(x, "x") for x in m.ratio[1:]] if against else []
             t.add(m.name, *vals, *diffs, *rats)
         return t
 
@@ -410,7 +431,8 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
               section("forward FLOPs per token", r.flops, "1 multiply-add = 2 FLOPs; matmuls only; (naive|absorbed): the MLA "
                       "form; prefill = average per token of a prompt that long, decode = one new token with that many "
                       "cached"),
-              section("KV cache", r.kv, "MLA latent cache; memory in binary units (1 GiB = 2^30 bytes)"),
+              section("KV cache", r.kv, "per token: every layer; per sequence: sliding windows and chunks "
+                                       "keep at most their tokens; memory in binary units (1 GiB = 2^30 bytes)"),
               section("checkpoint", r.checkpoint, "; ".join(f"{m}: {f}" for m, f in zip(models, r.weight_formats)))]
     if r.plan is not None:
         p = Table(f"memory plan: {r.plan_target}", ["model", "fits", "best layout", "max batch", "KV tokens held",
@@ -480,7 +502,7 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
         return [t]
     if kind == "flops":
         top = max(p.total for r in reports for p in r.sweep)
-        forms = sorted({r.attention_form for r in reports})
+        forms = sorted({r.attention_form for r in reports if r.mla})
         t = Table(f"forward FLOPs per token, {reports[0].phase}" + (f", {forms[0]} MLA" if len(forms) == 1 else ""),
                   ["context", "model", "linear", "attention", "share", ""])
         for n in sorted({p.context for r in reports for p in r.sweep}):

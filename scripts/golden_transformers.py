@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 GOLDEN = ROOT / "tests" / "golden"
 
-# name -> (config file in tests/data, transformers class)
+# name -> (config file in tests/data, transformers class prefix; "Config/Model" when they differ, e.g.
+# Gemma3TextConfig with Gemma3ForCausalLM)
 MODELS = {
     "deepseek-v3": ("deepseek-v3.config.json", "DeepseekV3"),
     "kimi-k2": ("kimi-k2-instruct.config.json", "DeepseekV3"),
@@ -39,6 +40,14 @@ MODELS = {
     "llama-tiny": ("llama-tiny.config.json", "Llama"),
     "mistral-tiny": ("mistral-tiny.config.json", "Mistral"),
     "qwen2-tiny": ("qwen2-tiny.config.json", "Qwen2"),
+    "gemma-3-27b": ("gemma-3-27b-it.config.json", "Gemma3Text/Gemma3"),
+    "gpt-oss-120b": ("gpt-oss-120b.config.json", "GptOss"),
+    "llama-4-maverick": ("llama-4-maverick-17b-128e-instruct.config.json", "Llama4Text/Llama4"),
+    "glm-4.5": ("glm-4.5.config.json", "Glm4Moe"),
+    "glm-4.7": ("glm-4.7.config.json", "Glm4Moe"),
+    # The text model as released: MistralForCausalLM from text_config, whose default leaves the head untied.
+    # Mistral3ForConditionalGeneration would tie it (the top-level default), which the checkpoint is not.
+    "mistral-small-3.1": ("mistral-small-3.1-24b-instruct-2503.config.json", "Mistral"),
 }
 
 # Multimodal models whose vision tower and projector k2calc builds (k2calc/vision.py):
@@ -70,10 +79,11 @@ def transformers_counts(config: dict, family: str) -> dict[str, int]:
     if "text_config" in config:
         config = config["text_config"]
     fields = {k: v for k, v in config.items() if k not in DROP}
-    cfg = getattr(transformers, f"{family}Config")(**fields)
+    config_family, _, model_family = family.partition("/")
+    cfg = getattr(transformers, f"{config_family}Config")(**fields)
     # Never accelerate's init_empty_weights: it misses the fused expert tensors and allocates for real.
     with torch.device("meta"):
-        model = getattr(transformers, f"{family}ForCausalLM")(cfg)
+        model = getattr(transformers, f"{model_family or config_family}ForCausalLM")(cfg)
     counts = {name: p.numel() for name, p in model.named_parameters()}
     counts.update({name: b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")})
     return counts
@@ -111,7 +121,7 @@ def main(names: list[str]) -> None:
     for name in [n for n in names or list(MODELS) if n in MODELS]:
         file, family = MODELS[name]
         counts = transformers_counts(json.loads((DATA / file).read_text()), family)
-        out = {"model": name, "config": file, "class": f"{family}ForCausalLM",
+        out = {"model": name, "config": file, "class": f"{family.split('/')[-1]}ForCausalLM",
                "transformers": transformers.__version__, "tensors": counts}
         (GOLDEN / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
         print(f"{name}: {len(counts)} tensors, {sum(counts.values()):,} elements")

@@ -48,6 +48,22 @@ PRESETS = [
      "OLMo-2-1124-13B: dense, norms after each block, QK-norm over the whole projection"),
     ("smollm3-3b", "smollm3-3b.config.json", "HuggingFaceTB/SmolLM3-3B",
      "SmolLM3-3B: dense, GQA 16 / 4 KV heads, no RoPE in every 4th layer, tied embeddings"),
+    ("gemma-3-27b", "gemma-3-27b-it.config.json", "google/gemma-3-27b-it",
+     "Gemma 3 27B (it): dense, 5 sliding-window (1024) layers per global one, sandwich norms, QK-norm, "
+     "tied embeddings; SigLIP vision tower apart"),
+    ("gpt-oss-120b", "gpt-oss-120b.config.json", "openai/gpt-oss-120b",
+     "gpt-oss-120b: MoE, 128 experts (4 active), attention sinks, alternating 128-token window, MXFP4 experts"),
+    ("llama-4-maverick", "llama-4-maverick-17b-128e-instruct.config.json",
+     "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+     "Llama 4 Maverick: MoE on alternate layers, 128 experts (1 active) + 1 shared, chunked attention "
+     "(8192) with NoPE every 4th layer; vision tower apart"),
+    ("glm-4.5", "glm-4.5.config.json", "zai-org/GLM-4.5",
+     "GLM-4.5: MoE, 160 experts (8 active) + 1 shared, 3 dense layers, partial RoPE, QK-norm, 1 MTP layer"),
+    ("glm-4.7", "glm-4.7.config.json", "zai-org/GLM-4.7",
+     "GLM-4.7 (architecture of GLM-4.6): GLM-4.5's shapes with a 202,752-token context"),
+    ("mistral-small-3.1", "mistral-small-3.1-24b-instruct-2503.config.json",
+     "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+     "Mistral Small 3.1 (24B): dense, GQA 32 / 8 KV heads, untied head as released; Pixtral vision tower apart"),
 ]
 
 

@@ -20,6 +20,14 @@ live = pytest.mark.skipif(
 )
 
 
+def generated_spec(fields: dict):
+    """A ModelSpec from config fields a property test drew (validated as a user's config.json would be)."""
+    from k2calc.config import ModelSpec, build_config
+
+    cfg, _ = build_config(fields, "generated")
+    return ModelSpec("generated", cfg, "generated")
+
+
 @pytest.fixture
 def run():
     """Invoke the CLI in-process: run("params", "--preset", "kimi-k2") -> Result (exit_code, stdout, stderr)."""

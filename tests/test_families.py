@@ -6,9 +6,7 @@ a published figure, or transformers (tests/test_transformers_crosscheck.py holds
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,12 +18,14 @@ from k2calc.arch import FAMILIES, family_for
 from k2calc.arch.description import AttentionKind, QKNorm, WindowKind
 from k2calc.arch.tensors import build_tensors
 from k2calc.cli import app
-from k2calc.config import ModelSpec, build_config, load_path, load_preset
+from k2calc.config import build_config, load_path, load_preset
 from k2calc.flops import AttentionForm, FlopsModel, Phase
 from k2calc.hardware import get_gpu
 from k2calc.kv import kv_cache
 from k2calc.params import BREAKDOWN_KEYS, count_params
 from k2calc.plan import Layout, Workload, plan
+
+from .conftest import generated_spec, live
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -206,22 +206,18 @@ def hand_total(c: dict) -> int:
 @given(data=st.data())
 def test_random_configs_of_each_family_count_as_written_by_hand(model_type, data):
     fields = data.draw(gqa_configs(model_type))
-    cfg, _ = build_config(fields, "generated")
-    r = count_params(ModelSpec("x", cfg, "generated"))
+    r = count_params(generated_spec(fields))
     assert r.total == hand_total(fields)
     assert sum(r.breakdown.values()) == r.total and set(BREAKDOWN_KEYS) <= set(r.breakdown)
     assert 0 < r.active <= r.total
 
 
 def test_every_family_has_a_property_test():
+    from tests.test_families_2025 import FAMILIES_2025
+
     assert set(FAMILIES) - {"deepseek_v3", "deepseek_v32", "deepseek_v2", "kimi_k2"} == {
-        "llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "smollm3"}
+        "llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "smollm3", *FAMILIES_2025}
 
-
-live = pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")),
-    reason="torch and transformers not installed (CI installs them)",
-)
 
 
 @live
@@ -230,15 +226,10 @@ live = pytest.mark.skipif(
 @settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_random_configs_match_transformers_live(model_type, family, data, tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from golden_transformers import transformers_counts
+    from tests.test_transformers_crosscheck import live_counts
 
-    from tests.test_transformers_crosscheck import as_transformers_names
-
-    fields = data.draw(gqa_configs(model_type, live=True))
-    path = tmp_path_factory.mktemp("cfg") / "config.json"
-    path.write_text(json.dumps(fields))
-    assert as_transformers_names(path) == transformers_counts(fields, family)
+    ours, theirs = live_counts(data.draw(gqa_configs(model_type, live=True)), family, tmp_path_factory.mktemp("cfg"))
+    assert ours == theirs
 
 
 def test_explained_attention_flops_add_up_with_windowed_layers():
@@ -287,8 +278,7 @@ def test_explained_kv_sequence_respects_windows():
 @given(data=st.data(), n=st.integers(0, 10**6))
 def test_random_configs_cache_and_attend_by_hand(model_type, data, n):
     fields = data.draw(gqa_configs(model_type))
-    cfg, _ = build_config(fields, "generated")
-    spec = ModelSpec("x", cfg, "generated")
+    spec = generated_spec(fields)
     L, kv, hd, heads = (fields["num_hidden_layers"], fields["num_key_value_heads"], fields["head_dim"],
                         fields["num_attention_heads"])
     assert kv_cache(spec, [n + 1]).bytes_per_sequence == (n + 1) * L * kv * hd * 2 * 2  # K and V, bf16

@@ -165,4 +165,4 @@ def test_a_modelopt_algorithm_other_than_nvfp4_is_one_line(tmp_path, run):
     r = run("checkpoint", "--config", str(V31), "--quant-config", str(q))
     assert r.exit_code == 2
     assert r.stderr == (f"error: {q}: quantization: quant_method 'modelopt' (quant_algo 'FP8') is not a weight "
-                        "format k2calc models; pass --weights bf16|fp8|int4|nvfp4\n")
+                        "format k2calc models; pass --weights bf16|fp8|fp8-channel|int4|mxfp4|nvfp4\n")

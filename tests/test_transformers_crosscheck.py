@@ -7,6 +7,9 @@ transformers are importable (CI installs both), so the golden files cannot silen
 Two differences between transformers and the checkpoints, both accounted for here:
 - transformers 5 fuses each layer's routed experts into `experts.gate_up_proj` [E, 2·I, H] and
   `experts.down_proj` [E, H, I]; checkpoints store `experts.{e}.gate_proj.weight` etc. per expert.
+- Mistral Small 3.1 (mistral3) is compared as MistralForCausalLM built from its text_config, whose
+  default leaves the head untied, as the checkpoint is released; Mistral3ForConditionalGeneration would
+  tie it (its config has no tie_word_embeddings key), one vocab × hidden table fewer than the release.
 - transformers builds no MTP module (`num_nextn_predict_layers` is ignored), so only the main model
   is compared; and it decides MoE layers by `layer_idx >= first_k_dense_replace` alone, ignoring
   `moe_layer_freq` (every config here has moe_layer_freq 1, where both rules agree).
@@ -38,9 +41,10 @@ def as_transformers_names(config_path: Path) -> dict[str, int]:
             continue
         name = t.name
         if "{e}" in name:  # model.layers.3.mlp.experts.{e}.gate_proj.weight -> ...experts.gate_up_proj
-            prefix, proj = name.split(".{e}.")
-            proj = proj.removesuffix(".weight")
-            name = f"{prefix}.{'gate_up_proj' if proj in ('gate_proj', 'up_proj') else 'down_proj'}"
+            prefix, proj = name.split(".{e}.")  # (gpt-oss: ...experts.{e}.gate_proj.bias -> gate_up_proj_bias)
+            proj, _, part = proj.partition(".")
+            fused = "gate_up_proj" if proj in ("gate_proj", "up_proj") else "down_proj"
+            name = f"{prefix}.{fused}" + ("_bias" if part == "bias" else "")
         out[name] = out.get(name, 0) + t.params
     return out
 
@@ -63,6 +67,16 @@ def test_published_transformers_totals():
         tensors = json.loads((ROOT / "tests" / "golden" / f"{stem}.json").read_text())["tensors"]
         params = sum(n for name, n in tensors.items() if not name.endswith("e_score_correction_bias"))
         assert params == figure
+
+
+def live_counts(fields: dict, family: str, folder: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """(k2calc's tensors renamed as transformers holds them, transformers' own count) for a config's fields."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from golden_transformers import transformers_counts
+
+    path = folder / "config.json"
+    path.write_text(json.dumps(fields))
+    return as_transformers_names(path), transformers_counts(fields, family)
 
 
 @live

@@ -21,13 +21,20 @@ from typing import Any
 from .deepseek import DeepseekConfig
 from .description import Architecture, describe
 from .llama import LlamaConfig, MistralConfig, Olmo2Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig, SmolLM3Config
+from .gemma3 import Gemma3TextConfig
+from .glm import Glm4MoeConfig
+from .gpt_oss import GptOssConfig
+from .llama4 import Llama4TextConfig
 from .schema import FamilyConfig
 
 FAMILY_CLASSES: tuple[type[FamilyConfig], ...] = (
     DeepseekConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, Qwen3MoeConfig, Olmo2Config, SmolLM3Config,
+    Gemma3TextConfig, GptOssConfig, Llama4TextConfig, Glm4MoeConfig,
 )
 FAMILIES: dict[str, type[FamilyConfig]] = {t: cls for cls in FAMILY_CLASSES for t in cls.MODEL_TYPES}
-DEFAULT_FAMILY = DeepseekConfig  # a config with neither model_type nor a known architecture
+DEFAULT_FAMILY = DeepseekConfig
+# A multimodal config's text_config without its own model_type is this one (transformers' sub-config class).
+TEXT_MODEL_TYPES = {"gemma3": "gemma3_text", "llama4": "llama4_text", "mistral3": "mistral"}  # a config with neither model_type nor a known architecture
 
 
 def supported() -> str:
@@ -49,4 +56,5 @@ def family_for(fields: dict[str, Any]) -> type[FamilyConfig] | None:
 
 ALL_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(f for cls in FAMILY_CLASSES for f in cls.field_names()))
 
-__all__ = ["ALL_FIELDS", "Architecture", "FAMILIES", "FamilyConfig", "describe", "family_for", "supported"]
+__all__ = ["ALL_FIELDS", "Architecture", "FAMILIES", "FamilyConfig", "TEXT_MODEL_TYPES", "describe", "family_for",
+           "supported"]

@@ -180,6 +180,10 @@ class Attention:
             text += f", {self.window.kind.value} {self.window.cap}"
         if not self.rope:
             text += ", no RoPE"
+        elif self.partial_rotary_factor != 1.0:
+            text += f", RoPE on {self.partial_rotary_factor:g} of head_dim"
+        if self.sinks:
+            text += ", sinks"
         return text
 
 
@@ -210,6 +214,13 @@ class MoE:
     expert_bias: bool = False  # biases on each expert's projections (gpt-oss)
     activation: str = "silu"
     gated: bool = True
+    # Checkpoint module names: DeepSeek's mlp.gate / mlp.shared_experts, gpt-oss's mlp.router, Llama 4's
+    # feed_forward.router / feed_forward.shared_expert.
+    router_name: str = "gate"
+    shared_name: str = "shared_experts"
+    # The checkpoint stores all experts of a layer as one tensor per projection (experts.gate_up_proj,
+    # experts.down_proj: Llama 4, gpt-oss) rather than experts.{e}.gate_proj.weight per expert.
+    fused_experts: bool = False
 
 
 MLPType = Union[DenseMLP, MoE]
@@ -231,6 +242,7 @@ class Layer:
     mlp: MLPType
     norm: NormPlacement = NormPlacement.PRE
     norm_kind: str = "rms"  # "rms" (weight only) or "layer" (weight and bias)
+    mlp_name: str = "mlp"  # the MLP's module name in the checkpoint (Llama 4: feed_forward)
 
     @property
     def is_moe(self) -> bool:

@@ -32,6 +32,15 @@ class GQAConfig(FamilyConfig):
     sliding_window: Dim | None = None
 
     @model_validator(mode="after")
+    def _experts(self) -> GQAConfig:
+        """An MoE family names its expert count in EXPERTS_FIELD: top-k cannot exceed it."""
+        if self.EXPERTS_FIELD is not None:
+            experts, top_k = getattr(self, self.EXPERTS_FIELD), getattr(self, "num_experts_per_tok")
+            if top_k > experts:
+                raise ValueError(f"num_experts_per_tok ({top_k}) is larger than {self.EXPERTS_FIELD} ({experts})")
+        return self
+
+    @model_validator(mode="after")
     def _heads(self) -> GQAConfig:
         if self.num_key_value_heads is not None and self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(f"num_attention_heads ({self.num_attention_heads}) is not a multiple of "
@@ -44,6 +53,7 @@ class GQAConfig(FamilyConfig):
     # --- the family's switches; subclasses override
     QKV_BIAS_ALWAYS: ClassVar[bool] = False  # Qwen2: q/k/v biased whatever attention_bias says, o_proj never
     QK_NORM: ClassVar[QKNorm] = QKNorm.NONE
+    EXPERTS_FIELD: ClassVar[str | None] = None  # MoE families: the field holding the routed expert count
     NORM: ClassVar[NormPlacement] = NormPlacement.PRE
 
     def kv_heads(self):
@@ -56,6 +66,15 @@ class GQAConfig(FamilyConfig):
 
     def window(self, i: int) -> Window:
         """Full attention unless the family says otherwise (Mistral: sliding_window on every layer)."""
+        return FULL
+
+    def sliding_or_full(self, i: int, sliding_by_rule: bool) -> Window:
+        """Layer i's window: `layer_types[i]` when the config lists it, else the family's rule; a sliding
+        layer without a sliding_window attends fully."""
+        types = getattr(self, "layer_types", None)
+        sliding = types[i] == "sliding_attention" if types is not None and i < len(types) else sliding_by_rule
+        if sliding and self.sliding_window is not None:
+            return Window(WindowKind.SLIDING, self.f("sliding_window"))
         return FULL
 
     def rope(self, i: int) -> bool:
@@ -71,8 +90,11 @@ class GQAConfig(FamilyConfig):
                          num_key_value_heads=self.kv_heads(), head_dim=self.head_dim_expr(), window=self.window(i),
                          rope=self.rope(i), qk_norm=self.QK_NORM, qkv_bias=qkv_bias, o_bias=o_bias)
 
+    def layer(self, i: int) -> Layer:
+        return Layer(self.attention(i), self.mlp(i), self.NORM)
+
     def describe(self) -> Architecture:
-        layers = tuple(Layer(self.attention(i), self.mlp(i), self.NORM) for i in range(self.num_hidden_layers))
+        layers = tuple(self.layer(i) for i in range(self.num_hidden_layers))
         return Architecture(
             model_type=self.model_type or self.MODEL_TYPES[0], vocab_size=self.f("vocab_size"),
             hidden_size=self.f("hidden_size"), layers=layers, tie_word_embeddings=self.tie_word_embeddings,
@@ -112,13 +134,7 @@ class _QwenWindows(GQAConfig):
     layer_types: list[str] | None = None
 
     def window(self, i: int) -> Window:
-        if self.layer_types is not None and i < len(self.layer_types):
-            sliding = self.layer_types[i] == "sliding_attention"
-        else:
-            sliding = self.use_sliding_window and self.sliding_window is not None and i >= self.max_window_layers
-        if sliding and self.sliding_window is not None:
-            return Window(WindowKind.SLIDING, self.f("sliding_window"))
-        return FULL
+        return self.sliding_or_full(i, self.use_sliding_window and i >= self.max_window_layers)
 
 
 class Qwen2Config(_QwenWindows):
@@ -158,12 +174,7 @@ class Qwen3MoeConfig(_QwenWindows):
     norm_topk_prob: bool = False
     QK_NORM = QKNorm.PER_HEAD
 
-    @model_validator(mode="after")
-    def _experts(self) -> Qwen3MoeConfig:
-        if self.num_experts_per_tok > self.num_experts:
-            raise ValueError(f"num_experts_per_tok ({self.num_experts_per_tok}) is larger than "
-                             f"num_experts ({self.num_experts})")
-        return self
+    EXPERTS_FIELD = "num_experts"
 
     def mlp(self, i: int):
         """MoE unless listed in mlp_only_layers, on the decoder_sparse_step grid (Qwen3MoeDecoderLayer)."""
@@ -203,12 +214,6 @@ class SmolLM3Config(GQAConfig):
         return (i + 1) % self.no_rope_layer_interval != 0
 
     def window(self, i: int) -> Window:
-        if self.layer_types is not None and i < len(self.layer_types):
-            sliding = self.layer_types[i] == "sliding_attention"
-        else:
-            sliding = self.use_sliding_window and not self.rope(i)
-        if sliding and self.sliding_window is not None:
-            return Window(WindowKind.SLIDING, self.f("sliding_window"))
-        return FULL
+        return self.sliding_or_full(i, self.use_sliding_window and not self.rope(i))
 
 

@@ -98,7 +98,7 @@ class Tensor:
             parts = parts[parts.index(stack) + 2 :]
         else:
             parts = parts[1:] if parts[0] == "model" else parts
-        parts = [p for p in parts if p not in ("self_attn", "mlp", "{e}")]
+        parts = [p for p in parts if p not in ("self_attn", "mlp", "feed_forward", "{e}")]
         return ".".join(parts).removesuffix(".weight")
 
     def names(self) -> list[str]:
@@ -201,16 +201,17 @@ class _Builder:
         self.linear(f"{p}.down_proj", hidden, width, kind, i, use=use, copies=copies, mtp=mtp, bias=bias)
 
     def moe(self, p: str, moe: MoE, i: int, mtp: bool) -> None:
-        self.linear(f"{p}.gate", moe.num_experts, self.hidden, Kind.ROUTER, i, bias=moe.router_linear_bias, mtp=mtp)
+        router = f"{p}.{moe.router_name}"
+        self.linear(router, moe.num_experts, self.hidden, Kind.ROUTER, i, bias=moe.router_linear_bias, mtp=mtp)
         if moe.router_bias:
             # Aux-loss-free balancing: a per-expert bias added to the scores for top-k selection only.
-            self.add(f"{p}.gate.e_score_correction_bias", (moe.num_experts,), Kind.ROUTER, i,
+            self.add(f"{router}.e_score_correction_bias", (moe.num_experts,), Kind.ROUTER, i,
                      matmul=False, mtp=mtp, buffer=True)
         self.mlp(f"{p}.experts.{{e}}", moe.expert_width, Kind.ROUTED_EXPERTS, i, mtp, use=Use.ROUTED,
                  copies=moe.num_experts.value, gated=moe.gated, bias=moe.expert_bias)
         if moe.shared_width is not None:
             # DeepSeek: n_shared_experts experts fused into one MLP of n_shared_experts x moe_intermediate_size.
-            self.mlp(f"{p}.shared_experts", moe.shared_width, Kind.SHARED_EXPERTS, i, mtp, gated=moe.gated)
+            self.mlp(f"{p}.{moe.shared_name}", moe.shared_width, Kind.SHARED_EXPERTS, i, mtp, gated=moe.gated)
 
     def decoder_layer(self, i: int, mtp: bool = False) -> None:
         p, lay, hidden = f"model.layers.{i}", self.arch.layer(i), self.hidden
@@ -224,9 +225,9 @@ class _Builder:
         if lay.norm is NormPlacement.SANDWICH:
             self.norm(f"{p}.pre_feedforward_layernorm", hidden, i, mtp, bias=ln)
         if isinstance(lay.mlp, MoE):
-            self.moe(f"{p}.mlp", lay.mlp, i, mtp)
+            self.moe(f"{p}.{lay.mlp_name}", lay.mlp, i, mtp)
         else:
-            self.mlp(f"{p}.mlp", lay.mlp.width, Kind.DENSE_MLP, i, mtp, gated=lay.mlp.gated, bias=lay.mlp.bias)
+            self.mlp(f"{p}.{lay.mlp_name}", lay.mlp.width, Kind.DENSE_MLP, i, mtp, gated=lay.mlp.gated, bias=lay.mlp.bias)
         if lay.norm is not NormPlacement.PRE:
             self.norm(f"{p}.post_feedforward_layernorm", hidden, i, mtp, bias=ln)
 
