@@ -91,7 +91,8 @@ _FP8_KINDS = {Kind.ATTENTION, Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTED_E
 class WeightFormat(BaseModel):
     """How the weights are stored: the format and the parameters read from `quantization_config`."""
 
-    name: Literal["bf16", "fp8", "fp8-channel", "int4", "mxfp4", "nvfp4"]
+    # "release": no quantization_config rule; each tensor as its family's release stores it (Tensor.store: Kimi-K3)
+    name: Literal["bf16", "fp8", "fp8-channel", "int4", "mxfp4", "nvfp4", "release"]
     from_config: bool  # False when --weights forced it
     base_dtype: str = "BF16"  # unquantized tensors
     fp8_dtype: str = "F8_E4M3"
@@ -105,6 +106,7 @@ class WeightFormat(BaseModel):
     # names); mxfp4: modules_to_not_convert (globs)
     exclude: tuple[str, ...] = ()  # nvfp4: ModelOpt's exclude_modules / ignore (globs)
     source: str = ""  # where the format was read, when not the config.json itself
+    release: str | None = None  # a family whose release fixes its own per-tensor layout (Tensor.store)
     # fp8-channel: GLM-4.5-FP8 also stores its MTP layer's shared_head.head in fp8 (see weight_format).
     quantize_mtp_head: bool = False
 
@@ -121,6 +123,8 @@ class WeightFormat(BaseModel):
     def describe(self) -> str:
         src = ("forced by --weights" if not self.from_config else f"from {self.source}" if self.source
                else "from the config")
+        if self.release and self.from_config:
+            return f"{self.release}, {src}"
         if self.name == "fp8":
             extra = f", scale_fmt {self.scale_fmt}" if self.scale_fmt else ""
             return (f"fp8 ({self.fp8_dtype}, one float32 scale per {self.block[0]}×{self.block[1]} block{extra}), "
@@ -197,6 +201,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         native = "mxfp4"
     elif method == "modelopt" and str(q.get("quant_algo", "")).upper() == "NVFP4":
         native = "nvfp4"
+    elif method == "compressed-tensors" and q.get("format") == "mxfp4-pack-quantized" and \
+            getattr(type(cfg), "RELEASE_FORMAT", None):
+        native = "release"  # Kimi-K3: which tensors are MXFP4 is the family's release layout (Tensor.store)
     else:
         native = "?"
     name = override or native
@@ -206,6 +213,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             f"pass --weights {'|'.join(FORMATS)}"
         )
     from_config = name == native
+    release = getattr(type(cfg), "RELEASE_FORMAT", None) if from_config else None
     if name == "fp8":
         block = tuple(q.get("weight_block_size") or FP8_BLOCK_DEFAULT) if native == "fp8" else FP8_BLOCK_DEFAULT
         if len(block) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
@@ -214,7 +222,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         if fmt not in ("e4m3", "e5m2"):
             raise InputError(f"{where}: fmt: unknown fp8 format {echo(fmt)} (e4m3 or e5m2)")
         return WeightFormat(name="fp8", from_config=from_config, base_dtype=base, fp8_dtype=f"F8_{fmt.upper()}",
-                            block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None)
+                            block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None, release=release)
     if name == "fp8-channel":
         ignore = ()
         if native == "fp8-channel":
@@ -249,7 +257,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             return WeightFormat(name="nvfp4", from_config=False, base_dtype=base, group_size=NVFP4_GROUP_DEFAULT,
                                 exclude=NVFP4_EXCLUDE_DEFAULT)
         return _nvfp4_format(q, base, where)
-    return WeightFormat(name="bf16", from_config=from_config, base_dtype=base)
+    if name == "release":
+        return WeightFormat(name="release", from_config=True, base_dtype=base, group_size=MX_GROUP, release=release)
+    return WeightFormat(name="bf16", from_config=from_config, base_dtype=base, release=release)
 
 
 def _one_weights_group(q: dict[str, Any], where: str) -> dict[str, Any]:
@@ -349,9 +359,35 @@ def _plain_dtype(t: Tensor, cfg: ModelConfig, fmt: WeightFormat) -> str:
     return fmt.base_dtype
 
 
+# Storage schemes a family's release fixes per tensor (Tensor.store), whatever quantization_config says:
+# DeepSeek-V4 stores fp8 linears with one e8m0 byte per 128×128 block under `.scale` (not a float32
+# `_scale_inv`), and its routed experts in MXFP4: e2m1 values two per byte (int8, packed along the input
+# dimension) with one e8m0 scale byte per 32 inputs (docs/arch-notes/deepseek-v4-kimi-k3.md, SOURCES.md).
+MX_GROUP = 32
+
+
+def _stored_as(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat) -> list[tuple[str, tuple[int, ...], str]]:
+    """A tensor stored the way its family's release stores it (`t.store`)."""
+    if t.store in DTYPE_BYTES:
+        return [(t.name, shape, t.store)]
+    out_f, in_f = shape
+    base = t.name.removesuffix(".weight")
+    if t.store == "fp8-e8m0":
+        b0, b1 = fmt.block
+        return [(t.name, shape, "F8_E4M3"), (f"{base}.scale", (ceil(out_f / b0), ceil(in_f / b1)), "F8_E8M0")]
+    if t.store == "mxfp4":
+        return [(t.name, (out_f, ceil(in_f / 2)), "I8"), (f"{base}.scale", (out_f, ceil(in_f / MX_GROUP)), "F8_E8M0")]
+    if t.store == "mxfp4-ct":  # compressed-tensors mxfp4-pack-quantized (Kimi-K3): uint8 values and scales
+        return [(f"{base}.weight_packed", (out_f, ceil(in_f / 2)), "U8"),
+                (f"{base}.weight_scale", (out_f, ceil(in_f / MX_GROUP)), "U8")]
+    raise ValueError(f"unknown storage scheme {t.store!r}")  # pragma: no cover - adapters use the ones above
+
+
 def stored_parts(t: Tensor, shape: tuple[int, ...], fmt: WeightFormat, cfg: ModelConfig, is_q: bool
                  ) -> list[tuple[str, tuple[int, ...], str]]:
     """(name, shape, dtype) of what one copy of `t` with this shape (full or a shard) is stored as."""
+    if t.store is not None and (t.store in DTYPE_BYTES or fmt.from_config):
+        return _stored_as(t, shape, fmt)  # the release's own layout (dtype pins hold under --weights too)
     if not is_q:
         return [(t.name, shape, _plain_dtype(t, cfg, fmt))]
     out_f, in_f = shape
@@ -408,8 +444,8 @@ class Stored:
 
 def _role(name: str) -> str:
     for suffix, role in (("_scale_inv", "scale"), (".weight_scale", "scale"), (".weight_scale_2", "scale"),
-                         (".input_scale", "scale"), (".weight_packed", "packed"), ("_blocks", "packed"),
-                         ("_scales", "scale"),
+                         (".input_scale", "scale"), (".scale", "scale"), (".weight_packed", "packed"),
+                         ("_blocks", "packed"), ("_scales", "scale"),
                          (".weight_shape", "shape"), (".weight_zero_point", "zero_point")):
         if name.endswith(suffix):
             return role

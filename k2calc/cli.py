@@ -510,7 +510,7 @@ def check(file: Annotated[Path, typer.Argument(help="YAML file of named deployme
 def compare(
     models: Annotated[list[str], typer.Argument(help="Two or more presets, config files or model folders.", show_default=False)],
     context: Annotated[str, typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072).")] = "4k,128k",
-    kv_context: Annotated[str, typer.Option("--kv-context", help="Sequence length for the KV-cache and plan rows.")] = "128k",
+    kv_context: Annotated[Optional[str], typer.Option("--kv-context", help="Sequence length for the KV-cache and plan rows (default: the longest --context).")] = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="Add a memory plan on this GPU type (with --gpus).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
@@ -538,8 +538,9 @@ def compare(
         raise InputError("compare needs two or more models (presets, config files or folders)")
     specs = [load(m) for m in models]
     report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
-                            kv_context=parse_context(kv_context, "--kv-context"), gpu=gpu, gpus=gpus_,
-                            gpu_file=gpu_file, explain=explain, batch=batch, price_per_gpu_hour=price_per_gpu_hour)
+                            kv_context=parse_context(kv_context, "--kv-context") if kv_context is not None else None,
+                            gpu=gpu, gpus=gpus_, gpu_file=gpu_file, explain=explain, batch=batch,
+                            price_per_gpu_hour=price_per_gpu_hour)
     _emit(report, compare_tables(report, all_fields), format, report.notes)
 
 

@@ -33,8 +33,8 @@ class MetricRow(BaseModel):
     section: str
     name: str
     unit: str  # "params", "FLOP", "bytes"
-    values: list[int | None]
-    diff: list[int | None]  # value - first model's value
+    values: list[int | float | None]  # float: DeepSeek-V4's growing KV bytes per token (an entry per 4 or 128)
+    diff: list[int | float | None]  # value - first model's value
     ratio: list[float | None]  # value / first model's value
 
 
@@ -78,7 +78,7 @@ class CompareReport(BaseModel):
     notes: list[str]
 
 
-def _row(section: str, name: str, unit: str, values: list[int | None]) -> MetricRow:
+def _row(section: str, name: str, unit: str, values: list[int | float | None]) -> MetricRow:
     first = values[0]
     diff = [None if v is None or first is None else v - first for v in values]
     ratio = [None if v is None or not first else round(v / first, 6) for v in values]
@@ -121,7 +121,7 @@ def _attention_kinds(arch) -> str:
     return kinds[0] if len(counts) == 1 else " + ".join(f"{k} ({n})" for k, n in counts.items())
 
 
-def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int = 131072,
+def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int | None = None,
             gpu: str | None = None, gpus: int | None = None, gpu_file: list[str] | None = None,
             explain: bool = False, batch: int = 64, price_per_gpu_hour: float | None = None) -> CompareReport:
     """Every section for every model; `gpu` and `gpus` together add a memory plan and, on its layout, the
@@ -133,6 +133,7 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
 
     if len(specs) > MAX_MODELS:
         raise InputError(f"compare: {len(specs):,} models; at most {MAX_MODELS} side by side (each runs every analysis)")
+    kv_context = kv_context or max(contexts)  # the KV and plan rows follow the longest --context by default
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 
@@ -140,7 +141,8 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     params = [_row("params", "total", "params", [r.total for r in p]),
               _row("params", "active per token", "params", [r.active for r in p]),
               _row("params", "MTP modules", "params", [r.mtp for r in p])]
-    params += [_row("params", f"{key}", "params", [r.breakdown[key] for r in p]) for key in p[0].breakdown]
+    keys = dict.fromkeys(k for r in p for k in r.breakdown)  # a family's own kinds (V4's mHC) too
+    params += [_row("params", f"{key}", "params", [r.breakdown.get(key, 0) for r in p]) for key in keys]
 
     flops = []
     for phase in (Phase.prefill, Phase.decode):
@@ -153,8 +155,11 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
             notes.append(f"{phase.value}: the models default to different MLA forms ({', '.join(sorted(forms))})")
 
     kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
-    kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv]),
-               _row("kv", f"per {format_context(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
+    kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv])]
+    if any(r.constant_bytes_per_request for r in kv):  # windows, compressed caches, recurrent states
+        kv_rows += [_row("kv", "growing part per token of context", "bytes", [r.growing_bytes_per_token for r in kv]),
+                    _row("kv", "constant part per request", "bytes", [r.constant_bytes_per_request for r in kv])]
+    kv_rows += [_row("kv", f"per {format_context(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
                _row("kv", "MHA would cache per token", "bytes", [r.mha_bytes_per_token for r in kv])]
 
     ck = [checkpoint_report(s) for s in specs]

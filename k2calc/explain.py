@@ -170,6 +170,28 @@ def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
     return out
 
 
+def _shared_kv_sequence(layers, report):
+    """DeepSeek-V4's bytes per sequence as a sum over its layer kinds (the terms kv.layer_sequence_bytes adds)."""
+    from .kv import shared_kv_entry_bytes, shared_kv_index_bytes, shared_kv_state_bytes
+    from .arch.tensors import Expr
+
+    groups: dict = {}
+    for a in layers:
+        groups[a] = groups.get(a, 0) + 1
+    tokens, total = report.tokens_allocated, None
+    for a, n in groups.items():
+        ratio, entry = a.shared_kv.compress_ratio.value, shared_kv_entry_bytes(a, report.dtype).value
+        term = Expr("entry", entry) * Expr("min(tokens, sliding_window)", min(tokens, a.window.cap))
+        if ratio:
+            per = entry + (shared_kv_index_bytes(a, report.dtype).value if a.indexer else 0)
+            per_entry = Expr("entry+index_key", per, True) if a.indexer else Expr("entry", per)
+            term = (term + per_entry * Expr(f"floor(tokens/{ratio})", tokens // ratio)
+                    + Expr("state_rings", shared_kv_state_bytes(a)))
+        term = Expr(f"layers(ratio {ratio})", n) * term
+        total = term if total is None else total + term
+    return total
+
+
 def explain_kv(cfg, report) -> list[Formula]:
     """A KV report's sizes as formulas, from the very expressions `k2calc.kv` computes them with."""
     from .kv import indexer_bytes, mha_values, mla_bytes, value_bytes
@@ -196,6 +218,19 @@ def explain_kv(cfg, report) -> list[Formula]:
                     * Expr("min(tokens, window)" if t.window else "tokens", kept))
             terms = term if terms is None else terms + term
         sequence = terms
+    kda = [cfg.layer(i).attention for i in range(report.layers) if cfg.layer(i).attention.linear is not None]
+    if kda:  # Kimi-K3: the other layers cache per token; each KDA layer holds one fixed state per request
+        la = kda[0].linear
+        width = la.num_heads * la.head_dim
+        state = width * la.head_dim * const(4) + const(3) * (la.conv_kernel - const(1)) * width * const(2)
+        out.append(formula("KDA state per layer", state, " bytes (fp32 recurrent state + bf16 convolution tails)"))
+        per_token = Expr("caching layers", report.layers - len(kda)) * per_layer
+        sequence = (Expr("bytes_per_token", per_token.value) * Expr("tokens", report.tokens_allocated)
+                    + Expr("KDA layers", len(kda)) * Expr("kda_state", state.value))
+    shared = [cfg.layer(i).attention for i in range(report.layers) if cfg.layer(i).attention.shared_kv]
+    if shared:  # DeepSeek-V4: window entries + compressed entries (+ indexer keys) + state rings per layer
+        sequence, out[0] = _shared_kv_sequence(shared, report), formula(
+            "per entry (one K = V head)", per_layer, f" bytes ({report.dtype})")
     out += [formula("bytes_per_token", per_token),
             formula("bytes_per_sequence", sequence),
             formula("bytes_total", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),

@@ -27,6 +27,10 @@ token per layer); engines decode in the absorbed form for that reason, and prefi
 (cheaper attention: scores + weighted sum cost 192+128 = 320 multiply-adds per head per attended token
 against 576+512 = 1,088 absorbed, for V3's widths).
 
+Kimi Delta Attention (KDA, linear attention): per layer and token, reading the num_heads states of
+head_dim × head_dim (S·k and q·S) is counted as `attention_scores`, 4·num_heads·head_dim², writing them
+(decay and rank-1 update) as `attention_values`, the same again; neither grows with the context.
+
 GQA/MHA/MQA: scores 2·num_attention_heads·head_dim and weighted sum 2·num_attention_heads·head_dim per
 attended token (every query head reads its KV head). A sliding-window layer attends to at most its
 window; a chunked layer to the tokens of its chunk so far.
@@ -73,7 +77,7 @@ class AttentionForm(str, Enum):
 DEFAULT_FORM = {Phase.prefill: AttentionForm.naive, Phase.decode: AttentionForm.absorbed}
 
 LINEAR_KEYS = ["embedding", "attention_proj", "indexer_proj", "dense_mlp", "shared_experts", "routed_experts",
-               "router", "lm_head", "mtp_proj"]
+               "router", "lm_head", "mtp_proj", "hyper_connections"]
 ATTENTION_KEYS = ["attention_scores", "attention_values", "kv_reexpansion", "indexer_scores"]
 COMPONENT_KEYS = LINEAR_KEYS + ATTENTION_KEYS
 
@@ -102,6 +106,24 @@ def linear_flops(tensors: list[Tensor], experts_per_tok: int) -> dict[str, int]:
     return out
 
 
+def _v4_linear(tensors: list[Tensor], experts_per_tok: int) -> dict[str, int]:
+    """DeepSeek-V4's linear FLOPs per token in the parts its paper names (2 × matmul parameters touched)."""
+    out = dict.fromkeys(["grouped output projection (wo_a, wo_b)", "compressors", "indexer projections",
+                         "mHC mixers", "routed experts", "shared experts"], 0)
+    for t in tensors:
+        if not t.matmul or not t.counted:
+            continue
+        m = t.module
+        key = ("compressors" if ".compressor." in t.name else "indexer projections" if ".indexer." in t.name
+               else "grouped output projection (wo_a, wo_b)" if m.endswith(("wo_a", "wo_b"))
+               else "mHC mixers" if t.kind is Kind.HYPER_CONNECTIONS
+               else "routed experts" if t.kind is Kind.ROUTED_EXPERTS
+               else "shared experts" if t.kind is Kind.SHARED_EXPERTS else None)
+        if key:
+            out[key] += 2 * t.active(experts_per_tok)
+    return out
+
+
 def _sum_attended(n: int, cap: int | None) -> int:
     """sum over t = 1..n of min(t, cap): tokens attended over a causal prompt of n tokens."""
     if cap is None or n <= cap:
@@ -122,6 +144,10 @@ class Coefficients:
 def coefficients(model, form: AttentionForm) -> Coefficients:
     """The first layer's coefficients (a model or an Attention)."""
     att = model if isinstance(model, Attention) else describe(model).attention
+    if att.linear is not None:  # KDA: one state per head; per token read it (S·k, q·S) and write it (decay, update)
+        la = att.linear
+        per = const(4) * la.num_heads * la.head_dim * la.head_dim
+        return Coefficients(per, per, const(0), None)
     two, heads, m = const(2), att.num_heads, att.mla
     if m is None:  # GQA: each query head scores and sums over its KV head's keys and values
         scores = values = two * heads * att.head_dim
@@ -148,16 +174,46 @@ def _sum_chunked(n: int, chunk: int) -> int:
 @dataclass(frozen=True)
 class Attended:
     """Tokens one layer attends to in a phase: the last token's count, the sum over the phase's tokens,
-    the indexer's scored tokens, and (naive MLA decode) the cached tokens re-expanded."""
+    the indexer's scored tokens, and (naive MLA decode) the cached tokens re-expanded. DeepSeek-V4
+    layers split `total` into window entries and compressed entries (`compressed`)."""
 
     last: int
     total: int
     indexed: int
     reexpanded: int
+    compressed: int = 0
+
+
+def _sum_floor(n: int, r: int, cap: int | None = None) -> int:
+    """sum over t = 1..n of min(floor(t/r), cap): compressed entries a causal prompt reads (or scores)."""
+    if cap is not None and n >= r * cap:
+        return _sum_floor(r * cap - 1, r) + cap * (n - r * cap + 1)
+    q, rem = divmod(n, r)
+    return r * q * (q - 1) // 2 + q * (rem + 1)
+
+
+def _attended_shared_kv(att: Attention, phase: Phase, n: int) -> Attended:
+    """DeepSeek-V4: the sliding window, plus one entry per `ratio` tokens (ratio 4: the indexer scores all
+    of them and attention reads index_topk; ratio 128: all of them)."""
+    w, ratio = att.window.cap, att.shared_kv.compress_ratio.value
+    topk = att.indexer.topk.value if att.indexer else None
+    if phase is Phase.prefill:
+        window = _sum_attended(n, w)
+        comp = _sum_floor(n, ratio, topk) if ratio else 0
+        indexed = _sum_floor(n, ratio) if topk else 0
+        last = min(n, w) + (min(n // ratio, topk) if topk else n // ratio if ratio else 0)
+        return Attended(last, window + comp, indexed, 0, comp)
+    t = n + 1  # the new token with the n cached ones
+    comp = (min(t // ratio, topk) if topk else t // ratio) if ratio else 0
+    return Attended(min(t, w) + comp, min(t, w) + comp, t // ratio if topk else 0, 0, comp)
 
 
 def attended(att: Attention, phase: Phase, n: int, form: AttentionForm) -> Attended:
     """What one layer with this attention reads at context n (prefill: n prompt tokens; decode: n cached)."""
+    if att.shared_kv is not None:
+        return _attended_shared_kv(att, phase, n)
+    if att.linear is not None:  # KDA: every token reads and writes its one state, whatever the context
+        return Attended(1, n if phase is Phase.prefill else 1, 0, 0)
     w = att.window
     cap = att.indexer.topk.value if att.indexer else w.cap
     if phase is Phase.prefill:
@@ -189,6 +245,9 @@ class FlopsPoint(BaseModel):
     by_component: dict[str, int]  # per token; keys: COMPONENT_KEYS
     phase_total: int  # FLOPs of the whole phase (exact)
     attention_share: float  # attention / total
+    # DeepSeek-V4, per token: window / compressed attention, indexer, grouped output projection, compressors,
+    # mHC, experts (a regrouping of by_component; empty for other families).
+    parts: dict[str, int] = {}
 
 
 class MFU(BaseModel):
@@ -239,6 +298,8 @@ class FlopsModel:
         k = cfg.num_experts_per_tok
         self.linear_main = linear_flops([t for t in tensors if not t.mtp], k)
         self.linear_mtp = linear_flops([t for t in tensors if t.mtp], k)
+        self.shared_kv = any(lay.attention.shared_kv is not None for lay in cfg.all_layers)
+        self.v4_linear = {mtp: _v4_linear([t for t in tensors if t.mtp == mtp], k) for mtp in (False, True)}
         # Layers that attend alike (attention description -> count), main layers and MTP layers apart.
 
     @staticmethod
@@ -281,10 +342,20 @@ class FlopsModel:
         for key in ATTENTION_KEYS:
             phase_parts[key] = 0
         last = 0
+        v4 = {"window attention": 0, "compressed attention (ratio 4, top-k)": 0,
+              "compressed attention (ratio 128)": 0} if self.shared_kv else {}
         # Every prompt token is expanded once in prefill (already in the linear cost); per layer group:
         for att, layers in self.groups(mtp).items():
             c, a = coefficients(att, form), attended(att, phase, n, form)
             last = max(last, a.last)
+            if att.shared_kv is not None:
+                per = layers * (c.scores.value + c.values.value)
+                v4["window attention"] += per * (a.total - a.compressed)
+                ratio = att.shared_kv.compress_ratio.value
+                if ratio:
+                    v4[f"compressed attention (ratio {ratio}{', top-k' if att.indexer else ''})"] = (
+                        v4.get(f"compressed attention (ratio {ratio}{', top-k' if att.indexer else ''})", 0)
+                        + per * a.compressed)
             phase_parts["attention_scores"] += layers * c.scores.value * a.total
             phase_parts["attention_values"] += layers * c.values.value * a.total
             phase_parts["kv_reexpansion"] += layers * c.reexpansion.value * a.reexpanded
@@ -292,10 +363,18 @@ class FlopsModel:
         per_token = {k: (2 * v + tokens) // (2 * tokens) for k, v in phase_parts.items()}  # rounded, in integers
         lin = sum(per_token[k] for k in LINEAR_KEYS)
         att = sum(per_token[k] for k in ATTENTION_KEYS)
+        parts: dict[str, int] = {}
+        if self.shared_kv:
+            parts = {k: (2 * v + tokens) // (2 * tokens) for k, v in v4.items()}
+            parts["indexer scores"] = per_token["indexer_scores"]
+            split = {k: v + (self.v4_linear[True][k] if mtp else 0) for k, v in self.v4_linear[False].items()}
+            parts.update(split)
+            parts["lm_head"] = per_token["lm_head"]
+            parts["other linear (q, kv, router)"] = lin + att - sum(parts.values())  # parts sum to total
         return FlopsPoint(
             phase=phase.value, context=n, attended=last, attention_form=form.value, tokens=tokens,
             logits_tokens=logits, linear=lin, attention=att, total=lin + att, by_component=per_token,
-            phase_total=sum(phase_parts.values()), attention_share=att / (lin + att),
+            phase_total=sum(phase_parts.values()), attention_share=att / (lin + att), parts=parts,
         )
 
     def crossover(self, phase: Phase, form: AttentionForm, *, all_logits: bool = False, mtp: bool = False,
@@ -330,6 +409,12 @@ class FlopsModel:
         windows = sorted({f"{a.window.kind.value} {a.window.cap}" for a in self.groups(True) if a.window.cap})
         if windows:
             out["windows"] = f"{', '.join(windows)}: those layers attend to at most their window (chunk) of tokens"
+        if any(a.shared_kv is not None for a in self.groups(True)):
+            out["DeepSeek-V4 attention"] = (
+                "one K = V head of head_dim: scores and weighted sum 2·num_attention_heads·head_dim each per entry; "
+                "every layer reads min(t, sliding_window) window entries; ratio-4 layers add min(floor(t/4), "
+                "index_topk) compressed entries chosen by the indexer, which scores all floor(t/4) "
+                "(2·index_n_heads·index_head_dim each); ratio-128 layers read all floor(t/128)")
         if not cfg.is_mla:
             return out
         where = ("expands the token's own latent into its key and value" if form is AttentionForm.naive

@@ -30,6 +30,10 @@ def cached_values(att: Attention) -> Expr:
     """Values one token caches in a layer with this attention (K and V of each KV head, or MLA's latent)."""
     if att.mla is not None:
         return att.mla.latent
+    if att.shared_kv is not None:  # DeepSeek-V4: one head that is both key and value
+        return att.shared_kv.head_dim
+    if att.linear is not None:  # KDA: a fixed state per request, nothing per token
+        return const(0)
     return const(2) * att.num_key_value_heads * att.head_dim
 
 
@@ -39,6 +43,8 @@ def latent_width(cfg) -> int:
 
 def attention_bytes(att: Attention, kv_dtype: str = "bf16") -> Expr:
     """Bytes of attention cache one token holds in one layer, as a formula over config fields."""
+    if att.shared_kv is not None:
+        return shared_kv_entry_bytes(att, kv_dtype)
     if att.mla is not None and kv_dtype == "fp8-flashmla":
         r, rope = att.mla.kv_lora_rank, att.mla.qk_rope_head_dim
         # Latent in fp8 + a float32 scale per 128 latent values + RoPE part kept in bf16:
@@ -108,9 +114,143 @@ def layer_bytes(att: Attention, kv_dtype: str = "bf16", kv_heads_divisor: int = 
     if att.mla is None and kv_heads_divisor > 1:
         heads = att.num_key_value_heads.value
         b = b * -(-heads // kv_heads_divisor) // heads  # ceil(kv_heads / tp) heads per GPU, at least one
-    if att.indexer is not None:
+    if att.indexer is not None and att.shared_kv is None:  # V4's indexer keys come per compressed entry
         b += index_key_bytes(att.indexer).value
     return b
+
+
+# ---------------------------------------------------------------------------------------------------
+# DeepSeek-V4 as the engines lay it out (SGLang DeepSeekV4SingleKVPool and vLLM's fp8_ds_mla, SOURCES.md):
+# an entry of the one K = V head is its NoPE values in fp8, its RoPE values in bf16 and one e8m0 scale per
+# 64-value tile of the NoPE part plus one pad byte: 448 + 64·2 + 8 = 584 bytes. Every layer keeps its
+# sliding window of entries; a ratio-r layer adds one compressed entry per r tokens (ratio 4: plus an
+# indexer key, fp8 + a float32 scale per 128 values = 132 bytes); the compressors keep fp32 state rings of
+# coff·ratio rows (kv and score, 2·coff·head_dim values; the indexer's, 2·2·index_head_dim) per request.
+# bf16 is vLLM's blog basis: 2 bytes per value, indexer keys too (512·2 and 128·2).
+V4_TILE = 64  # NoPE values per e8m0 scale (DSV4_FP8_QUANT_TILE)
+V4_STATE_BYTES = 4  # the compressors' state rings are float32
+
+
+def shared_kv_entry_bytes(att: Attention, kv_dtype: str = "bf16") -> Expr:
+    """Bytes of one cached entry (window or compressed) of DeepSeek-V4's one K = V head."""
+    v4 = att.shared_kv
+    if kv_dtype in ("fp8", "fp8-flashmla"):
+        nope = v4.head_dim - v4.qk_rope_head_dim
+        return nope * const(1) + v4.qk_rope_head_dim * const(2) + nope.ceil_div(V4_TILE) + const(1)
+    return v4.head_dim * const(value_bytes(kv_dtype))
+
+
+def shared_kv_index_bytes(att: Attention, kv_dtype: str = "bf16") -> Expr:
+    """Bytes of one indexer key per compressed entry (ratio-4 layers): fp8 + scales, or bf16."""
+    if kv_dtype in ("fp8", "fp8-flashmla"):
+        return index_key_bytes(att.indexer)
+    return att.indexer.head_dim * const(value_bytes(kv_dtype))
+
+
+def shared_kv_state_rows(att: Attention) -> tuple[int, int]:
+    """(rows, values per row) of the compressors' state ring in this layer: coff·ratio rows of kv + score
+    for coff series (2·coff·head_dim), plus the indexer compressor's (2·2·index_head_dim); (0, 0) without."""
+    v4 = att.shared_kv
+    ratio, coff = v4.compress_ratio.value, v4.coff
+    if not ratio:
+        return 0, 0
+    row = 2 * coff * v4.head_dim.value
+    if att.indexer is not None:
+        row += 2 * 2 * att.indexer.head_dim.value
+    return coff * ratio, row
+
+
+def shared_kv_state_bytes(att: Attention, state_bytes: int = V4_STATE_BYTES) -> int:
+    """The compressors' state rings one request keeps in this layer (0 for a window-only layer)."""
+    rows, row = shared_kv_state_rows(att)
+    return rows * row * state_bytes
+
+
+def sglang_bytes_per_full_token(arch: Architecture, swa_full_tokens_ratio: float = 0.1, state_bytes: int = 4,
+                                kv_dtype: str = "fp8") -> float:
+    """SGLang's DeepSeek-V4 pool coefficient (DSV4PoolConfigurator._get_bytes_per_full_token, SOURCES.md):
+    bytes per token of full capacity F, every pool that scales with F divided by F. The window pool holds
+    swa_full_tokens_ratio·F entries on every layer, the compressed pools F/ratio entries (+ indexer keys),
+    the ratio-4 state rings scale with the window pool (rows/window per window token); the ratio-128 rings
+    are reserved per request apart (`--swa-full-tokens-ratio`, state dtype: fp32 4 bytes or bf16 2)."""
+    total = 0.0
+    for lay in arch.layers:
+        att = lay.attention
+        entry = shared_kv_entry_bytes(att, kv_dtype).value
+        total += swa_full_tokens_ratio * entry + shared_kv_growing(att, kv_dtype)
+        if att.indexer is not None:
+            rows, row = shared_kv_state_rows(att)
+            total += swa_full_tokens_ratio * rows / att.window.cap * row * state_bytes
+    return total
+
+
+def sglang_pool_line(arch: Architecture, full_tokens: int, swa_full_tokens_ratio: float = 0.1,
+                     page_size: int = 256) -> dict[str, int]:
+    """SGLang's DeepSeek-V4 pool sizes for a full capacity of `full_tokens` (its log line "full=..., swa=...,
+    c4=..., c128=..."): the window pool is swa_full_tokens_ratio of it in whole pages, each compressed pool one
+    entry per `ratio` tokens (page_size 256: a 64-entry page of the ratio-4 pool)."""
+    ratios = sorted({lay.attention.shared_kv.compress_ratio.value for lay in arch.layers} - {0})
+    out = {"full": full_tokens // page_size * page_size,
+           "swa": int(full_tokens * swa_full_tokens_ratio) // page_size * page_size}
+    out.update({f"c{r}": full_tokens // r for r in ratios})
+    return out
+
+
+def shared_kv_growing(att: Attention, kv_dtype: str = "bf16") -> float:
+    """Bytes per token of context this layer's compressed branch adds: (entry + indexer key) / ratio."""
+    ratio = att.shared_kv.compress_ratio.value
+    if not ratio:
+        return 0.0
+    per_entry = shared_kv_entry_bytes(att, kv_dtype).value
+    if att.indexer is not None:
+        per_entry += shared_kv_index_bytes(att, kv_dtype).value
+    return per_entry / ratio
+
+
+def linear_state_bytes(att: Attention, kv_dtype: str = "bf16") -> int:
+    """A KDA layer's per-request state: the fp32 recurrent state num_heads·head_dim·head_dim and the
+    short-convolution tails of q, k and v, (conv_kernel-1)·num_heads·head_dim each in the model dtype
+    (vLLM kda_state_shape / kda_state_dtype; transformers keeps the recurrent state in float32)."""
+    la = att.linear
+    width = la.num_heads.value * la.head_dim.value
+    return width * la.head_dim.value * 4 + 3 * (la.conv_kernel.value - 1) * width * 2
+
+
+def layer_sequence_bytes(att: Attention, tokens: int, kv_dtype: str = "bf16", kv_heads_divisor: int = 1) -> int:
+    """Bytes one sequence of `tokens` holds in a layer with this attention: its kept tokens' cache, or
+    (DeepSeek-V4) window entries + compressed entries + state rings, or (KDA) a fixed state."""
+    if att.linear is not None:  # the state splits by heads under tensor parallelism (vLLM's KDA layer)
+        heads = att.linear.num_heads.value
+        return linear_state_bytes(att, kv_dtype) * -(-heads // kv_heads_divisor) // heads
+    if att.shared_kv is not None:
+        ratio = att.shared_kv.compress_ratio.value
+        entry = shared_kv_entry_bytes(att, kv_dtype).value
+        b = kept_tokens(att, tokens) * entry + shared_kv_state_bytes(att)
+        if ratio:
+            b += tokens // ratio * entry
+        if att.indexer is not None:
+            b += tokens // ratio * shared_kv_index_bytes(att, kv_dtype).value
+        return b
+    return kept_tokens(att, tokens) * layer_bytes(att, kv_dtype, kv_heads_divisor)
+
+
+def growing_and_constant(arch: Architecture, kv_dtype: str = "bf16", layers=None) -> tuple[float, int]:
+    """(bytes per token of context, bytes per request) once a sequence is longer than every window: what
+    grows with the length, and what a request holds whatever its length (windows, compressor and
+    recurrent states). Full-attention layers only grow; windowed and KDA layers are constant."""
+    grow, const_ = 0.0, 0
+    for i in range(arch.num_hidden_layers) if layers is None else layers:
+        att = arch.layer(i).attention
+        if att.linear is not None:
+            const_ += linear_state_bytes(att, kv_dtype)
+        elif att.shared_kv is not None:
+            grow += shared_kv_growing(att, kv_dtype)
+            const_ += att.window.cap * shared_kv_entry_bytes(att, kv_dtype).value + shared_kv_state_bytes(att)
+        elif att.window.cap is not None:
+            const_ += att.window.cap * layer_bytes(att, kv_dtype)
+        else:
+            grow += layer_bytes(att, kv_dtype)
+    return grow, const_
 
 
 def kept_tokens(att: Attention, tokens: int) -> int:
@@ -123,8 +263,7 @@ def sequence_bytes(arch: Architecture, tokens: int, kv_dtype: str = "bf16", laye
                    kv_heads_divisor: int = 1) -> int:
     """Bytes of cache one sequence of `tokens` holds over `layers` (indices; default every decoder layer)."""
     idx = range(arch.num_hidden_layers) if layers is None else layers
-    return sum(kept_tokens(arch.layer(i).attention, tokens) * layer_bytes(arch.layer(i).attention, kv_dtype,
-                                                                          kv_heads_divisor) for i in idx)
+    return sum(layer_sequence_bytes(arch.layer(i).attention, tokens, kv_dtype, kv_heads_divisor) for i in idx)
 
 
 def beyond_max_position_note(cfg, contexts: list[int], what: str = "--context") -> str | None:
@@ -143,6 +282,8 @@ def mha_values(cfg, groups: int | None = None) -> Expr:
     kv_heads = att.num_heads if groups is None else Expr("groups", groups)
     if att.mla is not None:
         return kv_heads * (att.mla.qk_nope_head_dim + att.mla.qk_rope_head_dim + att.mla.v_head_dim)
+    if att.linear is not None:  # a model of KDA layers only: what softmax attention of its heads would cache
+        return kv_heads * (att.linear.head_dim + att.linear.head_dim)
     return kv_heads * (att.head_dim + att.head_dim)
 
 
@@ -215,6 +356,10 @@ class KVReport(KVPoint):
     mtp_weight_bytes: int | None = None  # ...and their bytes in the config's weight format, with --mtp
     sweep: list[KVPoint]
     layer_types: list[KVLayerType] = []
+    # Past every window: the cache grows by growing_bytes_per_token per token of context and holds
+    # constant_bytes_per_request whatever the length (windows, compressor and recurrent states).
+    growing_bytes_per_token: float = 0.0
+    constant_bytes_per_request: int = 0
     full_attention_bytes_per_sequence: int | None = None  # windowed models: with no window anywhere
     notes: list[str]
 
@@ -257,9 +402,12 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     def fmt(name: str, values: Expr) -> CacheFormat:
         b = values.value * vb * layers
         return CacheFormat(name=name, formula=values.text, values_per_token_layer=values.value, bytes_per_token=b,
-                           ratio=b / per_token)
+                           ratio=b / per_token if per_token else 0.0)  # 0: nothing cached per token
 
-    label = "MLA" if cfg.is_mla else f"GQA {cfg.attention.num_key_value_heads.value}×{cfg.attention.head_dim.value}"
+    att0 = cfg.attention
+    label = ("MLA" if cfg.is_mla else f"shared KV 1×{att0.shared_kv.head_dim.value}, K = V" if att0.shared_kv
+             else "KDA (a fixed state, nothing per token)" if att0.linear
+             else f"GQA {att0.num_key_value_heads.value}×{att0.head_dim.value}")
     formats = [CacheFormat(name=f"{label} ({kv_dtype})" + (" + indexer keys" if idx else ""),
                            formula=latent(cfg).text + (" (+ indexer: index_head_dim fp8 + fp32 scale per 128)"
                                                                        if idx else ""),
@@ -271,12 +419,14 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         gqa_fmt = fmt(f"GQA, {gqa} groups", mha_values(cfg, gqa))
         formats.append(gqa_fmt)
 
+    grow, constant = growing_and_constant(cfg, kv_dtype, range(layers))
     sweep = []
     for n in contexts:
         if n < 1:
             raise InputError(f"--context {n}: must be at least 1")
         alloc = pages(n, page_size)
-        seq = sequence_bytes(cfg, alloc, kv_dtype, range(layers)) if windowed else alloc * per_token
+        uneven = windowed or constant or grow != per_token  # windows, compressed entries, fixed states
+        seq = sequence_bytes(cfg, alloc, kv_dtype, range(layers)) if uneven else alloc * per_token
         sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, bytes_total=seq * batch,
                              gib_per_sequence=seq / GIB, gib_total=seq * batch / GIB))
     long_note = beyond_max_position_note(cfg, contexts)
@@ -284,18 +434,40 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         notes.append(long_note)
     types = layer_types(cfg, kv_dtype, range(layers))
     last = pages(contexts[-1], page_size)
+    held: dict[tuple, int] = {}  # each type's share, summed layer by layer (V4's compressed entries, KDA states)
+    for i in range(layers):
+        att = cfg.layer(i).attention
+        held[_type_key(att, kv_dtype)] = held.get(_type_key(att, kv_dtype), 0) + layer_sequence_bytes(att, last, kv_dtype)
     for t in types:
         t.tokens_kept = last if t.window is None else min(last, t.window)
-        t.bytes_per_sequence = t.count * t.bytes_per_token_layer * t.tokens_kept
+        t.bytes_per_sequence = held[(t.attention, t.bytes_per_token_layer, t.window)]
     full = last * per_token if windowed else None
-    if windowed:
+    shared = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.shared_kv is not None]
+    if windowed and not shared:  # V4's windows come with compressed entries: its own note below
         notes.append("windowed layers keep at most their window of tokens: "
                      + "; ".join(f"{t.count} × {t.attention}" for t in types)
                      + f"; with full attention in every layer a sequence would cache {full:,} bytes")
-    if kv_dtype == "fp8-flashmla":
+    if shared:
+        a = shared[0]
+        entry = shared_kv_entry_bytes(a, kv_dtype)
+        ix = next((x for x in shared if x.indexer is not None), None)
+        notes.append(f"DeepSeek-V4: one K = V head, {entry.value} bytes per entry ({entry.text}); every layer keeps "
+                     f"its {a.window.cap}-token window, a ratio-r layer one entry per r tokens"
+                     + (f" plus a {shared_kv_index_bytes(ix, kv_dtype).value}-byte indexer key (ratio 4)" if ix else "")
+                     + f"; the compressors' fp32 state rings are per request. Growing part {grow:,.2f} bytes per "
+                     f"token, constant part {constant:,} bytes per request"
+                     + (" (the engines' fp8 layout: SGLang, vLLM fp8_ds_mla)" if kv_dtype.startswith("fp8")
+                        else " (bf16 basis of vLLM's blog; engines store fp8: --kv-dtype fp8)"))
+    kda = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.linear is not None]
+    if kda:
+        notes.append(f"{len(kda)} KDA (linear-attention) layers keep a fixed state per request, "
+                     f"{linear_state_bytes(kda[0], kv_dtype):,} bytes each (fp32 recurrent state num_heads·head_dim² "
+                     "+ bf16 convolution tails), whatever the length: the constant part; only the other layers grow")
+    # (V4's fp8 layout, under both fp8 names, is the engines' 584-byte entry, noted above.)
+    if kv_dtype == "fp8-flashmla" and not shared:
         notes.append(f"fp8-flashmla: latent in fp8 with a float32 scale per {FLASHMLA_BLOCK} values, RoPE part in bf16; "
                      "MHA/GQA compared at 1 byte per value")
-    elif kv_dtype == "fp8":
+    elif kv_dtype == "fp8" and not shared:
         notes.append("fp8: one scale per tensor, every value in one byte (the scale is not counted)")
     if idx:
         notes.append(f"lightning indexer: {idx} bytes per token per layer of fp8 keys + a float32 scale per "
@@ -316,11 +488,12 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         values_per_token_layer=latent_width(cfg), formula=latent(cfg).text,
         mla_bytes_per_token_layer=mla, indexer_bytes_per_token_layer=idx, bytes_per_token_layer=per_token_layer,
         bytes_per_token=per_token, batch=batch, page_size=page_size, mha_bytes_per_token=mha.bytes_per_token,
-        ratio_vs_mha=mha.bytes_per_token / per_token, gqa_groups=gqa,
+        ratio_vs_mha=mha.bytes_per_token / per_token if per_token else 0.0, gqa_groups=gqa,
         gqa_bytes_per_token=gqa_fmt.bytes_per_token if gqa_fmt else None,
-        ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt else None,
+        ratio_vs_gqa=gqa_fmt.bytes_per_token / per_token if gqa_fmt and per_token else None,
         formats=formats, mtp_params=mtp_params, mtp_weight_bytes=mtp_weight_bytes, sweep=sweep,
-        layer_types=types, full_attention_bytes_per_sequence=full, notes=notes,
+        layer_types=types, full_attention_bytes_per_sequence=full, growing_bytes_per_token=grow,
+        constant_bytes_per_request=constant, notes=notes,
     )
 
 
@@ -329,10 +502,14 @@ def layer_types(arch: Architecture, kv_dtype: str, layers) -> list[KVLayerType]:
     rows: dict[tuple, KVLayerType] = {}
     for i in layers:
         att = arch.layer(i).attention
-        b = layer_bytes(att, kv_dtype)
-        key = (att.describe(), b, att.window.cap)
+        key = _type_key(att, kv_dtype)
         if key in rows:
             rows[key].count += 1
         else:
-            rows[key] = KVLayerType(attention=att.describe(), count=1, bytes_per_token_layer=b, window=att.window.cap)
+            rows[key] = KVLayerType(attention=key[0], count=1, bytes_per_token_layer=key[1], window=key[2])
     return list(rows.values())
+
+
+def _type_key(att: Attention, kv_dtype: str) -> tuple[str, int, int | None]:
+    """What makes layers cache alike: attention label, bytes per token per layer, window."""
+    return att.describe(), layer_bytes(att, kv_dtype), att.window.cap

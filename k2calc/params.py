@@ -17,7 +17,8 @@ from .config import ModelSpec
 from .arch.tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
 from .vision import vision_tensors
 
-BREAKDOWN_KEYS = [k.value for k in LANGUAGE_KINDS]
+# Contract keys, always present; a family-specific kind (DeepSeek-V4's hyper_connections) appears where it exists.
+BREAKDOWN_KEYS = [k.value for k in LANGUAGE_KINDS if k is not Kind.HYPER_CONNECTIONS]
 VISION_KINDS_ORDER = (Kind.VISION_TOWER, Kind.MM_PROJECTOR)
 
 
@@ -96,20 +97,28 @@ def group_tensors(tensors: list[Tensor]) -> list[TensorGroup]:
 
 def count_params(spec: ModelSpec) -> ParamReport:
     cfg = spec.arch
-    tensors = build_tensors(cfg)
+    tensors = [t for t in build_tensors(cfg) if t.counted]  # not a lookup table such as V4's tid2eid
     main = [t for t in tensors if not t.mtp]
     mtp = [t for t in tensors if t.mtp]
     k = cfg.num_experts_per_tok
 
+    # Layer types: dense or MoE, and the attention label where layers attend differently (DeepSeek-V4's
+    # window-only, compressed 4:1 and 128:1 layers); `params` sums the layers themselves.
+    labels = {cfg.layer(i).attention.describe() for i in range(cfg.num_hidden_layers)}
+    by_layer: dict[int, list[Tensor]] = {}
+    for t in main:
+        if t.layer is not None:
+            by_layer.setdefault(t.layer, []).append(t)
+    kinds: dict[str, list[int]] = {}
+    for i in range(cfg.num_hidden_layers):
+        name = "moe" if cfg.is_moe_layer(i) else "dense"
+        kinds.setdefault(name + (f", {cfg.layer(i).attention.describe()}" if len(labels) > 1 else ""), []).append(i)
     layer_types = []
-    for name, is_moe in (("dense", False), ("moe", True)):
-        idx = [i for i in range(cfg.num_hidden_layers) if cfg.is_moe_layer(i) == is_moe]
-        if not idx:
-            continue
-        one = [t for t in main if t.layer == idx[0]]
-        per_layer = sum(t.params for t in one)
-        layer_types.append(LayerType(type=name, count=len(idx), params_per_layer=per_layer,
-                                     active_per_layer=sum(t.active(k) for t in one), params=per_layer * len(idx)))
+    for name, idx in sorted(kinds.items(), key=lambda kv: (not kv[0].startswith("dense"), kv[1][0])):
+        one = by_layer.get(idx[0], [])
+        layer_types.append(LayerType(type=name, count=len(idx), params_per_layer=sum(t.params for t in one),
+                                     active_per_layer=sum(t.active(k) for t in one),
+                                     params=sum(t.params for i in idx for t in by_layer.get(i, []))))
 
     breakdown = _by_kind(main, lambda t: t.params)  # eh_proj (MTP_PROJ) lives only in MTP modules
     active_breakdown = _by_kind(main, lambda t: t.active(k))

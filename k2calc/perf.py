@@ -83,7 +83,7 @@ from .errors import InputError
 from .arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from .hardware import GPU
-from .kv import kept_tokens, layer_bytes
+from .kv import layer_sequence_bytes
 from .plan import _Item, _Model, Layout, SearchReport, layout_problem
 from .sizes import MAX_INT
 from .arch.tensors import Kind
@@ -334,11 +334,12 @@ class _Perf:
         form = default_form(self.arch, Phase(phase))
         c = coefficients(att, form)
         per = (c.scores.value + c.values.value) / lay.tp  # FLOPs per query token per attended token
-        kv = layer_bytes(att, self.kv_dtype, lay.tp if att.mla is None else 1)  # per cached token, this GPU
+        divisor = lay.tp if att.mla is None else 1  # GQA KV heads and KDA states split by TP; MLA's latent not
         if phase == "decode":
             a = attended(att, Phase.decode, context, form)
             seen, scored = q_tokens * a.last, q_tokens * a.indexed
-            nbytes = seqs * kept_tokens(att, context) * kv
+            # what the layer holds for a sequence: kept tokens, V4's compressed entries, a KDA state
+            nbytes = seqs * layer_sequence_bytes(att, context, self.kv_dtype, divisor)
         else:
             # q_tokens prompt tokens of `seqs` sequences, each a causal chunk of n = q_tokens / seqs tokens
             # continuing `context` cached ones: what a prompt of context + n attends, less its first context.
@@ -348,14 +349,15 @@ class _Perf:
             seen = seqs * (upto.total - (before.total if before else 0))
             scored = seqs * (upto.indexed - (before.indexed if before else 0))
             # the cache once, and q, k, v, o of the chunk: 2·(key + value width) per head = per FLOPs / 1 token
-            nbytes = seqs * kept_tokens(att, context + n) * kv + ACT_BYTES * q_tokens * per
+            nbytes = seqs * layer_sequence_bytes(att, context + n, self.kv_dtype, divisor) + ACT_BYTES * q_tokens * per
         main, indexer = seen * per, (scored * c.indexer.value if c.indexer else 0)
         flops = main + indexer
         # The indexer scores its fp8 keys at the FP8 peak (one rate for both: the peak-weighted mix).
         peak = flops / (main / self.attention_peak + indexer / self.hw.peak("fp8")[0]) if flops else self.attention_peak
         t, bound = self.hw.roofline(flops, nbytes, peak, k.attention_compute_efficiency,
                                     k.attention_memory_efficiency)
-        name = f"attention ({form.value} MLA)" if att.mla is not None else "attention (GQA)"
+        name = (f"attention ({form.value} MLA)" if att.mla is not None
+                else f"attention ({att.kind.value})" if att.shared_kv or att.linear else "attention (GQA)")
         return _Op(name, "attention", flops, nbytes, 0.0, t, bound, "attn")
 
     # -- communication ------------------------------------------------------------------------------
@@ -708,7 +710,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         raise InputError("give --input and --output together")
     fmt = spec_format(spec, weights)
     efmt = expert_weights or fmt.name
-    if efmt not in FORMATS:
+    if efmt not in FORMATS and efmt != fmt.name:  # the model's own format ("release": Kimi-K3) is accepted
         raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
     layout = layout.model_copy(update={"mtp": bool(mtp)})
     p = _Perf(spec, gpu, layout, fmt, efmt, kv_dtype, knobs)

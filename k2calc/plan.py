@@ -202,12 +202,18 @@ def shard_rule(t: Tensor) -> str:
         return COLUMN
     if t.kind is Kind.ATTENTION and last in ("k_proj", "v_proj"):
         return KV_HEADS  # GQA: split by KV heads up to their count, then replicated (vLLM QKVParallelLinear)
-    if t.kind is Kind.ATTENTION and (t.matmul or bias or last == "sinks"):
-        if last in ("q_proj", "q_b_proj", "kv_b_proj", "sinks"):
-            return COLUMN  # split by heads (gpt-oss: one sink per head)
+    if t.kind is Kind.ATTENTION and (t.matmul or bias or last in ("sinks", "q_conv1d", "k_conv1d", "v_conv1d")):
+        if last in ("q_proj", "q_b_proj", "kv_b_proj", "sinks", "g_proj", "b_proj", "f_b_proj", "q_conv1d", "k_conv1d",
+                    "v_conv1d"):
+            return COLUMN  # split by heads (gpt-oss: one sink per head; Kimi-K3: gates, KDA beta, decay, convolutions)
         if last == "o_proj" and not bias:
             return ROW
     return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, o_proj bias
+
+
+def _kv_heads(att) -> int:
+    """Heads k_proj and v_proj are split by: GQA's KV heads, or every head of a KDA layer."""
+    return (att.num_key_value_heads or att.num_heads).value
 
 
 @dataclass(frozen=True)
@@ -238,19 +244,24 @@ class _Model:
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
         items = [_Item(t, r, quantized(t, fmt, prefix),
-                       cfg.layer(t.layer).attention.num_key_value_heads.value if r == KV_HEADS else 0)
+                       _kv_heads(cfg.layer(t.layer).attention) if r == KV_HEADS else 0)
                  for t in build_tensors(cfg) for r in (shard_rule(t),)]
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
         self.last = [i for i in items if i.t.layer is None and i.t.kind is not Kind.EMBEDDING]
         self.mtp = [i for i in items if i.t.mtp]
-        self.layer_type = ["moe" if cfg.is_moe_layer(i) else "dense" for i in range(cfg.num_hidden_layers)]
+        # Layers that hold alike: dense or MoE, split further where layers differ in structure (DeepSeek-V4's
+        # window-only, compressed and hash-routed layers); each type's tensors are its first layer's.
+        kinds = {lay: n for n, lay in enumerate(dict.fromkeys(cfg.layers))}
+        self.layer_type = [("moe" if cfg.is_moe_layer(i) else "dense")
+                           + (f" {kinds[cfg.layers[i]]}" if len(kinds) > 2 else "") for i in range(cfg.num_hidden_layers)]
         self.per_type: dict[str, list[_Item]] = {}
-        for typ in ("dense", "moe"):
-            if typ in self.layer_type:
-                idx = self.layer_type.index(typ)
-                self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
+        for typ in dict.fromkeys(self.layer_type):
+            idx = self.layer_type.index(typ)
+            self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
         self.items = items
-        self.windowed = any(lay.attention.window.cap is not None for lay in cfg.all_layers)
+        # Layers whose cache is not tokens × bytes per token (windows, V4's compressed entries, KDA states).
+        self.windowed = any(lay.attention.window.cap is not None or lay.attention.linear is not None
+                            for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
         seen: dict[tuple, _Item] = {}
         for it in items:
@@ -446,7 +457,7 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int, distinct: boo
                 out.append(replace(seen[key], index=s))
             continue
         kv_layers = len(layers) + (cfg.num_nextn_predict_layers if (last and lay.mtp) else 0)
-        types = {m.layer_type[i] for i in layers}
+        types = {m.layer_type[i].split()[0] for i in layers}  # dense / moe
         if last and lay.mtp:  # the MTP layers sit after the main ones: index num_hidden_layers + j
             types |= {"moe" if cfg.is_moe_layer(cfg.num_hidden_layers + j) else "dense"
                       for j in range(cfg.num_nextn_predict_layers)}
@@ -603,8 +614,13 @@ def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engi
     override = knobs.activations_bytes
     kv_tl = layer_bytes(m.cfg.attention, w.kv_dtype, lay.tp)  # this layout's TP: GQA KV heads split by it
     stages = _stage_memory(m, lay, w.model_copy(update={"chunk": res.max_num_batched_tokens}), kv_tl)
+    # Engines pool KV by token. A model whose layers do not cache alike per token (DeepSeek-V4's window +
+    # compressed entries + state rings, KDA states) is charged its sequence bytes at this context spread
+    # over the context's tokens: the same requests fit as in the generic plan.
+    uneven = any(lay.attention.shared_kv is not None or lay.attention.linear is not None for lay in m.cfg.all_layers)
     needs = [StageNeeds(weights=s.weights, activations=s.act_fixed if override is None else override,
-                        logits_per_seq=s.logits_per_seq if override is None else 0, kv_bytes_per_token=s.kv_layers * kv_tl)
+                        logits_per_seq=s.logits_per_seq if override is None else 0,
+                        kv_bytes_per_token=ceil(s.kv_per_seq / w.context) if uneven else s.kv_layers * kv_tl)
              for s in stages]
     mem = account(res, gpu.memory_bytes, needs, ep=lay.ep, dp=lay.dp, context=w.context)
     seq_tokens = ceil(w.context / res.block_size) * res.block_size  # a sequence holds whole blocks
@@ -667,6 +683,11 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
     if cfg.has_indexer:
         notes.append("KV cache includes the lightning indexer's fp8 key cache")
+    if any(lay.attention.shared_kv is not None for lay in cfg.layers):
+        notes.append("DeepSeek-V4: the one shared KV head (K = V) is replicated on every attention-TP rank, so TP "
+                     "does not divide the KV cache (transformers' TP plan keeps attention replicated too): "
+                     "DP-attention (--dp-attention) is the natural layout. Each sequence holds its window, "
+                     "compressed entries and compressor state rings (`k2calc kv`: growing and constant parts)")
     if engine.engine == "generic":
         notes.append("activations and overhead are estimates with documented defaults "
                      "(--activations-gib, --overhead-gib override them)")

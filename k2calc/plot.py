@@ -159,7 +159,9 @@ def kv_figure(reports: list) -> Any:
         xs = [p.context for p in r.sweep]
         ys = [p.bytes_total / GIB for p in r.sweep]
         kind = r.formats[0].name.split(" (")[0]  # "MLA", "GQA 8×128"
-        ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({kind}, {r.bytes_per_token:,} bytes/token)")
+        per = (f"{r.growing_bytes_per_token:,.2f} bytes/token + {r.constant_bytes_per_request:,} per request"
+               if r.constant_bytes_per_request else f"{r.bytes_per_token:,} bytes/token")
+        ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({kind}, {per})")
     dtypes = sorted({r.dtype for r in reports})
     what = "per sequence" if batch == 1 else f"batch of {batch} sequences"
     ax.set_title(f"KV cache {what}, {', '.join(dtypes)}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import islice
+
 from .inputs import clip, echo
 from .render import GIB, Quantity, Table, human_count
 from .sizes import format_context
@@ -92,12 +95,19 @@ def flops_tables(r) -> list[Table]:
             label = "embedding (lookup, no matmul)" if key == "embedding" else key
             comp.add(label, n, _flops(n), _share(n, r.total))
     comp.add("total", r.total, _flops(r.total), "100.00%")
+    extra = []
+    if r.parts:  # DeepSeek-V4: the same total in the terms of its paper
+        v4 = Table(f"DeepSeek-V4 terms at context {format_context(r.context)} (per token)",
+                   ["part", "FLOPs", "≈", "share"])
+        for key, n in r.parts.items():
+            v4.add(key, n, _flops(n), _share(n, r.total))
+        extra.append(v4)
 
     formulas = Table("formulas", ["term", "formula"])
     for key, text in r.formulas.items():
         formulas.add(key, text)
     formulas.caption = "conventions: " + "; ".join(r.conventions)
-    tables = [sweep, comp, formulas]
+    tables = [sweep, comp, *extra, formulas]
 
     t = r.training
     if t is not None:
@@ -130,6 +140,11 @@ def kv_tables(r) -> list[Table]:
         sizes.add("per token per layer (indexer keys)", r.indexer_bytes_per_token_layer,
                   human_bytes(r.indexer_bytes_per_token_layer))
     sizes.add(f"per token ({r.layers} layers)", r.bytes_per_token, human_bytes(r.bytes_per_token))
+    if r.constant_bytes_per_request:  # windows, compressor or recurrent states: apart from what grows
+        sizes.add("growing part, per token of context", f"{r.growing_bytes_per_token:,.2f}",
+                  human_bytes(round(r.growing_bytes_per_token)))
+        sizes.add("constant part, per request (any length)", r.constant_bytes_per_request,
+                  human_bytes(r.constant_bytes_per_request))
     alloc = f", {r.tokens_allocated:,} allocated in pages of {r.page_size}" if r.page_size else ""
     sizes.add(f"per sequence ({r.context:,} tokens{alloc})", r.bytes_per_sequence, human_bytes(r.bytes_per_sequence))
     sizes.add(f"per batch ({r.batch} sequence{'s' if r.batch != 1 else ''})", r.bytes_total, human_bytes(r.bytes_total))
@@ -387,9 +402,12 @@ def _config_value(v) -> str:
         return ", ".join(p for p in parts if p)
     if v is None:
         return "—"
-    if isinstance(v, list) and len(v) > 4:  # layer_types, no_rope_layers: counts in first-seen order
-        counts = {x: v.count(x) for x in dict.fromkeys(map(str, v))} if all(isinstance(x, str) for x in v) else None
-        return ", ".join(f"{n}× {clip(x, 40)}" for x, n in counts.items()) if counts else f"{len(v)} values"
+    if isinstance(v, list) and len(v) > 4:  # layer_types, compress_ratios, no_rope_layers: counts, first seen first
+        if all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in v):
+            counts = Counter(v)  # insertion-ordered: first seen first, in one pass (a hostile list is long)
+            shown = [f"{n}× {_brief(x)}" for x, n in islice(counts.items(), 8)]
+            return ", ".join(shown + ([f"… {len(counts) - 8:,} more"] if len(counts) > 8 else []))
+        return f"{len(v)} values"
     return _brief(v)
 
 

@@ -112,6 +112,43 @@ def moonvit(cfg: MoonViTConfig) -> list[Tensor]:
     return b.out
 
 
+class MoonViTK3Config(MoonViTConfig):
+    """Kimi-K3's vision_config: MoonViT with RMSNorms, no biases, and attention of qkv_hidden_size."""
+
+    qkv_hidden_size: Dim
+    mm_projector_type: Literal["patchmergerv2"] = "patchmergerv2"  # type: ignore[assignment]
+    norm_type: Literal["rmsnorm"] = "rmsnorm"
+    attn_bias: Literal[False] = False
+    linear_bias: Literal[False] = False
+    patch_embed_proj_bias: Literal[False] = False
+
+
+def moonvit_k3(cfg: MoonViTK3Config) -> list[Tensor]:
+    """Kimi-K3's tower as released (docs/arch-notes/deepseek-v4-kimi-k3.md 2.2): a bias-free patch Conv2d and
+    a height × width position table, blocks with RMSNorms, fused qkv of qkv_hidden_size and an MLP, a final
+    RMSNorm; the patch merger v2: two Linears over the 2×2 merged patches, then an RMSNorm in the text width."""
+    b = _Builder(cfg)
+    f, V, P = b.f, Kind.VISION_TOWER, Kind.MM_PROJECTOR
+    hidden, inter, qkv = f("vt_hidden_size"), f("vt_intermediate_size"), f("qkv_hidden_size")
+    b.conv2d("vision_tower.patch_embed.proj", hidden, const(3), f("patch_size"), V, bias=False)
+    b.add("vision_tower.patch_embed.pos_emb.weight", (f("init_pos_emb_height"), f("init_pos_emb_width"), hidden),
+          V, None, False)
+    for i in range(cfg.vt_num_hidden_layers):
+        p = f"vision_tower.encoder.blocks.{i}"
+        b.linear(f"{p}.wqkv", const(3) * qkv, hidden, V, i, bias=False)
+        b.linear(f"{p}.wo", hidden, qkv, V, i, bias=False)
+        b.layer_norm(f"{p}.norm0", hidden, V, i, bias=False)
+        b.layer_norm(f"{p}.norm1", hidden, V, i, bias=False)
+        b.linear(f"{p}.mlp.fc0", inter, hidden, V, i, bias=False)
+        b.linear(f"{p}.mlp.fc1", hidden, inter, V, i, bias=False)
+    b.layer_norm("vision_tower.encoder.final_layernorm", hidden, V, bias=False)
+    merged = f("mm_hidden_size") * b.item("merge_kernel_size", 0) * b.item("merge_kernel_size", 1)
+    b.linear("mm_projector.proj.0", merged, merged, P, bias=False)
+    b.linear("mm_projector.proj.2", f("text_hidden_size"), merged, P, bias=False)
+    b.layer_norm("mm_projector.post_norm", f("text_hidden_size"), P, bias=False)
+    return b.out
+
+
 # ---------------------------------------------------------------------------------------------------
 # SigLIP (Gemma 3): transformers' SiglipVisionModel + Gemma3MultiModalProjector
 
@@ -257,6 +294,7 @@ class Tower:
 
 TOWERS: dict[str, Tower] = {  # outer model_type -> tower
     "kimi_k25": Tower("MoonViT", MoonViTConfig, moonvit),
+    "kimi_k3": Tower("MoonViT (Kimi-K3)", MoonViTK3Config, moonvit_k3),
     "gemma3": Tower("SigLIP", SiglipConfig, siglip),
     "mistral3": Tower("Pixtral", PixtralConfig, pixtral),
     "llama4": Tower("Llama 4 vision", Llama4VisionConfig, llama4_vision),

@@ -64,6 +64,15 @@ PRESETS = [
     ("mistral-small-3.1", "mistral-small-3.1-24b-instruct-2503.config.json",
      "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
      "Mistral Small 3.1 (24B): dense, GQA 32 / 8 KV heads, untied head as released; Pixtral vision tower apart"),
+    ("deepseek-v4-pro", "deepseek-v4-pro.config.json", "deepseek-ai/DeepSeek-V4-Pro",
+     "DeepSeek-V4-Pro: 1.6T MoE (49B active), 384 experts (6 active), one shared 512-wide KV head, 128-token "
+     "window + 4:1 / 128:1 compressed attention, mHC, 1M context, MXFP4 experts"),
+    ("deepseek-v4-flash", "deepseek-v4-flash.config.json", "deepseek-ai/DeepSeek-V4-Flash",
+     "DeepSeek-V4-Flash: 284B MoE (13B active), 256 experts (6 active), V4-Pro's attention at 4096 wide, "
+     "1M context, MXFP4 experts"),
+    ("kimi-k3", "kimi-k3.config.json", "moonshotai/Kimi-K3",
+     "Kimi-K3: 2.8T MoE (104B active), 69 KDA linear-attention + 24 gated MLA layers, 896 latent experts "
+     "(16 active), MXFP4 experts, vision tower counted apart"),
 ]
 
 

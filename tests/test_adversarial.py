@@ -473,3 +473,11 @@ def test_a_perf_sweep_echoes_a_bounded_value_and_refuses_huge_integers(run):
     assert len(line) < 300
     line = one_line_error(run(*perf, "--sweep", "context=" + ",".join(map(str, range(1, 20001)))), "at most 256 points")
     assert len(line) < 300
+
+
+def test_a_long_list_field_is_summarized_in_one_pass_and_bounded():
+    from k2calc.views import _config_value
+
+    text = _config_value(list(range(50_000)))  # counting each distinct value by rescanning would take minutes
+    assert text.startswith("1× 0, 1× 1, ") and text.endswith("… 49,992 more")
+    assert _config_value(["full", "sliding", "sliding", "full", "sliding"]) == "2× full, 3× sliding"

@@ -45,7 +45,7 @@ def test_set_overrides_for_what_if():
 
 def test_bad_input_raises_input_error():
     with pytest.raises(k2calc.InputError, match="unknown preset"):
-        k2calc.load("kimi-k3")
+        k2calc.load("kimi-k9")  # (kimi-k3 exists since issue 13)
     with pytest.raises(k2calc.InputError, match="greater than 0"):
         k2calc.load("kimi-k2", set={"hidden_size": 0})
 

@@ -143,9 +143,9 @@ def test_folder_without_config_json(run, tmp_path):
 
 
 def test_unknown_preset_suggests_the_nearest(run):
-    result = run("params", "--preset", "kimi-k3")
+    result = run("params", "--preset", "kimi-k9")
     assert result.exit_code == 2
-    assert "unknown preset 'kimi-k3'" in result.stderr and "kimi-k2" in result.stderr
+    assert "unknown preset 'kimi-k9'" in result.stderr and "kimi-k2" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -18,6 +18,7 @@ Two differences between transformers and the checkpoints, both accounted for her
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -33,13 +34,39 @@ GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.json"))
 DATA = ROOT / "tests" / "data"
 
 
+# DeepSeek-V4 checkpoints use the reference code's names; transformers renames them on load
+# (transformers/conversion_mapping.py, block "deepseek_v4"). Applied in order.
+V4_RENAMES = [
+    (r"^embed\.", "model.embed_tokens."), (r"^head\.", "lm_head."), (r"^norm\.", "model.norm."),
+    (r"^hc_head_(fn|base|scale)$", r"model.hc_head.hc_\1"), (r"^layers\.", "model.layers."),
+    (r"\.hc_(attn|ffn)_(fn|base|scale)$", r".\1_hc.\2"), (r"\.attn_norm\.", ".input_layernorm."),
+    (r"\.ffn_norm\.", ".post_attention_layernorm."), (r"\.attn\.attn_sink$", ".self_attn.sinks"),
+    (r"\.attn\.indexer\.compressor\.", ".self_attn.compressor.indexer."),
+    (r"\.attn\.indexer\.weights_proj\.", ".self_attn.compressor.indexer.scorer.weights_proj."),
+    (r"\.attn\.indexer\.wq_b\.", ".self_attn.compressor.indexer.q_b_proj."), (r"\.attn\.", ".self_attn."),
+    (r"(compressor(?:\.indexer)?)\.norm\.", r"\1.kv_norm."), (r"\.ape$", ".position_bias"),
+    (r"\.wgate\.", ".gate_proj."), (r"\.wq_a\.", ".q_a_proj."), (r"\.wq_b\.", ".q_b_proj."),
+    (r"\.wkv\.", ".kv_proj."), (r"\.wo_a\.", ".o_a_proj."), (r"\.wo_b\.", ".o_b_proj."),
+    (r"\.q_norm\.", ".q_a_norm."), (r"\.ffn\.", ".mlp."), (r"\.gate\.bias$", ".gate.e_score_correction_bias"),
+    (r"\.w1\.weight$", ".gate_proj.weight"), (r"\.w2\.weight$", ".down_proj.weight"),
+    (r"\.w3\.weight$", ".up_proj.weight"),
+]
+
+
+def v4_transformers_name(name: str) -> str:
+    for pattern, repl in V4_RENAMES:
+        name = re.sub(pattern, repl, name)
+    return name
+
+
 def as_transformers_names(config_path: Path) -> dict[str, int]:
     """k2calc's main-model tensors, renamed and fused the way transformers 5 holds them."""
     out: dict[str, int] = {}
-    for t in build_tensors(load_path(config_path).config):
-        if t.mtp:
+    spec = load_path(config_path)
+    for t in build_tensors(spec.config):
+        if t.mtp or not t.counted:  # transformers builds no MTP; V4's tid2eid is a buffer outside the goldens
             continue
-        name = t.name
+        name = v4_transformers_name(t.name) if spec.arch.model_type == "deepseek_v4" else t.name
         if "{e}" in name:  # model.layers.3.mlp.experts.{e}.gate_proj.weight -> ...experts.gate_up_proj
             prefix, proj = name.split(".{e}.")  # (gpt-oss: ...experts.{e}.gate_proj.bias -> gate_up_proj_bias)
             proj, _, part = proj.partition(".")
@@ -57,13 +84,16 @@ def test_every_tensor_matches_transformers_golden_count(golden):
 
 
 def test_golden_files_cover_the_main_families():
-    assert {g.stem for g in GOLDEN} >= {"deepseek-v3", "kimi-k2", "moonlight-16b-a3b", "deepseek-v2.5", "deepseek-v3.2"}
+    assert {g.stem for g in GOLDEN} >= {"deepseek-v3", "kimi-k2", "moonlight-16b-a3b", "deepseek-v2.5", "deepseek-v3.2",
+                                        "deepseek-v4-pro", "deepseek-v4-flash"}
 
 
 def test_published_transformers_totals():
     # SOURCES.md: transformers on the meta device counts 671,026,404,352 (DeepSeek-V3) and
-    # 1,026,408,209,408 (Kimi-K2) parameters, router bias buffers excluded.
-    for stem, figure in (("deepseek-v3", 671_026_404_352), ("kimi-k2", 1_026_408_209_408)):
+    # 1,026,408,209,408 (Kimi-K2) parameters, router bias buffers excluded; transformers 5.24's
+    # DeepseekV4ForCausalLM 1,572,997,179,491 (V4-Pro) and 284,332,230,231 (V4-Flash).
+    for stem, figure in (("deepseek-v3", 671_026_404_352), ("kimi-k2", 1_026_408_209_408),
+                         ("deepseek-v4-pro", 1_572_997_179_491), ("deepseek-v4-flash", 284_332_230_231)):
         tensors = json.loads((ROOT / "tests" / "golden" / f"{stem}.json").read_text())["tensors"]
         params = sum(n for name, n in tensors.items() if not name.endswith("e_score_correction_bias"))
         assert params == figure

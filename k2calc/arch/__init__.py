@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from .deepseek import DeepseekConfig
+from .deepseek_v4 import DeepseekV4Config
+from .kimi_linear import KimiLinearConfig
 from .description import Architecture, describe
 from .llama import LlamaConfig, MistralConfig, Olmo2Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig, SmolLM3Config
 from .gemma3 import Gemma3TextConfig
@@ -28,8 +30,8 @@ from .llama4 import Llama4TextConfig
 from .schema import FamilyConfig
 
 FAMILY_CLASSES: tuple[type[FamilyConfig], ...] = (
-    DeepseekConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config, Qwen3MoeConfig, Olmo2Config, SmolLM3Config,
-    Gemma3TextConfig, GptOssConfig, Llama4TextConfig, Glm4MoeConfig,
+    DeepseekConfig, DeepseekV4Config, KimiLinearConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config,
+    Qwen3MoeConfig, Olmo2Config, SmolLM3Config, Gemma3TextConfig, GptOssConfig, Llama4TextConfig, Glm4MoeConfig,
 )
 FAMILIES: dict[str, type[FamilyConfig]] = {t: cls for cls in FAMILY_CLASSES for t in cls.MODEL_TYPES}
 DEFAULT_FAMILY = DeepseekConfig

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -46,6 +46,10 @@ class Expr:
     def __add__(self, other: Expr) -> Expr:
         return Expr(f"{self.text}+{other.text}", self.value + other.value, True, f"{self.numeric}+{other.numeric}")
 
+    def __sub__(self, other: Expr) -> Expr:
+        return Expr(f"{self.text}-{other._wrapped()}", self.value - other.value, True,
+                    f"{self.numeric}-{other._wrapped_num()}")
+
     def __mul__(self, other: Expr) -> Expr:
         return Expr(f"{self._wrapped()}·{other._wrapped()}", self.value * other.value, False,
                     f"{self._wrapped_num()}·{other._wrapped_num()}")
@@ -57,7 +61,7 @@ class Expr:
 
     def ceil_div(self, n: int) -> Expr:
         """ceil(self / n): how many blocks of n values, e.g. scales per 128 cached values."""
-        return Expr(f"ceil({self.text}/{n})", -(-self.value // n), False, f"ceil({self.numeric}/{n})")
+        return Expr(f"ceil({self._wrapped()}/{n})", -(-self.value // n), False, f"ceil({self._wrapped_num()}/{n})")
 
 
 def symbol(cfg: Any, name: str) -> Expr:
@@ -76,6 +80,8 @@ def const(n: int) -> Expr:
 class AttentionKind(str, Enum):
     MLA = "MLA"  # multi-head latent attention (DeepSeek-V2/V3, Kimi-K2): caches one compressed latent
     GQA = "GQA"  # MHA (kv heads = heads), GQA (fewer), MQA (one): caches K and V per KV head
+    SHARED_KV = "shared-KV"  # DeepSeek-V4: one KV head, K = V, a sliding window + a compressed branch
+    LINEAR = "KDA"  # Kimi Delta Attention: a fixed recurrent state per request, no cache that grows
 
 
 class WindowKind(str, Enum):
@@ -134,6 +140,38 @@ class Indexer:
 
 
 @dataclass(frozen=True)
+class SharedKV:
+    """DeepSeek-V4's attention: one KV head of `head_dim` read by every query head as key and value
+    (the last `qk_rope_head_dim` dims carry RoPE); queries through `q_lora_rank`; a grouped low-rank
+    output (`o_groups` blocks of num_heads·head_dim/o_groups -> `o_lora_rank`, then wo_b). Every layer
+    attends to a sliding window; `compress_ratio` (compress_ratios[i]) adds a long-range branch: 0 none,
+    4 one entry per 4 tokens and a lightning indexer keeping index_topk of them, 128 one per 128, read densely."""
+
+    head_dim: Expr
+    qk_rope_head_dim: Expr
+    q_lora_rank: Expr
+    o_groups: Expr
+    o_lora_rank: Expr
+    compress_ratio: Expr
+
+    @property
+    def coff(self) -> int:
+        """Overlapping compressed series a compressor keeps: 2 at ratio 4 (its entries overlap), else 1."""
+        return 2 if self.compress_ratio.value == 4 else 1
+
+
+@dataclass(frozen=True)
+class LinearAttention:
+    """Kimi Delta Attention widths (linear_attn_config): `num_heads` heads of `head_dim`, a short
+    causal convolution of `conv_kernel` taps on q, k and v; per request a recurrent state
+    num_heads·head_dim·head_dim, whatever the length."""
+
+    num_heads: Expr
+    head_dim: Expr
+    conv_kernel: Expr
+
+
+@dataclass(frozen=True)
 class Attention:
     """One layer's attention. For GQA the q/k/v/o widths follow from heads, KV heads and head_dim; for
     MLA `mla` holds the latent widths and `head_dim`/`num_key_value_heads` are None."""
@@ -151,6 +189,9 @@ class Attention:
     o_bias: bool = False
     sinks: bool = False  # one learned logit per head (gpt-oss)
     indexer: Indexer | None = None
+    shared_kv: SharedKV | None = None  # DeepSeek-V4 (kind SHARED_KV)
+    linear: LinearAttention | None = None  # KDA (kind LINEAR)
+    output_gate: bool = False  # a sigmoid gate on the attention output, g_proj (Kimi-K3's MLA)
 
     @property
     def q_width(self) -> Expr:
@@ -172,6 +213,14 @@ class Attention:
 
     def describe(self) -> str:
         """A short kind label for comparisons: 'MLA 576 latent', 'GQA 8×128', 'sliding 4096'."""
+        if self.shared_kv:
+            v4 = self.shared_kv
+            ratio = v4.compress_ratio.value
+            text = f"1 KV head×{v4.head_dim.value}, window {self.window.cap}"
+            text += f" + compressed {ratio}:1" + (" top-k" if self.indexer else "") if ratio else ""
+            return text
+        if self.linear:
+            return f"KDA {self.linear.num_heads.value}×{self.linear.head_dim.value} state"
         if self.mla:
             text = f"MLA {self.mla.latent.value} latent"
         else:
@@ -221,6 +270,8 @@ class MoE:
     # The checkpoint stores all experts of a layer as one tensor per projection (experts.gate_up_proj,
     # experts.down_proj: Llama 4, gpt-oss) rather than experts.{e}.gate_proj.weight per expert.
     fused_experts: bool = False
+    hash_routed: bool = False  # DeepSeek-V4's first num_hash_layers: a fixed token -> experts table (tid2eid)
+    latent_width: Expr | None = None  # Kimi-K3: experts run in this width, between routed_expert_down/up_proj
 
 
 MLPType = Union[DenseMLP, MoE]
@@ -266,6 +317,10 @@ class Architecture:
     # The vision tower + projector as checkpoint tensors, counted apart from the language model (the
     # "vision" key); a vision adapter fills it (e.g. from Kimi-K2.5's or Pixtral's vision_config).
     vision: tuple[Tensor, ...] = ()
+    hc_mult: Expr | None = None  # DeepSeek-V4's mHC: the residual stream is hc_mult copies wide
+    # A family whose checkpoint names are not Hugging Face's Llama/DeepSeek ones builds its own tensor list
+    # from this description (DeepSeek-V4's reference names, Kimi-K3's); None: tensors.py's builder.
+    builder: Callable[[Architecture], list[Tensor]] | None = None
 
     # The names analyses ask by, after the config fields they come from.
     @property
@@ -303,8 +358,9 @@ class Architecture:
 
     @property
     def attention(self) -> Attention:
-        """The first layer's attention (every layer's, up to windows and RoPE, in the families here)."""
-        return self.layers[0].attention
+        """The first layer's attention that caches per token (every layer's, up to windows and RoPE, in most
+        families; Kimi-K3's KDA layers, which keep a fixed state instead, are passed over)."""
+        return next((lay.attention for lay in self.layers if lay.attention.linear is None), self.layers[0].attention)
 
     @property
     def num_attention_heads(self) -> int:

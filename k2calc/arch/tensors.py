@@ -31,6 +31,7 @@ class Kind(str, Enum):
     ROUTER = "router"
     NORMS = "norms"
     MTP_PROJ = "mtp_proj"  # the MTP module's eh_proj, which joins embedding and hidden state
+    HYPER_CONNECTIONS = "hyper_connections"  # DeepSeek-V4's mHC mixers of the widened residual stream
     # A multimodal model's image encoder and the projector into the language model (k2calc/vision.py);
     # counted apart from the language model.
     VISION_TOWER = "vision_tower"
@@ -70,6 +71,10 @@ class Tensor:
     copies: int = 1
     mtp: bool = False
     buffer: bool = False  # stored in checkpoints, but transformers keeps it as a buffer, not a parameter
+    # How the released checkpoint stores it when that is a fact of the family, not of quantization_config:
+    # a safetensors dtype ("F32") or a scheme of checkpoint.STORAGE ("fp8-e8m0", "mxfp4"); None: the format's rule.
+    store: str | None = None
+    counted: bool = True  # False: stored but no parameter at all (DeepSeek-V4's tid2eid lookup table)
 
     @cached_property
     def dims(self) -> tuple[int, ...]:
@@ -265,4 +270,5 @@ class _Builder:
 def build_tensors(model) -> list[Tensor]:
     """Every weight tensor of the checkpoint, main model first, then the MTP modules (vision apart, in
     `Architecture.vision`). Takes an Architecture or a family config."""
-    return _Builder(describe(model)).model()
+    arch = describe(model)
+    return arch.builder(arch) if arch.builder else _Builder(arch).model()
