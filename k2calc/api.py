@@ -161,12 +161,14 @@ class Model:
              kv_dtype: str = "bf16", mtp: int = 0, acceptance: float | None = None,
              input_tokens: int | str | None = None, output_tokens: int | str | None = None,
              price_per_gpu_hour: float | None = None, overlap: bool = True, gpu_file: list[str] | None = None,
-             **knobs: float | None) -> PerfReport:
+             engine: str | None = None, mem_fraction: float | None = None, max_num_batched_tokens: int | None = None,
+             max_num_seqs: int | None = None, block_size: int | None = None, **knobs: float | None) -> PerfReport:
         """Serving speed (an estimate, `k2calc perf`): step time, TPOT/TTFT, tokens/s; `knobs` override the
-        defaults by name (compute_efficiency=0.6, layer_latency_us=100, ...)."""
+        defaults by name (compute_efficiency=0.6, layer_latency_us=100, ...); with `engine`, the batch that
+        engine's memory accounting holds (`max_batch`, `fits`)."""
         from . import perf as perflib
         from .hardware import get_gpu
-        from .plan import Layout
+        from .plan import Layout, engine_options
 
         layout = Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts)
         return perflib.perf(
@@ -175,7 +177,10 @@ class Model:
             mtp=mtp, acceptance=acceptance,
             input_tokens=None if input_tokens is None else _context(input_tokens, "input"),
             output_tokens=None if output_tokens is None else _context(output_tokens, "output"),
-            price_per_gpu_hour=price_per_gpu_hour, knobs=perflib.perf_knobs(overlap=overlap, **knobs))
+            price_per_gpu_hour=price_per_gpu_hour, knobs=perflib.perf_knobs(overlap=overlap, **knobs),
+            engine=None if engine is None else engine_options(engine, mem_fraction, max_num_batched_tokens,
+                                                              max_num_seqs, block_size),
+            mem_fraction=mem_fraction)
 
 
 def load(ref: str, set: dict[str, Any] | list[str] | None = None) -> Model:  # noqa: A002 - mirrors --set

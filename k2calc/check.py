@@ -5,14 +5,23 @@ and `require` merge key by key) and `deployments`, each with the words of `plan`
 HF repo id, config path relative to the file, or NAME@field=value), gpu, gpus, tp, dp_attention, ep,
 pp, redundant_experts, mtp, weights, kv_dtype, engine, mem_fraction (the engine's fraction flag), the
 engine flags max_num_batched_tokens / max_num_seqs / block_size, `workload` {context, batch, chunk,
-avg_context} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context}.
+avg_context, and for the serving requirements input, output, acceptance, price_per_gpu_hour: `perf`'s
+words} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context, max_tpot_ms,
+max_ttft_ms, min_tokens_per_s_per_gpu, max_cost_per_mtok}. `mtp` is true (load the MTP layers) or N
+(also decode with N draft tokens, as `perf --mtp N`).
 Validation is strict (unknown key, wrong type, impossible layout: one line naming file, deployment, key,
 value). Each deployment is planned with `plan.plan`; each requirement becomes one result row. A previous
 run's JSON (`--baseline`) gives what moved.
 
-Serving requirements (max_tpot_ms, max_ttft_ms, min_tokens_per_s_per_gpu, max_cost_per_mtok) need the
-serving model: `_serving_requirements` is the hook that evaluates them once it exists; until then a file
-that asks for them is rejected with one line.
+Serving requirements are estimates from `perf.perf` (the serving model) for the deployment's model, GPU,
+layout and workload; the actual of each is the key of the same name in `k2calc perf --format json`:
+- without `input`/`output`: max_tpot_ms, min_tokens_per_s_per_gpu and max_cost_per_mtok from
+  `perf --batch B --context C` (decode: output tokens), max_ttft_ms from `perf --phase prefill --batch B
+  --context C` (the batch's prompts of C tokens);
+- with `input`/`output`: all four from `perf --input I --output O --batch B` (mean TPOT, one batch's TTFT,
+  the decode rate and its cost).
+A serving requirement also fails when the deployment cannot hold the workload's batch in memory (the plan's
+verdict, as its engine accounts it): a speed at a batch that does not fit is not served.
 """
 
 from __future__ import annotations
@@ -40,6 +49,11 @@ class WorkloadSpec(_Strict):
     batch: StrictInt = 1
     chunk: Context | None = None
     avg_context: Context | None = None
+    # the serving requirements' workload, as `perf`'s options
+    input: Context | None = None
+    output: Context | None = None
+    acceptance: StrictFloat | StrictInt | None = None
+    price_per_gpu_hour: StrictFloat | StrictInt | None = None
 
 
 class Require(_Strict):
@@ -47,7 +61,7 @@ class Require(_Strict):
     min_kv_tokens: StrictInt | None = None
     min_batch_at_context: StrictInt | None = None
     min_requests_at_avg_context: StrictInt | None = None
-    # Needs the serving model (k2calc/perf.py); see _serving_requirements.
+    # Serving requirements: estimates from k2calc/perf.py (see _serving).
     max_tpot_ms: StrictFloat | StrictInt | None = None
     max_ttft_ms: StrictFloat | StrictInt | None = None
     min_tokens_per_s_per_gpu: StrictFloat | StrictInt | None = None
@@ -64,7 +78,7 @@ class Deployment(_Strict):
     ep: StrictInt = 1
     pp: StrictInt = 1
     redundant_experts: StrictInt = 0
-    mtp: StrictBool = False
+    mtp: StrictBool | StrictInt = False  # true: load the MTP layers; N: also decode with N draft tokens
     weights: StrictStr | None = None
     kv_dtype: StrictStr = "bf16"
     engine: StrictStr = "generic"
@@ -108,6 +122,11 @@ class DeploymentResult(BaseModel):
     requests_at_avg_context: int | None
     used_per_gpu: int
     reason: str
+    # serving estimates (k2calc perf), present when a requirement asks for them
+    tpot_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_per_s_per_gpu: float | None = None
+    cost_per_mtok: float | None = None
 
 
 class CheckReport(BaseModel):
@@ -178,19 +197,27 @@ def load_check_file(path: str | Path) -> list[Deployment]:
         if dep.name in seen:
             raise InputError(f"{path}: deployment {dep.name}: name: used twice")
         seen.add(dep.name)
-        asked = [k for k in SERVING_KEYS if getattr(dep.require, k) is not None]
-        if asked:
-            _serving_requirements(path, dep, asked)
+        own = d.get("workload") if isinstance(d.get("workload"), dict) else {}
+        _check_serving_inputs(path, dep, set(own))
         out.append(dep)
     return out
 
 
-def _serving_requirements(path: Path, dep: Deployment, keys: list[str]) -> None:
-    """Hook for the serving requirements (max_tpot_ms, max_ttft_ms, min_tokens_per_s_per_gpu,
-    max_cost_per_mtok): they need k2calc's serving model (k2calc/perf.py), not part of this version."""
-    k = keys[0]
-    raise InputError(f"{_where(path, dep.name)}: require.{k}: {echo(getattr(dep.require, k))}: needs the serving model "
-                     "(k2calc perf), which this version does not have")
+def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -> None:
+    """What the serving requirements need beyond the schema (the values themselves `perf` checks).
+    `own_workload`: the deployment's own workload keys (a serving key in `defaults` may serve only some)."""
+    w, where = dep.workload, _where(path, dep.name)
+    if (w.input is None) != (w.output is None):
+        raise InputError(f"{where}: workload.input and workload.output go together (got only "
+                         f"{'input' if w.output is None else 'output'})")
+    if not isinstance(dep.mtp, bool) and dep.mtp < 0:
+        raise InputError(f"{where}: mtp: {echo(dep.mtp)}: true, false or a number of draft tokens (0 or more)")
+    if w.acceptance is not None and (isinstance(dep.mtp, bool) or dep.mtp == 0):
+        raise InputError(f"{where}: workload.acceptance: {echo(w.acceptance)}: needs mtp: N (draft tokens per step)")
+    for key in ("input", "output", "acceptance", "price_per_gpu_hour"):
+        if key in own_workload and not any(getattr(dep.require, k) is not None for k in SERVING_KEYS):
+            raise InputError(f"{where}: workload.{key}: only the serving requirements ({', '.join(SERVING_KEYS)}) "
+                             "use it")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -207,16 +234,15 @@ def _model(path: Path, ref: str):
     return load(ref)
 
 
-def _plan(path: Path, dep: Deployment, gpu_files: list[str] | None):
+def _plan(path: Path, dep: Deployment, spec, gpu_files: list[str] | None):
     from .hardware import get_gpu
     from .plan import engine_options, layout_from_options, parse_avg_context, plan
 
     w = dep.workload
     try:
-        spec = _model(path, dep.model)
         layout, workload, knobs = layout_from_options(
             tp=dep.tp, dp_attention=dep.dp_attention, ep=dep.ep, pp=dep.pp, redundant_experts=dep.redundant_experts,
-            mtp=dep.mtp, context=str(w.context), batch=w.batch,
+            mtp=bool(dep.mtp), context=str(w.context), batch=w.batch,
             **({"chunk": str(w.chunk)} if w.chunk is not None else {}), kv_dtype=dep.kv_dtype,
             **({"mem_fraction": dep.mem_fraction} if dep.mem_fraction is not None else {}))
         engine = engine_options(dep.engine, dep.mem_fraction, dep.max_num_batched_tokens, dep.max_num_seqs,
@@ -228,7 +254,45 @@ def _plan(path: Path, dep: Deployment, gpu_files: list[str] | None):
         raise InputError(f"{_where(path, dep.name)}: {_as_key(str(e))}") from None
 
 
-_WORKLOAD_OPTIONS = {"context", "batch", "chunk", "avg_context"}
+def _serving(path: Path, dep: Deployment, spec, r, gpu_files: list[str] | None) -> dict[str, float | None]:
+    """The serving figures the deployment's requirements ask for, from `perf.perf` (see the module docstring):
+    {requirement key: actual}."""
+    from .hardware import get_gpu
+    from .perf import perf
+    from .plan import layout_from_options
+    from .sizes import parse_context
+
+    req, w = dep.require, dep.workload
+    asked = [k for k in SERVING_KEYS if getattr(req, k) is not None]
+    if not asked:
+        return {}
+    try:
+        layout = layout_from_options(tp=dep.tp, dp_attention=dep.dp_attention, ep=dep.ep, pp=dep.pp,
+                                     redundant_experts=dep.redundant_experts)[0]
+        gpu = get_gpu(dep.gpu, gpu_files)
+        common = dict(batch=w.batch, context=r.workload.context, chunk=r.workload.chunk, weights=dep.weights,
+                      kv_dtype=dep.kv_dtype, mtp=0 if isinstance(dep.mtp, bool) else dep.mtp,
+                      acceptance=None if w.acceptance is None else float(w.acceptance),
+                      price_per_gpu_hour=None if w.price_per_gpu_hour is None else float(w.price_per_gpu_hour),
+                      gpus=dep.gpus)
+        if w.input is not None:
+            dec = pre = perf(spec, gpu, layout, input_tokens=parse_context(str(w.input), "--input"),
+                             output_tokens=parse_context(str(w.output), "--output"), **common)
+        else:
+            dec = perf(spec, gpu, layout, **common) if set(asked) - {"max_ttft_ms"} else None
+            pre = perf(spec, gpu, layout, phase="prefill", **common) if "max_ttft_ms" in asked else None
+    except InputError as e:
+        raise InputError(f"{_where(path, dep.name)}: {_as_key(str(e))}") from None
+    if "max_cost_per_mtok" in asked and dec.cost_per_million_tokens_usd is None:
+        raise InputError(f"{_where(path, dep.name)}: require.max_cost_per_mtok needs workload.price_per_gpu_hour "
+                         f"(the GPU catalog has no price for {gpu.name})")
+    return {k: v for k, v in (("max_tpot_ms", dec and dec.tpot_ms), ("max_ttft_ms", pre and pre.ttft_ms),
+                              ("min_tokens_per_s_per_gpu", dec and dec.tokens_per_s_per_gpu),
+                              ("max_cost_per_mtok", dec and dec.cost_per_million_tokens_usd)) if k in asked}
+
+
+_WORKLOAD_OPTIONS = {"context", "batch", "chunk", "avg_context", "input", "output", "acceptance",
+                     "price_per_gpu_hour"}
 
 
 def _as_key(message: str) -> str:
@@ -240,7 +304,7 @@ def _as_key(message: str) -> str:
     return ("workload." if key in _WORKLOAD_OPTIONS else "") + key + message[m.end():]
 
 
-def _results(dep: Deployment, r) -> list[RequirementResult]:
+def _results(dep: Deployment, r, serving: dict[str, float | None]) -> list[RequirementResult]:
     req, out = dep.require, []
 
     def add(name: str, required, actual, passed: bool, detail: str = "") -> None:
@@ -258,13 +322,27 @@ def _results(dep: Deployment, r) -> list[RequirementResult]:
         if got is None:
             raise InputError(f"deployment {dep.name}: require.min_requests_at_avg_context needs workload.avg_context")
         add("min_requests_at_avg_context", req.min_requests_at_avg_context, got, got >= req.min_requests_at_avg_context)
+    for key, actual in serving.items():
+        required = getattr(req, key)
+        ok = actual >= required if key.startswith("min_") else actual <= required
+        # a speed at a batch the deployment cannot hold is not served
+        detail = "an estimate (k2calc perf)" if r.fits else f"the batch does not fit: {r.reason}"
+        add(key, required, actual, ok and r.fits, detail)
     return out
+
+
+def _num(v: float) -> str:
+    return f"{v:,}" if isinstance(v, int) else f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
 
 
 def _failure_line(x: RequirementResult) -> str:
     if x.requirement == "fits":
         return f"{x.deployment}: " + (x.detail if x.required else f"required not to fit, but {x.detail}")
-    return f"{x.deployment}: {x.requirement}: required at least {x.required:,}, got {x.actual:,}"
+    bound = "at most" if x.requirement.startswith("max_") else "at least"
+    line = f"{x.deployment}: {x.requirement}: required {bound} {_num(x.required)}, got {_num(x.actual)}"
+    if x.detail.startswith("the batch does not fit"):
+        line += f" ({x.detail})"
+    return line
 
 
 def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files: list[str] | None = None
@@ -275,14 +353,21 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
     old = _load_baseline(Path(baseline)) if baseline is not None else None
     results, summaries = [], []
     for dep in deps:
-        r = _plan(path, dep, gpu_files)
-        results += _results(dep, r)
+        try:
+            spec = _model(path, dep.model)
+        except InputError as e:
+            raise InputError(f"{_where(path, dep.name)}: {_as_key(str(e))}") from None
+        r = _plan(path, dep, spec, gpu_files)
+        serving = _serving(path, dep, spec, r, gpu_files)
+        results += _results(dep, r, serving)
         c = r.concurrency
         summaries.append(DeploymentResult(
             name=dep.name, model=r.model, gpu=r.gpu, layout=r.layout_label, engine=r.engine, fits=r.fits,
             kv_tokens=r.kv_tokens, max_batch=r.max_batch,
             requests_at_avg_context=c.sequences_at_avg_context if c else None, used_per_gpu=r.per_gpu.used,
-            reason=r.reason))
+            reason=r.reason, tpot_ms=serving.get("max_tpot_ms"), ttft_ms=serving.get("max_ttft_ms"),
+            tokens_per_s_per_gpu=serving.get("min_tokens_per_s_per_gpu"),
+            cost_per_mtok=serving.get("max_cost_per_mtok")))
     failures = [_failure_line(x) for x in results if not x.passed]
     return CheckReport(file=str(path), passed=not failures, results=results, deployments=summaries, failures=failures,
                        moved=moved(old, summaries) if old is not None else [])
@@ -305,7 +390,11 @@ def _load_baseline(path: Path) -> list[DeploymentResult]:
         raise InputError(f"--baseline {path}: deployments: {loc}: {err['msg']}") from None
 
 
-def _pct(old: int, new: int) -> str:
+_SERVING_MOVES = (("tpot_ms", "TPOT", "ms"), ("ttft_ms", "TTFT", "ms"),
+                  ("tokens_per_s_per_gpu", "tokens/s per GPU", ""), ("cost_per_mtok", "cost per million tokens", "USD"))
+
+
+def _pct(old: float, new: float) -> str:
     if old == 0:
         return "from 0"
     p = (new - old) / old * 100
@@ -313,7 +402,8 @@ def _pct(old: int, new: int) -> str:
 
 
 def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]:
-    """One line per change since the baseline: verdicts, KV tokens, batch, requests, deployments."""
+    """One line per change since the baseline: verdicts, KV tokens, batch, requests, serving estimates
+    ("TPOT +8%"), deployments."""
     before = {d.name: d for d in old}
     out = []
     for d in new:
@@ -333,6 +423,12 @@ def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]
                                                                                  b.requests_at_avg_context):
             out.append(f"{d.name}: requests at the average context {b.requests_at_avg_context:,} -> "
                        f"{d.requests_at_avg_context:,}")
+        for key, label, unit in _SERVING_MOVES:
+            old_v, new_v = getattr(b, key), getattr(d, key)
+            # estimates are floats: a change under half a percent prints as 0% and is not a move
+            if None not in (old_v, new_v) and old_v != new_v and (old_v == 0 or abs(new_v - old_v) >= 0.005 * abs(old_v)):
+                out.append(f"{d.name}: {label} {_pct(old_v, new_v)} ({_num(old_v)} -> {_num(new_v)}"
+                           f"{' ' + unit if unit else ''})")
     out += [f"{name}: removed" for name in before]
     return out
 

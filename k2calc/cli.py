@@ -420,6 +420,11 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="Both phases: output tokens per request (with --input).")] = None,
          sweep: Annotated[Optional[str], typer.Option("--sweep", metavar="AXIS=LIST", help="batch=1,4,16,64 or context=1k,8k,32k: one row per point.")] = None,
          price_per_gpu_hour: Annotated[Optional[float], typer.Option("--price-per-gpu-hour", help="USD per GPU-hour: cost per million tokens.")] = None,
+         engine: Annotated[Optional[str], typer.Option("--engine", help="generic|vllm|sglang|trtllm: also the batch this engine's KV cache holds at the context (as `plan --engine`); a --batch beyond it is flagged.")] = None,
+         mem_fraction: Annotated[Optional[float], typer.Option("--mem-fraction", help="With --engine: the engine's fraction flag (as `plan`).")] = None,
+         max_num_batched_tokens: Annotated[Optional[int], typer.Option("--max-num-batched-tokens", help="With --engine: tokens of its profiling pass (as `plan`).")] = None,
+         max_num_seqs: Annotated[Optional[int], typer.Option("--max-num-seqs", help="With --engine: concurrent sequences per DP replica it admits (as `plan`).")] = None,
+         block_size: Annotated[Optional[int], typer.Option("--block-size", help="With --engine: KV block size in tokens (as `plan`).")] = None,
          no_overlap: Annotated[bool, typer.Option("--no-overlap", help="No two-micro-batch overlap of communication with compute.")] = False,
          compute_efficiency: Annotated[Optional[float], typer.Option("--compute-efficiency", help="Share of the matmul peak reached (default 0.70, DeepGEMM).")] = None,
          memory_efficiency: Annotated[Optional[float], typer.Option("--memory-efficiency", help="Share of HBM bandwidth matmuls reach (default 0.60, DeepGEMM decode).")] = None,
@@ -445,12 +450,19 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     """
     from . import perf as perflib
     from .hardware import get_gpu
-    from .plan import layout_from_options
+    from .plan import engine_options, layout_from_options
     from .sizes import parse_context
     from .views import perf_tables
 
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`)")
+    if engine is None:
+        for opt, v in (("--mem-fraction", mem_fraction), ("--max-num-batched-tokens", max_num_batched_tokens),
+                       ("--max-num-seqs", max_num_seqs), ("--block-size", block_size)):
+            if v is not None:
+                raise InputError(f"{opt} goes with --engine (the memory that limits the batch)")
+    engine_cfg = None if engine is None else engine_options(engine, mem_fraction, max_num_batched_tokens,
+                                                            max_num_seqs, block_size)
     spec = resolve_model(preset, config, set_)
     layout = layout_from_options(tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts)[0]
     knobs = perflib.perf_knobs(
@@ -466,7 +478,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         input_tokens=parse_context(input_, "--input") if input_ is not None else None,
         output_tokens=parse_context(output, "--output") if output is not None else None,
         price_per_gpu_hour=price_per_gpu_hour, sweep=perflib.parse_sweep(sweep) if sweep is not None else None,
-        knobs=knobs, gpus=gpus_)
+        knobs=knobs, gpus=gpus_, engine=engine_cfg, mem_fraction=mem_fraction)
     _emit(report, perf_tables(report), format, report.notes)
 
 

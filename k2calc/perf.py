@@ -79,6 +79,7 @@ from pydantic import BaseModel
 
 from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, spec_format, stored_parts, weight_format
 from .config import ModelSpec
+from .engines import EngineConfig
 from .errors import InputError
 from .arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
@@ -167,6 +168,9 @@ class PerfPoint(BaseModel):
     communication_ms: float
     latency_ms: float
     cost_per_million_tokens_usd: float | None = None
+    # with an engine (--engine): the batch its KV cache holds at this context, and whether `batch` is within it
+    max_batch: int | None = None
+    fits: bool | None = None
     components: list[Component]
 
 
@@ -183,6 +187,7 @@ class PerfReport(PerfPoint):
     acceptance: float | None
     overlap: bool
     price_per_gpu_hour_usd: float | None
+    engine: str | None = None  # --engine: memory as that engine accounts it limits the batch (max_batch, fits)
     # --input/--output: both phases
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -658,6 +663,21 @@ def max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, *, weight
     return max(0, room // r.per_gpu.kv_cache) * layout.dp if r.per_gpu.kv_cache else 0
 
 
+def engine_max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, engine: EngineConfig, *,
+                     weights: str | None = None, kv_dtype: str = "bf16", chunk: int = 8192,
+                     mem_fraction: float | None = None) -> int:
+    """The sequences of `context` tokens a deployment runs at once as `engine` accounts memory: `plan`'s max
+    batch (the engine's KV tokens in whole blocks per sequence), at most --max-num-seqs per DP replica.
+    `mem_fraction` is the generic accounting's (an engine's own fraction flag is in `engine`)."""
+    from .plan import Workload, knobs as plan_knobs, plan
+
+    pk = plan_knobs(mem_fraction) if mem_fraction is not None and engine.engine == "generic" else None
+    r = plan(spec, gpu, layout, Workload(context=context, batch=1, chunk=chunk, kv_dtype=kv_dtype), weights=weights,
+             engine=engine, knobs=pk)
+    seqs = r.concurrency.max_num_seqs if r.concurrency else None
+    return r.max_batch if seqs is None else min(r.max_batch, seqs * layout.dp)
+
+
 def check_knobs(k: PerfKnobs) -> None:
     for name in ("compute_efficiency", "memory_efficiency", "attention_compute_efficiency",
                  "attention_memory_efficiency", "nvlink_efficiency", "network_efficiency"):
@@ -679,11 +699,15 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
          mtp: int = 0, acceptance: float | None = None, input_tokens: int | None = None,
          output_tokens: int | None = None, price_per_gpu_hour: float | None = None,
          sweep: tuple[str, list[int]] | None = None, knobs: PerfKnobs | None = None,
-         gpus: int | None = None) -> PerfReport:
+         gpus: int | None = None, engine: EngineConfig | None = None, mem_fraction: float | None = None
+         ) -> PerfReport:
     """Step time, TPOT/TTFT, tokens/s (deployment, per GPU, per user) and the operations behind them.
 
     With `input_tokens` and `output_tokens`: a batch of requests prefilled together, then decoded to the
     end: TTFT, mean TPOT (decode at the mean context input + output/2), end-to-end latency, throughput.
+    With `engine`: each point also carries the batch that engine's memory accounting holds at its context
+    (`max_batch`, see `engine_max_batch`) and whether its batch is within it (`fits`); the figures stay at
+    the batch asked for, and a note says when the engine could not hold it.
     """
     knobs = knobs or PerfKnobs()
     check_knobs(knobs)
@@ -758,6 +782,26 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         for v in values:
             b, c = (v, context) if axis == "batch" else (batch, v)
             points.append(_point(p, phase, b, c, chunk, mtp, acceptance, price))
+    if engine is not None:
+        held: dict[int, int] = {}  # context -> max batch
+
+        def flag(pt: PerfPoint, ctx: int) -> PerfPoint:
+            if ctx not in held:
+                held[ctx] = engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
+                                             chunk=chunk, mem_fraction=mem_fraction)
+            return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
+
+        # the sequences' longest context: a decode's cache, a prompt, or input + output
+        ctx = input_tokens + output_tokens if input_tokens is not None else context
+        main = flag(main, ctx)
+        points = [flag(pt, pt.context) for pt in points]
+        if not main.fits:
+            notes.append(f"--engine {engine.engine}: its KV cache holds {main.max_batch:,} sequences of {ctx:,} tokens "
+                         f"(k2calc plan --engine {engine.engine}), not --batch {batch:,}: the engine runs at most "
+                         f"{main.max_batch:,} at a time and queues the rest; these figures are for a batch it "
+                         "cannot hold")
+        if any(not pt.fits for pt in points):
+            notes.append(f"--engine {engine.engine}: sweep points beyond the batch it holds: fits = no")
     if mtp and acceptance is None:
         notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
     if layout.ep > 1 and knobs.overlap:
@@ -767,7 +811,8 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     return PerfReport(
         **main.model_dump(), **extra, model=spec.name, gpu=gpu.name, gpus=layout.gpus, layout=layout,
         layout_label=layout.label(), weights_format=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
-        acceptance=acceptance, overlap=knobs.overlap, price_per_gpu_hour_usd=price, sweep=points, sweep_axis=axis,
+        acceptance=acceptance, overlap=knobs.overlap, price_per_gpu_hour_usd=price,
+        engine=engine.engine if engine is not None else None, sweep=points, sweep_axis=axis,
         knobs=knobs, sources=DEFAULT_SOURCES, notes=notes)
 
 

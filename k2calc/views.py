@@ -613,6 +613,8 @@ def perf_tables(r) -> list[Table]:
     elif r.cost_per_million_tokens_usd is not None:
         head.add(f"cost per million {unit} tokens", _usd(r.cost_per_million_tokens_usd))
     head.add("weights", f"{r.weights_format}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
+    if r.engine is not None:
+        head.add(f"max batch at this context ({r.engine})", f"{r.max_batch:,}" + ("" if r.fits else " (--batch beyond it)"))
     head.caption = "1 token/s = 1 token per second; FLOPs and bytes 1000-based; ms = 10^-3 s"
 
     ops = Table("operations per step on one GPU (as if nothing overlapped)",
@@ -626,10 +628,12 @@ def perf_tables(r) -> list[Table]:
     if r.sweep:
         sw = Table(f"sweep over {r.sweep_axis}", ["batch", "context", "step (ms)", "TPOT (ms)" if r.phase == "decode"
                                                   else "TTFT (ms)", "tokens/s", "tokens/s per GPU",
-                                                  "tokens/s per user", "bound"])
+                                                  "tokens/s per user", "bound"]
+                   + ([f"fits ({r.engine})"] if r.engine is not None else []))
         for p in r.sweep:
             sw.add(p.batch, p.context, _ms(p.step_ms), _ms(p.tpot_ms if p.phase == "decode" else p.ttft_ms),
-                   _rate(p.tokens_per_s), _rate(p.tokens_per_s_per_gpu), _rate(p.tokens_per_s_per_user), p.bound)
+                   _rate(p.tokens_per_s), _rate(p.tokens_per_s_per_gpu), _rate(p.tokens_per_s_per_user), p.bound,
+                   *([p.fits] if r.engine is not None else []))
         tables.append(sw)
     return tables
 

@@ -130,7 +130,20 @@ def test_baseline_no_longer_fits(run, run_json, write, tmp_path):
     (PASSING.replace("gpus: 8", "gpus: 16"), "deployment k2-thinking-prod: gpus 16: the layout uses"),
     (PASSING.replace("deployments:", "deployment:"), "unknown top-level key 'deployment'"),
     (PASSING.replace("engine: vllm", "engine: vlm"), "engine vlm: unknown engine"),
-    (PASSING.replace("min_kv_tokens: 500000", "max_tpot_ms: 50"), "require.max_tpot_ms: 50: needs the serving model"),
+    (PASSING.replace("batch: 4,", "batch: 4, input: 1k,").replace("min_kv_tokens: 500000", "max_tpot_ms: 50"),
+     "deployment k2-thinking-prod: workload.input and workload.output go together (got only input)"),
+    (PASSING.replace("min_kv_tokens: 500000", "max_cost_per_mtok: 5"),
+     "deployment k2-thinking-prod: require.max_cost_per_mtok needs workload.price_per_gpu_hour (the GPU catalog "
+     "has no price for h200)"),
+    (PASSING.replace("batch: 4,", "batch: 4, acceptance: 0.8,").replace("min_kv_tokens: 500000", "max_tpot_ms: 50"),
+     "deployment k2-thinking-prod: workload.acceptance: 0.8: needs mtp: N"),
+    (PASSING.replace("batch: 4,", "batch: 4, price_per_gpu_hour: 2.5,"),
+     "deployment k2-thinking-prod: workload.price_per_gpu_hour: only the serving requirements"),
+    (PASSING.replace("batch: 4,", "batch: 4, price_per_gpu_hour: -1,").replace("min_kv_tokens: 500000",
+                                                                             "max_cost_per_mtok: 5"),
+     "deployment k2-thinking-prod: workload.price_per_gpu_hour -1: must be a positive number"),
+    (PASSING.replace("max_tpot_ms", "x").replace("min_kv_tokens: 500000", "max_tpot_ms: fast"),
+     "deployment k2-thinking-prod: require.max_tpot_ms"),
     (PASSING.replace("kimi-k2-thinking", "no-such-model"), "deployment k2-thinking-prod: unknown preset 'no-such-model'"),
     (PASSING + PASSING.split("deployments:\n")[1], "deployment k2-thinking-prod: name: used twice"),
 ])
@@ -155,3 +168,187 @@ def test_api_check_returns_the_report(write):
 
     r = k2calc.check_file(write(FAILING))
     assert not r.passed and [f.split(":")[0] for f in r.failures] == ["v3-too-long", "v3-too-long"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Serving requirements (estimates from k2calc perf)
+
+SERVING = """\
+deployments:
+  - name: qwen32-chat
+    model: qwen3-32b
+    gpu: h200
+    tp: 1
+    workload: {context: 1024, batch: 1, price_per_gpu_hour: 3.0}
+    require: {fits: true, max_tpot_ms: 30, min_tokens_per_s_per_gpu: 30, max_cost_per_mtok: 30}
+  - name: r1-batch1
+    model: deepseek-r1
+    gpu: b200
+    tp: 8
+    workload: {context: 820, batch: 1}
+    require: {max_tpot_ms: 5}
+"""
+
+# Qwen3-32B (config: hidden 5120, 64 layers, 64 query / 8 KV heads of 128, intermediate 25600, vocab 151936,
+# untied), bf16, TP1 on H200 (4.8 TB/s), one sequence of 1,024 cached tokens. Batch-1 decode streams every
+# matmul weight once, memory-bound at the default memory efficiency 0.60:
+#   per layer 2 bytes × 5120 × (8192 q + 1024 k + 1024 v + 8192 o + 3 × 25600 mlp) = 975,175,680
+#   × 64 layers + lm_head 2 × 151936 × 5120 = 63,967,068,160 bytes of weights,
+#   + activations 2 bytes × (in + out) per matmul: 64 × 262,144 + 2 × (5120 + 151936) = 17,091,328 bytes;
+# the KV cache read once at the attention efficiency 0.85: 64 layers × 1,024 tokens × 8 heads × 128 × 2 × 2 bytes;
+# the fixed latency: 64 layers × 30 kernels × 3 µs. No communication at TP1.
+QWEN32_TPOT_MS = ((63_967_068_160 + 17_091_328) / (4.8e12 * 0.60) + 64 * 1024 * 8 * 128 * 2 * 2 / (4.8e12 * 0.85)
+                  + 64 * 30 * 3e-6) * 1e3  # 28.04 ms
+
+
+def test_serving_requirements_pass_with_the_hand_computed_tpot(run_json, write):
+    d = run_json("check", write(SERVING.split("  - name: r1-batch1")[0]))
+    assert d["passed"]
+    got = {(x["deployment"], x["requirement"]): x for x in d["results"]}
+    tpot = got["qwen32-chat", "max_tpot_ms"]
+    assert tpot["actual"] == pytest.approx(QWEN32_TPOT_MS) and tpot["passed"] and tpot["required"] == 30
+    # one sequence on one GPU: tokens/s per GPU = 1000 / TPOT; cost = $3 per GPU-hour / 3600 s / tokens/s × 10^6
+    tps = got["qwen32-chat", "min_tokens_per_s_per_gpu"]
+    assert tps["actual"] == pytest.approx(1e3 / QWEN32_TPOT_MS) and tps["passed"]
+    cost = got["qwen32-chat", "max_cost_per_mtok"]
+    assert cost["actual"] == pytest.approx(3.0 / 3600 / (1e3 / QWEN32_TPOT_MS) * 1e6) and cost["passed"]  # $23.37
+    assert d["deployments"][0]["tpot_ms"] == pytest.approx(QWEN32_TPOT_MS)
+
+
+def test_a_failing_serving_requirement_exits_1_near_the_published_figure(run, write):
+    # SGLang cookbook, DeepSeek-R1 on 8 × B200 TP8, batch 1: TPOT 9.16 ms (SOURCES.md, row D9): a 5 ms limit fails,
+    # and k2calc's estimate is within the ±25% the validation table holds it to.
+    r = run("check", write(SERVING), "--format", "json")
+    assert r.exit_code == 1
+    d = json.loads(r.stdout)
+    row = next(x for x in d["results"] if x["deployment"] == "r1-batch1")
+    assert not row["passed"] and row["actual"] == pytest.approx(9.16, rel=0.25)
+    assert f"check failed: r1-batch1: max_tpot_ms: required at most 5, got {row['actual']:,.2f}" in r.stderr
+    assert "qwen32-chat" not in r.stderr
+
+
+def test_serving_figures_are_perfs_for_the_same_deployment(run_json, write):
+    # wiring: each actual is the same key of `k2calc perf --format json` (decode at the workload; TTFT from the
+    # prefill of the batch's prompts, or from --input/--output when the workload gives them)
+    text = """\
+deployments:
+  - name: v3
+    model: deepseek-v3
+    gpu: h200
+    tp: 8
+    workload: {context: 4k, batch: 16, price_per_gpu_hour: 2.3}
+    require: {max_tpot_ms: 100, max_ttft_ms: 10000, min_tokens_per_s_per_gpu: 1, max_cost_per_mtok: 100}
+  - name: v3-io
+    model: deepseek-v3
+    gpu: h200
+    tp: 8
+    workload: {context: 4k, batch: 16, input: 2k, output: 1k}
+    require: {max_tpot_ms: 100, max_ttft_ms: 10000}
+"""
+    d = run_json("check", write(text))
+    got = {(x["deployment"], x["requirement"]): x["actual"] for x in d["results"]}
+    common = ("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "16")
+    dec = run_json(*common, "--context", "4k", "--price-per-gpu-hour", "2.3")
+    pre = run_json(*common, "--context", "4k", "--phase", "prefill")
+    io = run_json(*common, "--input", "2k", "--output", "1k")
+    assert got["v3", "max_tpot_ms"] == dec["tpot_ms"]
+    assert got["v3", "min_tokens_per_s_per_gpu"] == dec["tokens_per_s_per_gpu"]
+    assert got["v3", "max_cost_per_mtok"] == dec["cost_per_million_tokens_usd"]
+    assert got["v3", "max_ttft_ms"] == pre["ttft_ms"]
+    assert (got["v3-io", "max_tpot_ms"], got["v3-io", "max_ttft_ms"]) == (io["tpot_ms"], io["ttft_ms"])
+
+
+def test_a_serving_requirement_fails_when_the_batch_does_not_fit(run, write):
+    # Kimi-K2-Thinking on 8 × H200 as vLLM accounts it holds 5 sequences of 128k (test above); at 40 the TPOT
+    # limit is met on paper but the batch is not served.
+    text = PASSING.replace("batch: 4", "batch: 40").replace(
+        "require: {fits: true, min_kv_tokens: 500000, min_batch_at_context: 4, min_requests_at_avg_context: 64}",
+        "require: {max_tpot_ms: 100000}")
+    r = run("check", write(text), "--format", "json")
+    row = json.loads(r.stdout)["results"][0]
+    assert r.exit_code == 1 and not row["passed"] and row["actual"] < 100000
+    assert row["detail"].startswith("the batch does not fit: does not fit")
+    assert "check failed: k2-thinking-prod: max_tpot_ms: required at most 100,000," in r.stderr
+
+
+def test_junit_carries_the_serving_rows(run, write, tmp_path):
+    out = tmp_path / "capacity.xml"
+    run("check", write(SERVING), "--junit", str(out))
+    cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(out).getroot().iter("testcase")}
+    assert ("qwen32-chat", "max_tpot_ms") in cases and cases["qwen32-chat", "max_tpot_ms"].find("failure") is None
+    failure = cases["r1-batch1", "max_tpot_ms"].find("failure")
+    assert failure is not None and failure.get("message").startswith("r1-batch1: max_tpot_ms: required at most 5,")
+
+
+def test_baseline_reports_serving_movement(run, run_json, write, tmp_path):
+    # The same deployment at batch 1 and then batch 64: the TPOT change is the ratio of the two perf estimates.
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps(json.loads(run("check", write(SERVING), "--format", "json").stdout)))
+    bigger = SERVING.replace("{context: 1024, batch: 1,", "{context: 1024, batch: 64,")
+    d = json.loads(run("check", write(bigger), "--baseline", str(before), "--format", "json").stdout)
+    old = json.loads(before.read_text())["deployments"][0]["tpot_ms"]
+    new = d["deployments"][0]["tpot_ms"]
+    assert old == pytest.approx(QWEN32_TPOT_MS) and new > old
+    pct = round((new - old) / old * 100)
+    assert f"qwen32-chat: TPOT +{pct}% ({old:,.2f} -> {new:,.2f} ms)" in d["moved"]
+    assert any(line.startswith("qwen32-chat: tokens/s per GPU +") for line in d["moved"])
+    same = json.loads(run("check", write(SERVING), "--baseline", str(before), "--format", "json").stdout)
+    assert same["moved"] == []
+
+
+def test_a_baseline_without_serving_figures_still_loads(run, run_json, write, tmp_path):
+    # a JSON written before the serving rows existed has no tpot_ms: nothing moves, nothing breaks
+    before = tmp_path / "before.json"
+    d = run_json("check", write(PASSING))
+    for dep in d["deployments"]:
+        for key in ("tpot_ms", "ttft_ms", "tokens_per_s_per_gpu", "cost_per_mtok"):
+            dep.pop(key)
+    before.write_text(json.dumps(d))
+    assert json.loads(run("check", write(PASSING), "--baseline", str(before), "--format", "json").stdout)["moved"] == []
+
+
+def test_a_price_in_defaults_serves_only_the_deployments_that_ask(run_json, write):
+    text = "defaults: {workload: {price_per_gpu_hour: 3.0}}\n" + SERVING.split("  - name: r1-batch1")[0].replace(
+        ", price_per_gpu_hour: 3.0}", "}") + PASSING.split("deployments:\n")[1].replace("    gpus: 8", "    engine: vllm\n    gpus: 8")
+    d = run_json("check", write(text))
+    cost = next(x for x in d["results"] if x["requirement"] == "max_cost_per_mtok")
+    assert cost["actual"] == pytest.approx(3.0 / 3600 / (1e3 / QWEN32_TPOT_MS) * 1e6)
+    assert d["deployments"][1]["tpot_ms"] is None  # k2-thinking-prod asks for no serving figure
+
+
+def test_the_readmes_serving_example_is_real_output(run, write, tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("**Serving requirements**", 1)[1]
+    yaml_text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```yaml\n", 1)[1].split("```\n", 2)[2].split("```", 1)[0].strip("\n").splitlines()
+    assert len(shown) == 6 and shown[0].split() == ["deployment", "requirement", "required", "actual", "pass"]
+    path = write(yaml_text)
+    printed = [line.rstrip() for line in run("check", path).stdout.splitlines()]
+    for line in shown:
+        assert line.rstrip() in printed, line
+    before = tmp_path / "before.json"
+    before.write_text(run("check", path, "--format", "json").stdout)
+    d = json.loads(run("check", write(yaml_text.replace("batch: 16", "batch: 24")), "--baseline", str(before),
+                       "--format", "json").stdout)
+    for line in ("v3-chat: TPOT +22% (20.54 -> 25.08 ms)", "v3-chat: tokens/s per GPU +23% (97.39 -> 119.61)"):
+        assert line in d["moved"] and f'"{line}"' in readme
+
+
+def test_mtp_n_decodes_with_draft_tokens_at_the_acceptance(run_json, write):
+    # mtp: 1 with acceptance 0.85 is `perf --mtp 1 --acceptance 0.85`: 1.85 tokens per step (DeepSeek, D16)
+    text = """\
+deployments:
+  - name: v3-mtp
+    model: deepseek-v3
+    gpu: h200
+    tp: 8
+    mtp: 1
+    workload: {context: 4k, batch: 16, acceptance: 0.85}
+    require: {max_tpot_ms: 100}
+"""
+    got = run_json("check", write(text))["results"][0]["actual"]
+    ref = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "16", "--context", "4k",
+                   "--mtp", "1", "--acceptance", "0.85")
+    assert got == ref["tpot_ms"] == pytest.approx(ref["step_ms"] / 1.85)

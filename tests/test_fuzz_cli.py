@@ -288,8 +288,8 @@ def assert_no_traceback(args: list[str]) -> None:
         pytest.fail(f"exception escaped: {shown}\n{tb}")
     assert result.exit_code in (0, 1, 2), shown
     assert "Traceback" not in result.output, shown
-    if result.exit_code == 1:  # only "does not fit" and "mismatch" exit 1
-        assert args[0] == "verify" or (args[0] == "plan" and "--check" in args), shown
+    if result.exit_code == 1:  # only "does not fit", "mismatch" and a failed requirement exit 1
+        assert args[0] in ("verify", "check") or (args[0] == "plan" and "--check" in args), shown
     if result.exit_code == 2:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         if result.stderr.startswith("Usage:"):  # click's own parse error

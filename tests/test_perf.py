@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from k2calc.config import load_preset
+from k2calc.config import load, load_preset
 from k2calc.hardware import get_gpu
 from k2calc.perf import PerfKnobs, max_batch, perf
 from k2calc.plan import Layout
@@ -308,3 +308,144 @@ def test_gqa_decode_reads_its_kv_heads_split_over_tp():
     att = _component(r, "attention (GQA)")
     assert att.bytes == 64 * 4096 * 512
     assert att.flops == 64 * 4097 * 4096
+
+
+# ---------------------------------------------------------------------------------------------------
+# GQA families: batch-1 decode streams the weights once (memory-bound), plus the KV cache and fixed latency
+
+
+def _gqa(name, gpu, tp):
+    return perf(load_preset(name), get_gpu(gpu), Layout(tp=tp), batch=1, context=1024)
+
+
+def test_qwen3_32b_batch_one_decode_by_hand():
+    # Config: hidden 5120, 64 layers, 64 query / 8 KV heads of 128, intermediate 25600, vocab 151936, untied; bf16,
+    # TP1 on H200 (4.8 TB/s), 1,024 cached tokens. Matmul weights per layer: 2 bytes × 5120 × (8192 q + 1024 k
+    # + 1024 v + 8192 o + 3 × 25600) = 975,175,680; × 64 + lm_head 2 × 151936 × 5120 = 63,967,068,160 bytes;
+    # activations 2 × (in + out) per matmul: 64 × 262,144 + 2 × (5120 + 151936) = 17,091,328 bytes; at 0.60 of HBM.
+    # KV read: 64 × 1,024 tokens × 8 heads × 128 × 2 (k, v) × 2 bytes at 0.85. Latency 64 layers × 30 × 3 µs.
+    r = _gqa("qwen3-32b", "h200", 1)
+    weights = (63_967_068_160 + 17_091_328) / (4.8e12 * 0.60)  # 22.22 ms
+    kv = 64 * 1024 * 8 * 128 * 2 * 2 / (4.8e12 * 0.85)  # 0.066 ms
+    assert r.tpot_ms == pytest.approx((weights + kv + 64 * 90e-6) * 1e3)  # 28.04 ms
+    assert r.bound == "memory" and r.communication_ms == 0
+
+
+def test_qwen3_235b_a22b_batch_one_decode_by_hand():
+    # Config: hidden 4096, 94 layers, 64 query / 4 KV heads of 128, 128 experts of 1536, top-8, vocab 151936; bf16,
+    # TP8 on H200, 1,024 cached tokens. Per GPU and layer: q and o 1024 × 4096 (64/8 heads), k and v one KV head
+    # (4 heads over 8 ranks: replicated) 128 × 4096, router 128 × 4096; one token touches 128 × (1 − (1 − 8/128)) = 8
+    # experts, each split 8 ways: 3 × 192 × 4096. Activations 2 × (in + out), 8 token copies through the experts.
+    per_layer_w = 2 * (2 * 1024 * 4096) + 3 * 2 * 128 * 4096 + 8 * 3 * 2 * 192 * 4096  # 57,671,680 bytes
+    per_layer_a = 2 * 2 * (4096 + 1024) + 3 * 2 * (4096 + 128) + 3 * 2 * 8 * (4096 + 192)
+    lm_head = 2 * (151936 // 8) * 4096 + 2 * (4096 + 151936 // 8)
+    matmuls = (94 * (per_layer_w + per_layer_a) + lm_head) / (4.8e12 * 0.60)  # 1.94 ms
+    kv = 94 * 1024 * 128 * 2 * 2 / (4.8e12 * 0.85)  # one KV head per GPU
+    # two all-reduces per layer of 4096 bf16 values: ring 2 × 7/8 of the bytes at 450 GB/s × 0.78, + 10 µs each
+    allreduce = 2 * 94 * (2 * 7 / 8 * 4096 * 2 / (450e9 * 0.78) + 10e-6)  # 1.89 ms
+    r = _gqa("qwen3-235b-a22b", "h200", 8)
+    assert r.tpot_ms == pytest.approx((matmuls + kv + allreduce + 94 * 90e-6) * 1e3)  # 12.30 ms
+    assert r.bound == "latency"  # 94 × 90 µs = 8.46 ms of fixed latency
+
+
+def test_olmo2_13b_batch_one_decode_by_hand():
+    # Config: hidden 5120, 40 layers, 40 query = 40 KV heads of 128 (GQA with groups of one), intermediate 13824,
+    # vocab 100352, untied, torch_dtype float32 (the checkpoint is stored in fp32); TP1 on H100 (3.35 TB/s).
+    # Weight elements: 40 × 5120 × (4 × 5120 + 3 × 13824) + lm_head 100352 × 5120 = 13,201,571,840;
+    # bf16 activations 2 × (in + out) per matmul: 40 × 2 × (4 × 10240 + 3 × 18944) + 2 × (5120 + 100352);
+    # KV 40 layers × 1,024 tokens × 40 heads × 128 × 2 × 2 bytes at 0.85; latency 40 × 90 µs.
+    elements = 40 * 5120 * (4 * 5120 + 3 * 13824) + 100352 * 5120
+    acts = 40 * 2 * (4 * 10240 + 3 * 18944) + 2 * (5120 + 100352)
+    kv = 40 * 1024 * 40 * 128 * 2 * 2 / (3.35e12 * 0.85)
+
+    def tpot(weight_bytes):
+        return ((elements * weight_bytes + acts) / (3.35e12 * 0.60) + kv + 40 * 90e-6) * 1e3
+
+    # as stored: 4 bytes per weight (30.16 ms); served in bf16 (vLLM's --dtype auto downcasts a float32
+    # checkpoint), set through the config: 2 bytes (17.03 ms)
+    assert _gqa("olmo-2-13b", "h100", 1).tpot_ms == pytest.approx(tpot(4))
+    bf16 = perf(load("olmo-2-13b@torch_dtype=bfloat16"), get_gpu("h100"), Layout(tp=1), batch=1, context=1024)
+    assert bf16.tpot_ms == pytest.approx(tpot(2))
+
+
+def test_llama_4_maverick_batch_one_decode_by_hand():
+    # Config (text_config): hidden 5120, 48 layers, 40 query / 8 KV heads of 128, MoE on every 2nd layer
+    # (interleave_moe_layer_step 2: 24 MoE, 24 dense of intermediate_size_mlp 16384), 128 experts of 8192, top-1,
+    # one shared expert of 8192, vocab 202048; bf16, TP8 on H200, 1,024 cached tokens (within the 8192 chunk).
+    # Per GPU: q and o 640 × 5120 (40/8 heads), k and v one KV head 128 × 5120; dense MLP 3 × 2048 × 5120;
+    # MoE layer: router 128 × 5120 (replicated), shared expert 3 × 1024 × 5120, and the one expert a token picks
+    # (128 × (1 − (1 − 1/128)) = 1) at 3 × 1024 × 5120. Activations 2 bytes × (in + out) per matmul.
+    attn = 2 * 5120 * (640 + 128 + 128) + 2 * 640 * 5120 + 2 * 2 * (5120 + 640) + 2 * 2 * (5120 + 128)
+    dense = 3 * 2 * 2048 * 5120 + 3 * 2 * (5120 + 2048)
+    moe = 2 * 128 * 5120 + 2 * (5120 + 128) + 2 * (3 * 2 * 1024 * 5120 + 3 * 2 * (5120 + 1024))
+    lm_head = 2 * (202048 // 8) * 5120 + 2 * (5120 + 202048 // 8)
+    matmuls = (48 * attn + 24 * dense + 24 * moe + lm_head) / (4.8e12 * 0.60)  # 1.41 ms
+    kv = 48 * 1024 * 128 * 2 * 2 / (4.8e12 * 0.85)
+    allreduce = 2 * 48 * (2 * 7 / 8 * 5120 * 2 / (450e9 * 0.78) + 10e-6)  # 0.96 ms
+    r = _gqa("llama-4-maverick", "h200", 8)
+    assert r.tpot_ms == pytest.approx((matmuls + kv + allreduce + 48 * 90e-6) * 1e3)  # 6.70 ms
+    assert r.bound == "latency"
+
+
+@pytest.mark.parametrize("name", ["qwen3-235b-a22b", "qwen3-32b", "qwen3-30b-a3b", "olmo-2-13b", "smollm3-3b",
+                                  "llama-4-maverick", "gemma-3-27b", "gpt-oss-120b", "mistral-small-3.1"])
+@pytest.mark.parametrize("args", [["--tp", "8", "--phase", "prefill", "--batch", "4", "--context", "8k"],
+                                  ["--tp", "4", "--pp", "2", "--batch", "16"],
+                                  ["--tp", "8", "--input", "1k", "--output", "1k", "--batch", "32"],
+                                  ["--tp", "8", "--sweep", "batch=1,8,64"]])
+def test_gqa_families_run_every_mode(run_json, name, args):
+    d = run_json("perf", "-p", name, "--gpu", "h200", *args)
+    assert d["step_ms"] > 0 and d["tokens_per_s_per_gpu"] > 0 and "attention (GQA)" in {c["name"] for c in d["components"]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# --engine: the batch the engine's memory accounting holds
+
+
+def test_engine_flags_a_batch_its_kv_cache_cannot_hold(run_json):
+    from k2calc.engines import EngineConfig
+    from k2calc.plan import Workload, plan
+
+    # Kimi-K2-Thinking on 8 × H200 TP8 at 128k as vLLM accounts it (the README's example: 5 sequences)
+    held = plan(load_preset("kimi-k2-thinking"), get_gpu("h200"), Layout(tp=8), Workload(context=131_072),
+                engine=EngineConfig(engine="vllm")).max_batch
+    args = ("perf", "-p", "kimi-k2-thinking", "--gpu", "h200", "--tp", "8", "--context", "128k", "--engine", "vllm")
+    over = run_json(*args, "--batch", "8", "--sweep", "batch=1,5,6")
+    assert (over["engine"], over["max_batch"], over["fits"]) == ("vllm", held, False) and held == 5
+    assert any("holds 5 sequences of 131,072 tokens" in n for n in over["notes"])
+    assert [p["fits"] for p in over["sweep"]] == [True, True, False]
+    within = run_json(*args, "--batch", "4")
+    assert within["fits"] is True and not any("holds" in n for n in within["notes"])
+    # the figures stay at the batch asked for: the engine only flags
+    assert within["tpot_ms"] == run_json(*args[:-2], "--batch", "4")["tpot_ms"]
+
+
+def test_engine_max_num_seqs_caps_the_batch(run_json):
+    d = run_json("perf", "-p", "kimi-k2-thinking", "--gpu", "h200", "--tp", "8", "--context", "4k", "--engine", "vllm",
+                 "--max-num-seqs", "2", "--batch", "3")
+    assert d["max_batch"] == 2 and d["fits"] is False  # --max-num-seqs 2 per DP replica, one replica
+
+
+def test_without_engine_perf_says_nothing_about_memory(run_json):
+    d = run_json("perf", "-p", "qwen3-32b", "--gpu", "h200", "--batch", "4")
+    assert (d["engine"], d["max_batch"], d["fits"]) == (None, None, None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mem-fraction", "0.8"], "--mem-fraction goes with --engine"),
+    (["--engine", "vlm"], "--engine vlm: unknown engine"),
+])
+def test_engine_options_bad_input_is_one_line(run, args, message):
+    r = run("perf", "-p", "qwen3-32b", "--gpu", "h200", *args)
+    assert r.exit_code == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_api_perf_takes_the_engine_like_plan():
+    import k2calc
+
+    m = k2calc.load("qwen3-32b")
+    for fraction in (0.5, 0.9):
+        held = m.plan("h200", tp=2, context="32k", mem_fraction=fraction).max_batch
+        r = m.perf("h200", tp=2, batch=held + 1, context="32k", engine="generic", mem_fraction=fraction)
+        assert (r.max_batch, r.fits) == (held, False)
+    assert m.perf("h200", tp=2, context="32k", engine="sglang").engine == "sglang"
