@@ -72,6 +72,12 @@ class Model:
 
         return build_tensors(self.spec.arch)
 
+    def _context_or_window(self, context: int | str | None) -> int:
+        """A context as typed, or the model's context window (the one default rule, `sizes.CONTEXT_RULE`)."""
+        from .sizes import context_window
+
+        return context_window([self.spec]) if context is None else _context(context)
+
     def params(self) -> ParamReport:
         """Total, active and MTP parameters with their breakdowns."""
         from .params import count_params
@@ -84,13 +90,14 @@ class Model:
 
         return explain_params(self.spec.config)
 
-    def flops(self, context: int | str | list[int | str] = 4096, *, phase: str = "decode",
+    def flops(self, context: int | str | list[int | str] | None = None, *, phase: str = "decode",
               attention: str | None = None, all_logits: bool = False, mtp: bool = False) -> FlopsReport:
         """Forward FLOPs per token at one or more contexts (`phase` decode or prefill; MLA `attention`
         naive or absorbed, default as serving engines run each phase)."""
         from .flops import count_flops, parse_form, parse_phase
 
-        contexts = [_context(c) for c in (context if isinstance(context, list) else [context])]
+        contexts = None if context is None else [_context(c) for c in (context if isinstance(context, list)
+                                                                        else [context])]
         return count_flops(self.spec, parse_phase(phase), contexts, parse_form(attention), all_logits=all_logits,
                            mtp=mtp)
 
@@ -104,12 +111,12 @@ class Model:
         return training_report(self.spec, _context(seq_len, "seq_len"), train_tokens, tokens_per_s=tokens_per_s,
                                gpus=gpus, peak_tflops=peak_tflops, gpu=gpu, gpu_dtype=gpu_dtype)
 
-    def kv(self, context: int | str | list[int | str] = 131072, *, batch: int = 1, kv_dtype: str = "bf16",
+    def kv(self, context: int | str | list[int | str] | None = None, *, batch: int = 1, kv_dtype: str = "bf16",
            gqa: int | None = None, page_size: int | None = None, mtp: bool = False) -> KVReport:
         """KV-cache bytes per token, per sequence of `context` tokens and per `batch` of them."""
         from .kv import kv_cache
 
-        contexts = [_context(c) for c in (context if isinstance(context, list) else [context])]
+        contexts = None if context is None else [_context(c) for c in (context if isinstance(context, list) else [context])]
         return kv_cache(self.spec, contexts, kv_dtype=kv_dtype, batch=batch, gqa=gqa, page_size=page_size, mtp=mtp)
 
     def checkpoint(self, weights: str | None = None) -> CheckpointReport:
@@ -118,29 +125,31 @@ class Model:
 
         return checkpoint_report(self.spec, weights)
 
-    def plan(self, gpu: str, *, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1,
-             redundant_experts: int = 0, mtp: bool = False, context: int | str = 4096, batch: int = 1,
+    def plan(self, gpu: str, *, gpus: int | None = None, tp: int | None = None, dp_attention: int | None = None,
+             ep: int | None = None, pp: int | None = None, redundant_experts: int = 0, mtp: bool = False, context: int | str | None = None, batch: int = 1,
              chunk: int | str = DEFAULT_CHUNK, weights: str | None = None, kv_dtype: str = "bf16",
              mem_fraction: float | None = None, activations_gib: float | None = None,
              overhead_gib: float | None = None, gpu_file: list[str] | None = None, engine: str = "generic",
              max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
              block_size: int | None = None, avg_context: int | str | None = None) -> PlanReport:
         """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits; with
-        `engine` (vllm, sglang, trtllm), as that engine accounts it, `mem_fraction` being its fraction flag."""
+        `engine` (vllm, sglang, trtllm), as that engine accounts it, `mem_fraction` being its fraction flag.
+        `gpus` alone means tensor parallelism over all of them (`plan("h200", gpus=8)` is TP8)."""
         from . import plan as planlib
         from .hardware import get_gpu
 
-        layout = planlib.Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
-        workload = planlib.Workload(context=_context(context), batch=batch, chunk=_context(chunk, "chunk"),
+        layout = planlib.default_layout(gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+                                        redundant_experts=redundant_experts, mtp=mtp)
+        workload = planlib.Workload(context=self._context_or_window(context), batch=batch, chunk=_context(chunk, "chunk"),
                                     kv_dtype=kv_dtype)
         knobs = planlib.knobs(DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction, activations_gib,
                               overhead_gib)
         eng = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
         avg = None if avg_context is None else _context(avg_context, "avg_context")
         return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs,
-                            engine=eng, avg_context=avg)
+                            gpus=gpus, engine=eng, avg_context=avg)
 
-    def search(self, gpus: list[str] | None = None, *, context: int | str = 4096, batch: int = 1,
+    def search(self, gpus: list[str] | None = None, *, context: int | str | None = None, batch: int = 1,
                weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,
                mtp: bool = False, redundant_experts: int = 0, mem_fraction: float = DEFAULT_MEM_FRACTION,
                gpu_file: list[str] | None = None) -> SearchReport:
@@ -150,7 +159,7 @@ class Model:
 
         # an empty list is an error (no GPU types to search), not the whole catalog
         types = [get_gpu(g, gpu_file) for g in gpus] if gpus is not None else list_gpus(gpu_file)
-        workload = planlib.Workload(context=_context(context), batch=batch, kv_dtype=kv_dtype)
+        workload = planlib.Workload(context=self._context_or_window(context), batch=batch, kv_dtype=kv_dtype)
         return planlib.search(self.spec, types, workload, weights=weights, knobs=planlib.knobs(mem_fraction),
                               max_nodes=max_nodes, mtp=mtp, top=top, redundant_experts=redundant_experts)
 
@@ -199,7 +208,8 @@ def compare(*refs: str | Model, contexts: list[int | str] | None = None, kv_dtyp
     from .comparison import compare as _compare
 
     specs = [r.spec if isinstance(r, Model) else load(r).spec for r in refs]
-    return _compare(specs, [_context(c) for c in (contexts or [4096, 131072])], kv_dtype=kv_dtype, gpu=gpu, gpus=gpus)
+    return _compare(specs, [_context(c) for c in contexts] if contexts else None, kv_dtype=kv_dtype, gpu=gpu,
+                    gpus=gpus)
 
 
 def check_file(path: str, *, baseline: str | None = None, gpu_file: list[str] | None = None):

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from .errors import InputError, suggest
 from .inputs import MAX_INDEX_BYTES, clip, echo, parse_json, read_text, show_path, user_path
+from .plan import Layout
 
 SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
 Context = StrictInt | StrictStr  # 131072 or "128k"
@@ -114,7 +115,8 @@ class DeploymentResult(BaseModel):
     name: str
     model: str
     gpu: str
-    layout: str
+    layout: Layout  # the same object `plan` reports (JSON vocabulary)
+    layout_label: str
     engine: str
     fits: bool
     kv_tokens: int
@@ -259,7 +261,7 @@ def _serving(path: Path, dep: Deployment, spec, r, gpu_files: list[str] | None) 
     {requirement key: actual}."""
     from .hardware import get_gpu
     from .perf import perf
-    from .plan import layout_from_options
+    from .plan import default_layout
     from .sizes import parse_context
 
     req, w = dep.require, dep.workload
@@ -267,8 +269,8 @@ def _serving(path: Path, dep: Deployment, spec, r, gpu_files: list[str] | None) 
     if not asked:
         return {}
     try:
-        layout = layout_from_options(tp=dep.tp, dp_attention=dep.dp_attention, ep=dep.ep, pp=dep.pp,
-                                     redundant_experts=dep.redundant_experts)[0]
+        layout = default_layout(tp=dep.tp, dp_attention=dep.dp_attention, ep=dep.ep, pp=dep.pp,
+                                redundant_experts=dep.redundant_experts)
         gpu = get_gpu(dep.gpu, gpu_files)
         common = dict(batch=w.batch, context=r.workload.context, chunk=r.workload.chunk, weights=dep.weights,
                       kv_dtype=dep.kv_dtype, mtp=0 if isinstance(dep.mtp, bool) else dep.mtp,
@@ -362,7 +364,7 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
         results += _results(dep, r, serving)
         c = r.concurrency
         summaries.append(DeploymentResult(
-            name=dep.name, model=r.model, gpu=r.gpu, layout=r.layout_label, engine=r.engine, fits=r.fits,
+            name=dep.name, model=r.model, gpu=r.gpu, layout=r.layout, layout_label=r.layout_label, engine=r.engine, fits=r.fits,
             kv_tokens=r.kv_tokens, max_batch=r.max_batch,
             requests_at_avg_context=c.sequences_at_avg_context if c else None, used_per_gpu=r.per_gpu.used,
             reason=r.reason, tpot_ms=serving.get("max_tpot_ms"), ttft_ms=serving.get("max_ttft_ms"),

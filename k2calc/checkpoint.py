@@ -548,8 +548,8 @@ class PartBytes(BaseModel):
 
 class CheckpointReport(BaseModel):
     model: str
-    format: WeightFormat
-    format_description: str
+    weight_format: WeightFormat
+    weight_format_description: str
     tensors: int
     elements: int
     total_bytes: int  # = metadata.total_size of model.safetensors.index.json
@@ -582,7 +582,7 @@ def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> Checkpoint
         part.bytes += s.bytes
     total = main.bytes + mtp.bytes + vision.bytes
     return CheckpointReport(
-        model=spec.name, format=fmt, format_description=fmt.describe(),
+        model=spec.name, weight_format=fmt, weight_format_description=fmt.describe(),
         tensors=main.tensors + mtp.tensors + vision.tensors,
         elements=sum(s.elements for s in stored), total_bytes=total, total_gb=total / 1e9, total_gib=total / GIB,
         main=main, mtp=mtp, vision=vision, by_dtype=by_dtype, by_component=by_component, notes=list(spec.notes) + notes,
@@ -610,7 +610,7 @@ class Mismatch(BaseModel):
 class VerifyReport(BaseModel):
     model: str
     path: str
-    format_description: str
+    weight_format_description: str
     ok: bool
     expected_tensors: int
     found_tensors: int
@@ -859,7 +859,7 @@ def verify(path: str | Path, spec: ModelSpec, weights: str | None = None) -> Ver
     diff = None if actual is None else actual - expected_bytes
     ok = not missing_count and not extra_count and not mismatched_count and not corrupt and (diff in (None, 0))
     return VerifyReport(
-        model=spec.name, path=show_path(index or folder / "model.safetensors"), format_description=fmt.describe(),
+        model=spec.name, path=show_path(index or folder / "model.safetensors"), weight_format_description=fmt.describe(),
         ok=ok, expected_tensors=expected.count, found_tensors=len(found), files=len(files), headers_read=headers_read,
         missing=missing, missing_count=missing_count, extra=extra, extra_count=extra_count, mismatched=mismatched,
         mismatched_count=mismatched_count, corrupt=corrupt, expected_bytes=expected_bytes,

@@ -7,33 +7,103 @@ with exit code 2.
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
+from . import __version__
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .errors import InputError
 from .render import Format, emit, error_line, warn_line
+from .sizes import CONTEXT_RULE
 
-app = typer.Typer(
+
+def _click_exceptions():
+    """click's exception classes: typer >= 0.20 vendors click as `typer._click`, older typer uses click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions
+    return exceptions
+
+
+class K2Group(TyperGroup):
+    """The command group, with one error rule for everything: a mistake is one line on stderr and exit
+    2 (click's usage errors too, which would otherwise print a four-line usage block), a failed write
+    of the output is one line and exit 1, and notes on a closed stderr never cost the result."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from .render import finish_output, guard_streams, silence_stdout
+
+        guard_streams()
+        exc = _click_exceptions()
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            finish_output()
+        except getattr(exc, "NoArgsIsHelpError", ()) as e:  # bare `k2calc` or `k2calc plan`: the help, as before
+            e.show()
+            code = e.exit_code
+        except exc.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "k2calc"
+            message = e.format_message().replace("Value error, ", "").rstrip(".")
+            error_line(f"{message} (see `{where} --help`)")
+            code = e.exit_code
+        except exc.ClickException as e:
+            error_line(e.format_message())
+            code = e.exit_code
+        except typer.Abort:
+            code = 1
+        except OSError as e:  # the output could not be written: a closed stdout, a full disk, a closed pipe
+            import errno
+
+            if e.errno != errno.EPIPE:  # a closed pipe (`| head`) is the reader's choice, not an error
+                error_line(f"cannot write the output: {e.strerror or e}")
+            silence_stdout()
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"k2calc {__version__}")
+        raise typer.Exit()
+
+
+_SETTINGS = dict(
     name="k2calc",
+    cls=K2Group,
     help=(
         "Parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models (Kimi-K2, DeepSeek-V3/R1/V3.1/V3.2, "
         "Moonlight, DeepSeek-V2), computed from the config.\n\n"
-        "Example:  k2calc params --preset kimi-k2"
+        "Example:  k2calc params --preset kimi-k2\n\n" + CONTEXT_RULE
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**_SETTINGS)
+
+
+@app.callback()
+def _top(version: Annotated[Optional[bool], typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                                         help="Print the version and exit.")] = None) -> None:
+    """Parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models, computed from the config."""
+
 
 # Options shared by every model command, declared once.
 PresetOpt = Annotated[Optional[str], typer.Option("--preset", "-p", metavar="NAME", help="Preset name (see `k2calc presets`).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="PATH", help="config.json, YAML preset file, or model folder.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="FIELD=VALUE", help="Override a config field, FIELD=VALUE (repeatable).")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+KV_DTYPE_HELP = ("KV cache: bf16|fp16|fp8|fp8-flashmla (fp8 latent, fp32 scale per 128 values, RoPE in bf16), or as "
+                 "vLLM/SGLang's --kv-cache-dtype spells them: auto (the model's torch_dtype), bfloat16, float16, "
+                 "fp8_e4m3, fp8_e5m2, fp8_ds_mla.")
+KVDtypeOpt = Annotated[str, typer.Option("--kv-dtype", "--kv-cache-dtype", help=KV_DTYPE_HELP)]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Show each figure's formula over config fields, numbers substituted.")]
 
 
@@ -118,7 +188,7 @@ def presets(format: FormatOpt = Format.table) -> None:
     emit([p.__dict__ for p in items], presets_table(items), format)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
           prefill: Annotated[Optional[str], typer.Option("--prefill", metavar="N", help="A prompt of N tokens (causal); 4k = 4096.")] = None,
@@ -177,12 +247,12 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
     _emit(report, flops_tables(report), format, report.notes, formulas)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
-       context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="Tokens per sequence, e.g. 128k or 4k,32k,128k (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
+       context: Annotated[Optional[str], typer.Option("--context", "--max-model-len", metavar="LIST", help="Tokens per sequence, e.g. 128k or 4k,32k,128k (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
        batch: Annotated[int, typer.Option("--batch", help="Sequences in the batch.")] = 1,
-       kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="bf16|fp16|fp8|fp8-flashmla (fp8 latent, fp32 scale per 128 values, RoPE in bf16).")] = "bf16",
+       kv_dtype: KVDtypeOpt = "bf16",
        gqa: Annotated[Optional[int], typer.Option("--gqa", metavar="G", help="Also compare with GQA of G KV groups.")] = None,
        page_size: Annotated[Optional[int], typer.Option("--page-size", help="Round each sequence up to whole pages of this many tokens.")] = None,
        mtp: Annotated[bool, typer.Option("--mtp", help="Speculative decoding: add the MTP draft layers' cache.")] = False,
@@ -282,24 +352,24 @@ def gpus(gpu_file: GpuFileOpt = None, format: FormatOpt = Format.table) -> None:
     emit(items, gpus_table(items), format)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
          gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`); with --search, a comma-separated list (default: all).")] = None,
-         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp.")] = None,
-         tp: Annotated[Optional[int], typer.Option("--tp", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size). Default 1.")] = None,
+         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp. Alone, it means --tp GPUS (as vllm serve --tensor-parallel-size).")] = None,
+         tp: Annotated[Optional[int], typer.Option("--tp", "--tensor-parallel-size", help="Attention tensor-parallel size (vLLM's --tensor-parallel-size). Default: --gpus if given alone, else 1.")] = None,
          dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="Attention data-parallel replicas (vLLM's --data-parallel-size; SGLang's --dp with --enable-dp-attention, whose --tp is tp × dp here). Default 1.")] = None,
          ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention; each expert split over the rest. Default 1.")] = None,
-         pp: Annotated[Optional[int], typer.Option("--pp", help="Pipeline stages. Default 1.")] = None,
+         pp: Annotated[Optional[int], typer.Option("--pp", "--pipeline-parallel-size", help="Pipeline stages (vLLM's --pipeline-parallel-size). Default 1.")] = None,
          redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies for EPLB (SGLang's --ep-num-redundant-experts).")] = 0,
          mtp: Annotated[bool, typer.Option("--mtp", help="Load the MTP draft layers (speculative decoding).")] = False,
-         context: Annotated[str, typer.Option("--context", help="Tokens per sequence (binary k: 128k = 131072).")] = "4k",
+         context: Annotated[Optional[str], typer.Option("--context", "--max-model-len", help="Tokens per sequence (binary k: 128k = 131072). Default: max_position_embeddings.")] = None,
          batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
          chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
          quant_config: QuantConfigOpt = None,
-         kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
-         mem_fraction: Annotated[Optional[float], typer.Option("--mem-fraction", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization); with --engine, that engine's own fraction flag. Default 0.9, or the engine's default.")] = None,
+         kv_dtype: KVDtypeOpt = "bf16",
+         mem_fraction: Annotated[Optional[float], typer.Option("--mem-fraction", "--gpu-memory-utilization", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization); with --engine, that engine's own fraction flag. Default 0.9, or the engine's default.")] = None,
          engine: Annotated[str, typer.Option("--engine", help="Account memory as this engine does at start-up: generic|vllm|sglang|trtllm.")] = "generic",
          max_num_batched_tokens: Annotated[Optional[int], typer.Option("--max-num-batched-tokens", help="With --engine: tokens of the profiling forward pass (vLLM's flag; SGLang --chunked-prefill-size; TRT-LLM max_num_tokens). Default: the engine's.")] = None,
          max_num_seqs: Annotated[Optional[int], typer.Option("--max-num-seqs", help="Concurrent sequences per DP replica the engine admits (vLLM's flag). Default: the engine's.")] = None,
@@ -343,10 +413,10 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
     spec = resolve_model(preset, config, set_, quant_config)
     layout, workload, knobs = planlib.layout_from_options(
-        tp=1 if tp is None else tp, dp_attention=1 if dp_attention is None else dp_attention, ep=1 if ep is None else ep,
-        pp=1 if pp is None else pp, redundant_experts=redundant_experts, mtp=mtp, context=context, batch=batch,
-        chunk=chunk, kv_dtype=kv_dtype, mem_fraction=DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction,
-        activations_gib=activations_gib, overhead_gib=overhead_gib)
+        gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp,
+        context=context, batch=batch, chunk=chunk, kv_dtype=kv_dtype,
+        mem_fraction=DEFAULT_MEM_FRACTION if mem_fraction is None else mem_fraction,
+        activations_gib=activations_gib, overhead_gib=overhead_gib, specs=[spec])
     engine_cfg = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
     avg = planlib.parse_avg_context(avg_context)
     if search:
@@ -401,11 +471,11 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
 @handle_errors
 def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
          gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU type (see `k2calc gpus`).")] = None,
-         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp.")] = None,
-         tp: Annotated[int, typer.Option("--tp", help="Attention tensor-parallel size.")] = 1,
-         dp_attention: Annotated[int, typer.Option("--dp-attention", help="Attention data-parallel replicas.")] = 1,
-         ep: Annotated[int, typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention.")] = 1,
-         pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
+         gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count; must equal tp × dp-attention × pp. Alone, it means --tp GPUS (as vllm serve --tensor-parallel-size).")] = None,
+         tp: Annotated[Optional[int], typer.Option("--tp", "--tensor-parallel-size", help="Attention tensor-parallel size. Default: --gpus if given alone, else 1.")] = None,
+         dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="Attention data-parallel replicas. Default 1.")] = None,
+         ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel size; divides tp × dp-attention. Default 1.")] = None,
+         pp: Annotated[Optional[int], typer.Option("--pp", "--pipeline-parallel-size", help="Pipeline stages. Default 1.")] = None,
          redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies (EPLB).")] = 0,
          weights: WeightsOpt = None,
          expert_weights: Annotated[Optional[str], typer.Option("--expert-weights", help="Routed experts stored as bf16|fp8|int4|nvfp4 (default: as --weights).")] = None,
@@ -450,7 +520,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     """
     from . import perf as perflib
     from .hardware import get_gpu
-    from .plan import engine_options, layout_from_options
+    from .plan import default_layout, engine_options
     from .sizes import parse_context
     from .views import perf_tables
 
@@ -464,7 +534,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     engine_cfg = None if engine is None else engine_options(engine, mem_fraction, max_num_batched_tokens,
                                                             max_num_seqs, block_size)
     spec = resolve_model(preset, config, set_)
-    layout = layout_from_options(tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts)[0]
+    layout = default_layout(gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts)
     knobs = perflib.perf_knobs(
         overlap=not no_overlap, compute_efficiency=compute_efficiency, memory_efficiency=memory_efficiency,
         attention_compute_efficiency=attention_compute_efficiency,
@@ -517,13 +587,13 @@ def check(file: Annotated[Path, typer.Argument(help="YAML file of named deployme
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def compare(
     models: Annotated[list[str], typer.Argument(help="Two or more presets, config files or model folders.", show_default=False)],
-    context: Annotated[str, typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072).")] = "4k,128k",
-    kv_context: Annotated[Optional[str], typer.Option("--kv-context", help="Sequence length for the KV-cache and plan rows (default: the longest --context).")] = None,
-    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
+    context: Annotated[Optional[str], typer.Option("--context", help="Contexts for the FLOPs rows (binary k: 128k = 131072). Default 4k,32k,128k.")] = None,
+    kv_context: Annotated[Optional[str], typer.Option("--kv-context", "--max-model-len", help="Sequence length for the KV-cache and plan rows. Default: the longest --context given, else the shortest max_position_embeddings of the models.")] = None,
+    kv_dtype: KVDtypeOpt = "bf16",
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="Add a memory plan on this GPU type (with --gpus).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
     gpu_file: GpuFileOpt = None,
@@ -549,39 +619,40 @@ def compare(
     if len(models) < 2:
         raise InputError("compare needs two or more models (presets, config files or folders)")
     specs = [load(m) for m in models]
-    report = compare_models(specs, parse_contexts(context, "--context"), kv_dtype=kv_dtype,
-                            kv_context=parse_context(kv_context, "--kv-context") if kv_context is not None else None,
+    report = compare_models(specs, None if context is None else parse_contexts(context, "--context"),
+                            kv_dtype=kv_dtype,
+                            kv_context=None if kv_context is None else parse_context(kv_context, "--kv-context"),
                             gpu=gpu, gpus=gpus_, gpu_file=gpu_file, explain=explain, batch=batch,
                             price_per_gpu_hour=price_per_gpu_hour)
     _emit(report, compare_tables(report, all_fields), format, report.notes)
 
 
-@app.command()
+@app.command(epilog=CONTEXT_RULE)
 @handle_errors
 def plot(
     kind: Annotated[str, typer.Argument(help="kv | flops | memory | params | perf.", show_default=False)],
     models: Annotated[list[str], typer.Argument(help="One or more presets, config files or model folders.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png or .svg file (needs the plot extra).")] = None,
-    context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default 1k,2k,4k,8k,16k,32k,64k,128k; memory: tokens per sequence, default 4k.")] = None,
-    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="kv, memory: KV cache bf16|fp16|fp8|fp8-flashmla.")] = "bf16",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plot to this .png, .svg or .pdf file (needs the plot extra).")] = None,
+    context: Annotated[Optional[str], typer.Option("--context", metavar="LIST", help="kv, flops: contexts to sweep (binary k), default every power of two from 4k to 128k; memory: tokens per sequence, default the shortest max_position_embeddings.")] = None,
+    kv_dtype: Annotated[str, typer.Option("--kv-dtype", "--kv-cache-dtype", help="kv, memory: " + KV_DTYPE_HELP)] = "bf16",
     batch: Annotated[int, typer.Option("--batch", help="kv, memory: sequences (kv plots the batch's cache).")] = 1,
     phase: Annotated[str, typer.Option("--phase", help="flops: decode|prefill.")] = "decode",
     attention: Annotated[Optional[str], typer.Option("--attention", help="flops: MLA form naive|absorbed (default: naive for prefill, absorbed for decode).")] = None,
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="memory: GPU type (see `k2calc gpus`).")] = None,
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="memory: GPU count; must equal tp × dp-attention × pp.")] = None,
-    tp: Annotated[int, typer.Option("--tp", help="memory: attention tensor-parallel size.")] = 1,
-    dp_attention: Annotated[int, typer.Option("--dp-attention", help="memory: attention data-parallel replicas.")] = 1,
-    ep: Annotated[int, typer.Option("--ep", help="memory: expert-parallel size.")] = 1,
-    pp: Annotated[int, typer.Option("--pp", help="memory: pipeline stages.")] = 1,
+    tp: Annotated[Optional[int], typer.Option("--tp", "--tensor-parallel-size", help="memory: attention tensor-parallel size (default: --gpus).")] = None,
+    dp_attention: Annotated[Optional[int], typer.Option("--dp-attention", help="memory: attention data-parallel replicas.")] = None,
+    ep: Annotated[Optional[int], typer.Option("--ep", help="memory: expert-parallel size.")] = None,
+    pp: Annotated[Optional[int], typer.Option("--pp", help="memory: pipeline stages.")] = None,
     weights: WeightsOpt = None,
-    mem_fraction: Annotated[float, typer.Option("--mem-fraction", help="memory: share of GPU memory the engine may use.")] = DEFAULT_MEM_FRACTION,
+    mem_fraction: Annotated[float, typer.Option("--mem-fraction", "--gpu-memory-utilization", help="memory: share of GPU memory the engine may use.")] = DEFAULT_MEM_FRACTION,
     sweep: Annotated[Optional[str], typer.Option("--sweep", metavar="AXIS=LIST", help="perf: batch=1,4,16 or context=1k,8k (default batch=1,4,16,64,256,1024).")] = None,
     redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="perf: extra expert copies (EPLB).")] = 0,
     gpu_file: GpuFileOpt = None,
 ) -> None:
     """Plot KV cache or FLOPs vs context, per-GPU memory of a plan, or parameter shares, for one or more models.
 
-    Writes PNG or SVG with -o (from the suffix; needs matplotlib: pip install "k2calc[plot]"). memory and
+    Writes PNG, SVG or PDF with -o (from the suffix; needs matplotlib: pip install "k2calc[plot]"). memory and
     params (and kv/flops without -o) also print a small bar chart in the terminal. The numbers are those
     of `k2calc kv`, `flops`, `plan` and `params`; memory takes `k2calc plan`'s layout options.
 
@@ -605,8 +676,46 @@ def plot(
         typer.echo(f"wrote {written} ({written.stat().st_size:,} bytes)")
 
 
+@app.command()
+@handle_errors
+def schema(command: Annotated[str, typer.Argument(help="The command whose --format json output to describe.",
+                                                  show_default=False)]) -> None:
+    """The JSON Schema of a command's --format json output, from the same models that write it.
+
+    One vocabulary for every command (README: JSON vocabulary). plan's schema covers both a plan and
+    plan --search.
+
+    \b
+    Example:  k2calc schema params
+    """
+    import json
+
+    from .schema import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(command), indent=2) + "\n")
+
+
+def _only_command(argv: list[str]) -> typer.Typer:
+    """The app, or when the first argument names a command, an app holding only that command: typer
+    converts every registered command's signature before running one, and a call should pay for one."""
+    name = argv[0] if argv else None
+    infos = [c for c in app.registered_commands if (c.name or c.callback.__name__) == name]
+    if not infos:
+        return app  # top-level help, --version, completion, a mistyped command (its suggestion needs them all)
+    only = typer.Typer(**_SETTINGS)
+    only.registered_callback = app.registered_callback
+    only.registered_commands = infos
+    return only
+
+
 def main() -> None:
-    app()
+    """The console entry point."""
+    import os
+
+    # k2calc uses no pydantic plugins: skip their discovery (importlib.metadata over every installed
+    # distribution), as typer does for its own adapters
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
+    _only_command(sys.argv[1:])()
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .checkpoint import WeightFormat
 from .config import ModelSpec
 from .errors import InputError
+from .plan import Layout
 from .sizes import format_context
 
 MAX_MODELS = 16  # models side by side: a column each, and every analysis run for each
@@ -31,8 +33,9 @@ class MetricRow(BaseModel):
     """One figure for every model, with the difference and ratio against the first model."""
 
     section: str
-    name: str
-    unit: str  # "params", "FLOP", "bytes"
+    key: str  # stable: the figure's key in its own command's JSON ("total", "bytes_per_token", "prefill_4096")
+    label: str  # what people read; may change with options ("per token (bf16)")
+    unit: str  # "params", "FLOP", "bytes", "tensors"
     values: list[int | float | None]  # float: DeepSeek-V4's growing KV bytes per token (an entry per 4 or 128)
     diff: list[int | float | None]  # value - first model's value
     ratio: list[float | None]  # value / first model's value
@@ -41,7 +44,8 @@ class MetricRow(BaseModel):
 class PlanRow(BaseModel):
     model: str
     fits: bool
-    layout: str | None  # the layout holding the most KV-cache tokens on these GPUs
+    layout: Layout | None  # the layout holding the most KV-cache tokens on these GPUs
+    layout_label: str | None
     max_batch: int
     kv_tokens: int
     weights_per_gpu: int | None
@@ -67,7 +71,8 @@ class CompareReport(BaseModel):
     flops: list[MetricRow]
     kv: list[MetricRow]
     checkpoint: list[MetricRow]
-    weight_formats: list[str]
+    weight_formats: list[WeightFormat]
+    weight_format_descriptions: list[str]
     kv_dtype: str
     contexts: list[int]
     plan: list[PlanRow] | None
@@ -78,11 +83,11 @@ class CompareReport(BaseModel):
     notes: list[str]
 
 
-def _row(section: str, name: str, unit: str, values: list[int | float | None]) -> MetricRow:
+def _row(section: str, key: str, label: str, unit: str, values: list[int | float | None]) -> MetricRow:
     first = values[0]
     diff = [None if v is None or first is None else v - first for v in values]
     ratio = [None if v is None or not first else round(v / first, 6) for v in values]
-    return MetricRow(section=section, name=name, unit=unit, values=values, diff=diff, ratio=ratio)
+    return MetricRow(section=section, key=key, label=label, unit=unit, values=values, diff=diff, ratio=ratio)
 
 
 def _config_rows(specs: list[ModelSpec]) -> list[FieldRow]:
@@ -121,7 +126,8 @@ def _attention_kinds(arch) -> str:
     return kinds[0] if len(counts) == 1 else " + ".join(f"{k} ({n})" for k, n in counts.items())
 
 
-def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf16", kv_context: int | None = None,
+def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
+            kv_context: int | None = None,
             gpu: str | None = None, gpus: int | None = None, gpu_file: list[str] | None = None,
             explain: bool = False, batch: int = 64, price_per_gpu_hour: float | None = None) -> CompareReport:
     """Every section for every model; `gpu` and `gpus` together add a memory plan and, on its layout, the
@@ -133,38 +139,48 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
 
     if len(specs) > MAX_MODELS:
         raise InputError(f"compare: {len(specs):,} models; at most {MAX_MODELS} side by side (each runs every analysis)")
-    kv_context = kv_context or max(contexts)  # the KV and plan rows follow the longest --context by default
+    from .sizes import DEFAULT_SWEEP, context_window
+
+    # the one default rule; in a comparison the KV and plan rows follow the longest --context given
+    kv_context = kv_context or (max(contexts) if contexts else context_window(specs))
+    contexts = contexts or DEFAULT_SWEEP
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
 
     p = [count_params(s) for s in specs]
-    params = [_row("params", "total", "params", [r.total for r in p]),
-              _row("params", "active per token", "params", [r.active for r in p]),
-              _row("params", "MTP modules", "params", [r.mtp for r in p])]
+    params = [_row("params", "total", "total", "params", [r.total for r in p]),
+              _row("params", "active", "active per token", "params", [r.active for r in p]),
+              _row("params", "mtp", "MTP modules", "params", [r.mtp for r in p])]
     keys = dict.fromkeys(k for r in p for k in r.breakdown)  # a family's own kinds (V4's mHC) too
-    params += [_row("params", f"{key}", "params", [r.breakdown.get(key, 0) for r in p]) for key in keys]
+    params += [_row("params", f"breakdown.{key}", key, "params", [r.breakdown.get(key, 0) for r in p])
+               for key in keys]
 
     flops = []
     for phase in (Phase.prefill, Phase.decode):
         reports = [count_flops(s, phase, contexts) for s in specs]
         for i, ctx in enumerate(contexts):
             label = f"{phase.value} {format_context(ctx)} ({reports[0].sweep[i].attention_form})"
-            flops.append(_row("flops", label, "FLOP", [r.sweep[i].total for r in reports]))
+            flops.append(_row("flops", f"{phase.value}_{ctx}", label, "FLOP", [r.sweep[i].total for r in reports]))
         forms = {r.sweep[0].attention_form for r in reports}
         if len(forms) > 1:
             notes.append(f"{phase.value}: the models default to different MLA forms ({', '.join(sorted(forms))})")
 
     kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
-    kv_rows = [_row("kv", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv])]
+    kv_dtype = kv[0].dtype if len({r.dtype for r in kv}) == 1 else kv_dtype  # as k2calc names it ("auto" -> bf16)
+    kv_rows = [_row("kv", "bytes_per_token", f"per token ({kv_dtype})", "bytes", [r.bytes_per_token for r in kv])]
     if any(r.constant_bytes_per_request for r in kv):  # windows, compressed caches, recurrent states
-        kv_rows += [_row("kv", "growing part per token of context", "bytes", [r.growing_bytes_per_token for r in kv]),
-                    _row("kv", "constant part per request", "bytes", [r.constant_bytes_per_request for r in kv])]
-    kv_rows += [_row("kv", f"per {format_context(kv_context)} sequence", "bytes", [r.bytes_per_sequence for r in kv]),
-               _row("kv", "MHA would cache per token", "bytes", [r.mha_bytes_per_token for r in kv])]
+        kv_rows += [_row("kv", "growing_bytes_per_token", "growing part per token of context", "bytes",
+                         [r.growing_bytes_per_token for r in kv]),
+                    _row("kv", "constant_bytes_per_request", "constant part per request", "bytes",
+                         [r.constant_bytes_per_request for r in kv])]
+    kv_rows += [_row("kv", "bytes_per_sequence", f"per {format_context(kv_context)} sequence", "bytes",
+                     [r.bytes_per_sequence for r in kv]),
+                _row("kv", "mha_bytes_per_token", "MHA would cache per token", "bytes",
+                     [r.mha_bytes_per_token for r in kv])]
 
     ck = [checkpoint_report(s) for s in specs]
-    checkpoint = [_row("checkpoint", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),
-                  _row("checkpoint", "tensors", "tensors", [c.tensors for c in ck])]
+    checkpoint = [_row("checkpoint", "total_bytes", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),
+                  _row("checkpoint", "tensors", "tensors", "tensors", [c.tensors for c in ck])]
 
     plan_rows = plan_target = serve = serve_target = None
     if gpu or gpus:
@@ -176,7 +192,8 @@ def compare(specs: list[ModelSpec], contexts: list[int], *, kv_dtype: str = "bf1
     return CompareReport(
         models=names, sources=[s.source for s in specs], config=config,
         differing_fields=[r.field for r in config if r.differs], params=params, flops=flops, kv=kv_rows,
-        checkpoint=checkpoint, weight_formats=[c.format_description for c in ck], kv_dtype=kv_dtype,
+        checkpoint=checkpoint, weight_formats=[c.weight_format for c in ck],
+        weight_format_descriptions=[c.weight_format_description for c in ck], kv_dtype=kv_dtype,
         contexts=contexts, plan=plan_rows, plan_target=plan_target, serve=serve, serve_target=serve_target,
         explain=_explain(specs, names) if explain else None, notes=notes,
     )
@@ -186,7 +203,7 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
     """For each model, the best layout on exactly `gpus` GPUs of type `gpu` (whole nodes), batch 1."""
     from .errors import InputError
     from .hardware import get_gpu
-    from .plan import Workload, search
+    from .plan import MAX_SEARCH_NODES, Workload, search
 
     if not (gpu and gpus):
         raise InputError("a memory plan needs both --gpu NAME and --gpus N")
@@ -194,12 +211,16 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
     if gpus % g.gpus_per_node:
         raise InputError(f"--gpus {gpus}: not a whole number of {g.name} nodes ({g.gpus_per_node} GPUs each)")
     nodes = gpus // g.gpus_per_node
+    if gpus < 1 or nodes > MAX_SEARCH_NODES:  # checked here, so the message names the option the user gave
+        raise InputError(f"--gpus {gpus}: must be 1 to {MAX_SEARCH_NODES} whole nodes of {g.name} "
+                         f"(at most {MAX_SEARCH_NODES * g.gpus_per_node:,} GPUs)")
     rows, hits = [], []
     for name, s in zip(names, specs):
         report = search(s, [g], Workload(context=context, batch=1, kv_dtype=kv_dtype), max_nodes=nodes, top=10**6)
         hit = next((r for r in report.results if r.gpus == gpus), None)
         hits.append(hit)
         rows.append(PlanRow(model=name, fits=hit is not None, layout=hit.layout if hit else None,
+                            layout_label=hit.layout_label if hit else None,
                             max_batch=hit.max_batch if hit else 0, kv_tokens=hit.kv_tokens if hit else 0,
                             weights_per_gpu=hit.weights if hit else None, free_per_gpu=hit.free if hit else None))
     target = f"{gpus}×{g.name}, one {format_context(context)} sequence at least, own weight format, KV {kv_dtype}"
@@ -210,7 +231,6 @@ def _serve(specs, names, hits, gpu, gpu_file, context, kv_dtype, batch, price) -
     """Decode TPOT, tokens/s per GPU and cost per million output tokens on each model's plan layout."""
     from .hardware import get_gpu
     from .perf import perf
-    from .plan import Layout
 
     g = get_gpu(gpu, gpu_file)
     rows = []
@@ -220,7 +240,7 @@ def _serve(specs, names, hits, gpu, gpu_file, context, kv_dtype, batch, price) -
                                  cost_per_million_output_usd=None))
             continue
         b = min(batch, hit.max_batch)
-        r = perf(s, g, Layout(tp=hit.tp, dp=hit.dp, pp=hit.pp, ep=hit.ep), batch=b, context=context,
+        r = perf(s, g, hit.layout, batch=b, context=context,
                  kv_dtype=kv_dtype, price_per_gpu_hour=price)
         rows.append(ServeRow(model=name, batch=b, tpot_ms=r.tpot_ms, tokens_per_s_per_gpu=r.tokens_per_s_per_gpu,
                              cost_per_million_output_usd=r.cost_per_million_tokens_usd))

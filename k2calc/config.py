@@ -10,6 +10,7 @@ are read through their `text_config`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cached_property
@@ -17,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .arch import ALL_FIELDS, TEXT_MODEL_TYPES, Architecture, FamilyConfig, family_for, supported
+from .arch import TEXT_MODEL_TYPES, Architecture, FamilyConfig, all_fields, family_for, supported
 from .arch.deepseek import DeepseekConfig, from_model_args, is_model_args
 from .errors import InputError, suggest
 from .quantization import QuantizationConfig, validate_quantization
@@ -26,7 +27,6 @@ from .inputs import (MAX_CONFIG_BYTES, Malformed, clip, echo, parse_json, parse_
 
 # The family schemas live in arch/ (one adapter per family); DeepSeek's is the historical ModelConfig.
 ModelConfig = DeepseekConfig
-FIELDS: tuple[str, ...] = ALL_FIELDS  # every field some family reads (for --set and typo warnings)
 
 
 @dataclass
@@ -135,8 +135,8 @@ def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
         key = key.strip()
         if not eq or not key:
             raise InputError(f"--set {clip(item)}: expected FIELD=VALUE, e.g. --set n_routed_experts=512")
-        if key not in FIELDS:
-            raise InputError(f"--set {clip(item)}: unknown field {echo(key)}{suggest(key, FIELDS)}")
+        if key not in all_fields():
+            raise InputError(f"--set {clip(item)}: unknown field {echo(key)}{suggest(key, all_fields())}")
         try:
             out[key] = parse_yaml(value, f"--set {clip(item)}") if value.strip() else None
         except Malformed:  # too deep, an alias bomb, a huge integer: refused like in a file
@@ -200,14 +200,15 @@ def model_type_notes(cfg: FamilyConfig, fields: dict[str, Any]) -> list[str]:
     return []
 
 
-def typo_warnings(fields: dict[str, Any], where: str) -> list[str]:
-    """Unknown keys one edit away from a known field: almost always a typo in a hand-written preset."""
+def typo_warnings(fields: dict[str, Any], where: str, known: tuple[str, ...]) -> list[str]:
+    """Unknown keys one edit away from a field of the family that reads them (`known`): almost always a
+    typo in a hand-written preset."""
     import difflib
 
     out = []
     for key in fields:
-        if isinstance(key, str) and key not in FIELDS:
-            near = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.85)
+        if isinstance(key, str) and key not in known:
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
             if near:
                 out.append(f"{where}: unknown field {echo(key)} is ignored (did you mean {near[0]!r}?)")
     return out
@@ -265,16 +266,20 @@ def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str
         p, name = cfg, p.resolve().name
     else:
         name = p.stem.removesuffix(".config")  # deepseek-v3.config.json -> deepseek-v3, mine.yaml -> mine
+        if name == "config":  # .../DeepSeek-V3/config.json is DeepSeek-V3, as its folder would be
+            name = p.absolute().parent.name or name
     where = show_path(p)
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""
-    if isinstance(raw.get("config"), dict):  # a preset file: metadata around the config
+    preset_file = isinstance(raw.get("config"), dict)  # a preset file: metadata around the config
+    if preset_file:
         description = _text(raw, "description", "", where)
         name = _text(raw, "name", name, where)
         raw = raw["config"]
-        notes += typo_warnings(raw, where)
     config, prefix = build_config(raw, where, parse_overrides(sets), notes)
+    if preset_file:
+        notes[:0] = typo_warnings(raw, where, type(config).field_names())
     qpath = user_path(quant_config, "--quant-config ") if quant_config is not None else None
     if qpath is None and not _has_quantization(raw):
         qpath = _quant_config_beside(p)
@@ -299,10 +304,12 @@ def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
 
 
 def load_preset(name: str, sets: list[str] | None = None, quant_config: str | Path | None = None) -> ModelSpec:
+    """A built-in preset, by name or by its Hugging Face repo id (`moonshotai/Kimi-K2-Instruct`)."""
     from .presets import preset_path
 
-    spec = load_path(preset_path(name), sets, quant_config)
-    spec.source = f"preset {name}"
+    path = preset_path(name)
+    spec = load_path(path, sets, quant_config)
+    spec.source = f"preset {path.stem}"
     return spec
 
 
@@ -327,11 +334,29 @@ def is_existing_path(ref: str | Path) -> bool:
         return False
 
 
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name, as the Hub spells repo ids
+
+
 def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
     """A preset name, or a path to a config file or model folder; `NAME@FIELD=VALUE,...` adds overrides."""
+    from .presets import find_preset
+
     ref, inline = split_ref(ref)
-    if is_existing_path(ref) or any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml")):
-        spec = load_path(ref, [*inline, *(sets or [])])
+    p = user_path(ref)
+    exists = is_existing_path(ref)
+    # a path when it exists or looks like one; a Hugging Face repo id ("deepseek-ai/DeepSeek-V3") that is
+    # not a local folder names the preset published under it
+    pathlike = any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml"))
+    if (pathlike and not exists and find_preset(str(ref)) is None and _REPO_ID.fullmatch(str(ref))
+            and not str(ref).lower().endswith((".json", ".yaml", ".yml"))):
+        from .presets import suggest_presets
+
+        near = suggest_presets(str(ref))
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise InputError(f"{clip(str(ref))}: no such file, nor the Hugging Face repo id of a preset{hint}; "
+                         "`k2calc presets` lists them (k2calc never downloads a config)")
+    if exists or (pathlike and find_preset(str(ref)) is None):
+        spec = load_path(p, [*inline, *(sets or [])])
     else:
         spec = load_preset(str(ref), [*inline, *(sets or [])])
     if inline:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 
 class InputError(Exception):
     """Bad input from the user: a file, a field, a value, or an option that cannot work.
@@ -15,5 +13,7 @@ class InputError(Exception):
 
 def suggest(word: str, choices: list[str] | tuple[str, ...], n: int = 3) -> str:
     """' (did you mean a, b?)' for the nearest choices, or '' when none is close."""
+    import difflib
+
     near = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
     return f" (did you mean {', '.join(near)}?)" if near else ""

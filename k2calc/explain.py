@@ -233,7 +233,7 @@ def explain_kv(cfg, report) -> list[Formula]:
             "per entry (one K = V head)", per_layer, f" bytes ({report.dtype})")
     out += [formula("bytes_per_token", per_token),
             formula("bytes_per_sequence", sequence),
-            formula("bytes_total", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),
+            formula("total_bytes", Expr("bytes_per_sequence", sequence.value) * Expr("batch", report.batch)),
             formula("mha_bytes_per_token", Expr("layers", report.layers) * mha_values(cfg)
                     * const(value_bytes(report.dtype)))]
     return out

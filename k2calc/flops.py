@@ -524,13 +524,15 @@ def mfu(training: TrainingFlops, tokens_per_s: float, gpus: int, peak_flops_per_
 def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int] | None = None,
                 form: AttentionForm | None = None, *, all_logits: bool = False, mtp: bool = False,
                 training: TrainingFlops | None = None, model: FlopsModel | None = None) -> FlopsReport:
-    """The `k2calc flops` report: one point per context (default 4k, 32k, 128k), the crossover context."""
+    """The `k2calc flops` report: one point per context (default: sizes.DEFAULT_SWEEP), the crossover context."""
     cfg = spec.arch
     model = model or FlopsModel(cfg)
     if mtp and cfg.num_nextn_predict_layers == 0:
         raise InputError(f"{spec.name}: --mtp: the model has no MTP modules (num_nextn_predict_layers is 0)")
     form = form or default_form(cfg, phase)
-    contexts = contexts or [4096, 32768, 131072]
+    from .sizes import DEFAULT_SWEEP
+
+    contexts = contexts or DEFAULT_SWEEP
     sweep = [model.point(phase, n, form, all_logits=all_logits, mtp=mtp) for n in contexts]
     notes = list(spec.notes)
     long_note = beyond_max_position_note(cfg, contexts, "context")

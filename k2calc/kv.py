@@ -18,6 +18,28 @@ from .errors import InputError
 KV_DTYPES = ("bf16", "fp16", "fp8", "fp8-flashmla")
 _BYTES = {"bf16": 2, "fp16": 2, "fp8": 1}
 FLASHMLA_BLOCK = 128  # FlashMLA's fp8 layout: one float32 scale per 128 latent values
+# The same caches as vLLM and SGLang spell them (`--kv-cache-dtype`); `auto` is the model's own dtype.
+KV_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8",
+                    "fp8_ds_mla": "fp8-flashmla"}
+_TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16"}
+
+
+def resolve_kv_dtype(kv_dtype: str, cfg) -> str:
+    """k2calc's name for a KV-cache dtype typed as k2calc, vLLM or SGLang spell it. `auto` is the
+    model's dtype (`torch_dtype`, bf16 when the config does not say), as vLLM and SGLang read it."""
+    name = kv_dtype.strip().lower()
+    if name == "auto":
+        torch_dtype = cfg.torch_dtype or "bfloat16"
+        if torch_dtype not in _TORCH_DTYPES:
+            raise InputError(f"--kv-dtype auto: the model's torch_dtype {torch_dtype!r} is not a KV-cache dtype "
+                             f"k2calc models (choose from {', '.join(KV_DTYPES)})")
+        return _TORCH_DTYPES[torch_dtype]
+    name = KV_DTYPE_ALIASES.get(name, name)
+    if name not in KV_DTYPES:
+        engine = ", ".join(["auto", *KV_DTYPE_ALIASES])
+        raise InputError(f"--kv-dtype {kv_dtype}: unknown KV-cache dtype (choose from {', '.join(KV_DTYPES)}, "
+                         f"or as vLLM/SGLang spell them: {engine})")
+    return name
 
 
 def latent(cfg) -> Expr:
@@ -315,9 +337,9 @@ class KVPoint(BaseModel):
     context: int  # tokens per sequence
     tokens_allocated: int  # rounded up to whole pages
     bytes_per_sequence: int
-    bytes_total: int  # batch sequences
+    total_bytes: int  # batch sequences
     gib_per_sequence: float
-    gib_total: float
+    total_gib: float
 
 
 class KVLayerType(BaseModel):
@@ -371,11 +393,12 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     from .sizes import MAX_CONTEXT, MAX_INT
 
     cfg = spec.arch
+    kv_dtype = resolve_kv_dtype(kv_dtype, spec.config)
     notes = list(spec.notes)
     if not contexts:
-        if cfg.max_position_embeddings is None:
-            raise InputError(f"{spec.name}: config has no max_position_embeddings: give --context (e.g. 128k)")
-        contexts = [cfg.max_position_embeddings]
+        from .sizes import context_window
+
+        contexts = [context_window([spec])]
         notes.append(f"context: max_position_embeddings = {cfg.max_position_embeddings:,} (--context to choose)")
     if batch < 1:
         raise InputError(f"--batch {batch}: must be at least 1")
@@ -427,8 +450,8 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         alloc = pages(n, page_size)
         uneven = windowed or constant or grow != per_token  # windows, compressed entries, fixed states
         seq = sequence_bytes(cfg, alloc, kv_dtype, range(layers)) if uneven else alloc * per_token
-        sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, bytes_total=seq * batch,
-                             gib_per_sequence=seq / GIB, gib_total=seq * batch / GIB))
+        sweep.append(KVPoint(context=n, tokens_allocated=alloc, bytes_per_sequence=seq, total_bytes=seq * batch,
+                             gib_per_sequence=seq / GIB, total_gib=seq * batch / GIB))
     long_note = beyond_max_position_note(cfg, contexts)
     if long_note:
         notes.append(long_note)
@@ -482,7 +505,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
         mtp_weight_bytes = ck.mtp.bytes
         notes.append(f"--mtp: {mtp_layers} draft layer(s) cache like a decoder layer; their weights are "
                      f"{mtp_params:,} parameters, {mtp_weight_bytes:,} bytes in the checkpoint's format "
-                     f"({ck.format.name})")
+                     f"({ck.weight_format.name})")
     return KVReport(
         **sweep[-1].model_dump(), model=spec.name, dtype=kv_dtype, layers=layers, mtp_layers=mtp_layers,
         values_per_token_layer=latent_width(cfg), formula=latent(cfg).text,

@@ -52,7 +52,7 @@ class VisionParams(BaseModel):
     tower: str  # the builder's family name, e.g. MoonViT
     total: int
     breakdown: dict[str, int]  # vision_tower, mm_projector; sums to total
-    tensors: list[TensorGroup]
+    tensor_groups: list[TensorGroup]
 
 
 class ParamReport(BaseModel):
@@ -67,7 +67,7 @@ class ParamReport(BaseModel):
     active_breakdown: dict[str, int]  # sums to active
     mtp_breakdown: dict[str, int]  # sums to mtp
     layer_types: list[LayerType]
-    tensors: list[TensorGroup]
+    tensor_groups: list[TensorGroup]  # `tensors` is always a count; these are rows of them
     vision: VisionParams | None  # None for a text-only model (or a tower k2calc has no builder for)
     notes: list[str]
 
@@ -127,7 +127,7 @@ def count_params(spec: ModelSpec) -> ParamReport:
     vt, tower, vision_notes = vision_tensors(spec)
     vision = None
     if tower is not None:
-        vision = VisionParams(tower=tower, total=sum(t.params for t in vt), tensors=group_tensors(vt),
+        vision = VisionParams(tower=tower, total=sum(t.params for t in vt), tensor_groups=group_tensors(vt),
                               breakdown={k.value: sum(t.params for t in vt if t.kind is k) for k in VISION_KINDS_ORDER})
     return ParamReport(
         model=spec.name,
@@ -141,7 +141,7 @@ def count_params(spec: ModelSpec) -> ParamReport:
         active_breakdown=active_breakdown,
         mtp_breakdown=_by_kind(mtp, lambda t: t.params),
         layer_types=layer_types,
-        tensors=group_tensors(tensors),
+        tensor_groups=group_tensors(tensors),
         vision=vision,
         notes=list(spec.notes) + vision_notes,
     )

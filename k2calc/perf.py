@@ -180,7 +180,8 @@ class PerfReport(PerfPoint):
     gpus: int
     layout: Layout
     layout_label: str
-    weights_format: str
+    weight_format: WeightFormat
+    weight_format_description: str
     expert_weights: str
     kv_dtype: str
     mtp: int
@@ -810,7 +811,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         notes.append(f"{gpu.name}: efficiencies are Hopper kernel figures (the only ones published; SOURCES.md)")
     return PerfReport(
         **main.model_dump(), **extra, model=spec.name, gpu=gpu.name, gpus=layout.gpus, layout=layout,
-        layout_label=layout.label(), weights_format=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
+        layout_label=layout.label(), weight_format=fmt, weight_format_description=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
         acceptance=acceptance, overlap=knobs.overlap, price_per_gpu_hour_usd=price,
         engine=engine.engine if engine is not None else None, sweep=points, sweep_axis=axis,
         knobs=knobs, sources=DEFAULT_SOURCES, notes=notes)

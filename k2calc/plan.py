@@ -54,7 +54,7 @@ import time
 from dataclasses import dataclass, replace
 from math import ceil, isfinite, isqrt
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from .arch.description import Architecture
 from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
@@ -90,12 +90,20 @@ OVERHEAD_DEFAULTS = {
 
 
 class Layout(BaseModel):
+    """GPUs = tp × dp_attention × pp, named as the command line names them (`--dp-attention`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     tp: int = 1
-    dp: int = 1  # DP-attention replicas
+    dp_attention: int = Field(1, validation_alias=AliasChoices("dp_attention", "dp"))  # DP-attention replicas
     pp: int = 1
     ep: int = 1
     redundant_experts: int = 0
     mtp: bool = False
+
+    @property
+    def dp(self) -> int:
+        return self.dp_attention
 
     @property
     def gpus(self) -> int:
@@ -144,18 +152,35 @@ def knobs(mem_fraction: float = DEFAULT_MEM_FRACTION, activations_gib: float | N
                  overhead_bytes=None if overhead_gib is None else int(overhead_gib * GIB))
 
 
-def layout_from_options(*, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1, redundant_experts: int = 0,
-                        mtp: bool = False, context: str = "4k", batch: int = 1, chunk: str = str(DEFAULT_CHUNK),
+def default_layout(gpus: int | None = None, *, tp: int | None = None, dp_attention: int | None = None,
+                   ep: int | None = None, pp: int | None = None, redundant_experts: int = 0,
+                   mtp: bool = False) -> Layout:
+    """The layout the user meant. Given only a GPU count, tensor parallelism over all of them, as
+    `vllm serve --tensor-parallel-size N` runs; every size left out is 1 otherwise."""
+    if gpus is not None and tp is None and dp_attention is None and pp is None:
+        tp = gpus
+    return Layout(tp=1 if tp is None else tp, dp=1 if dp_attention is None else dp_attention,
+                  pp=1 if pp is None else pp, ep=1 if ep is None else ep, redundant_experts=redundant_experts,
+                  mtp=mtp)
+
+
+def layout_from_options(*, gpus: int | None = None, tp: int | None = None, dp_attention: int | None = None,
+                        ep: int | None = None, pp: int | None = None, redundant_experts: int = 0,
+                        mtp: bool = False, context: str | None = None, batch: int = 1, chunk: str = str(DEFAULT_CHUNK),
                         kv_dtype: str = "bf16", mem_fraction: float = DEFAULT_MEM_FRACTION,
-                        activations_gib: float | None = None, overhead_gib: float | None = None
-                        ) -> tuple[Layout, Workload, Knobs]:
+                        activations_gib: float | None = None, overhead_gib: float | None = None,
+                        specs: list[ModelSpec] | None = None) -> tuple[Layout, Workload, Knobs]:
     """The command line's plan options (sizes as typed, e.g. context "128k") -> Layout, Workload, Knobs.
 
     One code path for every command that plans a deployment (`k2calc plan`, `k2calc plot memory`).
+    Without a context, the models' context window (`sizes.context_window`, the one default rule).
     """
-    from .sizes import parse_context
+    from .sizes import context_window, parse_context
 
-    layout = Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts, mtp=mtp)
+    if context is None:
+        context = str(context_window(specs or []))
+    layout = default_layout(gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+                            redundant_experts=redundant_experts, mtp=mtp)
     workload = Workload(context=parse_context(context, "--context"), batch=batch,
                         chunk=parse_context(chunk, "--chunk"), kv_dtype=kv_dtype)
     return layout, workload, knobs(mem_fraction, activations_gib, overhead_gib)
@@ -505,9 +530,8 @@ class ModuleRow(BaseModel):
 class KVLayout(BaseModel):
     """The same GPUs with attention all-TP or all-DP: how the latent cache and the fit change."""
 
-    layout: str
-    tp: int
-    dp: int
+    layout: Layout
+    layout_label: str
     sequences_per_gpu: int
     kv_cache: int
     weights: int
@@ -525,7 +549,8 @@ class PlanReport(BaseModel):
     layout: Layout
     layout_label: str
     workload: Workload
-    weights_format: str
+    weight_format: WeightFormat
+    weight_format_description: str
     mem_fraction: float
     per_gpu: PerGPU
     stage: int  # the pipeline stage reported (the one needing the most memory)
@@ -635,6 +660,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     """The per-GPU memory of one deployment and its verdict; with `engine`, as that engine accounts it;
     with `avg_context`, how many requests of that average length fit beside the worst case."""
     knobs = knobs or Knobs()
+    workload = _resolved(spec, workload)
     engine = engine or EngineConfig()
     _check_inputs(workload, knobs)
     if gpus is not None and gpus != layout.gpus:
@@ -644,6 +670,9 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     fmt = spec_format(spec, weights)
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
+    if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
+        # the user gave --gpus alone: name it, and the TP it was taken to mean
+        problem = f"--gpus {gpus} (as --tp {gpus}):{problem.removeprefix(f'--tp {gpus}:')}"
     if problem:
         raise InputError(problem)
     if layout.mtp and not cfg.num_nextn_predict_layers:
@@ -719,7 +748,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
                   f"at this context")
     return PlanReport(
         model=spec.name, fits=ev.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
-        workload=workload, weights_format=fmt.describe(), mem_fraction=knobs.mem_fraction,
+        workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=knobs.mem_fraction,
         per_gpu=PerGPU(weights=st.weights, kv_cache=ev.kv, activations=ev.act, overhead=overhead, free=ev.free,
                        budget=budget, memory=gpu.memory_bytes, used=used),
         stage=st.index, stages=layout.pp, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
@@ -751,7 +780,7 @@ def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st
     overhead = mem.non_torch + mem.cuda_graphs + mem.cuda_context
     return PlanReport(
         model=spec.name, fits=ee.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
-        workload=workload, weights_format=fmt.describe(), mem_fraction=mem.fraction,
+        workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=mem.fraction,
         per_gpu=PerGPU(weights=mem.weights, kv_cache=ev.kv, activations=mem.activations, overhead=overhead,
                        free=mem.kv_cache - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
                        budget=mem.budget, memory=gpu.memory_bytes, used=mem.used),
@@ -793,7 +822,7 @@ def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, ov
             cands.append((tp, dp))
     out = []
     for tp, dp in cands:
-        alt = lay.model_copy(update={"tp": tp, "dp": dp})
+        alt = lay.model_copy(update={"tp": tp, "dp_attention": dp})
         if layout_problem(m, alt):
             continue
         ev = _evaluate(_stage_memory(m, alt, w, kv_tl), alt, w, budget, overhead, knobs)
@@ -801,10 +830,17 @@ def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, ov
         if engine.engine != "generic":
             ee = _engine_eval(m, alt, w, kv_tl, gpu, engine, knobs)
             fits, max_batch, tokens = ee.fits, ee.max_batch, ee.mem.kv_tokens
-        out.append(KVLayout(layout=alt.label(), tp=tp, dp=dp, sequences_per_gpu=ceil(w.batch / dp), kv_cache=ev.kv,
+        out.append(KVLayout(layout=alt, layout_label=alt.label(), sequences_per_gpu=ceil(w.batch / dp), kv_cache=ev.kv,
                             weights=ev.stage.weights, fits=fits, max_batch=max_batch, kv_tokens=tokens,
                             current=(tp, dp) == (lay.tp, lay.dp)))
     return out
+
+
+def _resolved(spec: ModelSpec, w: Workload) -> Workload:
+    """The workload with its KV dtype as k2calc names it (`auto`, `fp8_e4m3`: as the engines spell it)."""
+    from .kv import resolve_kv_dtype
+
+    return w.model_copy(update={"kv_dtype": resolve_kv_dtype(w.kv_dtype, spec.config)})
 
 
 def _check_inputs(w: Workload, knobs: Knobs) -> None:
@@ -828,11 +864,8 @@ class SearchRow(BaseModel):
     gpu: str
     gpus: int
     nodes: int
-    layout: str
-    tp: int
-    dp: int
-    pp: int
-    ep: int
+    layout: Layout
+    layout_label: str
     weights: int  # per GPU
     kv_cache: int  # per GPU
     free: int  # per GPU
@@ -849,7 +882,8 @@ class SearchRow(BaseModel):
 class SearchReport(BaseModel):
     model: str
     workload: Workload
-    weights_format: str
+    weight_format: WeightFormat
+    weight_format_description: str
     mem_fraction: float
     gpu_types: list[str]
     max_nodes: int
@@ -879,6 +913,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     `perf.speed_fit`); per (GPU type, count) the one serving the most decode tokens/s is kept.
     """
     knobs = knobs or Knobs()
+    workload = _resolved(spec, workload)
     _check_inputs(workload, knobs)
     if max_nodes < 1:
         raise InputError(f"--max-nodes {max_nodes}: must be at least 1")
@@ -954,8 +989,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     rows = []
     for (name, n), (lay, ev, gpu, nodes, speed, _) in best.items():
         cost = n * gpu.price_per_gpu_hour_usd if gpu.price_per_gpu_hour_usd else None
-        rows.append(SearchRow(rank=0, gpu=name, gpus=n, nodes=nodes, layout=lay.label(), tp=lay.tp, dp=lay.dp,
-                              pp=lay.pp, ep=lay.ep, weights=ev.stage.weights, kv_cache=ev.kv, free=ev.free,
+        rows.append(SearchRow(rank=0, gpu=name, gpus=n, nodes=nodes, layout=lay, layout_label=lay.label(),
+                              weights=ev.stage.weights, kv_cache=ev.kv, free=ev.free,
                               max_batch=ev.max_batch, kv_tokens=ev.kv_tokens, cost_per_hour_usd=cost,
                               **({} if speed is None else {"batch": speed.batch, "tpot_ms": speed.tpot_ms,
                                                            "tokens_per_s": speed.tokens_per_s,
@@ -984,7 +1019,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if redundant_experts:
         notes.append(f"every layout holds {redundant_experts} redundant expert copies (--redundant-experts); "
                      f"ep divides n_routed_experts + {redundant_experts}")
-    return SearchReport(model=spec.name, workload=workload, weights_format=fmt.describe(),
+    return SearchReport(model=spec.name, workload=workload, weight_format=fmt, weight_format_description=fmt.describe(),
                         mem_fraction=knobs.mem_fraction, gpu_types=[g.name for g in gpus], max_nodes=max_nodes,
                         layouts_evaluated=evaluated, layouts_fitting=fitting, elapsed_ms=round(elapsed, 1),
                         results=ranked, notes=notes)

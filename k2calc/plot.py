@@ -1,4 +1,4 @@
-"""Plots of already-computed reports, written to PNG or SVG with matplotlib (the optional `plot` extra).
+"""Plots of already-computed reports, written to PNG, SVG or PDF with matplotlib (the optional `plot` extra).
 
 Every plotted number comes from a report the other commands print (`kv_cache`, `count_flops`, `plan`,
 `count_params`); nothing here recomputes a formula. matplotlib is imported inside the functions, never
@@ -26,7 +26,9 @@ from .sizes import format_context
 
 KINDS = ("kv", "flops", "memory", "params", "perf")
 DEFAULT_PERF_SWEEP = "batch=1,4,16,64,256,1024"
-SUFFIXES = {".png": "png", ".svg": "svg"}
+# Model names and labels are shown as typed: a "$" in a file name must not start matplotlib's mathtext.
+LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 INSTALL_HINT = 'plotting needs matplotlib: pip install "k2calc[plot]"  (or: pip install ".[plot]" in the source tree)'
 GFLOP = 10**9
 
@@ -36,42 +38,41 @@ MEMORY_PARTS = [("weights", "weights", "#4C72B0"), ("kv_cache", "KV cache", "#DD
 FREE_COLOUR = "#D9D9D9"
 
 
-DEFAULT_CONTEXTS = "1k,2k,4k,8k,16k,32k,64k,128k"  # kv and flops sweeps
 
 
 def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype: str = "bf16", batch: int = 1,
                 phase: str = "decode", attention: str | None = None, gpu: str | None = None, gpus: int | None = None,
-                tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1, weights: str | None = None,
-                mem_fraction: float | None = None, gpu_file: list[str] | None = None, sweep: str | None = None,
-                redundant_experts: int = 0) -> list[Any]:
+                tp: int | None = None, dp_attention: int | None = None, ep: int | None = None, pp: int | None = None,
+                weights: str | None = None, mem_fraction: float | None = None, gpu_file: list[str] | None = None,
+                sweep: str | None = None, redundant_experts: int = 0) -> list[Any]:
     """The reports a plot of `kind` draws, one per model, from the analyses the other commands run."""
     from .errors import suggest
-    from .sizes import parse_contexts
+    from .sizes import PLOT_SWEEP, parse_contexts
 
     if kind not in KINDS:
         raise InputError(f"unknown plot kind {kind!r}: use one of {', '.join(KINDS)}{suggest(kind, KINDS)}")
     if kind == "kv":
         from .kv import kv_cache
 
-        contexts = parse_contexts(DEFAULT_CONTEXTS if context is None else context)  # "" is an error
+        contexts = PLOT_SWEEP if context is None else parse_contexts(context)  # "" is an error
         return [kv_cache(s, contexts, kv_dtype=kv_dtype, batch=batch) for s in specs]
     if kind == "flops":
         from .flops import count_flops, parse_form, parse_phase
 
-        contexts = parse_contexts(DEFAULT_CONTEXTS if context is None else context)  # "" is an error
+        contexts = PLOT_SWEEP if context is None else parse_contexts(context)  # "" is an error
         return [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
     if kind == "perf":
         from . import perf as perflib
         from .hardware import get_gpu
-        from .plan import layout_from_options
+        from .plan import default_layout
         from .sizes import parse_context
 
         if not gpu:
             raise InputError("plot perf: --gpu is required (see `k2calc gpus`)")
         if context and "," in context:
             raise InputError(f"--context {context}: plot perf takes one context length (sweep with --sweep)")
-        layout = layout_from_options(tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
-                                     redundant_experts=redundant_experts)[0]
+        layout = default_layout(gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+                                redundant_experts=redundant_experts)
         gpu_type = get_gpu(gpu, gpu_file)
         axis = perflib.parse_sweep(DEFAULT_PERF_SWEEP if sweep is None else sweep)
         reports = []
@@ -93,7 +94,8 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
             raise InputError(f"--context {context}: plot memory takes one context length (e.g. 128k)")
         options = {} if mem_fraction is None else {"mem_fraction": mem_fraction}
         layout, workload, knobs = planlib.layout_from_options(
-            tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, context="4k" if context is None else context, batch=batch,
+            gpus=gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
+            context=context, specs=specs, batch=batch,
             kv_dtype=kv_dtype, **options)
         gpu_type = get_gpu(gpu, gpu_file)
         reports = []
@@ -127,10 +129,10 @@ def _figure_class():
 
 
 def output_format(path: str | Path) -> str:
-    """'png' or 'svg' from the file's suffix; anything else is an InputError."""
+    """'png', 'svg' or 'pdf' from the file's suffix; anything else is an InputError."""
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
-        raise InputError(f"-o {path}: the file must end in .png or .svg (got {suffix or 'no suffix'!r})")
+        raise InputError(f"-o {path}: the file must end in .png, .svg or .pdf (got {suffix or 'no suffix'!r})")
     return SUFFIXES[suffix]
 
 
@@ -157,7 +159,7 @@ def kv_figure(reports: list) -> Any:
     batch = reports[0].batch
     for r in reports:
         xs = [p.context for p in r.sweep]
-        ys = [p.bytes_total / GIB for p in r.sweep]
+        ys = [p.total_bytes / GIB for p in r.sweep]
         kind = r.formats[0].name.split(" (")[0]  # "MLA", "GQA 8×128"
         per = (f"{r.growing_bytes_per_token:,.2f} bytes/token + {r.constant_bytes_per_request:,} per request"
                if r.constant_bytes_per_request else f"{r.bytes_per_token:,} bytes/token")
@@ -223,7 +225,7 @@ def memory_figure(reports: list) -> Any:
         verdict = f"fits, {p.free / GIB:.1f} GiB free" if r.fits else f"short by {-p.free / GIB:.1f} GiB"
         ax.annotate(verdict, (x, max(used, p.memory / GIB)), xytext=(0, 4), textcoords="offset points",
                     ha="center", fontsize="small")
-    ax.set_xticks(xs, [f"{r.model}\n{r.weights_format.split(' ')[0]} weights" for r in reports])
+    ax.set_xticks(xs, [f"{r.model}\n{r.weight_format.name} weights" for r in reports])
     first = reports[0]
     w = first.workload
     ax.set_title(f"memory per GPU\n{first.gpus}×{first.gpu}, {first.layout_label}, batch {w.batch} × "
@@ -305,18 +307,26 @@ def figure(kind: str, reports: list) -> Any:
 
 
 def save(fig, path: str | Path) -> Path:
-    """Write the figure as PNG or SVG (from the suffix); returns the path."""
+    """Write the figure as PNG, SVG or PDF (from the suffix); returns the path."""
+    import matplotlib
+
     path = Path(path)
     fmt = output_format(path)
-    metadata = {"Date": None} if fmt == "svg" else {}  # reproducible SVG
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})  # reproducible files
     try:
-        fig.savefig(path, format=fmt, dpi=150, metadata=metadata)
+        with matplotlib.rc_context(LITERAL_TEXT):
+            fig.savefig(path, format=fmt, dpi=150, metadata=metadata)
     except OSError as e:
         raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
     return path
 
 
 def write(kind: str, reports: list, path: str | Path) -> Path:
-    """Plot `reports` of this kind to `path` (.png or .svg)."""
+    """Plot `reports` of this kind to `path` (.png, .svg or .pdf)."""
     output_format(path)
-    return save(figure(kind, reports), path)
+    _figure_class()  # matplotlib missing: say how to install it
+    import matplotlib
+
+    with matplotlib.rc_context(LITERAL_TEXT):  # Text objects take parse_math when they are made
+        fig = figure(kind, reports)
+    return save(fig, path)

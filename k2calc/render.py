@@ -124,13 +124,19 @@ def emit(data: Any, tables: list[Table], fmt: Format, notes: list[str] | None = 
     elif fmt is Format.csv:
         import csv
 
+        # One header for the stream: `section` (the table's title), `name` (each table's first column: the
+        # row's label), then every table's other columns in order of first appearance; a row fills its own
+        # table's columns and leaves the others empty.
+        header = list(dict.fromkeys(c for t in tables for c in t.columns[1:]))
         writer = csv.writer(out, lineterminator="\n")
-        for n, t in enumerate(tables):
-            if n:
-                out.write("\n")
-            writer.writerow(["table", *t.columns])
+        writer.writerow(["section", "name", *header])
+        for t in tables:
+            where = [header.index(c) for c in t.columns[1:]]
             for row in t.rows:
-                writer.writerow([t.title, *(_raw(v) for v in row)])
+                cells = [""] * len(header)
+                for i, v in zip(where, row[1:]):
+                    cells[i] = _raw(v)
+                writer.writerow([t.title, _raw(row[0]) if row else "", *cells])
     elif fmt is Format.markdown:
         for n, t in enumerate(tables):
             if n:
@@ -156,7 +162,7 @@ def _numeric(t: Table, i: int) -> bool:
 # A number as people read it, possibly with a unit: "61.76", "-19.12", "98.86%", "1.00×", "128k", "68.62 KiB",
 # "4.3 TFLOP/s", "1.234e+24 FLOP", "61.76 GiB (66.31 GB)". Such string cells are kept whole on screen, like ints.
 _NUM = r"[-+−]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?:[kMGT]\b)?(?:\s?[%×]|\s[A-Za-z]{1,6}(?:/s)?)?"
-_NUMBERLIKE = re.compile(rf"{_NUM}(?: \({_NUM}\))?")
+_NUMBERLIKE = rf"{_NUM}(?: \({_NUM}\))?"  # compiled on first use, by the table path only
 _PLACEHOLDERS = ("-", "—", "")
 
 
@@ -166,7 +172,7 @@ def _numberlike(t: Table, i: int) -> bool:
         return True
     cells = [_cell(r[i]) for r in t.rows if i < len(r) and r[i] is not None]
     real = [c for c in cells if c not in _PLACEHOLDERS]
-    return bool(real) and all(_NUMBERLIKE.fullmatch(c) for c in real)
+    return bool(real) and all(re.fullmatch(_NUMBERLIKE, c) for c in real)
 
 
 def _fit(natural: list[int], floors: list[int], room: int) -> list[int]:
@@ -211,8 +217,9 @@ def _rich_table(t: Table, width: int | None = None):
     tight = width is not None
     # tight: 2 spaces between columns rather than 3 and no edge columns (the blank lines the edge gave
     # around the grid come from the title and from _rich instead)
-    rt = RichTable(title=t.title + ("\n" if tight else ""), title_justify="left", title_style="bold",
-                   box=box.SIMPLE_HEAD, caption=t.caption or None, caption_justify="left", show_edge=not tight,
+    rt = RichTable(title=Text(t.title + ("\n" if tight else "")), title_justify="left", title_style="bold",
+                   box=box.SIMPLE_HEAD, caption=Text(t.caption) if t.caption else None, caption_justify="left",
+                   show_edge=not tight,
                    padding=(0, 0, 0, 1) if tight else (0, 1))
     n = len(t.columns)
     numeric = [_numberlike(t, i) for i in range(n)]
@@ -235,9 +242,9 @@ def _rich_table(t: Table, width: int | None = None):
             rt.add_column(Text(header, no_wrap=False, overflow="fold"), justify="right", no_wrap=True,
                           min_width=widest)
         else:
-            rt.add_column(col, justify="left", overflow="fold")
+            rt.add_column(Text(col), justify="left", overflow="fold")
     for row in t.rows:
-        rt.add_row(*(_cell(v) for v in row))
+        rt.add_row(*(Text(_cell(v)) for v in row))  # literal: a "[red]" in a name is text, not markup
     if not tight:
         return rt
 
@@ -247,9 +254,9 @@ def _rich_table(t: Table, width: int | None = None):
     chrome = (n - 1) + n
     room = width - chrome - sum(widths.values())
     natural = [longest_line([t.columns[i], *cells[i]]) for i in text]
-    floors = [min(longest_word([t.columns[i], *cells[i]]), 16) for i in text]
-    if room < 4 * len(text):  # the numbers alone (nearly) fill the terminal: lines will overflow anyway
-        room = sum(floors)
+    floors = [longest_word([t.columns[i], *cells[i]]) for i in text]  # a word is never split
+    if room < sum(floors):  # the whole words do not fit: the caller lays the rows out as records instead
+        return None
     for i, w in zip(text, _fit(natural, floors, room)):
         widths[i] = max(w, 1)
     for i, column in enumerate(rt.columns):
@@ -257,39 +264,159 @@ def _rich_table(t: Table, width: int | None = None):
     return rt
 
 
+def _records(t: Table, console) -> None:
+    """A table too wide for the terminal, one block per row: its first cell, then one `column  value`
+    line per other cell (the value on a line of its own when both do not fit). Fits any width without
+    splitting a word or a number."""
+    from rich.cells import cell_len
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console.print(Text(t.title, style="bold"))
+    console.print()
+    label = min(max((cell_len(c) for c in t.columns[1:]), default=0), console.width // 2)
+    for row in t.rows:
+        console.print(Padding(Text(_cell(row[0])), (0, 0, 0, 2)))
+        for column, value in zip(t.columns[1:], row[1:]):
+            text = _cell(value)
+            if not text:
+                continue
+            if 4 + max(label, cell_len(column)) + 2 + cell_len(text) <= console.width:
+                console.print(Text(f"    {column:<{label}}  {text}"), soft_wrap=True)
+            else:
+                console.print(Padding(Text(column), (0, 0, 0, 4)))
+                console.print(Padding(Text(text), (0, 0, 0, 6)))
+    if t.caption:
+        console.print(Text(t.caption))
+
+
+def _natural_width(t: Table) -> int:
+    """An upper bound of the width `_rich_table(t)` takes unsqueezed: each column's longest line plus its
+    padding (1 + 1), the separators and the two edges. Cheap, so a table that clearly fits is not measured
+    by rich first (which lays it out once more)."""
+    from rich.cells import cell_len
+
+    n = len(t.columns)
+    widest = [max([cell_len(line) for text in [t.columns[i], *(_cell(r[i]) for r in t.rows if i < len(r))]
+                   for line in text.splitlines() or [""]]) for i in range(n)]
+    return sum(widest) + 2 * n + (n + 1)
+
+
 def _rich(tables: list[Table], notes: list[str], console=None) -> None:
     """Tables and notes for people, on `console` (default: a rich Console on stdout, sized to the terminal)."""
     from rich.console import Console
+    from rich.text import Text
 
-    console = console or Console()
+    # Text as written: no markup, emoji codes or highlighting in names a user typed ("[red]", ":x:", "$…$")
+    console = console or Console(markup=False, emoji=False, highlight=False)
     for t in tables:
         if t.lines:
-            console.print(f"[bold]{t.title}[/bold]")
+            console.print(Text(t.title, style="bold"))
             for row in t.rows:
                 cells = [_cell(v) for v in row]
-                console.print(f"  {cells[0]} = " + "\n      = ".join(cells[1:]), highlight=False, soft_wrap=True)
+                console.print(Text(f"  {cells[0]} = " + "\n      = ".join(cells[1:])), highlight=False, soft_wrap=True)
             console.print()
             continue
         rt = _rich_table(t)
         unbounded = console.options.update_width(10**6)  # rich's measure of a table already squeezes it to fit
-        if console.measure(rt, options=unbounded).maximum <= console.width:
+        if _natural_width(t) <= console.width or console.measure(rt, options=unbounded).maximum <= console.width:
             console.print(rt)
             if t.caption:  # a caption is the table's last line: a blank one before the next title
                 console.print()
             continue
         rt = _rich_table(t, width=console.width)
-        needed = console.measure(rt, options=unbounded).maximum
-        if needed <= console.width:
+        if rt is not None and console.measure(rt, options=unbounded).maximum <= console.width:
             console.print(rt)
-        else:  # the numbers alone are wider than the terminal: let the terminal wrap lines, never cut a number
-            width, console.width = console.width, needed
-            try:
-                console.print(rt, crop=False)
-            finally:
-                console.width = width
+        else:  # whole words and numbers do not fit side by side: one block per row
+            _records(t, console)
         console.print()
     for note in notes:
-        console.print(f"[dim]note:[/dim] {note}", highlight=False)
+        console.print(Text.assemble(("note:", "dim"), f" {note}"), highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The streams: any encoding, closed or failing, never a traceback
+
+# What people read for the few non-ASCII characters k2calc prints, where the stream cannot encode them
+# (an ASCII or Latin-1 locale): "≈" -> "~", "×" -> "x", bars -> "#".
+_ASCII = {"≈": "~", "×": "x", "−": "-", "–": "-", "—": "-", "…": "...", "·": "*", "β": "beta", "≠": "!=",
+          "≥": ">=", "≤": "<=", "→": "->", "█": "#", "▓": "%", "▒": "+", "░": ":", "▏": "|", "▎": "|", "▍": "|",
+          "▌": "|", "▋": "|", "▊": "|", "▉": "|", "²": "^2", "’": "'", "‘": "'", "“": '"', "”": '"'}
+
+
+def _encode_fallback(err: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: an ASCII stand-in for what the stream's encoding cannot hold, and a
+    replacement for a lone surrogate (a file name's undecodable byte), never an exception."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    text = "".join("?" if "\ud800" <= c <= "\udfff" else _ASCII.get(c, "?") for c in err.object[err.start:err.end])
+    return text, err.end  # ASCII only: the UTF-8 encoder accepts nothing else from a handler
+
+
+class _Sink:
+    """Where notes go when stderr is closed: the result must not pay for a note nobody can read."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Closed:
+    """stdout when the process was started with it closed (`>&-`): writing fails with an OSError, which
+    the CLI reports as one line, like any other write failure."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def guard_streams() -> None:
+    """Make stdout and stderr safe to write: a closed stderr swallows notes, a closed stdout fails
+    on write (reported by the CLI), and characters a stream cannot encode are replaced, not fatal."""
+    import codecs
+
+    codecs.register_error("k2calc", _encode_fallback)
+    if sys.stderr is None:
+        sys.stderr = _Sink()
+    if sys.stdout is None:
+        sys.stdout = _Closed()
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="k2calc")
+            except (ValueError, OSError):  # a detached or closed stream
+                pass
+
+
+def finish_output() -> None:
+    """Flush stdout, so a write failure (a full disk, a closed pipe) surfaces while it can be reported."""
+    sys.stdout.flush()
+
+
+def silence_stdout() -> None:
+    """After a write failure: send what is left to /dev/null, so Python's own flush at exit cannot
+    fail again and print a second message."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def one_line(message: str) -> str:
@@ -298,10 +425,19 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
 
 
+def _stderr(line: str) -> None:
+    """Write one line to stderr; if even that fails, the exit code still says what happened."""
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def error_line(message: str) -> None:
     """One line on stderr, no traceback."""
-    sys.stderr.write(f"error: {one_line(message)}\n")
+    _stderr(f"error: {one_line(message)}\n")
 
 
 def warn_line(message: str) -> None:
-    sys.stderr.write(f"note: {one_line(message)}\n")
+    _stderr(f"note: {one_line(message)}\n")

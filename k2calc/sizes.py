@@ -25,6 +25,27 @@ MAX_CONTEXTS = 1000  # lengths in one --context list: a table row each, computed
 MAX_INT = 2**40  # batch, page size, GPUs, redundant experts, layout sizes: same reasoning as MAX_CONTEXT
 
 
+# One default-context rule for every command (and the API): a sweep covers 4k to 128k, one sequence
+# length is the model's context window.
+DEFAULT_SWEEP = [4096, 32768, 131072]  # 4k, 32k, 128k: flops, compare's FLOPs rows
+PLOT_SWEEP = [2**n for n in range(12, 18)]  # the same range, every power of two, for a curve: plot kv|flops
+CONTEXT_RULE = ("Context defaults (every command): one sequence length is the model's max_position_embeddings, "
+                "its context window, as vLLM's --max-model-len defaults to (compare: the longest --context "
+                "given, else the shortest of the models' windows); a sweep is 4k, 32k, 128k (plots: every "
+                "power of two from 4k to 128k).")
+
+
+def context_window(specs) -> int:
+    """The default sequence length: the model's max_position_embeddings, or for several models the
+    shortest of theirs (each is then read at a length it supports)."""
+    windows = []
+    for spec in specs:
+        if spec.config.max_position_embeddings is None:
+            raise InputError(f"{spec.name}: config has no max_position_embeddings: give --context (e.g. 128k)")
+        windows.append(spec.config.max_position_embeddings)
+    return min(windows)
+
+
 def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum: int, maximum: int,
            maximum_text: str) -> int:
     shown = text

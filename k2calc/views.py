@@ -47,7 +47,7 @@ def params_tables(r, tensors: bool = False) -> list[Table]:
     if not tensors:
         return out
     per_tensor = Table("by tensor", ["module", "kind", "shape [out, in]", "formula", "tensors", "parameters"])
-    for g in r.tensors + (r.vision.tensors if r.vision else []):
+    for g in r.tensor_groups + (r.vision.tensor_groups if r.vision else []):
         per_tensor.add(("mtp: " if g.mtp else "") + g.module, g.kind, "×".join(map(str, g.shape)), g.formula,
                     g.tensors, g.params)
     return out + [per_tensor]
@@ -62,9 +62,11 @@ def explain_table(formulas, title: str = "formulas") -> Table:
 
 
 def presets_table(items) -> list[Table]:
-    t = Table("presets", ["name", "description", "source"])
+    t = Table("presets", ["name", "Hugging Face repo", "description"])
     for p in items:
-        t.add(p.name, p.description, p.source)
+        t.add(p.name, ", ".join([p.hf_repo, *p.aliases]), p.description)
+    t.caption = ("a preset is named by its name or its Hugging Face repo id (case-insensitive); "
+                 "each holds the published config.json (`--format json` gives each source)")
     return [t]
 
 
@@ -147,7 +149,7 @@ def kv_tables(r) -> list[Table]:
                   human_bytes(r.constant_bytes_per_request))
     alloc = f", {r.tokens_allocated:,} allocated in pages of {r.page_size}" if r.page_size else ""
     sizes.add(f"per sequence ({r.context:,} tokens{alloc})", r.bytes_per_sequence, human_bytes(r.bytes_per_sequence))
-    sizes.add(f"per batch ({r.batch} sequence{'s' if r.batch != 1 else ''})", r.bytes_total, human_bytes(r.bytes_total))
+    sizes.add(f"per batch ({r.batch} sequence{'s' if r.batch != 1 else ''})", r.total_bytes, human_bytes(r.total_bytes))
     if r.mtp_weight_bytes is not None:
         sizes.add(f"MTP draft weights ({r.mtp_params:,} parameters, checkpoint format)", r.mtp_weight_bytes,
                   human_bytes(r.mtp_weight_bytes))
@@ -158,7 +160,7 @@ def kv_tables(r) -> list[Table]:
         sweep = Table("by context", ["context", "tokens allocated", "per sequence", f"batch of {r.batch}"])
         for p in r.sweep:
             sweep.add(format_context(p.context), p.tokens_allocated, Quantity(p.bytes_per_sequence, "bytes"),
-                      Quantity(p.bytes_total, "bytes"))
+                      Quantity(p.total_bytes, "bytes"))
         tables.append(sweep)
 
     if r.full_attention_bytes_per_sequence is not None:
@@ -190,7 +192,7 @@ def _gib_gb(n: int) -> str:
 
 def checkpoint_tables(r) -> list[Table]:
     """CheckpointReport -> totals, by dtype, by component."""
-    summary = Table(f"{r.model}: checkpoint, {r.format_description}", ["figure", "tensors", "bytes", "≈"])
+    summary = Table(f"{r.model}: checkpoint, {r.weight_format_description}", ["figure", "tensors", "bytes", "≈"])
     summary.add("main model", r.main.tensors, r.main.bytes, _gib_gb(r.main.bytes))
     summary.add("MTP modules", r.mtp.tensors, r.mtp.bytes, _gib_gb(r.mtp.bytes))
     if r.vision.tensors:
@@ -211,7 +213,7 @@ def verify_tables(r, limit: int = 20) -> list[Table]:
     """VerifyReport -> summary and the first `limit` missing / extra / mismatched tensors."""
     head = Table(f"{r.model}: verify {r.path}", ["check", "result"])
     head.add("verdict", "matches the model" if r.ok else "differs from the model")
-    head.add("weight format", r.format_description)
+    head.add("weight format", r.weight_format_description)
     head.add("tensors expected / found", f"{r.expected_tensors:,} / {r.found_tensors:,}")
     head.add("safetensors headers read", f"{r.headers_read} of {r.files}")
     head.add("missing / extra / mismatched", f"{r.missing_count:,} / {r.extra_count:,} / {r.mismatched_count:,}")
@@ -287,7 +289,7 @@ def plan_tables(r) -> list[Table]:
     verdict.add("headroom per GPU (GiB)", _gib(p.free))
     verdict.add(f"largest batch at {w.context:,} tokens", r.max_batch)
     verdict.add("KV-cache tokens the deployment holds", r.kv_tokens)
-    verdict.add("weights", r.weights_format)
+    verdict.add("weights", r.weight_format_description)
 
     # one bytes column: people see "19.69 GiB", CSV and Markdown the exact byte count
     mods = Table("weights per GPU by module", ["module", "kind", "sharding", "layers", "bytes"])
@@ -299,7 +301,7 @@ def plan_tables(r) -> list[Table]:
                ["layout", "sequences per GPU", "KV per GPU (GiB)", "weights per GPU (GiB)", "fits", "max batch",
                 "KV tokens held"])
     for k in r.kv_layouts:
-        kv.add(k.layout + (" (this plan)" if k.current else ""), k.sequences_per_gpu, _gib(k.kv_cache),
+        kv.add(k.layout_label + (" (this plan)" if k.current else ""), k.sequences_per_gpu, _gib(k.kv_cache),
                _gib(k.weights), k.fits, k.max_batch, k.kv_tokens)
     kv.caption = f"{r.kv_bytes_per_token_layer} bytes per token per layer; same GPUs per stage, same EP"
 
@@ -354,10 +356,10 @@ def search_tables(r) -> list[Table]:
         extra = []
         if speed:
             extra = [row.batch, _ms(row.tpot_ms), _rate(row.tokens_per_s)] + ([_ms(row.ttft_ms)] if ttft else [])
-        t.add(row.rank, row.gpu, row.gpus, row.nodes, row.layout, _gib(row.weights), _gib(row.kv_cache),
+        t.add(row.rank, row.gpu, row.gpus, row.nodes, row.layout_label, _gib(row.weights), _gib(row.kv_cache),
               _gib(row.free), row.max_batch, row.kv_tokens, *([row.cost_per_hour_usd] if priced else []), *extra)
     t.caption = (f"{r.layouts_evaluated:,} valid layouts on 1-{r.max_nodes} nodes of {', '.join(r.gpu_types)} "
-                 f"evaluated in {r.elapsed_ms:.0f} ms, {r.layouts_fitting:,} fit; weights: {r.weights_format}; "
+                 f"evaluated in {r.elapsed_ms:.0f} ms, {r.layouts_fitting:,} fit; weights: {r.weight_format_description}; "
                  f"mem-fraction {r.mem_fraction:g}")
     return [t]
 
@@ -440,7 +442,7 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
             vals = [None if v is None else Quantity(v, unit) for v in m.values]
             diffs = [None if d is None else Quantity(d, unit) for d in m.diff[1:]] if against else []
             rats = [None if x is None else Quantity(x, "x") for x in m.ratio[1:]] if against else []
-            t.add(m.name, *vals, *diffs, *rats)
+            t.add(m.label, *vals, *diffs, *rats)
         return t
 
     tables = [cfg,
@@ -451,12 +453,13 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
                       "cached"),
               section("KV cache", r.kv, "per token: every layer; per sequence: sliding windows and chunks "
                                        "keep at most their tokens; memory in binary units (1 GiB = 2^30 bytes)"),
-              section("checkpoint", r.checkpoint, "; ".join(f"{m}: {f}" for m, f in zip(models, r.weight_formats)))]
+              section("checkpoint", r.checkpoint, "; ".join(f"{m}: {f}" for m, f in
+                                                             zip(models, r.weight_format_descriptions)))]
     if r.plan is not None:
         p = Table(f"memory plan: {r.plan_target}", ["model", "fits", "best layout", "max batch", "KV tokens held",
                                                     "weights per GPU", "free per GPU"])
         for row in r.plan:
-            p.add(row.model, row.fits, row.layout or "—", row.max_batch, row.kv_tokens,
+            p.add(row.model, row.fits, row.layout_label or "—", row.max_batch, row.kv_tokens,
                   None if row.weights_per_gpu is None else Quantity(row.weights_per_gpu, "bytes"),
                   None if row.free_per_gpu is None else Quantity(row.free_per_gpu, "bytes"))
         tables.append(p)
@@ -507,15 +510,15 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
     from .render import human_bytes
 
     if kind == "kv":
-        top = max(p.bytes_total for r in reports for p in r.sweep)
+        top = max(p.total_bytes for r in reports for p in r.sweep)
         what = "per sequence" if reports[0].batch == 1 else f"batch of {reports[0].batch}"
         t = Table(f"KV cache {what} by context", ["context", "model", "KV cache", "GiB", ""])
         for n in sorted({p.context for r in reports for p in r.sweep}):
             for r in reports:
                 for p in r.sweep:
                     if p.context == n:
-                        t.add(format_context(n), r.model, human_bytes(p.bytes_total), round(p.bytes_total / GIB, 3),
-                              _bar(p.bytes_total, top))
+                        t.add(format_context(n), r.model, human_bytes(p.total_bytes), round(p.total_bytes / GIB, 3),
+                              _bar(p.total_bytes, top))
         t.caption = "1 GiB = 2^30 bytes"
         return [t]
     if kind == "flops":
@@ -612,7 +615,7 @@ def perf_tables(r) -> list[Table]:
         head.add("cost per million output tokens", _usd(r.cost_per_million_output_usd))
     elif r.cost_per_million_tokens_usd is not None:
         head.add(f"cost per million {unit} tokens", _usd(r.cost_per_million_tokens_usd))
-    head.add("weights", f"{r.weights_format}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
+    head.add("weights", f"{r.weight_format_description}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
     if r.engine is not None:
         head.add(f"max batch at this context ({r.engine})", f"{r.max_batch:,}" + ("" if r.fits else " (--batch beyond it)"))
     head.caption = "1 token/s = 1 token per second; FLOPs and bytes 1000-based; ms = 10^-3 s"
@@ -647,7 +650,7 @@ def check_tables(r) -> list[Table]:
     d = Table("deployments", ["deployment", "model", "GPUs, layout", "engine", "fits", "KV tokens", "max batch at context",
                               "used per GPU (GiB)"])
     for s in r.deployments:
-        d.add(s.name, s.model, f"{s.gpu} {s.layout}", s.engine, s.fits, s.kv_tokens, s.max_batch, _gib(s.used_per_gpu))
+        d.add(s.name, s.model, f"{s.gpu} {s.layout_label}", s.engine, s.fits, s.kv_tokens, s.max_batch, _gib(s.used_per_gpu))
     tables = [t, d]
     if r.moved:
         m = Table("moved since the baseline", ["change"])

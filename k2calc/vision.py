@@ -70,7 +70,8 @@ class _Builder:
 class MoonViTConfig(BaseModel):
     """Kimi-K2.5's vision_config fields that shape a tensor (`vt_` = vision tower)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # defer_build: the schema is built on first use (a multimodal config), not when k2calc starts
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     vt_hidden_size: Dim
     vt_intermediate_size: Dim
@@ -157,7 +158,8 @@ class _TowerConfig(BaseModel):
     """The vision_config fields transformers' towers share (names as in their configs), plus the text
     model's hidden_size, which the projector maps into."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # defer_build: the schema is built on first use (a multimodal config), not when k2calc starts
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     LABELS: ClassVar[dict[str, str]] = {"text_hidden_size": "text_config.hidden_size"}
 
     hidden_size: Dim

@@ -148,7 +148,7 @@ def test_weights_override_bf16_is_two_bytes_per_weight():
     assert r.elements == p.total + p.mtp
     assert r.total_bytes == 2 * (p.total + p.mtp) + 2 * bias
     assert "F8_E4M3" not in r.by_dtype
-    assert r.format.from_config is False
+    assert r.weight_format.from_config is False
 
 
 def test_cli_checkpoint_json(run_json):

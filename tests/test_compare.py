@@ -19,8 +19,9 @@ def k2_v3():
     return json.loads(out.stdout)
 
 
-def row(section: list[dict], name: str) -> dict:
-    return next(r for r in section if r["name"] == name)
+def row(section: list[dict], key: str) -> dict:
+    """A compare row by its stable key (its figure's key in the single-model command's JSON)."""
+    return next(r for r in section if r["key"] == key)
 
 
 def test_config_section_highlights_the_k2_v3_differences(k2_v3):
@@ -42,14 +43,14 @@ def test_params_match_the_params_command(k2_v3, run_json):
     for i, model in enumerate(("kimi-k2", "deepseek-v3")):
         single = run_json("params", "-p", model)
         assert row(k2_v3["params"], "total")["values"][i] == single["total"]
-        assert row(k2_v3["params"], "active per token")["values"][i] == single["active"]
-        assert row(k2_v3["params"], "MTP modules")["values"][i] == single["mtp"]
+        assert row(k2_v3["params"], "active")["values"][i] == single["active"]
+        assert row(k2_v3["params"], "mtp")["values"][i] == single["mtp"]
         for key, value in single["breakdown"].items():
-            assert row(k2_v3["params"], key)["values"][i] == value
+            assert row(k2_v3["params"], f"breakdown.{key}")["values"][i] == value
 
 
 def test_difference_and_ratio_are_against_the_first_model(k2_v3):
-    experts = row(k2_v3["params"], "routed_experts")
+    experts = row(k2_v3["params"], "breakdown.routed_experts")
     # 60 MoE layers × 384 experts vs 58 × 256, each expert 3 × 7168 × 2048.
     per_expert = 3 * 7168 * 2048
     assert experts["values"] == [60 * 384 * per_expert, 58 * 256 * per_expert]
@@ -61,25 +62,24 @@ def test_flops_rows_match_the_flops_command(k2_v3, run_json):
     for i, model in enumerate(("kimi-k2", "deepseek-v3")):
         for phase in ("prefill", "decode"):
             single = run_json("flops", "-p", model, "--phase", phase, "--context", "4k,128k")
-            for point, label in zip(single["sweep"], ("4k", "128k")):
-                name = f"{phase} {label} ({point['attention_form']})"
-                assert row(k2_v3["flops"], name)["values"][i] == point["total"]
+            for point in single["sweep"]:
+                assert row(k2_v3["flops"], f"{phase}_{point['context']}")["values"][i] == point["total"]
 
 
 def test_kv_rows_equal_mla_arithmetic(k2_v3):
     # 61 layers × (kv_lora_rank 512 + qk_rope_head_dim 64) × 2 bytes = 70,272 for both: K2 halves the
     # heads, and MLA's latent has no head dimension.
-    assert row(k2_v3["kv"], "per token (bf16)")["values"] == [70_272, 70_272]
-    assert row(k2_v3["kv"], "per 128k sequence")["values"] == [70_272 * 131_072] * 2
+    assert row(k2_v3["kv"], "bytes_per_token")["values"] == [70_272, 70_272]
+    assert row(k2_v3["kv"], "bytes_per_sequence")["values"] == [70_272 * 131_072] * 2
     # MHA: layers × heads × (qk_nope+qk_rope + v) × 2 bytes.
-    assert row(k2_v3["kv"], "MHA would cache per token")["values"] == [61 * 64 * (192 + 128) * 2,
+    assert row(k2_v3["kv"], "mha_bytes_per_token")["values"] == [61 * 64 * (192 + 128) * 2,
                                                                          61 * 128 * (192 + 128) * 2]
 
 
 def test_checkpoint_rows_are_the_published_totals(k2_v3):
     # SOURCES.md: Kimi-K2-Instruct total_size 1,029,173,256,720 (139,644 tensors);
     # DeepSeek-V3 tensor bytes 688,574,839,360 (91,991 tensors).
-    assert row(k2_v3["checkpoint"], "total bytes (own format)")["values"] == [1_029_173_256_720, 688_574_839_360]
+    assert row(k2_v3["checkpoint"], "total_bytes")["values"] == [1_029_173_256_720, 688_574_839_360]
     assert row(k2_v3["checkpoint"], "tensors")["values"] == [139_644, 91_991]
 
 
@@ -89,10 +89,8 @@ def test_plan_section_agrees_with_plan_command(k2_v3, run_json):
     assert by_model["kimi-k2"]["fits"] is False
     v3 = by_model["deepseek-v3"]
     assert v3["fits"] is True
-    lay = v3["layout"]
-    tp = int(lay.split("TP")[1].split()[0])
-    dp = int(lay.split("DP-attn")[1].split()[0]) if "DP-attn" in lay else 1
-    ep = int(lay.split("EP")[1].split()[0]) if "EP" in lay else 1
+    lay = v3["layout"]  # the same object `plan` reports, named as its options are
+    tp, dp, ep = lay["tp"], lay["dp_attention"], lay["ep"]
     single = run_json("plan", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--tp", str(tp),
                       "--dp-attention", str(dp), "--ep", str(ep), "--context", "128k")
     assert single["fits"] is True
@@ -153,9 +151,9 @@ def test_what_if_variant_side_by_side(run_json):
     assert data["models"] == ["kimi-k2", "kimi-k2@num_attention_heads=128"]
     assert data["differing_fields"] == ["num_attention_heads"]
     per_head = 1536 * 192 + 512 * 256 + 128 * 7168  # q_b, kv_b, o_proj columns per head
-    assert row(data["params"], "attention")["diff"][1] == 61 * 64 * per_head
+    assert row(data["params"], "breakdown.attention")["diff"][1] == 61 * 64 * per_head
     # MLA's cache has no head dimension: doubling the heads leaves it unchanged.
-    assert row(data["kv"], "per token (bf16)")["diff"][1] == 0
+    assert row(data["kv"], "bytes_per_token")["diff"][1] == 0
 
 
 def test_the_same_model_twice_keeps_two_columns(run_json):
@@ -167,3 +165,9 @@ def test_compare_error_after_a_multimodal_note_is_still_one_line(run):
     result = run("compare", "kimi-k2.5", "kimi-k2", "--kv-context", "0", "--format", "json")
     assert result.exit_code == 2
     assert result.stderr == "error: --kv-context 0: must be at least 1\n"
+
+
+def test_too_many_gpus_names_the_option_given(run):
+    result = run("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "1099511627776")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --gpus 1099511627776: ") and "--max-nodes" not in result.stderr

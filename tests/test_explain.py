@@ -93,7 +93,7 @@ def test_kv_formulas_compute_the_report(run_json):
     # FlashMLA: 512 fp8 + 4 float32 scales + 64 bf16 = 656; indexer: 128 fp8 + 1 float32 scale = 132.
     assert by_name["per token per layer (MLA)"]["value"] == 656
     assert by_name["per token per layer (indexer keys)"]["value"] == 132
-    for key in ("bytes_per_token", "bytes_per_sequence", "bytes_total", "mha_bytes_per_token"):
+    for key in ("bytes_per_token", "bytes_per_sequence", "total_bytes", "mha_bytes_per_token"):
         assert by_name[key]["value"] == data[key]
 
 

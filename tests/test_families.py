@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from k2calc.arch import FAMILIES, family_for
+from k2calc.arch import FAMILY_MODULES, family_class, family_classes, family_for
 from k2calc.arch.description import AttentionKind, QKNorm, WindowKind
 from k2calc.arch.tensors import build_tensors
 from k2calc.cli import app
@@ -215,7 +215,7 @@ def test_random_configs_of_each_family_count_as_written_by_hand(model_type, data
 def test_every_family_has_a_property_test():
     from tests.test_families_2025 import FAMILIES_2025
 
-    assert set(FAMILIES) - {"deepseek_v3", "deepseek_v32", "deepseek_v2", "kimi_k2"} == {
+    assert set(FAMILY_MODULES) - {"deepseek_v3", "deepseek_v32", "deepseek_v2", "kimi_k2"} == {
         "llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "smollm3", *FAMILIES_2025,
         "deepseek_v4", "kimi_linear"}  # random configs by hand: tests/test_deepseek_v4.py, tests/test_kimi_k3.py
 
@@ -290,3 +290,19 @@ def test_random_configs_cache_and_attend_by_hand(model_type, data, n):
 def test_flashmla_cache_layout_is_refused_for_gqa_models():
     result = runner.invoke(app, ["kv", "--preset", "qwen3-32b", "--kv-dtype", "fp8-flashmla", "--context", "4k"])
     assert result.exit_code == 2 and "fp8-flashmla" in result.stderr and "GQA" in result.stderr
+
+
+def test_the_registry_names_each_model_type_its_adapter_declares():
+    declared = {t: cls for cls in family_classes() for t in cls.MODEL_TYPES}
+    assert declared == {t: family_class(t) for t in FAMILY_MODULES}
+
+
+def test_an_unknown_key_one_edit_from_a_field_of_its_family_is_reported_as_a_typo(tmp_path):
+    from k2calc.config import load_path
+
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("name: mine\nconfig:\n  model_type: qwen3\n  vocab_size: 1000\n  hidden_size: 64\n"
+                      "  intermediate_size: 128\n  num_hidden_layers: 2\n  num_attention_heads: 4\n"
+                      "  num_key_value_heads: 2\n  head_dim: 16\n  rope_thetta: 10000\n")
+    notes = load_path(preset).notes
+    assert any("'rope_thetta'" in n and "'rope_theta'" in n for n in notes)

@@ -271,7 +271,7 @@ def test_done_when_compare_prints_one_side_by_side_report():
                          "GQA 8×128, chunked 8192 (36) + GQA 8×128, no RoPE (12)", "GQA 4×128",
                          "GQA 16×128, sliding 1024 (52) + GQA 16×128 (10)",
                          "GQA 8×64, sliding 128, sinks (18) + GQA 8×64, sinks (18)"]
-    total = next(r for r in data["params"] if r["name"] == "total")["values"]
+    total = next(r for r in data["params"] if r["key"] == "total")["values"]
     assert total == [count_params(load_preset(m)).total for m in models]
 
 

@@ -131,10 +131,10 @@ def test_a_config_without_k3s_latent_moe_is_an_error_naming_the_field():
 def test_compare_lines_up_the_five_models(run_json):
     r = run_json("compare", "deepseek-v3", "deepseek-v4-pro", "deepseek-v4-flash", "kimi-k2", "kimi-k3",
                  "--context", "1M")
-    kv = {row["name"]: row["values"] for row in r["kv"]}
-    assert kv["constant part per request"][4] == 449_372_160
-    assert kv["per 1M sequence"][0] == 61 * 576 * 2 * M  # DeepSeek-V3 bf16 MLA
-    ck = {row["name"]: row["values"] for row in r["checkpoint"]}
+    kv = {row["key"]: row["values"] for row in r["kv"]}
+    assert kv["constant_bytes_per_request"][4] == 449_372_160
+    assert kv["bytes_per_sequence"][0] == 61 * 576 * 2 * M  # DeepSeek-V3 bf16 MLA, per 1M sequence
+    ck = {row["key"]: row["values"] for row in r["checkpoint"]}
     assert ck["tensors"] == [91_991, 145_116, 69_187, 139_644, 497_220]
 
 

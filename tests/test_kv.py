@@ -79,14 +79,14 @@ def test_indexer_key_cache_has_one_scale_per_128_values():
 def test_sequence_and_batch_at_128k():
     r = kv_cache(load_preset("deepseek-v3"), [131072], batch=32)
     assert r.bytes_per_sequence == 131072 * 70_272
-    assert r.bytes_total == 32 * 131072 * 70_272
-    assert r.gib_total == pytest.approx(274.5)  # 32 × 128 Ki × 70,272 / 2^30
+    assert r.total_bytes == 32 * 131072 * 70_272
+    assert r.total_gib == pytest.approx(274.5)  # 32 × 128 Ki × 70,272 / 2^30
 
 
 def test_page_size_rounds_each_sequence_up_to_whole_pages():
     r = kv_cache(load_preset("deepseek-v3"), [1000], page_size=64, batch=3)
     assert r.tokens_allocated == 1024
-    assert r.bytes_total == 3 * 1024 * 70_272
+    assert r.total_bytes == 3 * 1024 * 70_272
 
 
 def test_mtp_adds_the_draft_layer_cache_and_weights():
@@ -105,7 +105,7 @@ def test_cli_table_is_readable(run):
 
 def test_json_contract(run_json):
     data = run_json("kv", "--preset", "kimi-k2", "--context", "4k,128k", "--gqa", "8")
-    for key in ("bytes_per_token", "bytes_per_sequence", "bytes_total", "dtype", "layers", "mha_bytes_per_token",
+    for key in ("bytes_per_token", "bytes_per_sequence", "total_bytes", "dtype", "layers", "mha_bytes_per_token",
                 "ratio_vs_mha"):
         assert key in data
     assert data["bytes_per_sequence"] == 131072 * 70_272  # the last context

@@ -106,11 +106,11 @@ def test_quant_config_flag_reads_a_file_from_anywhere(tmp_path, run_json):
     config = tmp_path / "config.json"
     shutil.copy(V31, config)  # no hf_quant_config.json beside it
     bare = run_json("checkpoint", "--config", str(config))
-    assert bare["format"]["name"] == "bf16"
+    assert bare["weight_format"]["name"] == "bf16"
     assert any("no quantization_config" in n and "--quant-config" in n for n in bare["notes"])
     q = DATA / "nvidia-deepseek-v3.1-nvfp4.hf_quant_config.json"
     data = run_json("checkpoint", "--config", str(config), "--quant-config", str(q))
-    assert data["format"]["name"] == "nvfp4" and data["total_bytes"] == 413_306_995_616
+    assert data["weight_format"]["name"] == "nvfp4" and data["total_bytes"] == 413_306_995_616
     # a model folder with hf_quant_config.json beside config.json needs no flag
     shutil.copy(q, tmp_path / "hf_quant_config.json")
     assert run_json("checkpoint", "--config", str(tmp_path))["total_bytes"] == 413_306_995_616
@@ -138,7 +138,7 @@ def test_a_bad_hf_quant_config_is_one_line_naming_it(tmp_path, run):
 def test_plan_sizes_nvfp4_weights_too(run_json):
     nvfp4 = run_json("plan", "--config", str(V31), "--gpu", "b200", "--tp", "8")
     bf16 = run_json("plan", "--config", str(V31), "--gpu", "b200", "--tp", "8", "--weights", "bf16")
-    assert "nvfp4" in nvfp4["weights_format"]
+    assert nvfp4["weight_format"]["name"] == "nvfp4"
     assert nvfp4["per_gpu"]["weights"] < bf16["per_gpu"]["weights"] / 3
 
 

@@ -60,7 +60,7 @@ def test_kv_latent_is_replicated_under_tp_and_split_by_dp_attention(v3):
     dp8 = plan(v3, BIG, Layout(tp=1, dp=8, ep=8), w)
     assert tp8.per_gpu.kv_cache == 8 * per_seq  # every rank holds all 8 sequences
     assert dp8.per_gpu.kv_cache == 1 * per_seq  # each rank holds its own sequence
-    by = {k.layout: k for k in tp8.kv_layouts}
+    by = {k.layout_label: k for k in tp8.kv_layouts}
     assert by["TP8"].kv_cache == 8 * per_seq and by["TP1 DP-attn8"].kv_cache == per_seq
 
 
@@ -263,9 +263,8 @@ def test_search_honours_redundant_experts(k2, run_json):
     r = search(k2, [get_gpu("h200")], w, weights="fp8", max_nodes=4, redundant_experts=32)
     assert r.results
     for row in r.results:  # every EP size divides 384 + 32 = 416 = 2^5 × 13, so no EP 3, 6, 12, 24, ...
-        assert 416 % row.ep == 0
-        same = plan(k2, get_gpu("h200"), Layout(tp=row.tp, dp=row.dp, pp=row.pp, ep=row.ep, redundant_experts=32), w,
-                    weights="fp8")
+        assert 416 % row.layout.ep == 0
+        same = plan(k2, get_gpu("h200"), row.layout, w, weights="fp8")
         assert same.per_gpu.weights == row.weights
     assert any("32 redundant expert copies" in n for n in r.notes)
     d = run_json("plan", "--search", "-p", "kimi-k2", "--gpu", "h200", "--weights", "fp8", "--max-nodes", "4",
@@ -357,7 +356,7 @@ def test_search_max_nodes_is_bounded_rather_than_running_forever(run):
 def test_plan_error_after_a_what_if_note_is_still_one_line(run):
     result = run("plan", "-p", "kimi-k2", "--gpu", "h200", "--set", "rope_theta=1", "--format", "json", "--gpus", "0")
     assert result.exit_code == 2
-    assert result.stderr == "error: --gpus 0: the layout uses tp × dp-attention × pp = 1 × 1 × 1 = 1 GPUs\n"
+    assert result.stderr == "error: --gpus 0 (as --tp 0): must be at least 1\n"
 
 
 def test_tp8_weights_per_gpu_from_the_published_checkpoint_total(v3):

@@ -148,7 +148,7 @@ def test_without_matplotlib_the_command_says_how_to_install(run, tmp_path, monke
 
 
 @pytest.mark.parametrize("args, message", [
-    (["kv", "kimi-k2", "-o", "kv.pdf"], "must end in .png or .svg"),
+    (["kv", "kimi-k2", "-o", "kv.jpg"], "must end in .png, .svg or .pdf"),
     (["kb", "kimi-k2"], "unknown plot kind 'kb'"),
     (["memory", "kimi-k2"], "--gpu is required"),
     (["memory", "kimi-k2", "--gpu", "h200", "--context", "4k,8k"], "one context length"),
@@ -184,3 +184,20 @@ def test_plot_rejects_empty_context_and_batch_zero(run, args, message):
     result = run("plot", *args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_plot_writes_a_pdf(mpl, run, tmp_path):
+    out = tmp_path / "kv.pdf"
+    result = run("plot", "kv", "kimi-k2", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"%PDF-")
+
+
+def test_plot_text_is_literal_never_mathtext(mpl, run, tmp_path):
+    # a model named by a file whose name holds TeX: matplotlib must print it, not parse it
+    config = tmp_path / "m$\\undefinedmacro$.json"
+    config.write_text((__import__("tests.conftest", fromlist=["DATA"]).DATA / "deepseek-v3.config.json").read_text())
+    out = tmp_path / "kv.svg"
+    result = run("plot", "kv", str(config), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "undefinedmacro" in out.read_text()

@@ -91,7 +91,7 @@ def test_gpus_csv_carries_driver_bytes():
     import csv
 
     rows = list(csv.reader(io.StringIO(run80("gpus", "-f", "csv").stdout)))
-    assert rows[0][:3] == ["table", "name", "memory (driver)"]
+    assert rows[0][:3] == ["section", "name", "memory (driver)"]
     h200 = next(r for r in rows if r[1] == "h200")
     assert int(h200[2]) > 140 * 2**30
 
@@ -100,3 +100,32 @@ def test_error_with_a_typed_line_break_stays_one_line(run):
     result = run("flops", "--preset", "kimi-k2", "--context", "0\r\n")
     assert result.exit_code == 2
     assert result.stderr == "error: --context 0\\r\\n: contains a control character\n"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("params", "--preset", "kimi-k2", "--tensors"), ["input_layernorm", "post_attention_layernorm",
+                                                     "num_attention_heads·(qk_nope_head_dim+qk_rope_head_dim)"]),
+    (("presets",), ["moonshotai/Moonlight-16B-A3B-Instruct", "Moonlight-16B-A3B-Instruct:"]),
+    (("compare", "kimi-k2", "deepseek-v3", "moonlight-16b-a3b"), ["moonlight-16b-a3b − kimi-k2", "1.026 T"]),
+])
+def test_no_word_or_number_is_split_at_80_columns(args, words):
+    out = run80(*args).stdout
+    assert max(cell_len(line) for line in out.splitlines()) <= 80
+    for word in words:
+        assert word in out
+
+
+def test_a_compare_too_wide_for_the_terminal_lays_out_one_block_per_figure():
+    out = run80("compare", "kimi-k2", "deepseek-v3", "moonlight-16b-a3b").stdout
+    block = out[out.index("\nparameters\n"):]
+    assert "\n  total" in block and "\n    kimi-k2   " in block and "\n    deepseek-v3 / kimi-k2   " in block
+
+
+def test_table_text_is_literal_never_rich_markup():
+    t = Table("[b]t[/b]:x:", ["shape [out, in]", "n"])
+    t.add("[red]name[/red]", 1)
+    buf = io.StringIO()
+    _rich([t], ["[dim]a note[/dim]"], console=Console(width=80, file=buf, color_system=None))
+    out = buf.getvalue()
+    for text in ("[b]t[/b]:x:", "shape [out, in]", "[red]name[/red]", "[dim]a note[/dim]"):
+        assert text in out
