@@ -26,7 +26,6 @@ verdict, as its engine accounts it): a speed at a batch that does not fit is not
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from xml.sax.saxutils import quoteattr
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from .errors import InputError, suggest
+from .inputs import MAX_INDEX_BYTES, clip, echo, parse_json, read_text, show_path, user_path
 from .plan import Layout
 
 SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
@@ -161,18 +161,18 @@ def _validation_line(path: Path, name: str | None, e: ValidationError, prefix: s
         return InputError(f"{_where(path, name)}: unknown key {key!r}{suggest(last, list(model.model_fields))}")
     if err["type"] == "missing":
         return InputError(f"{_where(path, name)}: {key}: required key is missing")
-    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {err['input']!r})")
+    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {echo(err['input'])})")
 
 
 def load_check_file(path: str | Path) -> list[Deployment]:
     """The deployments of a check file, defaults merged, validated strictly."""
     from .config import read_mapping
 
-    path = Path(path)
-    raw = read_mapping(path)
+    path = user_path(path)
+    raw = read_mapping(path, "check file")
     unknown = [k for k in raw if k not in ("defaults", "deployments")]
     if unknown:
-        k = str(unknown[0])
+        k = clip(str(unknown[0]))
         raise InputError(f"{path}: unknown top-level key {k!r}{suggest(k, ['defaults', 'deployments'])} "
                          "(a check file has `defaults` and `deployments`)")
     try:
@@ -185,9 +185,9 @@ def load_check_file(path: str | Path) -> list[Deployment]:
     seen: set[str] = set()
     for i, d in enumerate(f.deployments):
         name = d.get("name") if isinstance(d, dict) else None
-        label = name if isinstance(name, str) else f"#{i + 1}"
+        label = clip(name, 80) if isinstance(name, str) else f"#{i + 1}"
         if not isinstance(d, dict):
-            raise InputError(f"{path}: deployment {label}: expected a mapping of keys, got {d!r}")
+            raise InputError(f"{path}: deployment {label}: expected a mapping of keys, got {echo(d)}")
         merged = {**f.defaults, **d}
         for sub in ("workload", "require"):
             base, own = f.defaults.get(sub), d.get(sub)
@@ -214,9 +214,9 @@ def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -
         raise InputError(f"{where}: workload.input and workload.output go together (got only "
                          f"{'input' if w.output is None else 'output'})")
     if not isinstance(dep.mtp, bool) and dep.mtp < 0:
-        raise InputError(f"{where}: mtp: {dep.mtp!r}: true, false or a number of draft tokens (0 or more)")
+        raise InputError(f"{where}: mtp: {echo(dep.mtp)}: true, false or a number of draft tokens (0 or more)")
     if w.acceptance is not None and (isinstance(dep.mtp, bool) or dep.mtp == 0):
-        raise InputError(f"{where}: workload.acceptance: {w.acceptance!r}: needs mtp: N (draft tokens per step)")
+        raise InputError(f"{where}: workload.acceptance: {echo(w.acceptance)}: needs mtp: N (draft tokens per step)")
     for key in ("input", "output", "acceptance", "price_per_gpu_hour"):
         if key in own_workload and not any(getattr(dep.require, k) is not None for k in SERVING_KEYS):
             raise InputError(f"{where}: workload.{key}: only the serving requirements ({', '.join(SERVING_KEYS)}) "
@@ -228,11 +228,11 @@ def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -
 
 
 def _model(path: Path, ref: str):
-    from .config import load
+    from .config import is_existing_path, load
 
     base, at, tail = ref.partition("@")
     local = path.parent / base
-    if not Path(base).is_absolute() and local.exists():
+    if not Path(base).is_absolute() and is_existing_path(local):
         ref = str(local) + at + tail
     return load(ref)
 
@@ -381,12 +381,8 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
 
 
 def _load_baseline(path: Path) -> list[DeploymentResult]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"--baseline {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"--baseline {path}: not a JSON file from `k2calc check --format json` ({e})") from None
+    path = user_path(path, "--baseline ")
+    data = parse_json(read_text(path, "baseline file", MAX_INDEX_BYTES), f"--baseline {show_path(path)}")
     if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
         raise InputError(f"--baseline {path}: no `deployments` list (expected `k2calc check --format json` output)")
     try:

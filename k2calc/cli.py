@@ -326,9 +326,11 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
     if preset or config:
         spec = resolve_model(preset, config, set_, quant_config)
     else:
+        from .inputs import path_kind, show_path
+
         folder, _ = checkpoint_folder(path)
-        if not (folder / "config.json").is_file():
-            raise InputError(f"{folder}: no config.json beside the checkpoint; pass --preset or --config")
+        if path_kind(folder / "config.json") != "file":
+            raise InputError(f"{show_path(folder)}: no config.json beside the checkpoint; pass --preset or --config")
         spec = load_path(folder, set_, quant_config)
     report = verify_checkpoint(path, spec, weights)
     _emit(report, verify_tables(report), format, report.notes)

@@ -820,24 +820,26 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
 
 def parse_sweep(text: str) -> tuple[str, list[int]]:
     """`batch=1,4,16` or `context=1k,32k` -> ("batch", [1, 4, 16])."""
+    from .inputs import clip
     from .sizes import parse_context
 
+    shown = clip(text, 80)  # a 100 kB list is not echoed whole
     axis, sep, values = text.partition("=")
     axis = axis.strip()
     if not sep or axis not in ("batch", "context"):
-        raise InputError(f"--sweep {text}: write batch=1,4,16 or context=1k,8k,32k")
+        raise InputError(f"--sweep {shown}: write batch=1,4,16 or context=1k,8k,32k")
     items = [v for v in values.split(",") if v.strip()]
     if not items:
-        raise InputError(f"--sweep {text}: no values after {axis}=")
+        raise InputError(f"--sweep {shown}: no values after {axis}=")
     if len(items) > 256:
-        raise InputError(f"--sweep {text}: at most 256 points")
+        raise InputError(f"--sweep {shown}: at most 256 points")
     out = []
     for v in items:
         if axis == "context":
             out.append(parse_context(v, "--sweep context"))
             continue
-        if not v.strip().isdigit() or not 1 <= int(v) <= MAX_INT:
-            raise InputError(f"--sweep {text}: batch {v.strip()!r} must be a whole number from 1 to 2^40")
+        if not (v.strip().isdigit() and len(v.strip()) <= 15) or not 1 <= int(v) <= MAX_INT:
+            raise InputError(f"--sweep {shown}: batch {clip(v.strip(), 40)!r} must be a whole number from 1 to 2^40")
         out.append(int(v))
     return axis, out
 

@@ -51,8 +51,8 @@ requests of that average length the KV cache holds, capped by `--max-num-seqs` p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from math import ceil, isfinite
+from dataclasses import dataclass, replace
+from math import ceil, isfinite, isqrt
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -470,11 +470,22 @@ def _activations(cfg: Architecture, lay: Layout, w: Workload, has_dense: bool, h
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
-def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stage]:
+def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int, distinct: bool = False) -> list[_Stage]:
+    """Every pipeline stage's memory; with `distinct`, only the first stage of each kind (a pipeline's
+    middle stages repeat, and the search compares each kind once)."""
     cfg = m.cfg
     out = []
+    seen: dict[tuple, _Stage] = {}  # a stage is its layer types, KV bytes and whether it is first or last
     for s, layers in enumerate(m.stages(lay)):
         last = s == lay.pp - 1
+        kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
+                                 if (last and lay.mtp) else [])
+        kv_seq = m.kv_sequence_bytes(w, kv_idx, lay.tp)
+        key = (s == 0, last, kv_seq, tuple(m.layer_type[i] for i in layers))
+        if key in seen:
+            if not distinct:
+                out.append(replace(seen[key], index=s))
+            continue
         kv_layers = len(layers) + (cfg.num_nextn_predict_layers if (last and lay.mtp) else 0)
         types = {m.layer_type[i].split()[0] for i in layers}  # dense / moe
         if last and lay.mtp:  # the MTP layers sit after the main ones: index num_hidden_layers + j
@@ -482,11 +493,9 @@ def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int) -> list[_Stag
                       for j in range(cfg.num_nextn_predict_layers)}
         detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
-        kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
-                                 if (last and lay.mtp) else [])
-        kv_seq = m.kv_sequence_bytes(w, kv_idx, lay.tp)
-        out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
-                          cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail))
+        seen[key] = _Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
+                           cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail)
+        out.append(seen[key])
     return out
 
 
@@ -891,7 +900,9 @@ class SearchReport(BaseModel):
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of n, ascending, in O(sqrt n) steps."""
+    small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
@@ -955,7 +966,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                     if key not in layouts:
                         lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, redundant_experts=redundant_experts,
                                      mtp=mtp)
-                        layouts[key] = None if layout_problem(m, lay) else (lay, _stage_memory(m, lay, workload, kv_tl))
+                        layouts[key] = (None if layout_problem(m, lay)
+                                        else (lay, _stage_memory(m, lay, workload, kv_tl, distinct=True)))
                     entry = layouts[key]
                     if entry is None:
                         continue
