@@ -3,7 +3,7 @@
 The file (YAML, safe-loaded) has `defaults` (any deployment key, merged under each deployment; `workload`
 and `require` merge key by key) and `deployments`, each with the words of `plan`: name, model (preset,
 HF repo id, config path relative to the file, or NAME@field=value), gpu, gpus, tp, dp_attention, ep,
-pp, redundant_experts, mtp, weights, kv_dtype, engine, mem_fraction (the engine's fraction flag), the
+pp, redundant_experts, mtp, weights, dtype, kv_dtype, engine, mem_fraction (the engine's fraction flag), the
 engine flags max_num_batched_tokens / max_num_seqs / block_size, `workload` {context, batch, chunk,
 avg_context, and for the serving requirements input, output, acceptance, price_per_gpu_hour: `perf`'s
 words} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context, max_tpot_ms,
@@ -81,6 +81,7 @@ class Deployment(_Strict):
     redundant_experts: StrictInt = 0
     mtp: StrictBool | StrictInt = False  # true: load the MTP layers; N: also decode with N draft tokens
     weights: StrictStr | None = None
+    dtype: StrictStr = "auto"  # --dtype: the dtype the engine serves unquantized weights in
     kv_dtype: StrictStr = "bf16"
     engine: StrictStr = "generic"
     mem_fraction: StrictFloat | None = None
@@ -251,7 +252,7 @@ def _plan(path: Path, dep: Deployment, spec, gpu_files: list[str] | None):
                                 dep.block_size)
         avg = parse_avg_context(None if w.avg_context is None else str(w.avg_context))
         return plan(spec, get_gpu(dep.gpu, gpu_files), layout, workload, weights=dep.weights, knobs=knobs,
-                    gpus=dep.gpus, engine=engine, avg_context=avg)
+                    gpus=dep.gpus, engine=engine, avg_context=avg, dtype=dep.dtype)
     except InputError as e:
         raise InputError(f"{_where(path, dep.name)}: {_as_key(str(e))}") from None
 
@@ -273,7 +274,7 @@ def _serving(path: Path, dep: Deployment, spec, r, gpu_files: list[str] | None) 
                                 redundant_experts=dep.redundant_experts)
         gpu = get_gpu(dep.gpu, gpu_files)
         common = dict(batch=w.batch, context=r.workload.context, chunk=r.workload.chunk, weights=dep.weights,
-                      kv_dtype=dep.kv_dtype, mtp=0 if isinstance(dep.mtp, bool) else dep.mtp,
+                      dtype=dep.dtype, kv_dtype=dep.kv_dtype, mtp=0 if isinstance(dep.mtp, bool) else dep.mtp,
                       acceptance=None if w.acceptance is None else float(w.acceptance),
                       price_per_gpu_hour=None if w.price_per_gpu_hour is None else float(w.price_per_gpu_hour),
                       gpus=dep.gpus)
@@ -397,10 +398,14 @@ _SERVING_MOVES = (("tpot_ms", "TPOT", "ms"), ("ttft_ms", "TTFT", "ms"),
 
 
 def _pct(old: float, new: float) -> str:
+    """A relative move: whole percents from 1%, one decimal below, `<0.1%` for a smaller nonzero change
+    (an exact count that moved by a few tokens never reads −0%)."""
     if old == 0:
         return "from 0"
     p = (new - old) / old * 100
-    return f"{'+' if p > 0 else '−'}{abs(p):.0f}%"
+    a = abs(p)
+    text = f"{a:.0f}%" if a >= 1 else f"{a:.1f}%" if a >= 0.05 else "<0.1%"
+    return f"{'+' if p > 0 else '−'}{text}"
 
 
 def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]:
@@ -427,7 +432,7 @@ def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]
                        f"{d.requests_at_avg_context:,}")
         for key, label, unit in _SERVING_MOVES:
             old_v, new_v = getattr(b, key), getattr(d, key)
-            # estimates are floats: a change under half a percent prints as 0% and is not a move
+            # estimates are floats: a change under half a percent is noise of the model, not a move
             if None not in (old_v, new_v) and old_v != new_v and (old_v == 0 or abs(new_v - old_v) >= 0.005 * abs(old_v)):
                 out.append(f"{d.name}: {label} {_pct(old_v, new_v)} ({_num(old_v)} -> {_num(new_v)}"
                            f"{' ' + unit if unit else ''})")

@@ -109,6 +109,10 @@ class WeightFormat(BaseModel):
     release: str | None = None  # a family whose release fixes its own per-tensor layout (Tensor.store)
     # fp8-channel: GLM-4.5-FP8 also stores its MTP layer's shared_head.head in fp8 (see weight_format).
     quantize_mtp_head: bool = False
+    # Set by serving_format when an engine holds the unquantized tensors in another dtype than the checkpoint
+    # stores them (a float32 checkpoint under --dtype auto): the stored dtype and the --dtype that chose.
+    stored_dtype: str | None = None
+    dtype_flag: str | None = None
 
     def shard_unit(self, rows: bool) -> tuple[int, str]:
         """The rows (or columns) a shard of a quantized weight must be a multiple of, and what they are."""
@@ -120,7 +124,22 @@ class WeightFormat(BaseModel):
         # round_up) rather than refusing, so gpt-oss runs at TP 8 (360 columns); the padding is not counted.
         return 1, "channel"
 
+    @property
+    def label(self) -> str:
+        """Short name of the weights as held: the format, or the dtype of unquantized weights (bf16, fp16, fp32)."""
+        if self.name == "release":
+            return "as-released"  # each tensor as the family's release stores it (Kimi-K3)
+        if self.name != "bf16":
+            return self.name
+        return {"BF16": "bf16", "F16": "fp16", "F32": "fp32"}.get(self.base_dtype, self.base_dtype)
+
     def describe(self) -> str:
+        text = self._describe()
+        if self.stored_dtype:
+            text += f"; unquantized tensors served in {self.base_dtype} (--dtype {self.dtype_flag})"
+        return text
+
+    def _describe(self) -> str:
         src = ("forced by --weights" if not self.from_config else f"from {self.source}" if self.source
                else "from the config")
         if self.release and self.from_config:
@@ -142,14 +161,16 @@ class WeightFormat(BaseModel):
         if self.name == "nvfp4":
             return (f"nvfp4 (ModelOpt: e2m1 weights two per byte, one F8_E4M3 scale per {self.group_size} values, "
                     f"float32 global and input scales; {len(self.exclude)} exclude patterns), {src}")
-        return f"bf16 ({self.base_dtype}), {src}"
+        if self.base_dtype == "BF16" and not self.stored_dtype:
+            return f"bf16 (BF16), {src}"
+        return f"unquantized ({self.stored_dtype or self.base_dtype}), {src}"  # describe() adds how it is served
 
     @property
     def assumed_note(self) -> str | None:
         """Said whenever bf16 was inferred from the absence of any quantization description."""
         if self.name == "bf16" and self.from_config:
             return (f"weight format: the config has no quantization_config (and no hf_quant_config.json was "
-                    f"found), so the checkpoint is sized as {self.base_dtype}; if it is quantized, pass "
+                    f"found), so the checkpoint is sized as {self.stored_dtype or self.base_dtype}; if it is quantized, pass "
                     "--weights or --quant-config FILE")
         return None
 
@@ -178,6 +199,37 @@ def spec_format(spec: ModelSpec, override: str | None = None) -> WeightFormat:
     return fmt
 
 
+# `--dtype`, named after vLLM's and SGLang's flag: the dtype an engine holds unquantized weights in.
+SERVING_DTYPES = {"auto": None, **TORCH_DTYPES}
+
+
+def serving_dtype(stored: str, dtype: str = "auto", engine: str = "generic", model_type: str = "") -> str:
+    """The safetensors dtype a serving engine holds the unquantized tensors of a `stored` checkpoint in.
+
+    `auto` keeps a 16-bit checkpoint's dtype and downcasts float32 to 16 bits: vLLM to its platform's first
+    supported dtype, bfloat16 on every GPU since Ampere (vllm/config/model.py `_resolve_auto_dtype`,
+    vllm/platforms/cuda.py `supported_dtypes`); SGLang to float16, bfloat16 for Gemma 2
+    (python/sglang/srt/configs/model_config.py `_get_and_verify_dtype`). Both are 2 bytes per value."""
+    if dtype not in SERVING_DTYPES:
+        raise InputError(f"--dtype {dtype}: unknown dtype (choose from {', '.join(SERVING_DTYPES)})")
+    if dtype != "auto":
+        return TORCH_DTYPES[dtype]
+    if stored != "F32":
+        return stored
+    return "F16" if engine == "sglang" and model_type != "gemma2" else "BF16"
+
+
+def serving_format(spec: ModelSpec, override: str | None = None, dtype: str = "auto",
+                   engine: str = "generic") -> WeightFormat:
+    """spec_format as an engine serves it: the unquantized tensors in `serving_dtype` (a float32 checkpoint
+    is held in 16 bits under --dtype auto); `checkpoint` keeps the stored dtype (spec_format)."""
+    fmt = spec_format(spec, override)
+    base = serving_dtype(fmt.base_dtype, dtype, engine, spec.config.model_type)
+    if base == fmt.base_dtype:
+        return fmt
+    return fmt.model_copy(update={"base_dtype": base, "stored_dtype": fmt.base_dtype, "dtype_flag": dtype})
+
+
 def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "quantization_config") -> WeightFormat:
     """The config's weight format, or the one `--weights` asks for (with the config's parameters if any).
 
@@ -187,7 +239,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         raise InputError(f"--weights {override}: unknown weight format (choose from {', '.join(FORMATS)})")
     q = cfg.quantization_config or {}
     method = q.get("quant_method")
-    base = _base_dtype(cfg, where.removesuffix("quantization_config").removesuffix("quantization"))
+    stored = base = _base_dtype(cfg, where.removesuffix("quantization_config").removesuffix("quantization"))
+    if override == "bf16":
+        base = "BF16"  # --weights bf16 means bf16 weights, whatever dtype the config's torch_dtype names
     native: str
     if not q:
         native = "bf16"
@@ -212,7 +266,7 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
             f"{where}: quant_method {echo(method)} ({_variant(q)}) is not a weight format k2calc models; "
             f"pass --weights {'|'.join(FORMATS)}"
         )
-    from_config = name == native
+    from_config = name == native and base == stored
     release = getattr(type(cfg), "RELEASE_FORMAT", None) if from_config else None
     if name == "fp8":
         block = tuple(q.get("weight_block_size") or FP8_BLOCK_DEFAULT) if native == "fp8" else FP8_BLOCK_DEFAULT

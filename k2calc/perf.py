@@ -77,7 +77,7 @@ from math import ceil, isfinite
 
 from pydantic import BaseModel
 
-from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, spec_format, stored_parts, weight_format
+from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, serving_format, stored_parts, weight_format
 from .config import ModelSpec
 from .engines import EngineConfig
 from .errors import InputError
@@ -280,7 +280,8 @@ class _Perf:
         shape, copies = self.m.shard_shape(it, self.lay)
         fmt = self._weight_fmt(it)
         if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:  # --expert-weights: stored quantized
-            alt = weight_format(self.cfg, fmt, config_where(self.spec))
+            alt = weight_format(self.cfg, fmt, config_where(self.spec)).model_copy(
+                update={"base_dtype": self.fmt.base_dtype})  # its unquantized tensors as the engine serves them
             one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16"))
         else:
             one = parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
@@ -641,9 +642,9 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
 
 
 def weights_per_gpu(spec: ModelSpec, gpu: GPU, layout: Layout, *, weights: str | None = None,
-                    expert_weights: str | None = None) -> tuple[int, int]:
+                    expert_weights: str | None = None, dtype: str = "auto") -> tuple[int, int]:
     """(bytes of the routed experts on one GPU as `plan` stores them, as perf's expert format stores them)."""
-    fmt = spec_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype)
     p = _Perf(spec, gpu, layout, fmt, expert_weights or fmt.name, "bf16", PerfKnobs())
     layers = sum(1 for t in p.m.layer_type if t == "moe")
     items = [it for it in p.m.per_type.get("moe", []) if it.t.kind is Kind.ROUTED_EXPERTS]
@@ -653,20 +654,20 @@ def weights_per_gpu(spec: ModelSpec, gpu: GPU, layout: Layout, *, weights: str |
 
 
 def max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, *, weights: str | None = None,
-              expert_weights: str | None = None, kv_dtype: str = "bf16") -> int:
+              expert_weights: str | None = None, kv_dtype: str = "bf16", dtype: str = "auto") -> int:
     """The largest batch whose KV cache fits at `context` tokens: `plan`'s memory model, with the routed
     experts in `expert_weights` (plan stores them in the checkpoint's format)."""
     from .plan import Workload, plan
 
-    r = plan(spec, gpu, layout, Workload(context=context, batch=1, kv_dtype=kv_dtype), weights=weights)
-    as_plan, as_perf = weights_per_gpu(spec, gpu, layout, weights=weights, expert_weights=expert_weights)
+    r = plan(spec, gpu, layout, Workload(context=context, batch=1, kv_dtype=kv_dtype), weights=weights, dtype=dtype)
+    as_plan, as_perf = weights_per_gpu(spec, gpu, layout, weights=weights, expert_weights=expert_weights, dtype=dtype)
     room = r.per_gpu.free + r.per_gpu.kv_cache + (as_plan - as_perf)  # free at batch 1 + that sequence's KV
     return max(0, room // r.per_gpu.kv_cache) * layout.dp if r.per_gpu.kv_cache else 0
 
 
 def engine_max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, engine: EngineConfig, *,
                      weights: str | None = None, kv_dtype: str = "bf16", chunk: int = 8192,
-                     mem_fraction: float | None = None) -> int:
+                     mem_fraction: float | None = None, dtype: str = "auto") -> int:
     """The sequences of `context` tokens a deployment runs at once as `engine` accounts memory: `plan`'s max
     batch (the engine's KV tokens in whole blocks per sequence), at most --max-num-seqs per DP replica.
     `mem_fraction` is the generic accounting's (an engine's own fraction flag is in `engine`)."""
@@ -674,7 +675,7 @@ def engine_max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, en
 
     pk = plan_knobs(mem_fraction) if mem_fraction is not None and engine.engine == "generic" else None
     r = plan(spec, gpu, layout, Workload(context=context, batch=1, chunk=chunk, kv_dtype=kv_dtype), weights=weights,
-             engine=engine, knobs=pk)
+             engine=engine, knobs=pk, dtype=dtype)
     seqs = r.concurrency.max_num_seqs if r.concurrency else None
     return r.max_batch if seqs is None else min(r.max_batch, seqs * layout.dp)
 
@@ -700,8 +701,8 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
          mtp: int = 0, acceptance: float | None = None, input_tokens: int | None = None,
          output_tokens: int | None = None, price_per_gpu_hour: float | None = None,
          sweep: tuple[str, list[int]] | None = None, knobs: PerfKnobs | None = None,
-         gpus: int | None = None, engine: EngineConfig | None = None, mem_fraction: float | None = None
-         ) -> PerfReport:
+         gpus: int | None = None, engine: EngineConfig | None = None, mem_fraction: float | None = None,
+         dtype: str = "auto") -> PerfReport:
     """Step time, TPOT/TTFT, tokens/s (deployment, per GPU, per user) and the operations behind them.
 
     With `input_tokens` and `output_tokens`: a batch of requests prefilled together, then decoded to the
@@ -733,7 +734,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
     if (input_tokens is None) != (output_tokens is None):
         raise InputError("give --input and --output together")
-    fmt = spec_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype, engine.engine if engine else "generic")
     efmt = expert_weights or fmt.name
     if efmt not in FORMATS and efmt != fmt.name:  # the model's own format ("release": Kimi-K3) is accepted
         raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
@@ -789,7 +790,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         def flag(pt: PerfPoint, ctx: int) -> PerfPoint:
             if ctx not in held:
                 held[ctx] = engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
-                                             chunk=chunk, mem_fraction=mem_fraction)
+                                             chunk=chunk, mem_fraction=mem_fraction, dtype=dtype)
             return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
 
         # the sequences' longest context: a decode's cache, a prompt, or input + output
@@ -943,7 +944,7 @@ class PDReport(BaseModel):
 def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_tokens: int, output_tokens: int,
               max_tpot_ms: float | None = None, max_ttft_ms: float | None = None, weights: str | None = None,
               kv_dtype: str = "bf16", chunk: int = 8192, max_nodes: int = 8, top: int = 10, mtp: bool = False,
-              redundant_experts: int = 0, knobs=None) -> PDReport:
+              redundant_experts: int = 0, knobs=None, dtype: str = "auto") -> PDReport:
     """Prefill GPUs and decode GPUs sized apart (`plan.search` with speed targets per pool): prefill must serve
     rate × input tokens/s (TTFT of one prompt within `max_ttft_ms`), decode rate × output tokens/s at the
     largest batch that fits input + output tokens per sequence (TPOT within `max_tpot_ms`)."""
@@ -955,7 +956,7 @@ def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_to
         if v < 1:
             raise InputError(f"{opt} {v}: must be at least 1 token")
     common = dict(weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp, top=top,
-                  redundant_experts=redundant_experts)
+                  redundant_experts=redundant_experts, dtype=dtype)
     pre = search(spec, gpus, Workload(context=input_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
                  targets=SpeedTargets(min_tokens_per_s=request_rate * input_tokens, max_ttft_ms=max_ttft_ms,
                                       phase="prefill"), **common)

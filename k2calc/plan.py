@@ -57,7 +57,7 @@ from math import ceil, isfinite, isqrt
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from .arch.description import Architecture
-from .checkpoint import WeightFormat, parts_bytes, quantized, spec_format, stored_parts
+from .checkpoint import WeightFormat, parts_bytes, quantized, serving_format, stored_parts
 from .config import ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .engines import SOURCES as ENGINE_SOURCES
@@ -266,6 +266,7 @@ class _Model:
 
     def __init__(self, spec: ModelSpec, fmt: WeightFormat):
         cfg = self.cfg = spec.arch
+        self.name = spec.name
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
         items = [_Item(t, r, quantized(t, fmt, prefix),
@@ -393,6 +394,10 @@ def layout_problem(m: _Model, lay: Layout) -> str | None:
         return f"--redundant-experts {lay.redundant_experts}: must be 0 or more"
     if lay.redundant_experts > MAX_INT:
         return f"--redundant-experts {lay.redundant_experts}: too large (at most 2^40 = {MAX_INT:,})"
+    if not cfg.n_routed_experts:  # dense: nothing to spread over EP ranks or to copy for EPLB
+        for opt, v, idle in (("--ep", lay.ep, 1), ("--redundant-experts", lay.redundant_experts, 0)):
+            if v != idle:
+                return f"{opt} {v}: {m.name} has no routed experts (a dense model; expert options apply to MoE models)"
     if cfg.num_attention_heads % lay.tp:
         return f"--tp {lay.tp}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by it"
     kv = cfg.attention.num_key_value_heads
@@ -656,7 +661,7 @@ def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engi
 
 def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weights: str | None = None,
          knobs: Knobs | None = None, gpus: int | None = None, engine: EngineConfig | None = None,
-         avg_context: int | None = None) -> PlanReport:
+         avg_context: int | None = None, dtype: str = "auto") -> PlanReport:
     """The per-GPU memory of one deployment and its verdict; with `engine`, as that engine accounts it;
     with `avg_context`, how many requests of that average length fit beside the worst case."""
     knobs = knobs or Knobs()
@@ -667,7 +672,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.arch
-    fmt = spec_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype, engine.engine)
     m = _Model(spec, fmt)
     problem = layout_problem(m, layout)
     if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
@@ -729,7 +734,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     used = st.weights + ev.kv + ev.act + overhead
     # What the stage needs before any sequence: the same sum the test below compares with the budget.
     fixed = st.weights + overhead + (knobs.activations_bytes if knobs.activations_bytes is not None else st.act_fixed)
-    head = f"{layout.gpus}×{gpu.name} {layout.label()}, {fmt.name} weights, batch {workload.batch} × {workload.context:,} tokens"
+    head = f"{layout.gpus}×{gpu.name} {layout.label()}, {fmt.label} weights, batch {workload.batch} × {workload.context:,} tokens"
     used_text, budget_text = _gib_apart(used, budget)
     parts = (f"weights {_gib(st.weights)} + KV {_gib(ev.kv)} + activations {_gib(ev.act)} + overhead "
              f"{_gib(overhead)} = {used_text} of {budget_text} per GPU (mem-fraction {knobs.mem_fraction:g})")
@@ -902,7 +907,7 @@ def _divisors(n: int) -> list[int]:
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
            knobs: Knobs | None = None, max_nodes: int = 8, mtp: bool = False, top: int = 10,
-           redundant_experts: int = 0, targets=None) -> SearchReport:
+           redundant_experts: int = 0, targets=None, dtype: str = "auto") -> SearchReport:
     """Every valid layout on whole nodes of each GPU type; the smallest (then cheapest) that fit.
 
     Layouts: pp divides the node count (pipeline stages between nodes), tp divides the GPUs of a
@@ -922,18 +927,17 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                          "layout on up to that many nodes)")
     if top < 1:
         raise InputError(f"--top {top}: must be at least 1")
-    if redundant_experts < 0:
-        raise InputError(f"--redundant-experts {redundant_experts}: must be 0 or more")
-    if redundant_experts > MAX_INT:
-        raise InputError(f"--redundant-experts {redundant_experts}: too large (at most 2^40 = {MAX_INT:,})")
     if not gpus:
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
     cfg = spec.arch
-    fmt = spec_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = _Model(spec, fmt)
+    problem = layout_problem(m, Layout(redundant_experts=redundant_experts))  # what every layout holds
+    if problem:
+        raise InputError(problem)
     kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     speed_on = targets is not None and targets.any()
     if speed_on:
