@@ -131,7 +131,7 @@ class Model:
              mem_fraction: float | None = None, activations_gib: float | None = None,
              overhead_gib: float | None = None, gpu_file: list[str] | None = None, engine: str = "generic",
              max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
-             block_size: int | None = None, avg_context: int | str | None = None) -> PlanReport:
+             block_size: int | None = None, avg_context: int | str | None = None, dtype: str = "auto") -> PlanReport:
         """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits; with
         `engine` (vllm, sglang, trtllm), as that engine accounts it, `mem_fraction` being its fraction flag.
         `gpus` alone means tensor parallelism over all of them (`plan("h200", gpus=8)` is TP8)."""
@@ -147,12 +147,12 @@ class Model:
         eng = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
         avg = None if avg_context is None else _context(avg_context, "avg_context")
         return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs,
-                            gpus=gpus, engine=eng, avg_context=avg)
+                            gpus=gpus, engine=eng, avg_context=avg, dtype=dtype)
 
     def search(self, gpus: list[str] | None = None, *, context: int | str | None = None, batch: int = 1,
                weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,
                mtp: bool = False, redundant_experts: int = 0, mem_fraction: float = DEFAULT_MEM_FRACTION,
-               gpu_file: list[str] | None = None) -> SearchReport:
+               gpu_file: list[str] | None = None, dtype: str = "auto") -> SearchReport:
         """The smallest deployments that fit, over the GPU catalog (or the named `gpus`)."""
         from . import plan as planlib
         from .hardware import get_gpu, list_gpus
@@ -161,7 +161,8 @@ class Model:
         types = [get_gpu(g, gpu_file) for g in gpus] if gpus is not None else list_gpus(gpu_file)
         workload = planlib.Workload(context=self._context_or_window(context), batch=batch, kv_dtype=kv_dtype)
         return planlib.search(self.spec, types, workload, weights=weights, knobs=planlib.knobs(mem_fraction),
-                              max_nodes=max_nodes, mtp=mtp, top=top, redundant_experts=redundant_experts)
+                              max_nodes=max_nodes, mtp=mtp, top=top, redundant_experts=redundant_experts,
+                              dtype=dtype)
 
 
     def perf(self, gpu: str, *, tp: int = 1, dp_attention: int = 1, ep: int = 1, pp: int = 1,
@@ -171,7 +172,8 @@ class Model:
              input_tokens: int | str | None = None, output_tokens: int | str | None = None,
              price_per_gpu_hour: float | None = None, overlap: bool = True, gpu_file: list[str] | None = None,
              engine: str | None = None, mem_fraction: float | None = None, max_num_batched_tokens: int | None = None,
-             max_num_seqs: int | None = None, block_size: int | None = None, **knobs: float | None) -> PerfReport:
+             max_num_seqs: int | None = None, block_size: int | None = None, dtype: str = "auto",
+             **knobs: float | None) -> PerfReport:
         """Serving speed (an estimate, `k2calc perf`): step time, TPOT/TTFT, tokens/s; `knobs` override the
         defaults by name (compute_efficiency=0.6, layer_latency_us=100, ...); with `engine`, the batch that
         engine's memory accounting holds (`max_batch`, `fits`)."""
@@ -189,7 +191,7 @@ class Model:
             price_per_gpu_hour=price_per_gpu_hour, knobs=perflib.perf_knobs(overlap=overlap, **knobs),
             engine=None if engine is None else engine_options(engine, mem_fraction, max_num_batched_tokens,
                                                               max_num_seqs, block_size),
-            mem_fraction=mem_fraction)
+            mem_fraction=mem_fraction, dtype=dtype)
 
 
 def load(ref: str, set: dict[str, Any] | list[str] | None = None) -> Model:  # noqa: A002 - mirrors --set

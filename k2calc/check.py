@@ -3,7 +3,7 @@
 The file (YAML, safe-loaded) has `defaults` (any deployment key, merged under each deployment; `workload`
 and `require` merge key by key) and `deployments`, each with the words of `plan`: name, model (preset,
 HF repo id, config path relative to the file, or NAME@field=value), gpu, gpus, tp, dp_attention, ep,
-pp, redundant_experts, mtp, weights, kv_dtype, engine, mem_fraction (the engine's fraction flag), the
+pp, redundant_experts, mtp, weights, dtype, kv_dtype, engine, mem_fraction (the engine's fraction flag), the
 engine flags max_num_batched_tokens / max_num_seqs / block_size, `workload` {context, batch, chunk,
 avg_context, and for the serving requirements input, output, acceptance, price_per_gpu_hour: `perf`'s
 words} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context, max_tpot_ms,
@@ -26,7 +26,6 @@ verdict, as its engine accounts it): a speed at a batch that does not fit is not
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from xml.sax.saxutils import quoteattr
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from .errors import InputError, suggest
+from .inputs import MAX_INDEX_BYTES, clip, echo, parse_json, read_text, show_path, user_path
 from .plan import Layout
 
 SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
@@ -81,6 +81,7 @@ class Deployment(_Strict):
     redundant_experts: StrictInt = 0
     mtp: StrictBool | StrictInt = False  # true: load the MTP layers; N: also decode with N draft tokens
     weights: StrictStr | None = None
+    dtype: StrictStr = "auto"  # --dtype: the dtype the engine serves unquantized weights in
     kv_dtype: StrictStr = "bf16"
     engine: StrictStr = "generic"
     mem_fraction: StrictFloat | None = None
@@ -160,18 +161,18 @@ def _validation_line(path: Path, name: str | None, e: ValidationError, prefix: s
         return InputError(f"{_where(path, name)}: unknown key {key!r}{suggest(last, list(model.model_fields))}")
     if err["type"] == "missing":
         return InputError(f"{_where(path, name)}: {key}: required key is missing")
-    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {err['input']!r})")
+    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {echo(err['input'])})")
 
 
 def load_check_file(path: str | Path) -> list[Deployment]:
     """The deployments of a check file, defaults merged, validated strictly."""
     from .config import read_mapping
 
-    path = Path(path)
-    raw = read_mapping(path)
+    path = user_path(path)
+    raw = read_mapping(path, "check file")
     unknown = [k for k in raw if k not in ("defaults", "deployments")]
     if unknown:
-        k = str(unknown[0])
+        k = clip(str(unknown[0]))
         raise InputError(f"{path}: unknown top-level key {k!r}{suggest(k, ['defaults', 'deployments'])} "
                          "(a check file has `defaults` and `deployments`)")
     try:
@@ -184,9 +185,9 @@ def load_check_file(path: str | Path) -> list[Deployment]:
     seen: set[str] = set()
     for i, d in enumerate(f.deployments):
         name = d.get("name") if isinstance(d, dict) else None
-        label = name if isinstance(name, str) else f"#{i + 1}"
+        label = clip(name, 80) if isinstance(name, str) else f"#{i + 1}"
         if not isinstance(d, dict):
-            raise InputError(f"{path}: deployment {label}: expected a mapping of keys, got {d!r}")
+            raise InputError(f"{path}: deployment {label}: expected a mapping of keys, got {echo(d)}")
         merged = {**f.defaults, **d}
         for sub in ("workload", "require"):
             base, own = f.defaults.get(sub), d.get(sub)
@@ -213,9 +214,9 @@ def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -
         raise InputError(f"{where}: workload.input and workload.output go together (got only "
                          f"{'input' if w.output is None else 'output'})")
     if not isinstance(dep.mtp, bool) and dep.mtp < 0:
-        raise InputError(f"{where}: mtp: {dep.mtp!r}: true, false or a number of draft tokens (0 or more)")
+        raise InputError(f"{where}: mtp: {echo(dep.mtp)}: true, false or a number of draft tokens (0 or more)")
     if w.acceptance is not None and (isinstance(dep.mtp, bool) or dep.mtp == 0):
-        raise InputError(f"{where}: workload.acceptance: {w.acceptance!r}: needs mtp: N (draft tokens per step)")
+        raise InputError(f"{where}: workload.acceptance: {echo(w.acceptance)}: needs mtp: N (draft tokens per step)")
     for key in ("input", "output", "acceptance", "price_per_gpu_hour"):
         if key in own_workload and not any(getattr(dep.require, k) is not None for k in SERVING_KEYS):
             raise InputError(f"{where}: workload.{key}: only the serving requirements ({', '.join(SERVING_KEYS)}) "
@@ -227,11 +228,11 @@ def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -
 
 
 def _model(path: Path, ref: str):
-    from .config import load
+    from .config import is_existing_path, load
 
     base, at, tail = ref.partition("@")
     local = path.parent / base
-    if not Path(base).is_absolute() and local.exists():
+    if not Path(base).is_absolute() and is_existing_path(local):
         ref = str(local) + at + tail
     return load(ref)
 
@@ -251,7 +252,7 @@ def _plan(path: Path, dep: Deployment, spec, gpu_files: list[str] | None):
                                 dep.block_size)
         avg = parse_avg_context(None if w.avg_context is None else str(w.avg_context))
         return plan(spec, get_gpu(dep.gpu, gpu_files), layout, workload, weights=dep.weights, knobs=knobs,
-                    gpus=dep.gpus, engine=engine, avg_context=avg)
+                    gpus=dep.gpus, engine=engine, avg_context=avg, dtype=dep.dtype)
     except InputError as e:
         raise InputError(f"{_where(path, dep.name)}: {_as_key(str(e))}") from None
 
@@ -273,7 +274,7 @@ def _serving(path: Path, dep: Deployment, spec, r, gpu_files: list[str] | None) 
                                 redundant_experts=dep.redundant_experts)
         gpu = get_gpu(dep.gpu, gpu_files)
         common = dict(batch=w.batch, context=r.workload.context, chunk=r.workload.chunk, weights=dep.weights,
-                      kv_dtype=dep.kv_dtype, mtp=0 if isinstance(dep.mtp, bool) else dep.mtp,
+                      dtype=dep.dtype, kv_dtype=dep.kv_dtype, mtp=0 if isinstance(dep.mtp, bool) else dep.mtp,
                       acceptance=None if w.acceptance is None else float(w.acceptance),
                       price_per_gpu_hour=None if w.price_per_gpu_hour is None else float(w.price_per_gpu_hour),
                       gpus=dep.gpus)
@@ -380,12 +381,8 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
 
 
 def _load_baseline(path: Path) -> list[DeploymentResult]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"--baseline {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"--baseline {path}: not a JSON file from `k2calc check --format json` ({e})") from None
+    path = user_path(path, "--baseline ")
+    data = parse_json(read_text(path, "baseline file", MAX_INDEX_BYTES), f"--baseline {show_path(path)}")
     if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
         raise InputError(f"--baseline {path}: no `deployments` list (expected `k2calc check --format json` output)")
     try:
@@ -401,10 +398,14 @@ _SERVING_MOVES = (("tpot_ms", "TPOT", "ms"), ("ttft_ms", "TTFT", "ms"),
 
 
 def _pct(old: float, new: float) -> str:
+    """A relative move: whole percents from 1%, one decimal below, `<0.1%` for a smaller nonzero change
+    (an exact count that moved by a few tokens never reads −0%)."""
     if old == 0:
         return "from 0"
     p = (new - old) / old * 100
-    return f"{'+' if p > 0 else '−'}{abs(p):.0f}%"
+    a = abs(p)
+    text = f"{a:.0f}%" if a >= 1 else f"{a:.1f}%" if a >= 0.05 else "<0.1%"
+    return f"{'+' if p > 0 else '−'}{text}"
 
 
 def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]:
@@ -431,7 +432,7 @@ def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]
                        f"{d.requests_at_avg_context:,}")
         for key, label, unit in _SERVING_MOVES:
             old_v, new_v = getattr(b, key), getattr(d, key)
-            # estimates are floats: a change under half a percent prints as 0% and is not a move
+            # estimates are floats: a change under half a percent is noise of the model, not a move
             if None not in (old_v, new_v) and old_v != new_v and (old_v == 0 or abs(new_v - old_v) >= 0.005 * abs(old_v)):
                 out.append(f"{d.name}: {label} {_pct(old_v, new_v)} ({_num(old_v)} -> {_num(new_v)}"
                            f"{' ' + unit if unit else ''})")

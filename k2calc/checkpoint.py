@@ -44,13 +44,12 @@ Checkpoint quirks that are facts of one release rather than of the architecture 
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from fnmatch import fnmatchcase
 from dataclasses import dataclass
 from math import ceil, prod
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -58,8 +57,9 @@ from pydantic import BaseModel
 from .arch.schema import FamilyConfig as ModelConfig
 from .config import ModelSpec
 from .errors import InputError
+from .inputs import MAX_INDEX_BYTES, echo, open_regular, parse_json, path_kind, show_path, user_path
 from .sizes import GIB
-from .arch.tensors import VISION_KINDS, Kind, Tensor, Use, build_tensors, expand_experts
+from .arch.tensors import VISION_KINDS, Kind, Tensor, Use, build_tensors
 from .vision import vision_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
@@ -109,6 +109,10 @@ class WeightFormat(BaseModel):
     release: str | None = None  # a family whose release fixes its own per-tensor layout (Tensor.store)
     # fp8-channel: GLM-4.5-FP8 also stores its MTP layer's shared_head.head in fp8 (see weight_format).
     quantize_mtp_head: bool = False
+    # Set by serving_format when an engine holds the unquantized tensors in another dtype than the checkpoint
+    # stores them (a float32 checkpoint under --dtype auto): the stored dtype and the --dtype that chose.
+    stored_dtype: str | None = None
+    dtype_flag: str | None = None
 
     def shard_unit(self, rows: bool) -> tuple[int, str]:
         """The rows (or columns) a shard of a quantized weight must be a multiple of, and what they are."""
@@ -120,7 +124,22 @@ class WeightFormat(BaseModel):
         # round_up) rather than refusing, so gpt-oss runs at TP 8 (360 columns); the padding is not counted.
         return 1, "channel"
 
+    @property
+    def label(self) -> str:
+        """Short name of the weights as held: the format, or the dtype of unquantized weights (bf16, fp16, fp32)."""
+        if self.name == "release":
+            return "as-released"  # each tensor as the family's release stores it (Kimi-K3)
+        if self.name != "bf16":
+            return self.name
+        return {"BF16": "bf16", "F16": "fp16", "F32": "fp32"}.get(self.base_dtype, self.base_dtype)
+
     def describe(self) -> str:
+        text = self._describe()
+        if self.stored_dtype:
+            text += f"; unquantized tensors served in {self.base_dtype} (--dtype {self.dtype_flag})"
+        return text
+
+    def _describe(self) -> str:
         src = ("forced by --weights" if not self.from_config else f"from {self.source}" if self.source
                else "from the config")
         if self.release and self.from_config:
@@ -142,14 +161,16 @@ class WeightFormat(BaseModel):
         if self.name == "nvfp4":
             return (f"nvfp4 (ModelOpt: e2m1 weights two per byte, one F8_E4M3 scale per {self.group_size} values, "
                     f"float32 global and input scales; {len(self.exclude)} exclude patterns), {src}")
-        return f"bf16 ({self.base_dtype}), {src}"
+        if self.base_dtype == "BF16" and not self.stored_dtype:
+            return f"bf16 (BF16), {src}"
+        return f"unquantized ({self.stored_dtype or self.base_dtype}), {src}"  # describe() adds how it is served
 
     @property
     def assumed_note(self) -> str | None:
         """Said whenever bf16 was inferred from the absence of any quantization description."""
         if self.name == "bf16" and self.from_config:
             return (f"weight format: the config has no quantization_config (and no hf_quant_config.json was "
-                    f"found), so the checkpoint is sized as {self.base_dtype}; if it is quantized, pass "
+                    f"found), so the checkpoint is sized as {self.stored_dtype or self.base_dtype}; if it is quantized, pass "
                     "--weights or --quant-config FILE")
         return None
 
@@ -158,7 +179,7 @@ def _base_dtype(cfg: ModelConfig, source: str = "") -> str:
     """The safetensors dtype of the config's `torch_dtype` (bf16 when the config does not say)."""
     name = cfg.torch_dtype or "bfloat16"
     if name not in TORCH_DTYPES:
-        raise InputError(f"{source}torch_dtype {name!r}: unknown weight dtype (accepted: {', '.join(TORCH_DTYPES)})")
+        raise InputError(f"{source}torch_dtype {echo(name)}: unknown weight dtype (accepted: {', '.join(TORCH_DTYPES)})")
     return TORCH_DTYPES[name]
 
 
@@ -178,18 +199,35 @@ def spec_format(spec: ModelSpec, override: str | None = None) -> WeightFormat:
     return fmt
 
 
-SERVED_FLOAT32_NOTE = ("float32 checkpoint weights are held as 16-bit in GPU memory, as vLLM's and SGLang's "
-                       "--dtype auto loads a float32 model (bf16 here; fp16 takes the same bytes)")
+# `--dtype`, named after vLLM's and SGLang's flag: the dtype an engine holds unquantized weights in.
+SERVING_DTYPES = {"auto": None, **TORCH_DTYPES}
 
 
-def served_format(spec: ModelSpec, override: str | None = None) -> WeightFormat:
-    """The weight format an engine holds in GPU memory: the checkpoint's (spec_format), except that a
-    float32 checkpoint's unquantized weights load as 16-bit, as vLLM's and SGLang's `--dtype auto` does
-    (OLMo 2 is released in float32). Plans and serving estimates size memory with it."""
+def serving_dtype(stored: str, dtype: str = "auto", engine: str = "generic", model_type: str = "") -> str:
+    """The safetensors dtype a serving engine holds the unquantized tensors of a `stored` checkpoint in.
+
+    `auto` keeps a 16-bit checkpoint's dtype and downcasts float32 to 16 bits: vLLM to its platform's first
+    supported dtype, bfloat16 on every GPU since Ampere (vllm/config/model.py `_resolve_auto_dtype`,
+    vllm/platforms/cuda.py `supported_dtypes`); SGLang to float16, bfloat16 for Gemma 2
+    (python/sglang/srt/configs/model_config.py `_get_and_verify_dtype`). Both are 2 bytes per value."""
+    if dtype not in SERVING_DTYPES:
+        raise InputError(f"--dtype {dtype}: unknown dtype (choose from {', '.join(SERVING_DTYPES)})")
+    if dtype != "auto":
+        return TORCH_DTYPES[dtype]
+    if stored != "F32":
+        return stored
+    return "F16" if engine == "sglang" and model_type != "gemma2" else "BF16"
+
+
+def serving_format(spec: ModelSpec, override: str | None = None, dtype: str = "auto",
+                   engine: str = "generic") -> WeightFormat:
+    """spec_format as an engine serves it: the unquantized tensors in `serving_dtype` (a float32 checkpoint
+    is held in 16 bits under --dtype auto); `checkpoint` keeps the stored dtype (spec_format)."""
     fmt = spec_format(spec, override)
-    if fmt.base_dtype == "F32":
-        fmt = fmt.model_copy(update={"base_dtype": "BF16"})
-    return fmt
+    base = serving_dtype(fmt.base_dtype, dtype, engine, spec.config.model_type)
+    if base == fmt.base_dtype:
+        return fmt
+    return fmt.model_copy(update={"base_dtype": base, "stored_dtype": fmt.base_dtype, "dtype_flag": dtype})
 
 
 def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "quantization_config") -> WeightFormat:
@@ -201,7 +239,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         raise InputError(f"--weights {override}: unknown weight format (choose from {', '.join(FORMATS)})")
     q = cfg.quantization_config or {}
     method = q.get("quant_method")
-    base = _base_dtype(cfg, where.removesuffix("quantization_config").removesuffix("quantization"))
+    stored = base = _base_dtype(cfg, where.removesuffix("quantization_config").removesuffix("quantization"))
+    if override == "bf16":
+        base = "BF16"  # --weights bf16 means bf16 weights, whatever dtype the config's torch_dtype names
     native: str
     if not q:
         native = "bf16"
@@ -223,18 +263,18 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
     name = override or native
     if name == "?":
         raise InputError(
-            f"{where}: quant_method {method!r} ({_variant(q)}) is not a weight format k2calc models; "
+            f"{where}: quant_method {echo(method)} ({_variant(q)}) is not a weight format k2calc models; "
             f"pass --weights {'|'.join(FORMATS)}"
         )
-    from_config = name == native
+    from_config = name == native and base == stored
     release = getattr(type(cfg), "RELEASE_FORMAT", None) if from_config else None
     if name == "fp8":
         block = tuple(q.get("weight_block_size") or FP8_BLOCK_DEFAULT) if native == "fp8" else FP8_BLOCK_DEFAULT
         if len(block) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
-            raise InputError(f"{where}: weight_block_size: expected two positive integers, got {block!r}")
+            raise InputError(f"{where}: weight_block_size: expected two positive integers, got {echo(block)}")
         fmt = str(q.get("fmt", "e4m3")) if native == "fp8" else "e4m3"
         if fmt not in ("e4m3", "e5m2"):
-            raise InputError(f"{where}: fmt: unknown fp8 format {fmt!r} (e4m3 or e5m2)")
+            raise InputError(f"{where}: fmt: unknown fp8 format {echo(fmt)} (e4m3 or e5m2)")
         return WeightFormat(name="fp8", from_config=from_config, base_dtype=base, fp8_dtype=f"F8_{fmt.upper()}",
                             block=block, scale_fmt=q.get("scale_fmt") if native == "fp8" else None, release=release)
     if name == "fp8-channel":
@@ -261,9 +301,9 @@ def weight_format(cfg: ModelConfig, override: str | None = None, where: str = "q
         bits, gsize = w.get("num_bits"), w.get("group_size")
         if bits != 4 or w.get("type", "int") != "int":
             raise InputError(f"{where}: weights: expected int4 (num_bits 4, type int), got "
-                             f"num_bits {bits!r}, type {w.get('type')!r}")
+                             f"num_bits {echo(bits)}, type {echo(w.get('type'))}")
         if not isinstance(gsize, int) or gsize <= 0:
-            raise InputError(f"{where}: weights.group_size: expected a positive integer, got {gsize!r}")
+            raise InputError(f"{where}: weights.group_size: expected a positive integer, got {echo(gsize)}")
         return WeightFormat(name="int4", from_config=True, base_dtype=base, group_size=gsize, num_bits=bits,
                             symmetric=bool(w.get("symmetric", True)), ignore=tuple(q.get("ignore") or ()))
     if name == "nvfp4":
@@ -288,8 +328,8 @@ def _one_weights_group(q: dict[str, Any], where: str) -> dict[str, Any]:
 def _variant(q: dict[str, Any]) -> str:
     """What names the variant of a quant_method: ModelOpt's quant_algo, else compressed-tensors' format."""
     if "quant_algo" in q:
-        return f"quant_algo {q['quant_algo']!r}"
-    return f"format {q.get('format')!r}"
+        return f"quant_algo {echo(q['quant_algo'])}"
+    return f"format {echo(q.get('format'))}"
 
 
 def _nvfp4_format(q: dict[str, Any], base: str, where: str) -> WeightFormat:
@@ -301,10 +341,10 @@ def _nvfp4_format(q: dict[str, Any], base: str, where: str) -> WeightFormat:
         sizes = {(g.get("weights") or {}).get("group_size") for g in groups}
         gsize = sizes.pop() if len(sizes) == 1 else None
     if gsize != NVFP4_GROUP_DEFAULT:
-        raise InputError(f"{where}: group_size: NVFP4 has one scale per {NVFP4_GROUP_DEFAULT} values, got {gsize!r}")
+        raise InputError(f"{where}: group_size: NVFP4 has one scale per {NVFP4_GROUP_DEFAULT} values, got {echo(gsize)}")
     patterns = q.get("exclude_modules", q.get("ignore")) or []
     if not (isinstance(patterns, list) and all(isinstance(x, str) for x in patterns)):
-        raise InputError(f"{where}: exclude_modules: expected a list of module names or globs, got {patterns!r:.80}")
+        raise InputError(f"{where}: exclude_modules: expected a list of module names or globs, got {echo(patterns)}")
     return WeightFormat(name="nvfp4", from_config=True, base_dtype=base, group_size=gsize,
                         exclude=tuple(patterns))
 
@@ -454,9 +494,6 @@ class Stored:
     @property
     def elements(self) -> int:
         return prod(self.shape) * self.copies
-
-    def names(self) -> list[str]:
-        return expand_experts(self.name, self.copies)
 
 
 def _role(name: str) -> str:
@@ -609,7 +646,11 @@ def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> Checkpoint
 # ---------------------------------------------------------------------------------------------------
 # verify: a local checkpoint's index and safetensors headers against the symbolic model
 
-MAX_HEADER_BYTES = 100 * 2**20  # the safetensors library refuses headers above 100 MB too
+# The safetensors library refuses headers above 100 MB; a real shard's header is under 2 MB (a whole
+# DeepSeek-V3 in one file would be about 12 MB). 16 MiB keeps a hostile header's parse within seconds.
+MAX_HEADER_BYTES = 16 * 2**20
+MAX_LISTED = 10_000  # missing / extra / mismatched names listed in the report (the counts are complete)
+MAX_PROBLEMS = 20  # data-layout problems listed per file
 
 
 class Mismatch(BaseModel):
@@ -629,9 +670,13 @@ class VerifyReport(BaseModel):
     found_tensors: int
     files: int
     headers_read: int  # safetensors files whose header was read (weights never are)
-    missing: list[str]  # in the model, not in the checkpoint
-    extra: list[str]  # in the checkpoint, not in the model
-    mismatched: list[Mismatch]  # dtype or shape differs (only where a header was read)
+    missing: list[str]  # in the model, not in the checkpoint (the first MAX_LISTED)
+    missing_count: int
+    extra: list[str]  # in the checkpoint, not in the model (the first MAX_LISTED)
+    extra_count: int
+    mismatched: list[Mismatch]  # dtype or shape differs (only where a header was read; the first MAX_LISTED)
+    mismatched_count: int
+    corrupt: list[str]  # data layout problems in the headers read: offsets, sizes, the data section
     expected_bytes: int
     index_total_size: int | None  # metadata.total_size of the index
     header_bytes: int | None  # sum of the tensors' data sizes from the headers, when every file was read
@@ -639,87 +684,174 @@ class VerifyReport(BaseModel):
     notes: list[str]
 
 
-def read_safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a .safetensors file (8-byte little-endian length, then JSON); never the data."""
-    try:
-        with path.open("rb") as f:
+def read_safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
+    """The JSON header of a .safetensors file (8-byte little-endian length, then JSON), and the length of
+    the data section after it; never the data."""
+    where = show_path(path)
+    f, size = open_regular(path, "safetensors file")
+    with f:
+        try:
             head = f.read(8)
             if len(head) < 8:
-                raise InputError(f"{path}: not a safetensors file (shorter than 8 bytes)")
+                raise InputError(f"{where}: not a safetensors file (shorter than 8 bytes)")
             (n,) = struct.unpack("<Q", head)
-            size = path.stat().st_size
-            if n > MAX_HEADER_BYTES or n > size - 8:
-                raise InputError(f"{path}: not a safetensors file (header length {n} for a {size}-byte file)")
+            if n > size - 8:
+                raise InputError(f"{where}: not a safetensors file (header length {n:,} for a {size:,}-byte file)")
+            if n > MAX_HEADER_BYTES:
+                raise InputError(f"{where}: a safetensors header of {n:,} bytes is larger than k2calc reads "
+                                 f"({MAX_HEADER_BYTES // 2**20} MiB; a real shard's header is under 2 MB)")
             raw = f.read(n)
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: malformed safetensors header: {e}") from None
+        except OSError as e:
+            raise InputError(f"{where}: cannot read: {e.strerror}") from None
+    header = parse_json(raw, f"{where}: safetensors header")
     if not isinstance(header, dict):
-        raise InputError(f"{path}: malformed safetensors header: not a JSON object")
+        raise InputError(f"{where}: malformed safetensors header: not a JSON object")
     header.pop("__metadata__", None)
+
     def whole(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        return type(v) is int and v >= 0
 
     for name, info in header.items():
         if not isinstance(info, dict):
-            raise InputError(f"{path}: malformed safetensors header entry for {name!r}: expected an object")
+            raise InputError(f"{where}: malformed safetensors header entry for {echo(name)}: expected an object")
         shape, offsets = info.get("shape"), info.get("data_offsets")
         if not isinstance(info.get("dtype"), str):
-            raise InputError(f"{path}: {name!r}: dtype: expected a string, got {info.get('dtype')!r}")
-        if not (isinstance(shape, list) and all(whole(d) for d in shape)):
-            raise InputError(f"{path}: {name!r}: shape: expected a list of whole numbers, got {shape!r}")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)):
-            raise InputError(f"{path}: {name!r}: data_offsets: expected [begin, end] whole numbers, got {offsets!r}")
-    return header
+            raise InputError(f"{where}: {echo(name)}: dtype: expected a string, got {echo(info.get('dtype'))}")
+        if not (type(shape) is list and all(whole(d) for d in shape)):
+            raise InputError(f"{where}: {echo(name)}: shape: expected a list of whole numbers, got {echo(shape)}")
+        if not (type(offsets) is list and len(offsets) == 2 and all(whole(o) for o in offsets)):
+            raise InputError(f"{where}: {echo(name)}: data_offsets: expected [begin, end] whole numbers, "
+                             f"got {echo(offsets)}")
+    return header, size - 8 - n
+
+
+def data_problems(header: dict[str, Any], data_bytes: int) -> list[str]:
+    """What the safetensors format forbids in a header's data layout: tensors must tile the data section
+    exactly (from byte 0, no gap, no overlap, ending at its end) and each must hold shape × dtype bytes.
+    At most MAX_PROBLEMS lines, then a count."""
+    out: list[str] = []
+    more = 0
+
+    def say(text: str) -> None:
+        nonlocal more
+        if len(out) < MAX_PROBLEMS:
+            out.append(text)
+        else:
+            more += 1
+
+    pos, last = 0, None
+    for begin, end, name in sorted((i["data_offsets"][0], i["data_offsets"][1], n) for n, i in header.items()):
+        info = header[name]
+        if end < begin:
+            say(f"{name}: data_offsets [{begin}, {end}] end before they begin")
+            continue
+        if begin > pos:
+            say(f"{name}: {begin - pos:,} bytes of gap before its data (at byte {pos:,})")
+        elif begin < pos:
+            say(f"{name}: its data [{begin:,}, {end:,}) overlaps {last}'s")
+        size = DTYPE_BYTES.get(info["dtype"])
+        if size is not None and end - begin != prod(info["shape"]) * size:
+            say(f"{name}: holds {end - begin:,} bytes, shape {info['shape']} × {info['dtype']} needs "
+                f"{prod(info['shape']) * size:,}")
+        if end > pos:
+            pos, last = end, name
+    if pos > data_bytes:
+        say(f"tensor data ends at byte {pos:,}, past the end of the {data_bytes:,}-byte data section")
+    elif pos < data_bytes:
+        say(f"{data_bytes - pos:,} bytes of data after the last tensor")
+    if more:
+        out.append(f"and {more:,} more problems")
+    return out
 
 
 def _read_index(path: Path) -> tuple[dict[str, str], int | None]:
     from .config import read_mapping
 
-    raw = read_mapping(path)
+    where = show_path(path)
+    raw = read_mapping(path, "checkpoint index", MAX_INDEX_BYTES)
     wm = raw.get("weight_map")
     if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
-        raise InputError(f"{path}: weight_map: expected an object of tensor name -> file name")
+        raise InputError(f"{where}: weight_map: expected an object of tensor name -> file name")
+    for tensor, fname in wm.items():
+        parts = PurePosixPath(fname.replace("\\", "/")).parts
+        if not parts or fname.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or "\0" in fname:
+            raise InputError(f"{where}: weight_map: {echo(tensor)} -> {echo(fname)}: a shard must be a file "
+                             "inside the checkpoint folder")
     metadata = raw.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
-        raise InputError(f"{path}: metadata: expected an object, got {type(metadata).__name__} {metadata!r:.60}")
+        raise InputError(f"{where}: metadata: expected an object, got {echo(metadata)}")
     total = (metadata or {}).get("total_size")
-    if total is not None and not isinstance(total, int):
-        try:
-            total = int(total)
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: metadata.total_size: expected an integer, got {total!r}") from None
+    if total is None:
+        return wm, None
+    if isinstance(total, str) and total.strip().isdigit() and len(total.strip()) <= 30:
+        total = int(total)  # some exporters write it as a string
+    elif isinstance(total, float) and total.is_integer():
+        total = int(total)
+    if type(total) is not int or total < 0:
+        raise InputError(f"{where}: metadata.total_size: expected a whole number of bytes, got {echo(total)}")
     return wm, total
 
 
 def checkpoint_folder(path: str | Path) -> tuple[Path, Path | None]:
     """(folder, index file or None for a single model.safetensors)."""
-    p = Path(path).expanduser()
-    if p.is_file() and p.name.endswith(".index.json"):
+    p = user_path(path)
+    kind = path_kind(p)
+    if kind == "file" and p.name.endswith(".index.json"):
         return p.parent, p
-    if p.is_dir():
+    if kind == "dir":
         idx = p / "model.safetensors.index.json"
-        if idx.is_file():
-            return p, idx
-        if (p / "model.safetensors").is_file():
+        if path_kind(idx) is not None:
+            return p, idx  # not a regular file: reading it says so
+        if path_kind(p / "model.safetensors") is not None:
             return p, None
-        raise InputError(f"{p}: no model.safetensors.index.json or model.safetensors in this folder")
-    if not p.exists():
-        raise InputError(f"{p}: no such file or folder")
-    raise InputError(f"{p}: expected a checkpoint folder or its model.safetensors.index.json")
+        raise InputError(f"{show_path(p)}: no model.safetensors.index.json or model.safetensors in this folder")
+    if kind is None:
+        raise InputError(f"{show_path(p)}: no such file or folder")
+    raise InputError(f"{show_path(p)}: expected a checkpoint folder or its model.safetensors.index.json")
+
+
+_EXPERT = re.compile(r"(?<=\.experts\.)\d+(?=\.)")
+
+
+class _Expected:
+    """The model's stored tensors by name without expanding per-expert names (2^30 experts must not
+    become 2^30 strings): a name with an expert index is looked up as its `{e}` template."""
+
+    def __init__(self, stored: list[Stored]):
+        self.stored = stored
+        self.by_name: dict[str, Stored] = {}
+        for s in stored:
+            self.by_name[s.name] = s
+        self.count = sum(s.copies if "{e}" in s.name else 1 for s in stored)
+
+    def get(self, name: str) -> Stored | None:
+        s = self.by_name.get(name)
+        if s is not None:
+            return None if "{e}" in s.name else s
+        m = _EXPERT.search(name)
+        if m is None:
+            return None
+        s = self.by_name.get(name[: m.start()] + "{e}" + name[m.end():])
+        digits = m.group()
+        if s is None or (len(digits) > 1 and digits[0] == "0") or int(digits) >= s.copies:
+            return None
+        return s
+
+    def names(self):
+        """Every expected name, in model order, one at a time."""
+        for s in self.stored:
+            if "{e}" in s.name:
+                for e in range(s.copies):
+                    yield s.name.replace("{e}", str(e))
+            else:
+                yield s.name
 
 
 def verify(path: str | Path, spec: ModelSpec, weights: str | None = None) -> VerifyReport:
     folder, index = checkpoint_folder(path)
     fmt = spec_format(spec, weights)
     stored, notes = checkpoint_tensors(spec, fmt)
-    expected: dict[str, tuple[str, tuple[int, ...]]] = {}
-    for s in stored:
-        for name in s.names():
-            expected[name] = (s.dtype, s.shape)
+    expected = _Expected(stored)
     expected_bytes = sum(s.bytes for s in stored)
 
     if index is not None:
@@ -727,42 +859,63 @@ def verify(path: str | Path, spec: ModelSpec, weights: str | None = None) -> Ver
     else:
         weight_map, total_size = {}, None
     files = sorted(set(weight_map.values())) if index is not None else ["model.safetensors"]
-    found: dict[str, tuple[str, tuple[int, ...]] | None] = {n: None for n in weight_map}
+    found: dict[str, tuple[str, tuple[int, ...]] | None] = dict.fromkeys(weight_map)
     headers_read, header_bytes = 0, 0
+    corrupt: list[str] = []
     for fname in files:
         fpath = folder / fname
-        if not fpath.is_file():
+        if path_kind(fpath) is None:
             continue
-        header = read_safetensors_header(fpath)
+        header, data_bytes = read_safetensors_header(fpath)
         headers_read += 1
+        corrupt += [f"{show_path(fname)}: {p}" for p in data_problems(header, data_bytes)]
         for name, info in header.items():
             found[name] = (info["dtype"], tuple(info["shape"]))
             begin, end = info["data_offsets"]
-            header_bytes += end - begin
+            header_bytes += max(0, end - begin)
             if index is not None and weight_map.get(name) != fname:
-                notes.append(f"{fname}: tensor {name} is not mapped to this file in the index")
+                notes.append(f"{show_path(fname)}: tensor {echo(name)} is not mapped to this file in the index")
     if headers_read < len(files):
-        notes.append(f"read {headers_read} of {len(files)} safetensors headers (the others are not in {folder}): "
-                     "names checked against the index, dtypes and shapes only where a header was read")
+        notes.append(f"read {headers_read} of {len(files)} safetensors headers (the others are not in "
+                     f"{show_path(folder)}): names checked against the index, dtypes and shapes only where a header was read")
 
-    missing = [n for n in expected if n not in found]
-    extra = [n for n in found if n not in expected]
-    mismatched = []
+    extra: list[str] = []
+    mismatched: list[Mismatch] = []
+    extra_count = mismatched_count = matched = 0
     for name, got in found.items():
         want = expected.get(name)
-        if got is None or want is None:
+        if want is None:
+            extra_count += 1
+            if len(extra) < MAX_LISTED:
+                extra.append(name)
             continue
-        if got[0] != want[0] or tuple(got[1]) != tuple(want[1]):
-            mismatched.append(Mismatch(name=name, expected_dtype=want[0], expected_shape=list(want[1]),
-                                       found_dtype=got[0], found_shape=list(got[1])))
+        matched += 1
+        if got is not None and (got[0] != want.dtype or tuple(got[1]) != tuple(want.shape)):
+            mismatched_count += 1
+            if len(mismatched) < MAX_LISTED:
+                mismatched.append(Mismatch(name=name, expected_dtype=want.dtype, expected_shape=list(want.shape),
+                                           found_dtype=got[0], found_shape=list(got[1])))
+    missing_count = expected.count - matched
+    missing: list[str] = []
+    if missing_count:
+        for name in expected.names():  # stops after MAX_LISTED missing or every missing one found
+            if name not in found:
+                missing.append(name)
+                if len(missing) >= min(MAX_LISTED, missing_count):
+                    break
+    for what, listed, count in (("missing", missing, missing_count), ("extra", extra, extra_count),
+                                ("mismatched", mismatched, mismatched_count)):
+        if count > len(listed):
+            notes.append(f"{count:,} tensors {what}: the first {len(listed):,} are listed")
     all_headers = headers_read == len(files)
     hb = header_bytes if all_headers else None
     actual = total_size if total_size is not None else hb
     diff = None if actual is None else actual - expected_bytes
-    ok = not missing and not extra and not mismatched and (diff in (None, 0))
+    ok = not missing_count and not extra_count and not mismatched_count and not corrupt and (diff in (None, 0))
     return VerifyReport(
-        model=spec.name, path=str(index or folder / "model.safetensors"), weight_format_description=fmt.describe(), ok=ok,
-        expected_tensors=len(expected), found_tensors=len(found), files=len(files), headers_read=headers_read,
-        missing=missing, extra=extra, mismatched=mismatched, expected_bytes=expected_bytes,
+        model=spec.name, path=show_path(index or folder / "model.safetensors"), weight_format_description=fmt.describe(),
+        ok=ok, expected_tensors=expected.count, found_tensors=len(found), files=len(files), headers_read=headers_read,
+        missing=missing, missing_count=missing_count, extra=extra, extra_count=extra_count, mismatched=mismatched,
+        mismatched_count=mismatched_count, corrupt=corrupt, expected_bytes=expected_bytes,
         index_total_size=total_size, header_bytes=hb, size_difference=diff, notes=list(spec.notes) + notes,
     )

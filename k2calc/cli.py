@@ -285,6 +285,7 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
 
 WeightsOpt = Annotated[Optional[str], typer.Option("--weights", help="Weight format bf16|fp8|fp8-channel|int4|mxfp4|nvfp4 (default: the config's quantization_config, or hf_quant_config.json beside it).")]
 QuantConfigOpt = Annotated[Optional[Path], typer.Option("--quant-config", metavar="FILE", help="NVIDIA ModelOpt hf_quant_config.json describing the weight format (read by default from beside config.json).")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="Dtype the engine holds unquantized weights in (vLLM's and SGLang's --dtype): auto|bfloat16|float16|float32; auto serves a float32 checkpoint in 16 bits.")]
 GpuFileOpt = Annotated[Optional[list[str]], typer.Option("--gpu-file", help="Extra GPU catalog YAML (repeatable); its entries override the built-in ones.")]
 
 
@@ -328,9 +329,11 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
     if preset or config:
         spec = resolve_model(preset, config, set_, quant_config)
     else:
+        from .inputs import path_kind, show_path
+
         folder, _ = checkpoint_folder(path)
-        if not (folder / "config.json").is_file():
-            raise InputError(f"{folder}: no config.json beside the checkpoint; pass --preset or --config")
+        if path_kind(folder / "config.json") != "file":
+            raise InputError(f"{show_path(folder)}: no config.json beside the checkpoint; pass --preset or --config")
         spec = load_path(folder, set_, quant_config)
     report = verify_checkpoint(path, spec, weights)
     _emit(report, verify_tables(report), format, report.notes)
@@ -369,6 +372,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          chunk: Annotated[str, typer.Option("--chunk", help="Chunked-prefill tokens per step (SGLang's --chunked-prefill-size).")] = str(DEFAULT_CHUNK),
          weights: WeightsOpt = None,
          quant_config: QuantConfigOpt = None,
+         dtype: DtypeOpt = "auto",
          kv_dtype: KVDtypeOpt = "bf16",
          mem_fraction: Annotated[Optional[float], typer.Option("--mem-fraction", "--gpu-memory-utilization", help="Share of GPU memory the engine may use for everything (vLLM's --gpu-memory-utilization); with --engine, that engine's own fraction flag. Default 0.9, or the engine's default.")] = None,
          engine: Annotated[str, typer.Option("--engine", help="Account memory as this engine does at start-up: generic|vllm|sglang|trtllm.")] = "generic",
@@ -438,7 +442,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
                                output_tokens=parse_context(output, "--output"), max_tpot_ms=max_tpot_ms,
                                max_ttft_ms=max_ttft_ms, weights=weights, kv_dtype=kv_dtype, chunk=workload.chunk,
                                max_nodes=max_nodes, top=top, mtp=mtp, redundant_experts=redundant_experts,
-                               knobs=knobs)
+                               knobs=knobs, dtype=dtype)
             _emit(report, pd_tables(report), format, report.notes)
             return
         for opt, v in (("--request-rate", request_rate), ("--input", input_), ("--output", output)):
@@ -448,7 +452,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
 
         targets = SpeedTargets(min_tokens_per_s=min_tokens_per_s, max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms)
         report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
-                                top=top, redundant_experts=redundant_experts, targets=targets)
+                                top=top, redundant_experts=redundant_experts, targets=targets, dtype=dtype)
         _emit(report, search_tables(report), format, report.notes)
         return
     for opt, v in (("--min-tokens-per-s", min_tokens_per_s), ("--max-tpot-ms", max_tpot_ms),
@@ -459,7 +463,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_,
-                          engine=engine_cfg, avg_context=avg)
+                          engine=engine_cfg, avg_context=avg, dtype=dtype)
     if check and format is Format.table:
         typer.echo(report.reason)
     else:
@@ -479,6 +483,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          pp: Annotated[Optional[int], typer.Option("--pp", "--pipeline-parallel-size", help="Pipeline stages. Default 1.")] = None,
          redundant_experts: Annotated[int, typer.Option("--redundant-experts", help="Extra expert copies (EPLB).")] = 0,
          weights: WeightsOpt = None,
+         dtype: DtypeOpt = "auto",
          expert_weights: Annotated[Optional[str], typer.Option("--expert-weights", help="Routed experts stored as bf16|fp8|int4|nvfp4 (default: as --weights).")] = None,
          kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16|fp16|fp8|fp8-flashmla (fp8 is attended at the FP8 peak).")] = "bf16",
          mtp: Annotated[int, typer.Option("--mtp", metavar="N", help="Speculative decoding: N draft tokens per step from the MTP module.")] = 0,
@@ -549,7 +554,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         input_tokens=parse_context(input_, "--input") if input_ is not None else None,
         output_tokens=parse_context(output, "--output") if output is not None else None,
         price_per_gpu_hour=price_per_gpu_hour, sweep=perflib.parse_sweep(sweep) if sweep is not None else None,
-        knobs=knobs, gpus=gpus_, engine=engine_cfg, mem_fraction=mem_fraction)
+        knobs=knobs, gpus=gpus_, engine=engine_cfg, mem_fraction=mem_fraction, dtype=dtype)
     _emit(report, perf_tables(report), format, report.notes)
 
 

@@ -13,8 +13,11 @@ from pydantic import BaseModel
 
 from .checkpoint import WeightFormat
 from .config import ModelSpec
+from .errors import InputError
 from .plan import Layout
 from .sizes import format_context
+
+MAX_MODELS = 16  # models side by side: a column each, and every analysis run for each
 
 # Fields that are bookkeeping, not architecture: left out of the config section.
 _NOT_ARCHITECTURE = {"architectures", "torch_dtype"}
@@ -134,6 +137,8 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     from .kv import kv_cache
     from .params import count_params
 
+    if len(specs) > MAX_MODELS:
+        raise InputError(f"compare: {len(specs):,} models; at most {MAX_MODELS} side by side (each runs every analysis)")
     from .sizes import DEFAULT_SWEEP, context_window
 
     # the one default rule; in a comparison the KV and plan rows follow the longest --context given

@@ -10,7 +10,6 @@ are read through their `text_config`.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,9 @@ from pydantic import ValidationError
 from .arch import TEXT_MODEL_TYPES, Architecture, FamilyConfig, all_fields, family_for, supported
 from .arch.deepseek import DeepseekConfig, from_model_args, is_model_args
 from .errors import InputError, suggest
+from .quantization import QuantizationConfig, validate_quantization
+from .inputs import (MAX_CONFIG_BYTES, Malformed, clip, echo, parse_json, parse_yaml, path_kind, printable, read_text,
+                     show_path, user_path)
 
 # The family schemas live in arch/ (one adapter per family); DeepSeek's is the historical ModelConfig.
 ModelConfig = DeepseekConfig
@@ -59,57 +61,24 @@ class ModelSpec:
 # Reading files
 
 
-def _read_text(path: Path) -> str:
+def parse_document(text: str, where: str, suffix: str = "") -> Any:
+    """JSON, or YAML for a .yaml/.yml file or text that is not JSON (k2calc.inputs bounds both)."""
+    if suffix.lower() in (".yaml", ".yml"):
+        return parse_yaml(text, where)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    if b"\x00" in data:
-        raise InputError(f"{path}: not a text file (binary data)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text (bad byte at offset {e.start})") from None
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty")
-    return text
+        return parse_json(text, where)
+    except Malformed:
+        if suffix.lower() == ".json":
+            raise
+        return parse_yaml(text, where)
 
 
-def _parse(path: Path, text: str) -> Any:
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return _parse_yaml(path, text)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        if path.suffix.lower() == ".json":
-            raise InputError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        return _parse_yaml(path, text)
-
-
-def _parse_yaml(path: Path, text: str) -> Any:
-    import yaml
-
-    try:
-        # Safe loading only: a preset must not run code. libyaml's CSafeLoader is the same rules, faster.
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        if isinstance(e, yaml.constructor.ConstructorError):
-            raise InputError(f"{path}: YAML tag refused{where}: {problem} (YAML is read with safe loading only)") from None
-        raise InputError(f"{path}: malformed YAML{where}: {problem}") from None
-
-
-def read_mapping(path: Path) -> dict[str, Any]:
-    """The top-level object of a JSON or YAML file (anything else is a user error)."""
-    data = _parse(path, _read_text(path))
+def read_mapping(path: Path, what: str = "config file", max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    """The top-level object of a JSON or YAML file (anything else is a user error); `what` and `max_bytes`
+    name the kind of file and cap its size (k2calc.inputs.read_text)."""
+    data = parse_document(read_text(path, what, max_bytes), show_path(path), path.suffix)
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected an object of config fields at the top level, got {_kind(data)}")
+        raise InputError(f"{show_path(path)}: expected an object of config fields at the top level, got {_kind(data)}")
     return data
 
 
@@ -141,15 +110,16 @@ def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]
     return raw, ""
 
 
-def _format_validation(where: str, err: ValidationError) -> str:
+def _format_validation(where: str, err: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """pydantic's first error as one line: where, the field's dotted path (under `prefix`), message, value."""
     errors = err.errors(include_url=False)
     first = errors[0]
-    loc = ".".join(str(p) for p in first["loc"])
+    loc = ".".join(echo(p) if not isinstance(p, (str, int)) else str(p)[:80] for p in (*prefix, *first["loc"]))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         line = f"{where}: {loc}: required field is missing (it defines a tensor shape)"
     elif loc:
-        line = f"{where}: {loc}: {msg} (got {first['input']!r})"
+        line = f"{where}: {loc}: {msg} (got {echo(first['input'])})"
     else:
         line = f"{where}: {msg}"
     if len(errors) > 1:
@@ -159,20 +129,18 @@ def _format_validation(where: str, err: ValidationError) -> str:
 
 def parse_overrides(sets: list[str] | None) -> dict[str, Any]:
     """`--set FIELD=VALUE` pairs; VALUE is read as a YAML scalar (512, null, true, 1.5)."""
-    import yaml
-
     out: dict[str, Any] = {}
     for item in sets or []:
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq or not key:
-            raise InputError(f"--set {item}: expected FIELD=VALUE, e.g. --set n_routed_experts=512")
+            raise InputError(f"--set {clip(item)}: expected FIELD=VALUE, e.g. --set n_routed_experts=512")
         if key not in all_fields():
-            raise InputError(f"--set {item}: unknown field {key!r}{suggest(key, all_fields())}")
+            raise InputError(f"--set {clip(item)}: unknown field {echo(key)}{suggest(key, all_fields())}")
         try:
-            out[key] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            out[key] = value
+            out[key] = parse_yaml(value, f"--set {clip(item)}") if value.strip() else None
+        except Malformed:  # too deep, an alias bomb, a huge integer: refused like in a file
+            out[key] = value  # not YAML: the text itself (a field wanting a number then names it)
     return out
 
 
@@ -184,19 +152,52 @@ def build_config(
     fields, prefix = _unwrap(raw, notes)
     if overrides:
         for key, value in overrides.items():
-            notes.append(f"what-if: {key} = {value!r} (was {fields.get(key)!r})")
+            notes.append(f"what-if: {key} = {echo(value)} (was {echo(fields.get(key))})")
         fields = {**fields, **overrides}
+    bad = next((k for k in fields if not isinstance(k, str)), None)
+    if bad is not None:
+        raise InputError(f"{where}: key {echo(bad)}: field names are strings")
     family = family_for(fields)
     if family is None:
-        raise InputError(f"{where}: model_type {fields.get('model_type')!r} is not supported "
+        raise InputError(f"{where}: model_type {echo(fields.get('model_type'))} is not supported "
                          f"(supported: {supported()})")
     try:
-        return family.model_validate(fields), prefix
+        config = family.model_validate(fields)
+        if config.quantization_config is not None:
+            validate_quantization(config.quantization_config)
+        notes += model_type_notes(config, fields)
+        return config, prefix
     except ValidationError as e:
         loc = e.errors(include_url=False)[0]["loc"]
+        if e.title == QuantizationConfig.__name__:
+            loc = ("quantization_config", *loc)
         if overrides and loc and loc[0] in overrides:
-            where = f"{where} with --set {loc[0]}={overrides[loc[0]]!r}"  # the user's what-if, not the file
-        raise InputError(_format_validation(where, e)) from None
+            where = f"{where} with --set {loc[0]}={echo(overrides[loc[0]])}"  # the user's what-if, not the file
+        raise InputError(_format_validation(where, e, loc[:1] if e.title == QuantizationConfig.__name__ else ())) from None
+
+
+# Fields only DeepSeek's multi-head latent attention reads: another family's config holding them most
+# likely carries the wrong model_type.
+MLA_FIELDS = ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+
+
+def model_type_notes(cfg: FamilyConfig, fields: dict[str, Any]) -> list[str]:
+    """One line when the model_type contradicts the fields: merely odd (the model_type chooses the schema
+    and the fields it reads), so the config is read, but the user should know what was ignored."""
+    if isinstance(cfg, DeepseekConfig):
+        mt = cfg.model_type or "deepseek_v3"
+        if mt == "deepseek_v32" and not cfg.has_indexer:
+            return ["model_type deepseek_v32 without index_n_heads / index_head_dim / index_topk: read without "
+                    "V3.2's lightning indexer"]
+        if mt != "deepseek_v32" and cfg.has_indexer:
+            return [f"model_type {echo(mt)} with V3.2's indexer fields: the indexer is counted, norms stay "
+                    f"{cfg.torch_dtype or 'bfloat16'} (V3.2 stores them in float32)"]
+        return []
+    ignored = [k for k in MLA_FIELDS if k in fields and k not in type(cfg).model_fields]
+    if ignored:
+        return [f"model_type {echo(cfg.model_type)} reads no {', '.join(ignored)} (DeepSeek MLA fields): they are "
+                "ignored; if this is a DeepSeek-family model, fix its model_type"]
+    return []
 
 
 def typo_warnings(fields: dict[str, Any], where: str, known: tuple[str, ...]) -> list[str]:
@@ -206,10 +207,10 @@ def typo_warnings(fields: dict[str, Any], where: str, known: tuple[str, ...]) ->
 
     out = []
     for key in fields:
-        if key not in known:
+        if isinstance(key, str) and key not in known:
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
             if near:
-                out.append(f"{where}: unknown field {key!r} is ignored (did you mean {near[0]!r}?)")
+                out.append(f"{where}: unknown field {echo(key)} is ignored (did you mean {near[0]!r}?)")
     return out
 
 
@@ -228,17 +229,23 @@ def _quant_config_beside(p: Path) -> Path | None:
         q = p.with_name(p.name.removesuffix(".config.json") + "." + HF_QUANT_CONFIG)
     else:
         return None
-    return q if q.is_file() else None
+    return q if path_kind(q) == "file" else None
 
 
 def read_quant_config(path: Path) -> dict[str, Any]:
     """An hf_quant_config.json as a quantization_config: its `quantization` object under quant_method
-    `modelopt` (how vLLM and SGLang read it)."""
+    `modelopt` (how vLLM and SGLang read it), validated like a config's."""
     raw = read_mapping(path)
+    where = show_path(path)
     q = raw.get("quantization")
     if not isinstance(q, dict):
-        raise InputError(f"{path}: quantization: expected an object (ModelOpt's hf_quant_config.json), got {q!r:.60}")
-    return {"quant_method": "modelopt", **q}
+        raise InputError(f"{where}: quantization: expected an object (ModelOpt's hf_quant_config.json), got {echo(q)}")
+    q = {"quant_method": "modelopt", **q}
+    try:
+        validate_quantization(q)
+    except ValidationError as e:
+        raise InputError(_format_validation(where, e, ("quantization",))) from None
+    return q
 
 
 def _has_quantization(raw: dict[str, Any]) -> bool:
@@ -251,38 +258,49 @@ def load_path(path: str | Path, sets: list[str] | None = None, quant_config: str
 
     The weight format comes from the config's quantization_config; an hf_quant_config.json beside the
     config (or `quant_config`, which takes precedence over both) describes it when the config does not."""
-    p = Path(path).expanduser()
-    if p.is_dir():
+    p = user_path(path)
+    if path_kind(p) == "dir":
         cfg = p / "config.json"
-        if not cfg.is_file():
-            raise InputError(f"{p}: folder has no config.json")
+        if path_kind(cfg) != "file":
+            raise InputError(f"{show_path(p)}: folder has no config.json")
         p, name = cfg, p.resolve().name
     else:
         name = p.stem.removesuffix(".config")  # deepseek-v3.config.json -> deepseek-v3, mine.yaml -> mine
         if name == "config":  # .../DeepSeek-V3/config.json is DeepSeek-V3, as its folder would be
             name = p.absolute().parent.name or name
+    where = show_path(p)
     raw = read_mapping(p)
     notes: list[str] = []
     description = ""
     preset_file = isinstance(raw.get("config"), dict)  # a preset file: metadata around the config
     if preset_file:
-        description = str(raw.get("description", ""))
-        name = str(raw.get("name", name))
+        description = _text(raw, "description", "", where)
+        name = _text(raw, "name", name, where)
         raw = raw["config"]
-    config, prefix = build_config(raw, str(p), parse_overrides(sets), notes)
+    config, prefix = build_config(raw, where, parse_overrides(sets), notes)
     if preset_file:
-        notes[:0] = typo_warnings(raw, str(p), type(config).field_names())
-    qpath = Path(quant_config).expanduser() if quant_config is not None else None
+        notes[:0] = typo_warnings(raw, where, type(config).field_names())
+    qpath = user_path(quant_config, "--quant-config ") if quant_config is not None else None
     if qpath is None and not _has_quantization(raw):
         qpath = _quant_config_beside(p)
     if qpath is not None:
         config = config.model_copy(update={"quantization_config": read_quant_config(qpath)})
-        notes.append(f"weight format read from {qpath}")
-    spec = ModelSpec(name, config, str(p), description, notes, prefix)
-    spec.quant_config_path = str(qpath) if qpath is not None else None
+        notes.append(f"weight format read from {show_path(qpath)}")
+    spec = ModelSpec(printable(name), config, where, description, notes, prefix)
+    spec.quant_config_path = show_path(qpath) if qpath is not None else None
     if isinstance(raw.get("text_config"), dict) and isinstance(raw.get("vision_config"), dict):
         spec.multimodal_config = raw
     return spec
+
+
+def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
+    """A preset's metadata string (a name or description that is a list or number is a mistake)."""
+    value = raw.get(key, default)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # `name: 5` reads as the name "5"
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {key}: expected a string, got {echo(value)}")
+    return printable(value[:1000])
 
 
 def load_preset(name: str, sets: list[str] | None = None, quant_config: str | Path | None = None) -> ModelSpec:
@@ -302,9 +320,18 @@ def split_ref(ref: str | Path) -> tuple[str | Path, list[str]]:
     """
     text = str(ref)
     base, at, tail = text.rpartition("@")
-    if not at or "=" not in tail or not base or Path(text).exists():
+    if not at or "=" not in tail or not base or is_existing_path(text):
         return ref, []
     return base, [item for item in tail.split(",") if item.strip()]
+
+
+def is_existing_path(ref: str | Path) -> bool:
+    """Whether something exists at `ref` (a name the OS cannot look up, such as a long `NAME@FIELD=VALUE`, is
+    no path: it is read as a preset name or reference)."""
+    try:
+        return path_kind(user_path(ref)) is not None
+    except InputError:
+        return False
 
 
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name, as the Hub spells repo ids
@@ -315,19 +342,20 @@ def load(ref: str | Path, sets: list[str] | None = None) -> ModelSpec:
     from .presets import find_preset
 
     ref, inline = split_ref(ref)
-    p = Path(ref).expanduser()
+    p = user_path(ref)
+    exists = is_existing_path(ref)
     # a path when it exists or looks like one; a Hugging Face repo id ("deepseek-ai/DeepSeek-V3") that is
     # not a local folder names the preset published under it
     pathlike = any(s in str(ref) for s in ("/", "\\", ".json", ".yaml", ".yml"))
-    if (pathlike and not p.exists() and find_preset(str(ref)) is None and _REPO_ID.fullmatch(str(ref))
+    if (pathlike and not exists and find_preset(str(ref)) is None and _REPO_ID.fullmatch(str(ref))
             and not str(ref).lower().endswith((".json", ".yaml", ".yml"))):
         from .presets import suggest_presets
 
         near = suggest_presets(str(ref))
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise InputError(f"{ref}: no such file, nor the Hugging Face repo id of a preset{hint}; "
+        raise InputError(f"{clip(str(ref))}: no such file, nor the Hugging Face repo id of a preset{hint}; "
                          "`k2calc presets` lists them (k2calc never downloads a config)")
-    if p.exists() or (pathlike and find_preset(str(ref)) is None):
+    if exists or (pathlike and find_preset(str(ref)) is None):
         spec = load_path(p, [*inline, *(sets or [])])
     else:
         spec = load_preset(str(ref), [*inline, *(sets or [])])

@@ -2,8 +2,9 @@
 
 Read from `presets/gpus*.yaml` (the shipped `gpus.yaml` plus any `gpus-*.yaml` a user drops beside it)
 and from files passed with `--gpu-file`; later files override earlier entries of the same name. Every
-file is parsed with `yaml.safe_load` and validated: an unknown key is an error naming the file, the
-entry and the nearest known field (a hand-written catalog's unknown key is almost always a typo).
+file is read through k2calc.inputs (safe YAML, bounded size and depth) and validated: an unknown key is
+an error naming the file, the entry and the nearest known field (a hand-written catalog's unknown key is
+almost always a typo), and every number is finite, positive and bounded like a config field.
 Units live in the field names; memory is an exact byte count, as the driver reports it.
 """
 
@@ -15,8 +16,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError, suggest
+from .inputs import echo, printable, show_path, user_path
 
-Pos = Annotated[float, Field(gt=0)]
+# Bounds like the config's: finite, positive, far above any real GPU, so every figure stays a finite
+# float (JSON output never holds a bare Infinity) and the layout search stays small.
+Pos = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]  # TB/s, GB/s, TFLOPS, GB
+Price = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]  # USD per GPU-hour
+MAX_MEMORY_BYTES = 2**50  # 1 PiB per GPU
+MAX_GPUS_PER_NODE = 1024  # an NVL72 rack is 72
+MAX_CATALOG_BYTES = 4 * 2**20
 
 
 class GPU(BaseModel):
@@ -24,11 +32,11 @@ class GPU(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
-    aliases: list[str] = []
+    name: str = Field(min_length=1, max_length=100)
+    aliases: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
     description: str = ""
     vendor: str = ""
-    memory_bytes: Annotated[int, Field(gt=0, strict=True)]
+    memory_bytes: Annotated[int, Field(gt=0, le=MAX_MEMORY_BYTES, strict=True)]
     memory_source: str = ""
     memory_estimated: bool = False
     marketed_memory_gb: Pos | None = None
@@ -43,9 +51,9 @@ class GPU(BaseModel):
     nvlink_gb_per_s: Pos | None = None
     network_gb_per_s: Pos | None = None
     bandwidth_source: str = ""
-    gpus_per_node: Annotated[int, Field(gt=0, strict=True)]
-    scaleup_domain_gpus: Annotated[int, Field(gt=0, strict=True)] | None = None  # NVL72: 72
-    price_per_gpu_hour_usd: Pos | None = None
+    gpus_per_node: Annotated[int, Field(gt=0, le=MAX_GPUS_PER_NODE, strict=True)]
+    scaleup_domain_gpus: Annotated[int, Field(gt=0, le=2**20, strict=True)] | None = None  # NVL72: 72
+    price_per_gpu_hour_usd: Price | None = None
     source: str = ""  # the catalog file it came from
 
 
@@ -65,34 +73,39 @@ def builtin_files() -> list[Path]:
 def _load_file(path: Path) -> list[GPU]:
     from .config import read_mapping
 
-    raw = read_mapping(path)
+    where = show_path(path)
+    raw = read_mapping(path, "GPU catalog", MAX_CATALOG_BYTES)
     try:
         cat = _Catalog.model_validate(raw)
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{path}: {loc}: {err['msg']} (a catalog is `gpus: [...]` with an optional `source`)") from None
+        loc = ".".join(echo(p) if not isinstance(p, str) else p[:80] for p in err["loc"])
+        raise InputError(f"{where}: {loc}: {err['msg']} (a catalog is `gpus: [...]` with an optional `source`)") from None
     out = []
     for i, entry in enumerate(cat.gpus):
-        label = entry.get("name", f"#{i + 1}")
-        unknown = [k for k in entry if k not in GPU.model_fields or k == "source"]
+        name = entry.get("name")
+        label = printable(name[:80]) if isinstance(name, str) and name else f"#{i + 1}"
+        unknown = [k for k in entry if not isinstance(k, str) or k not in GPU.model_fields or k == "source"]
         if unknown:
             k = unknown[0]
-            raise InputError(f"{path}: gpus[{label}]: unknown field {k!r}{suggest(k, list(GPU.model_fields))}")
+            if not isinstance(k, str):
+                raise InputError(f"{where}: gpus[{label}]: key {echo(k)}: field names are strings")
+            raise InputError(f"{where}: gpus[{label}]: unknown field {echo(k)}{suggest(k, list(GPU.model_fields))}")
         try:
-            out.append(GPU.model_validate({**entry, "source": str(path)}))
+            out.append(GPU.model_validate({**entry, "source": where}))
         except ValidationError as e:
             err = e.errors(include_url=False)[0]
             loc = ".".join(str(p) for p in err["loc"])
-            what = "required field is missing" if err["type"] == "missing" else f"{err['msg']} (got {err['input']!r})"
-            raise InputError(f"{path}: gpus[{label}]: {loc}: {what}") from None
+            what = ("required field is missing" if err["type"] == "missing"
+                    else f"{err['msg']} (got {echo(err['input'])})")
+            raise InputError(f"{where}: gpus[{label}]: {loc}: {what}") from None
     return out
 
 
 def list_gpus(extra_files: list[str | Path] | None = None) -> list[GPU]:
     """The catalog, in file order; an entry of a later file replaces one of the same name."""
     by_name: dict[str, GPU] = {}
-    for path in [*builtin_files(), *(Path(p).expanduser() for p in extra_files or [])]:
+    for path in [*builtin_files(), *(user_path(p, "--gpu-file ") for p in extra_files or [])]:
         for gpu in _load_file(path):
             by_name[gpu.name.lower()] = gpu
     return list(by_name.values())

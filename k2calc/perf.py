@@ -77,8 +77,7 @@ from math import ceil, isfinite
 
 from pydantic import BaseModel
 
-from .checkpoint import (FORMATS, SERVED_FLOAT32_NOTE, WeightFormat, config_where, parts_bytes, served_format,
-                         stored_parts, weight_format)
+from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, serving_format, stored_parts, weight_format
 from .config import ModelSpec
 from .engines import EngineConfig
 from .errors import InputError
@@ -281,7 +280,8 @@ class _Perf:
         shape, copies = self.m.shard_shape(it, self.lay)
         fmt = self._weight_fmt(it)
         if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:  # --expert-weights: stored quantized
-            alt = weight_format(self.cfg, fmt, config_where(self.spec))
+            alt = weight_format(self.cfg, fmt, config_where(self.spec)).model_copy(
+                update={"base_dtype": self.fmt.base_dtype})  # its unquantized tensors as the engine serves them
             # only the expert matmul weights take that format; gpt-oss's expert biases stay as they are
             one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16" and it.t.matmul))
         else:
@@ -643,9 +643,9 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
 
 
 def weights_per_gpu(spec: ModelSpec, gpu: GPU, layout: Layout, *, weights: str | None = None,
-                    expert_weights: str | None = None) -> tuple[int, int]:
+                    expert_weights: str | None = None, dtype: str = "auto") -> tuple[int, int]:
     """(bytes of the routed experts on one GPU as `plan` stores them, as perf's expert format stores them)."""
-    fmt = served_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype)
     p = _Perf(spec, gpu, layout, fmt, expert_weights or fmt.name, "bf16", PerfKnobs())
     layers = sum(1 for t in p.m.layer_type if t == "moe")
     items = [it for it in p.m.per_type.get("moe", []) if it.t.kind is Kind.ROUTED_EXPERTS]
@@ -655,20 +655,20 @@ def weights_per_gpu(spec: ModelSpec, gpu: GPU, layout: Layout, *, weights: str |
 
 
 def max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, *, weights: str | None = None,
-              expert_weights: str | None = None, kv_dtype: str = "bf16") -> int:
+              expert_weights: str | None = None, kv_dtype: str = "bf16", dtype: str = "auto") -> int:
     """The largest batch whose KV cache fits at `context` tokens: `plan`'s memory model, with the routed
     experts in `expert_weights` (plan stores them in the checkpoint's format)."""
     from .plan import Workload, plan
 
-    r = plan(spec, gpu, layout, Workload(context=context, batch=1, kv_dtype=kv_dtype), weights=weights)
-    as_plan, as_perf = weights_per_gpu(spec, gpu, layout, weights=weights, expert_weights=expert_weights)
+    r = plan(spec, gpu, layout, Workload(context=context, batch=1, kv_dtype=kv_dtype), weights=weights, dtype=dtype)
+    as_plan, as_perf = weights_per_gpu(spec, gpu, layout, weights=weights, expert_weights=expert_weights, dtype=dtype)
     room = r.per_gpu.free + r.per_gpu.kv_cache + (as_plan - as_perf)  # free at batch 1 + that sequence's KV
     return max(0, room // r.per_gpu.kv_cache) * layout.dp if r.per_gpu.kv_cache else 0
 
 
 def engine_max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, engine: EngineConfig, *,
                      weights: str | None = None, kv_dtype: str = "bf16", chunk: int = 8192,
-                     mem_fraction: float | None = None) -> int:
+                     mem_fraction: float | None = None, dtype: str = "auto") -> int:
     """The sequences of `context` tokens a deployment runs at once as `engine` accounts memory: `plan`'s max
     batch (the engine's KV tokens in whole blocks per sequence), at most --max-num-seqs per DP replica.
     `mem_fraction` is the generic accounting's (an engine's own fraction flag is in `engine`)."""
@@ -676,7 +676,7 @@ def engine_max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, en
 
     pk = plan_knobs(mem_fraction) if mem_fraction is not None and engine.engine == "generic" else None
     r = plan(spec, gpu, layout, Workload(context=context, batch=1, chunk=chunk, kv_dtype=kv_dtype), weights=weights,
-             engine=engine, knobs=pk)
+             engine=engine, knobs=pk, dtype=dtype)
     seqs = r.concurrency.max_num_seqs if r.concurrency else None
     return r.max_batch if seqs is None else min(r.max_batch, seqs * layout.dp)
 
@@ -702,8 +702,8 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
          mtp: int = 0, acceptance: float | None = None, input_tokens: int | None = None,
          output_tokens: int | None = None, price_per_gpu_hour: float | None = None,
          sweep: tuple[str, list[int]] | None = None, knobs: PerfKnobs | None = None,
-         gpus: int | None = None, engine: EngineConfig | None = None, mem_fraction: float | None = None
-         ) -> PerfReport:
+         gpus: int | None = None, engine: EngineConfig | None = None, mem_fraction: float | None = None,
+         dtype: str = "auto") -> PerfReport:
     """Step time, TPOT/TTFT, tokens/s (deployment, per GPU, per user) and the operations behind them.
 
     With `input_tokens` and `output_tokens`: a batch of requests prefilled together, then decoded to the
@@ -736,14 +736,14 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
     if (input_tokens is None) != (output_tokens is None):
         raise InputError("give --input and --output together")
-    fmt = served_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype, engine.engine if engine else "generic")
     efmt = expert_weights or fmt.name
     if efmt not in FORMATS and efmt != fmt.name:  # the model's own format ("release": Kimi-K3) is accepted
         raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
     layout = layout.model_copy(update={"mtp": bool(mtp)})
     p = _Perf(spec, gpu, layout, fmt, efmt, kv_dtype, knobs)
     price = price_per_gpu_hour or gpu.price_per_gpu_hour_usd
-    notes = list(spec.notes) + ([SERVED_FLOAT32_NOTE] if spec.config.torch_dtype == "float32" else [])
+    notes = list(spec.notes)
     notes.append("an estimate: a roofline per operation with documented defaults (k2calc perf --help); "
                  "see the README's validation table")
     extra: dict = {}
@@ -792,7 +792,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         def flag(pt: PerfPoint, ctx: int) -> PerfPoint:
             if ctx not in held:
                 held[ctx] = engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
-                                             chunk=chunk, mem_fraction=mem_fraction)
+                                             chunk=chunk, mem_fraction=mem_fraction, dtype=dtype)
             return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
 
         # the sequences' longest context: a decode's cache, a prompt, or input + output
@@ -828,24 +828,26 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
 
 def parse_sweep(text: str) -> tuple[str, list[int]]:
     """`batch=1,4,16` or `context=1k,32k` -> ("batch", [1, 4, 16])."""
+    from .inputs import clip
     from .sizes import parse_context
 
+    shown = clip(text, 80)  # a 100 kB list is not echoed whole
     axis, sep, values = text.partition("=")
     axis = axis.strip()
     if not sep or axis not in ("batch", "context"):
-        raise InputError(f"--sweep {text}: write batch=1,4,16 or context=1k,8k,32k")
+        raise InputError(f"--sweep {shown}: write batch=1,4,16 or context=1k,8k,32k")
     items = [v for v in values.split(",") if v.strip()]
     if not items:
-        raise InputError(f"--sweep {text}: no values after {axis}=")
+        raise InputError(f"--sweep {shown}: no values after {axis}=")
     if len(items) > 256:
-        raise InputError(f"--sweep {text}: at most 256 points")
+        raise InputError(f"--sweep {shown}: at most 256 points")
     out = []
     for v in items:
         if axis == "context":
             out.append(parse_context(v, "--sweep context"))
             continue
-        if not v.strip().isdigit() or not 1 <= int(v) <= MAX_INT:
-            raise InputError(f"--sweep {text}: batch {v.strip()!r} must be a whole number from 1 to 2^40")
+        if not (v.strip().isdigit() and len(v.strip()) <= 15) or not 1 <= int(v) <= MAX_INT:
+            raise InputError(f"--sweep {shown}: batch {clip(v.strip(), 40)!r} must be a whole number from 1 to 2^40")
         out.append(int(v))
     return axis, out
 
@@ -950,7 +952,7 @@ class PDReport(BaseModel):
 def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_tokens: int, output_tokens: int,
               max_tpot_ms: float | None = None, max_ttft_ms: float | None = None, weights: str | None = None,
               kv_dtype: str = "bf16", chunk: int = 8192, max_nodes: int = 8, top: int = 10, mtp: bool = False,
-              redundant_experts: int = 0, knobs=None) -> PDReport:
+              redundant_experts: int = 0, knobs=None, dtype: str = "auto") -> PDReport:
     """Prefill GPUs and decode GPUs sized apart (`plan.search` with speed targets per pool): prefill must serve
     rate × input tokens/s (TTFT of one prompt within `max_ttft_ms`), decode rate × output tokens/s at the
     largest batch that fits input + output tokens per sequence (TPOT within `max_tpot_ms`)."""
@@ -962,7 +964,7 @@ def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_to
         if v < 1:
             raise InputError(f"{opt} {v}: must be at least 1 token")
     common = dict(weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp, top=top,
-                  redundant_experts=redundant_experts)
+                  redundant_experts=redundant_experts, dtype=dtype)
     pre = search(spec, gpus, Workload(context=input_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
                  targets=SpeedTargets(min_tokens_per_s=request_rate * input_tokens, max_ttft_ms=max_ttft_ms,
                                       phase="prefill"), **common)

@@ -51,13 +51,13 @@ requests of that average length the KV cache holds, capped by `--max-num-seqs` p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from math import ceil, isfinite
+from dataclasses import dataclass, replace
+from math import ceil, isfinite, isqrt
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from .arch.description import Architecture
-from .checkpoint import SERVED_FLOAT32_NOTE, WeightFormat, parts_bytes, quantized, served_format, stored_parts
+from .checkpoint import WeightFormat, parts_bytes, quantized, serving_format, stored_parts
 from .config import ModelSpec
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .engines import SOURCES as ENGINE_SOURCES
@@ -268,6 +268,7 @@ class ShardedModel:
 
     def __init__(self, spec: ModelSpec, fmt: WeightFormat):
         cfg = self.cfg = spec.arch
+        self.name = spec.name
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
         items = [ShardedTensor(t, r, quantized(t, fmt, prefix),
@@ -395,6 +396,10 @@ def layout_problem(m: ShardedModel, lay: Layout) -> str | None:
         return f"--redundant-experts {lay.redundant_experts}: must be 0 or more"
     if lay.redundant_experts > MAX_INT:
         return f"--redundant-experts {lay.redundant_experts}: too large (at most 2^40 = {MAX_INT:,})"
+    if not cfg.n_routed_experts:  # dense: nothing to spread over EP ranks or to copy for EPLB
+        for opt, v, idle in (("--ep", lay.ep, 1), ("--redundant-experts", lay.redundant_experts, 0)):
+            if v != idle:
+                return f"{opt} {v}: {m.name} has no routed experts (a dense model; expert options apply to MoE models)"
     if cfg.num_attention_heads % lay.tp:
         return f"--tp {lay.tp}: num_attention_heads ({cfg.num_attention_heads}) is not divisible by it"
     kv = cfg.attention.num_key_value_heads
@@ -467,11 +472,22 @@ def _activations(cfg: Architecture, lay: Layout, w: Workload, has_dense: bool, h
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
-def _stage_memory(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int) -> list[_Stage]:
+def _stage_memory(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, distinct: bool = False) -> list[_Stage]:
+    """Every pipeline stage's memory; with `distinct`, only the first stage of each kind (a pipeline's
+    middle stages repeat, and the search compares each kind once)."""
     cfg = m.cfg
     out = []
+    seen: dict[tuple, _Stage] = {}  # a stage is its layer types, KV bytes and whether it is first or last
     for s, layers in enumerate(m.stages(lay)):
         last = s == lay.pp - 1
+        kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
+                                 if (last and lay.mtp) else [])
+        kv_seq = m.kv_sequence_bytes(w, kv_idx, lay.tp)
+        key = (s == 0, last, kv_seq, tuple(m.layer_type[i] for i in layers))
+        if key in seen:
+            if not distinct:
+                out.append(replace(seen[key], index=s))
+            continue
         kv_layers = len(layers) + (cfg.num_nextn_predict_layers if (last and lay.mtp) else 0)
         types = {m.layer_type[i].split()[0] for i in layers}  # dense / moe
         if last and lay.mtp:  # the MTP layers sit after the main ones: index num_hidden_layers + j
@@ -479,11 +495,9 @@ def _stage_memory(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int) -> list
                       for j in range(cfg.num_nextn_predict_layers)}
         detail = _activations(cfg, lay, w, "dense" in types, "moe" in types)
         fixed = detail["hidden_states"] + max(detail["attention"], detail["dense_mlp"], detail["moe_dispatch"])
-        kv_idx = list(layers) + ([cfg.num_hidden_layers + j for j in range(cfg.num_nextn_predict_layers)]
-                                 if (last and lay.mtp) else [])
-        kv_seq = m.kv_sequence_bytes(w, kv_idx, lay.tp)
-        out.append(_Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
-                          cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail))
+        seen[key] = _Stage(s, len(layers), kv_layers, m.stage_weights(lay, s, layers), fixed,
+                           cfg.vocab_size.value * LOGIT_BYTES if last else 0, kv_seq, detail)
+        out.append(seen[key])
     return out
 
 
@@ -665,7 +679,7 @@ def _engine_eval(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, gpu: GPU
 
 def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weights: str | None = None,
          knobs: Knobs | None = None, gpus: int | None = None, engine: EngineConfig | None = None,
-         avg_context: int | None = None) -> PlanReport:
+         avg_context: int | None = None, dtype: str = "auto") -> PlanReport:
     """The per-GPU memory of one deployment and its verdict; with `engine`, as that engine accounts it;
     with `avg_context`, how many requests of that average length fit beside the worst case."""
     knobs = knobs or Knobs()
@@ -676,7 +690,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         raise InputError(f"--gpus {gpus}: the layout uses tp × dp-attention × pp = {layout.tp} × {layout.dp} × "
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.arch
-    fmt = served_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype, engine.engine)
     m = ShardedModel(spec, fmt)
     problem = layout_problem(m, layout)
     if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
@@ -714,8 +728,6 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
 
     kv_layouts = _kv_layouts(m, layout, workload, kv_tl, budget, overhead, knobs, gpu, engine)
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
-    if spec.config.torch_dtype == "float32":
-        notes.append(SERVED_FLOAT32_NOTE)
     long_note = beyond_max_position_note(cfg, [workload.context])
     if long_note:
         notes.append(long_note)
@@ -740,7 +752,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     used = st.weights + ev.kv + ev.act + overhead
     # What the stage needs before any sequence: the same sum the test below compares with the budget.
     fixed = st.weights + overhead + (knobs.activations_bytes if knobs.activations_bytes is not None else st.act_fixed)
-    head = f"{layout.gpus}×{gpu.name} {layout.label()}, {fmt.name} weights, batch {workload.batch} × {workload.context:,} tokens"
+    head = f"{layout.gpus}×{gpu.name} {layout.label()}, {fmt.label} weights, batch {workload.batch} × {workload.context:,} tokens"
     used_text, budget_text = _gib_apart(used, budget)
     parts = (f"weights {_gib(st.weights)} + KV {_gib(ev.kv)} + activations {_gib(ev.act)} + overhead "
              f"{_gib(overhead)} = {used_text} of {budget_text} per GPU (mem-fraction {knobs.mem_fraction:g})")
@@ -909,12 +921,14 @@ class SearchReport(BaseModel):
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of n, ascending, in O(sqrt n) steps."""
+    small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
            knobs: Knobs | None = None, max_nodes: int = 8, mtp: bool = False, top: int = 10,
-           redundant_experts: int = 0, targets=None) -> SearchReport:
+           redundant_experts: int = 0, targets=None, dtype: str = "auto") -> SearchReport:
     """Every valid layout on whole nodes of each GPU type; the smallest (then cheapest) that fit.
 
     Layouts: pp divides the node count (pipeline stages between nodes), tp divides the GPUs of a
@@ -934,18 +948,17 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                          "layout on up to that many nodes)")
     if top < 1:
         raise InputError(f"--top {top}: must be at least 1")
-    if redundant_experts < 0:
-        raise InputError(f"--redundant-experts {redundant_experts}: must be 0 or more")
-    if redundant_experts > MAX_INT:
-        raise InputError(f"--redundant-experts {redundant_experts}: too large (at most 2^40 = {MAX_INT:,})")
     if not gpus:
         raise InputError("--gpu: no GPU types to search")
     t0 = time.perf_counter()
     cfg = spec.arch
-    fmt = served_format(spec, weights)
+    fmt = serving_format(spec, weights, dtype)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     m = ShardedModel(spec, fmt)
+    problem = layout_problem(m, Layout(redundant_experts=redundant_experts))  # what every layout holds
+    if problem:
+        raise InputError(problem)
     kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     speed_on = targets is not None and targets.any()
     if speed_on:
@@ -974,7 +987,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                     if key not in layouts:
                         lay = Layout(tp=tp, dp=g // tp, pp=pp, ep=ep, redundant_experts=redundant_experts,
                                      mtp=mtp)
-                        layouts[key] = None if layout_problem(m, lay) else (lay, _stage_memory(m, lay, workload, kv_tl))
+                        layouts[key] = (None if layout_problem(m, lay)
+                                        else (lay, _stage_memory(m, lay, workload, kv_tl, distinct=True)))
                     entry = layouts[key]
                     if entry is None:
                         continue
@@ -1012,8 +1026,6 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         r.rank = i
     elapsed = (time.perf_counter() - t0) * 1000
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
-    if spec.config.torch_dtype == "float32":
-        notes.append(SERVED_FLOAT32_NOTE)
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     if speed_on:

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import InputError
+from .inputs import echo
 
 _HERE = Path(__file__).resolve().parent
 HF_URL = "https://huggingface.co/"
@@ -94,7 +95,7 @@ def preset_path(name: str) -> Path:
     if found is None:
         near = suggest_presets(name)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise InputError(f"unknown preset {name!r}{hint}; `k2calc presets` lists them with their Hugging Face "
+        raise InputError(f"unknown preset {echo(name)}{hint}; `k2calc presets` lists them with their Hugging Face "
                          "repo ids (k2calc never downloads a config: pass --config PATH for others)")
     return _model_files()[found]
 

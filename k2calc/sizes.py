@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal, DecimalException
 
 from .errors import InputError
+from .inputs import clip
 
 _BINARY = {"": 1, "k": 2**10, "m": 2**20}
 _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
@@ -20,6 +21,7 @@ _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 # Upper bounds: far beyond any real model or budget, low enough that every figure stays a finite float.
 MAX_CONTEXT = 2**40  # tokens in one sequence (1T, binary)
 MAX_COUNT = 10**18  # tokens of a training budget
+MAX_CONTEXTS = 1000  # lengths in one --context list: a table row each, computed in well under a second
 MAX_INT = 2**40  # batch, page size, GPUs, redundant experts, layout sizes: same reasoning as MAX_CONTEXT
 
 # Memory units, one definition for analyses and views alike: GiB binary (memory), GB decimal (disk).
@@ -50,7 +52,12 @@ def context_window(specs) -> int:
 
 def _parse(text: str, option: str, scale: dict[str, int], example: str, minimum: int, maximum: int,
            maximum_text: str) -> int:
-    raw = text.strip().replace("_", "").replace(",", "")
+    shown = text
+    text = clip(text, 60)  # what messages echo
+    if any(not c.isprintable() and not c == " " for c in shown):
+        # `$'4k\n'` or a tab: typed by no one; a script's stray byte should not pass as a size
+        raise InputError(f"{option} {text}: contains a control character")
+    raw = shown.strip().replace("_", "").replace(",", "")
     suffix = raw[-1:].lower() if raw[-1:].isalpha() else ""
     if suffix not in scale:
         raise InputError(f"{option} {text}: unknown size suffix {raw[-1]!r} (use e.g. {example})")
@@ -80,7 +87,9 @@ def parse_contexts(text: str, option: str = "--context", minimum: int = 1) -> li
     """A comma-separated list of context lengths: '4k,32k,128k' -> [4096, 32768, 131072]."""
     items = [s for s in text.split(",") if s.strip()]
     if not items:
-        raise InputError(f"{option} {text!r}: no context length given (use e.g. 4k,32k,128k)")
+        raise InputError(f"{option} {clip(text)!r}: no context length given (use e.g. 4k,32k,128k)")
+    if len(items) > MAX_CONTEXTS:
+        raise InputError(f"{option}: {len(items):,} context lengths; at most {MAX_CONTEXTS:,} (one table row each)")
     return [parse_context(s, option, minimum) for s in items]
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import islice
+
+from .inputs import clip, echo
 from .render import GIB, Quantity, Table, human_count
 from .sizes import format_context
 
@@ -212,7 +216,9 @@ def verify_tables(r, limit: int = 20) -> list[Table]:
     head.add("weight format", r.weight_format_description)
     head.add("tensors expected / found", f"{r.expected_tensors:,} / {r.found_tensors:,}")
     head.add("safetensors headers read", f"{r.headers_read} of {r.files}")
-    head.add("missing / extra / mismatched", f"{len(r.missing)} / {len(r.extra)} / {len(r.mismatched)}")
+    head.add("missing / extra / mismatched", f"{r.missing_count:,} / {r.extra_count:,} / {r.mismatched_count:,}")
+    if r.corrupt:
+        head.add("data layout", f"{len(r.corrupt)} problem{'s' if len(r.corrupt) > 1 else ''} (see below)")
     head.add("expected bytes", f"{r.expected_bytes:,}")
     if r.index_total_size is not None:
         head.add("index metadata.total_size", f"{r.index_total_size:,}")
@@ -229,9 +235,15 @@ def verify_tables(r, limit: int = 20) -> list[Table]:
     for m in r.mismatched[:limit]:
         diff.add(m.name, "mismatch", f"{m.expected_dtype} {m.expected_shape}", f"{m.found_dtype} {m.found_shape}")
     if diff.rows:
-        more = max(0, len(r.missing) - limit) + max(0, len(r.extra) - limit) + max(0, len(r.mismatched) - limit)
-        diff.caption = f"{more:,} more not shown (--format json lists all)" if more else ""
+        more = (max(0, r.missing_count - limit) + max(0, r.extra_count - limit)
+                + max(0, r.mismatched_count - limit))
+        diff.caption = f"{more:,} more not shown (--format json lists up to 10,000 of each)" if more else ""
         tables.append(diff)
+    if r.corrupt:
+        layout = Table("data layout problems (safetensors: tensors tile the data section exactly)", ["problem"])
+        for line in r.corrupt:
+            layout.add(line)
+        tables.append(layout)
     return tables
 
 
@@ -352,6 +364,15 @@ def search_tables(r) -> list[Table]:
     return [t]
 
 
+def _brief(x) -> str:
+    """A config value in a table cell, bounded (a hostile config's 4 MB value is not a cell)."""
+    if isinstance(x, str):
+        return clip(x, 60)
+    if isinstance(x, (float, bool)) or (isinstance(x, int) and x.bit_length() < 200):
+        return str(x)
+    return echo(x, 60)
+
+
 def pd_tables(r) -> list[Table]:
     """PDReport -> the prefill pool, the decode pool, and the pair."""
     pre, dec = search_tables(r.prefill), search_tables(r.decode)
@@ -366,26 +387,30 @@ def pd_tables(r) -> list[Table]:
 
 def _config_value(v) -> str:
     if isinstance(v, dict):  # rope_scaling, compactly: "yarn ×40, β 32/1, mscale 1.0/1.0, from 4096"
-        kind = v.get("type") or v.get("rope_type") or ""
-        parts = [f"{kind} ×{v['factor']}" if "factor" in v else kind]
+        kind = _brief(v.get("type") or v.get("rope_type") or "")
+        parts = [f"{kind} ×{_brief(v['factor'])}" if "factor" in v else kind]
         if "beta_fast" in v or "beta_slow" in v:
-            parts.append(f"β {v.get('beta_fast')}/{v.get('beta_slow')}")
+            parts.append(f"β {_brief(v.get('beta_fast'))}/{_brief(v.get('beta_slow'))}")
         if "mscale" in v or "mscale_all_dim" in v:
-            parts.append(f"mscale {v.get('mscale')}/{v.get('mscale_all_dim')}")
+            parts.append(f"mscale {_brief(v.get('mscale'))}/{_brief(v.get('mscale_all_dim'))}")
         if "original_max_position_embeddings" in v:
-            parts.append(f"from {v['original_max_position_embeddings']}")
+            parts.append(f"from {_brief(v['original_max_position_embeddings'])}")
         known = {"type", "rope_type", "factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
                  "original_max_position_embeddings"}
-        parts += [f"{k} {val}" for k, val in v.items() if k not in known]
+        extra = [k for k in v if k not in known]
+        parts += [f"{_brief(k)} {_brief(v[k])}" for k in extra[:8]]
+        if len(extra) > 8:
+            parts.append(f"… {len(extra) - 8:,} more")
         return ", ".join(p for p in parts if p)
     if v is None:
         return "—"
     if isinstance(v, list) and len(v) > 4:  # layer_types, compress_ratios, no_rope_layers: counts, first seen first
         if all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in v):
-            counts = {x: v.count(x) for x in dict.fromkeys(v)}
-            return ", ".join(f"{n}× {x}" for x, n in counts.items())
+            counts = Counter(v)  # insertion-ordered: first seen first, in one pass (a hostile list is long)
+            shown = [f"{n}× {_brief(x)}" for x, n in islice(counts.items(), 8)]
+            return ", ".join(shown + ([f"… {len(counts) - 8:,} more"] if len(counts) > 8 else []))
         return f"{len(v)} values"
-    return str(v)
+    return _brief(v)
 
 
 def compare_tables(r, all_fields: bool = False) -> list[Table]:

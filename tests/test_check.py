@@ -352,3 +352,17 @@ deployments:
     ref = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "16", "--context", "4k",
                    "--mtp", "1", "--acceptance", "0.85")
     assert got == ref["tpot_ms"] == pytest.approx(ref["step_ms"] / 1.85)
+
+
+@pytest.mark.parametrize("delta, shown", [(-3, "−<0.1%"), (+3, "+<0.1%"), (-0.004, "−0.4%"), (+0.03, "+3%")])
+def test_baseline_moves_of_a_few_tokens_never_read_zero_percent(run, run_json, write, tmp_path, delta, shown):
+    # the baseline's KV tokens moved by hand: a few tokens (well under 0.05%), 0.4% and 3% of the count
+    text = write(PASSING)
+    base = run_json("check", text)
+    new = base["deployments"][0]["kv_tokens"]
+    old = new - delta if isinstance(delta, int) else round(new / (1 + delta))
+    base["deployments"][0]["kv_tokens"] = old
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps(base))
+    d = json.loads(run("check", text, "--baseline", str(before), "--format", "json").stdout)
+    assert f"k2-thinking-prod: KV tokens {shown} ({old:,} -> {new:,})" in d["moved"]

@@ -58,6 +58,14 @@ def files(tmp_path_factory) -> dict[str, str]:
                                                     "torch_dtype": "float8"}))
     (d / "textcfg.json").write_text(json.dumps({"model_type": "mm", "text_config": {**good, "hidden_size": -1}}))
     (d / "modelargs.json").write_text(json.dumps({"dim": 7168, "n_layers": 61}))
+    # hostile files (issue 9): an alias bomb, deep nesting, a 5,000-digit integer, a repeated key, NaN
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))
+    (d / "bomb.yaml").write_text(bomb + "config: *i\ngpus: *i\n")
+    (d / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (d / "bigint.json").write_text(json.dumps(good)[:-1] + ', "hidden_size": ' + "9" * 5000 + "}")
+    (d / "dup.json").write_text(json.dumps(good)[:-1] + ', "hidden_size": 1}')
+    (d / "nan.json").write_text(json.dumps(good)[:-1] + ', "extra": NaN}')
     model = d / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps(good))
@@ -106,10 +114,11 @@ def files(tmp_path_factory) -> dict[str, str]:
 CONFIG_FILES = ["<missing>", "<root>", "folder", "binary.json", "latin1.json", "empty.json", "empty.yaml", "tag.yaml",
                 "list.json", "scalar.yaml", "bad.json", "bad.yaml", "noext", "good.config.json", "preset.yaml",
                 "zero.json", "strings.json", "huge.json", "floats.json", "weirdquant.json", "weirdquant2.json",
-                "textcfg.json", "modelargs.json", "model", "ckpt"]
+                "textcfg.json", "modelargs.json", "model", "ckpt", "bomb.yaml", "deep.json", "bigint.json", "dup.json",
+                "nan.json"]
 GPU_FILES = ["<missing>", "folder", "binary.json", "empty.yaml", "tag.yaml", "list.json", "bad.yaml", "good.config.json",
              "gpus/ok.yaml", "gpus/typo.yaml", "gpus/notlist.yaml", "gpus/entries.yaml", "gpus/noname.yaml",
-             "gpus/namenum.yaml"]
+             "gpus/namenum.yaml", "bomb.yaml", "deep.json", "bigint.json"]
 CHECK_FILES = ["checks/ok.yaml", "checks/weird.yaml", "checks/types.yaml", "checks/values.yaml",
                "checks/serving.yaml", "checks/model.yaml", "<missing>", "folder", "binary.json", "empty.yaml",
                "tag.yaml", "list.json", "bad.yaml"]

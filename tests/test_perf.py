@@ -361,11 +361,11 @@ def test_olmo2_13b_batch_one_decode_by_hand():
     def tpot(weight_bytes):
         return ((elements * weight_bytes + acts) / (3.35e12 * 0.60) + kv + 40 * 90e-6) * 1e3
 
-    # served in 16-bit, 2 bytes per weight (17.03 ms), as vLLM's and SGLang's --dtype auto load a float32
-    # checkpoint (not the 4 bytes it stores, 30.16 ms); the same as a config that says bfloat16
+    # served in bf16 (vLLM's --dtype auto downcasts a float32 checkpoint): 2 bytes (17.03 ms); --dtype float32
+    # streams them as stored, 4 bytes (30.16 ms)
     assert _gqa("olmo-2-13b", "h100", 1).tpot_ms == pytest.approx(tpot(2))
-    bf16 = perf(load("olmo-2-13b@torch_dtype=bfloat16"), get_gpu("h100"), Layout(tp=1), batch=1, context=1024)
-    assert bf16.tpot_ms == pytest.approx(tpot(2))
+    fp32 = perf(load("olmo-2-13b"), get_gpu("h100"), Layout(tp=1), batch=1, context=1024, dtype="float32")
+    assert fp32.tpot_ms == pytest.approx(tpot(4))
 
 
 def test_llama_4_maverick_batch_one_decode_by_hand():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -172,12 +171,11 @@ def test_overrides_replace_the_estimates(v3):
     assert r.per_gpu.budget == BIG.memory_bytes // 2
 
 
-def test_search_is_fast_and_ranked(k2):
-    t0 = time.perf_counter()
+def test_search_tries_every_layout_and_ranks(k2):
+    # no wall-clock assertion (house rule; the machine may be loaded): scripts/adversarial.py measures it
     r = search(k2, list_gpus(), Workload(context=K128, batch=32, kv_dtype="fp8-flashmla"), weights="fp8",
                max_nodes=16)
-    elapsed = time.perf_counter() - t0
-    assert r.layouts_evaluated > 5000 and elapsed < 1.0
+    assert r.layouts_evaluated > 5000
     sizes = [row.gpus for row in r.results]
     assert sizes == sorted(sizes) and r.results[0].rank == 1
 
@@ -403,7 +401,6 @@ def test_a_float32_checkpoint_is_served_in_16_bit_as_engines_load_it():
     assert checkpoint_report(spec).total_bytes == 4 * params
     r = plan(spec, get_gpu("h100"), Layout(), Workload(context=4096, batch=1))
     assert r.per_gpu.weights == 2 * params
-    assert any("float32 checkpoint weights are held as 16-bit" in n for n in r.notes)
 
 
 def test_kv_sharding_is_described_in_the_models_attention_terms():

@@ -99,7 +99,7 @@ def test_gpus_csv_carries_driver_bytes():
 def test_error_with_a_typed_line_break_stays_one_line(run):
     result = run("flops", "--preset", "kimi-k2", "--context", "0\r\n")
     assert result.exit_code == 2
-    assert result.stderr == "error: --context 0\\r\\n: must be at least 1\n"
+    assert result.stderr == "error: --context 0\\r\\n: contains a control character\n"
 
 
 @pytest.mark.parametrize(("args", "words"), [

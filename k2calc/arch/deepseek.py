@@ -99,6 +99,10 @@ class DeepseekConfig(FamilyConfig):
             )
         if self.n_group and self.topk_group and self.topk_group > self.n_group:
             raise ValueError(f"topk_group ({self.topk_group}) is larger than n_group ({self.n_group})")
+        if self.n_group and self.n_routed_experts % self.n_group:
+            # Group-limited routing views the scores as [n_group, n_routed_experts / n_group] (reference
+            # MoEGate, vLLM's grouped_topk): a remainder is no model.
+            raise ValueError(f"n_group ({self.n_group}) does not divide n_routed_experts ({self.n_routed_experts})")
         return self
 
     # Derived widths, named as in the reference code.

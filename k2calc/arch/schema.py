@@ -27,8 +27,9 @@ LayerCount = Annotated[int, Field(ge=0, le=MAX_LAYERS, strict=True)]
 class FamilyConfig(BaseModel):
     """Fields every decoder config has, named as in config.json; subclasses add their family's fields."""
 
-    # defer_build: a family's schema is built when a config of that family is first read, not at start-up
-    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+    # defer_build: a family's schema is built when a config of that family is first read, not at start-up.
+    # allow_inf_nan=False: a NaN or infinite rope_theta / routed_scaling_factor is a mistake, never a value.
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True, allow_inf_nan=False)
 
     # model_types this schema reads (the registry's keys), and a label for messages.
     MODEL_TYPES: ClassVar[tuple[str, ...]] = ()
