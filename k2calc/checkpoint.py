@@ -58,7 +58,7 @@ from .arch.schema import FamilyConfig as ModelConfig
 from .config import ModelSpec
 from .errors import InputError
 from .inputs import MAX_INDEX_BYTES, echo, open_regular, parse_json, path_kind, show_path, user_path
-from .render import GIB
+from .sizes import GIB
 from .arch.tensors import VISION_KINDS, Kind, Tensor, Use, build_tensors
 from .vision import vision_tensors
 

@@ -76,8 +76,10 @@ _SETTINGS = dict(
     name="k2calc",
     cls=K2Group,
     help=(
-        "Parameters, FLOPs, KV cache and GPU memory of DeepSeek-V3-family models (Kimi-K2, DeepSeek-V3/R1/V3.1/V3.2, "
-        "Moonlight, DeepSeek-V2), computed from the config.\n\n"
+        "Parameters, FLOPs, KV cache, checkpoint bytes, GPU memory and serving speed of a language model, computed "
+        "from its config: the DeepSeek-V3 family (Kimi-K2, DeepSeek-V3/R1/V3.1/V3.2, Moonlight, DeepSeek-V2), "
+        "DeepSeek-V4, Kimi-K3 and Llama-style GQA decoders (Llama, Mistral, Qwen, OLMo 2, SmolLM3, Gemma 3, "
+        "gpt-oss, Llama 4, GLM-4.5).\n\n"
         "Example:  k2calc params --preset kimi-k2\n\n" + CONTEXT_RULE
     ),
     no_args_is_help=True,
@@ -257,10 +259,11 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
        page_size: Annotated[Optional[int], typer.Option("--page-size", help="Round each sequence up to whole pages of this many tokens.")] = None,
        mtp: Annotated[bool, typer.Option("--mtp", help="Speculative decoding: add the MTP draft layers' cache.")] = False,
        explain: ExplainOpt = False, format: FormatOpt = Format.table) -> None:
-    """KV-cache bytes of MLA: per token per layer, per token, per sequence, per batch; vs MHA and GQA.
+    """KV-cache bytes: per token per layer, per token, per sequence, per batch; vs MHA and GQA.
 
     MLA caches kv_lora_rank + qk_rope_head_dim values per token per layer (plus DeepSeek-V3.2's
-    indexer keys: fp8 with a float32 scale). Memory in GiB (2^30 bytes).
+    indexer keys: fp8 with a float32 scale); GQA 2·num_key_value_heads·head_dim; sliding-window and
+    chunked layers keep at most their window. Memory in GiB (2^30 bytes).
 
     \b
     Example:  k2calc kv --preset deepseek-v3 --context 128k --batch 32

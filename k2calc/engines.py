@@ -54,8 +54,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from .errors import InputError, suggest
+from .sizes import GIB
 
-GIB = 2**30
 MIB = 2**20
 ENGINES = ("generic", "vllm", "sglang", "trtllm")
 Engine = Literal["generic", "vllm", "sglang", "trtllm"]

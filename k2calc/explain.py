@@ -120,7 +120,7 @@ def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
     ones from the MLA coefficients of the point's form. Values are per token, as in `by_component`."""
     from dataclasses import replace
 
-    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, FlopsModel, Phase, _component, attended, coefficients
+    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, FlopsModel, Phase, flops_component, attended, coefficients
     from .arch.tensors import Use
 
     cfg = describe(cfg)
@@ -129,7 +129,7 @@ def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
                for t in build_tensors(cfg) if t.matmul and (mtp or not t.mtp)]
     out = []
     for key in LINEAR_KEYS:
-        group = [t for t in touched if _component(t) == key]
+        group = [t for t in touched if flops_component(t) == key]
         if not group:
             continue
         f = explain_kind(cfg, group, key, copies_symbol="num_experts_per_tok")

@@ -89,7 +89,8 @@ def default_form(cfg, phase: Phase) -> AttentionForm:
     return DEFAULT_FORM[phase]
 
 
-def _component(t: Tensor) -> str:
+def flops_component(t: Tensor) -> str:
+    """The FLOPs breakdown key of a tensor's matmul (explain groups its formulas by the same key)."""
     if t.kind is Kind.ATTENTION:
         return "indexer_proj" if ".indexer." in t.name else "attention_proj"
     if t.kind is Kind.EMBEDDING:
@@ -102,7 +103,7 @@ def linear_flops(tensors: list[Tensor], experts_per_tok: int) -> dict[str, int]:
     out = dict.fromkeys(LINEAR_KEYS, 0)
     for t in tensors:
         if t.matmul:
-            out[_component(t)] += 2 * t.active(experts_per_tok)
+            out[flops_component(t)] += 2 * t.active(experts_per_tok)
     return out
 
 
@@ -529,12 +530,16 @@ def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int
     model = model or FlopsModel(cfg)
     if mtp and cfg.num_nextn_predict_layers == 0:
         raise InputError(f"{spec.name}: --mtp: the model has no MTP modules (num_nextn_predict_layers is 0)")
+    asked = form
     form = form or default_form(cfg, phase)
     from .sizes import DEFAULT_SWEEP
 
     contexts = contexts or DEFAULT_SWEEP
     sweep = [model.point(phase, n, form, all_logits=all_logits, mtp=mtp) for n in contexts]
     notes = list(spec.notes)
+    if asked is not None and not any(lay.attention.mla is not None for lay in cfg.all_layers):
+        notes.append(f"--attention {asked.value}: naive and absorbed are MLA's two forms; {spec.name} has no MLA "
+                     "layer, so its attention counts the same either way")
     long_note = beyond_max_position_note(cfg, contexts, "context")
     if long_note:
         notes.append(long_note)

@@ -389,8 +389,7 @@ class KVReport(KVPoint):
 def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16", batch: int = 1, gqa: int | None = None,
              page_size: int | None = None, mtp: bool = False) -> KVReport:
     """The `k2calc kv` report for sequences of each context length, `batch` of them."""
-    from .render import GIB
-    from .sizes import MAX_CONTEXT, MAX_INT
+    from .sizes import GIB, MAX_CONTEXT, MAX_INT
 
     cfg = spec.arch
     kv_dtype = resolve_kv_dtype(kv_dtype, spec.config)
@@ -468,7 +467,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     shared = [cfg.layer(i).attention for i in range(layers) if cfg.layer(i).attention.shared_kv is not None]
     if windowed and not shared:  # V4's windows come with compressed entries: its own note below
         notes.append("windowed layers keep at most their window of tokens: "
-                     + "; ".join(f"{t.count} × {t.attention}" for t in types)
+                     + "; ".join(f"{t.count} × {t.attention}" for t in types if t.window)
                      + f"; with full attention in every layer a sequence would cache {full:,} bytes")
     if shared:
         a = shared[0]

@@ -85,7 +85,7 @@ from .arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from .hardware import GPU
 from .kv import layer_sequence_bytes
-from .plan import _Item, _Model, Layout, SearchReport, layout_problem
+from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, layout_problem
 from .sizes import MAX_INT
 from .arch.tensors import Kind
 
@@ -126,7 +126,7 @@ DEFAULT_SOURCES = {
     "kernel_latency_us": "aiconfigurator's constant per memory-bound kernel: 3 µs (SOURCES.md, Serving performance)",
     "kernels_per_layer": "kernels of a DeepSeek decode layer: 2 norms, 5 projections, RoPE, 2 absorbed bmm, "
                          "attention, router, top-k, shared expert (3), routed experts (4), activation, residuals, "
-                         "cache write, quantization: about 30",
+                         "cache write, quantization: about 30; one default for every family (a dense GQA layer runs fewer)",
     "collective_latency_us": "aiconfigurator's 10 µs per transfer (SOURCES.md, Serving performance), per all-reduce or gather",
     "ep_latency_us": "DeepEP low-latency EP8 on H800: dispatch 77 µs for 6.4 MB over NVLink at 156 GB/s "
                      "(41 µs) leaves 36 µs; combine 114 - 82 = 32 µs (SOURCES.md, Serving performance)",
@@ -255,11 +255,11 @@ class _Op:
 
 class _Perf:
     def __init__(self, spec: ModelSpec, gpu: GPU, lay: Layout, fmt: WeightFormat, expert_fmt: str, kv_dtype: str,
-                 knobs: PerfKnobs, model: _Model | None = None):
+                 knobs: PerfKnobs, model: ShardedModel | None = None):
         self.spec, self.cfg, self.lay, self.fmt, self.k = spec, spec.config, lay, fmt, knobs
         self.expert_fmt = expert_fmt
         self.hw = _Hw(gpu, knobs)
-        self.m = model or _Model(spec, fmt)
+        self.m = model or ShardedModel(spec, fmt)
         problem = layout_problem(self.m, lay)
         if problem:
             raise InputError(problem)
@@ -270,24 +270,25 @@ class _Perf:
 
     # -- matmuls ------------------------------------------------------------------------------------
 
-    def _weight_fmt(self, it: _Item) -> str:
+    def _weight_fmt(self, it: ShardedTensor) -> str:
         if it.t.kind is Kind.ROUTED_EXPERTS:
             return self.expert_fmt
         return self.fmt.name if it.is_q else "bf16"
 
-    def _shard(self, it: _Item) -> tuple[tuple[int, ...], int, int]:
+    def _shard(self, it: ShardedTensor) -> tuple[tuple[int, ...], int, int]:
         """(shard shape, copies on this GPU, bytes of one copy in its stored format)."""
         shape, copies = self.m.shard_shape(it, self.lay)
         fmt = self._weight_fmt(it)
         if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:  # --expert-weights: stored quantized
             alt = weight_format(self.cfg, fmt, config_where(self.spec)).model_copy(
                 update={"base_dtype": self.fmt.base_dtype})  # its unquantized tensors as the engine serves them
-            one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16"))
+            # only the expert matmul weights take that format; gpt-oss's expert biases stay as they are
+            one = parts_bytes(stored_parts(it.t, shape, alt, self.cfg, fmt != "bf16" and it.t.matmul))
         else:
             one = parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
         return shape, copies, one
 
-    def matmul(self, it: _Item, tokens: float, stream: str, touched: float | None = None) -> _Op:
+    def matmul(self, it: ShardedTensor, tokens: float, stream: str, touched: float | None = None) -> _Op:
         """One tensor's matmul on this GPU for `tokens` rows (token copies for routed experts)."""
         shape, copies, one = self._shard(it)
         out_f, in_f = shape
@@ -300,7 +301,7 @@ class _Perf:
 
     # -- one layer ----------------------------------------------------------------------------------
 
-    def layer_ops(self, items: list[_Item], moe: bool, att: Attention, q_tokens: float, seqs: float,
+    def layer_ops(self, items: list[ShardedTensor], moe: bool, att: Attention, q_tokens: float, seqs: float,
                   context: int, phase: str) -> list[_Op]:
         """Operations of one decoder layer on one GPU for one micro-batch: `seqs` sequences per replica with
         `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk)."""
@@ -322,7 +323,7 @@ class _Perf:
         ops += self.comm(q_tokens, moe, phase)
         return ops
 
-    def experts(self, it: _Item, stage_tokens: float) -> _Op:
+    def experts(self, it: ShardedTensor, stage_tokens: float) -> _Op:
         lay, arch = self.lay, self.arch
         kk = arch.num_experts_per_tok
         slots_total = arch.n_routed_experts + lay.redundant_experts
@@ -709,7 +710,8 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     end: TTFT, mean TPOT (decode at the mean context input + output/2), end-to-end latency, throughput.
     With `engine`: each point also carries the batch that engine's memory accounting holds at its context
     (`max_batch`, see `engine_max_batch`) and whether its batch is within it (`fits`); the figures stay at
-    the batch asked for, and a note says when the engine could not hold it.
+    the batch asked for, and a note says when the engine could not hold it. Without `engine`, a decode
+    batch beyond what `plan` fits is only noted (max_batch and fits stay None).
     """
     knobs = knobs or PerfKnobs()
     check_knobs(knobs)
@@ -804,6 +806,12 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
                          "cannot hold")
         if any(not pt.fits for pt in points):
             notes.append(f"--engine {engine.engine}: sweep points beyond the batch it holds: fits = no")
+    elif phase == "decode":  # a speed for a batch whose KV cache cannot be held would mislead
+        longest = input_tokens + output_tokens if input_tokens is not None else context
+        fit = max_batch(spec, gpu, layout, longest, weights=weights, expert_weights=efmt, kv_dtype=kv_dtype)
+        if batch > fit:
+            notes.append(f"batch {batch:,} × {longest:,} tokens does not fit in memory: the largest batch at this "
+                         f"context is {fit:,} (k2calc plan); the speed above assumes it did")
     if mtp and acceptance is None:
         notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
     if layout.ep > 1 and knobs.overlap:
@@ -888,7 +896,7 @@ class SpeedFit(BaseModel):
     ttft_ms: float | None
 
 
-def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: _Model, targets: SpeedTargets, *, context: int,
+def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, targets: SpeedTargets, *, context: int,
               batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
               knobs: PerfKnobs | None = None) -> SpeedFit:
     """Decode speed of `layout` for the search: at `batch` (TPOT and TTFT targets), or, with a tokens/s target,

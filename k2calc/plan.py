@@ -63,9 +63,8 @@ from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .engines import SOURCES as ENGINE_SOURCES
 from .engines import Concurrency, EngineConfig, EngineMemory, StageNeeds, account, concurrency, resolve
 from .errors import InputError
-from .render import GIB
 from .hardware import GPU
-from .sizes import MAX_INT
+from .sizes import GIB, MAX_INT
 from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
 from .arch.tensors import Kind, Tensor, build_tensors
 
@@ -242,7 +241,9 @@ def _kv_heads(att) -> int:
 
 
 @dataclass(frozen=True)
-class _Item:
+class ShardedTensor:
+    """A checkpoint tensor with its sharding rule (plan's memory and perf's step time both split by it)."""
+
     t: Tensor
     rule: str
     is_q: bool
@@ -261,15 +262,16 @@ def _stage_layers(n_layers: int, pp: int) -> list[list[int]]:
     return out
 
 
-class _Model:
-    """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications."""
+class ShardedModel:
+    """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications (shared
+    with perf, which times the same shards)."""
 
     def __init__(self, spec: ModelSpec, fmt: WeightFormat):
         cfg = self.cfg = spec.arch
         self.name = spec.name
         self.fmt = fmt
         prefix = spec.checkpoint_prefix
-        items = [_Item(t, r, quantized(t, fmt, prefix),
+        items = [ShardedTensor(t, r, quantized(t, fmt, prefix),
                        _kv_heads(cfg.layer(t.layer).attention) if r == KV_HEADS else 0)
                  for t in build_tensors(cfg) for r in (shard_rule(t),)]
         self.first = [i for i in items if i.t.layer is None and i.t.kind is Kind.EMBEDDING]
@@ -280,7 +282,7 @@ class _Model:
         kinds = {lay: n for n, lay in enumerate(dict.fromkeys(cfg.layers))}
         self.layer_type = [("moe" if cfg.is_moe_layer(i) else "dense")
                            + (f" {kinds[cfg.layers[i]]}" if len(kinds) > 2 else "") for i in range(cfg.num_hidden_layers)]
-        self.per_type: dict[str, list[_Item]] = {}
+        self.per_type: dict[str, list[ShardedTensor]] = {}
         for typ in dict.fromkeys(self.layer_type):
             idx = self.layer_type.index(typ)
             self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
@@ -289,7 +291,7 @@ class _Model:
         self.windowed = any(lay.attention.window.cap is not None or lay.attention.linear is not None
                             for lay in cfg.all_layers)
         # The divisibility checks of layout_problem, one per distinct (rule, module, size, quantized).
-        seen: dict[tuple, _Item] = {}
+        seen: dict[tuple, ShardedTensor] = {}
         for it in items:
             if it.rule not in (REPLICATED, VOCAB, KV_HEADS, EXPERT):
                 col = it.rule in (COLUMN, EXPERT_COLUMN)
@@ -297,7 +299,7 @@ class _Model:
         self.split_checks = list(seen.values())
         self._cache: dict[tuple, int] = {}
 
-    def shard_shape(self, it: _Item, lay: Layout) -> tuple[tuple[int, ...], int]:
+    def shard_shape(self, it: ShardedTensor, lay: Layout) -> tuple[tuple[int, ...], int]:
         """(shape of this GPU's shard, copies on this GPU)."""
         dims, r = it.t.dims, it.rule
         if r in (VOCAB, COLUMN):  # vocab-parallel tables split their rows like column-parallel weights
@@ -315,11 +317,11 @@ class _Model:
             return dims, slots
         return dims, it.t.copies
 
-    def item_bytes(self, it: _Item, lay: Layout) -> int:
+    def item_bytes(self, it: ShardedTensor, lay: Layout) -> int:
         shape, copies = self.shard_shape(it, lay)
         return copies * parts_bytes(stored_parts(it.t, shape, self.fmt, self.cfg, it.is_q))
 
-    def group_bytes(self, key: str, items: list[_Item], lay: Layout) -> int:
+    def group_bytes(self, key: str, items: list[ShardedTensor], lay: Layout) -> int:
         k = (key, lay.tp, lay.moe_tp, lay.ep, lay.redundant_experts)
         v = self._cache.get(k)
         if v is None:
@@ -362,9 +364,9 @@ class _Model:
                 total += self.group_bytes("mtp", self.mtp, lay)
         return total
 
-    def stage_items(self, lay: Layout, s: int, layers: list[int]) -> list[tuple[_Item, int]]:
+    def stage_items(self, lay: Layout, s: int, layers: list[int]) -> list[tuple[ShardedTensor, int]]:
         """(item, how many layers of it) on stage s, for the by-module view."""
-        out: list[tuple[_Item, int]] = []
+        out: list[tuple[ShardedTensor, int]] = []
         counts = {typ: sum(1 for i in layers if self.layer_type[i] == typ) for typ in self.per_type}
         if s == 0:
             out += [(i, 1) for i in self.first]
@@ -382,7 +384,7 @@ class _Model:
 # Validity
 
 
-def layout_problem(m: _Model, lay: Layout) -> str | None:
+def layout_problem(m: ShardedModel, lay: Layout) -> str | None:
     """Why a layout cannot run (one line naming the option), or None."""
     cfg = m.cfg
     for opt, v in (("--tp", lay.tp), ("--dp-attention", lay.dp), ("--pp", lay.pp), ("--ep", lay.ep)):
@@ -470,7 +472,7 @@ def _activations(cfg: Architecture, lay: Layout, w: Workload, has_dense: bool, h
     return {"hidden_states": hidden, "attention": attn, "dense_mlp": dense, "moe_dispatch": moe}
 
 
-def _stage_memory(m: _Model, lay: Layout, w: Workload, kv_tl: int, distinct: bool = False) -> list[_Stage]:
+def _stage_memory(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, distinct: bool = False) -> list[_Stage]:
     """Every pipeline stage's memory; with `distinct`, only the first stage of each kind (a pipeline's
     middle stages repeat, and the search compares each kind once)."""
     cfg = m.cfg
@@ -572,6 +574,20 @@ class PlanReport(BaseModel):
     engine: str = "generic"
     engine_memory: EngineMemory | None = None  # the engine's start-up accounting (None for generic)
     concurrency: Concurrency | None = None
+    kv_sharding: str = ""  # how the cache splits over the layout, in the model's attention terms
+
+
+def kv_sharding(arch: Architecture) -> str:
+    """How a model's KV cache splits over attention ranks, as layer_bytes splits it: MLA's one latent on
+    every TP rank, GQA's KV heads divided by TP (replicated once TP exceeds them); DP-attention splits
+    sequences either way."""
+    mla = {lay.attention.mla is not None for lay in arch.all_layers}
+    if mla == {True}:
+        return "the MLA latent is replicated over attention-TP ranks, split by DP-attention"
+    if mla == {False}:
+        return "KV heads split over attention-TP ranks (replicated once TP exceeds them), sequences by DP-attention"
+    return ("MLA latents replicated over attention-TP ranks, the other layers' caches split by heads; sequences "
+            "split by DP-attention")
 
 
 def _fit(st: _Stage, lay: Layout, w: Workload, budget: int, overhead: int, act_override: int | None
@@ -635,7 +651,7 @@ class _EngineEval:
     seq_tokens: int  # KV tokens one sequence takes: the context rounded up to whole blocks
 
 
-def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engine: EngineConfig,
+def _engine_eval(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engine: EngineConfig,
                  knobs: Knobs) -> _EngineEval:
     """One layout through an engine's start-up accounting: activations estimated at the engine's own
     profiling batch (its max-num-batched-tokens), the KV pool and token count as the engine computes them."""
@@ -644,10 +660,12 @@ def _engine_eval(m: _Model, lay: Layout, w: Workload, kv_tl: int, gpu: GPU, engi
     override = knobs.activations_bytes
     kv_tl = layer_bytes(m.cfg.attention, w.kv_dtype, lay.tp)  # this layout's TP: GQA KV heads split by it
     stages = _stage_memory(m, lay, w.model_copy(update={"chunk": res.max_num_batched_tokens}), kv_tl)
-    # Engines pool KV by token. A model whose layers do not cache alike per token (DeepSeek-V4's window +
-    # compressed entries + state rings, KDA states) is charged its sequence bytes at this context spread
-    # over the context's tokens: the same requests fit as in the generic plan.
-    uneven = any(lay.attention.shared_kv is not None or lay.attention.linear is not None for lay in m.cfg.all_layers)
+    # Engines pool KV by token. A model whose layers do not cache alike per token (sliding-window and chunked
+    # layers, which vLLM's hybrid allocator and SGLang's SWA pool cap at their window; DeepSeek-V4's window +
+    # compressed entries + state rings; KDA states) is charged its sequence bytes at this context spread over
+    # the context's tokens: the same requests fit as in the generic plan.
+    uneven = m.windowed or any(lay.attention.shared_kv is not None or lay.attention.linear is not None
+                               for lay in m.cfg.all_layers)
     needs = [StageNeeds(weights=s.weights, activations=s.act_fixed if override is None else override,
                         logits_per_seq=s.logits_per_seq if override is None else 0,
                         kv_bytes_per_token=ceil(s.kv_per_seq / w.context) if uneven else s.kv_layers * kv_tl)
@@ -673,7 +691,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.arch
     fmt = serving_format(spec, weights, dtype, engine.engine)
-    m = _Model(spec, fmt)
+    m = ShardedModel(spec, fmt)
     problem = layout_problem(m, layout)
     if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
         # the user gave --gpus alone: name it, and the TP it was taken to mean
@@ -760,7 +778,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={**st.act_detail, "logits": ceil(workload.batch / layout.dp) * st.logits_per_seq},
         overhead_detail=ovh_detail if knobs.overhead_bytes is None else {"override": knobs.overhead_bytes},
-        kv_layouts=kv_layouts, notes=notes,
+        kv_layouts=kv_layouts, notes=notes, kv_sharding=kv_sharding(spec.arch),
         concurrency=concurrency(ev.kv_tokens // layout.dp, layout.dp, workload.context, avg_context,
                                 engine.max_num_seqs, ev.max_batch),
     )
@@ -786,20 +804,23 @@ def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st
     return PlanReport(
         model=spec.name, fits=ee.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
         workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=mem.fraction,
+        # free: the pool left after the batch's KV; a pool in deficit (weights beyond the budget) counts whole,
+        # not as the empty cache the engine would fail to allocate.
         per_gpu=PerGPU(weights=mem.weights, kv_cache=ev.kv, activations=mem.activations, overhead=overhead,
-                       free=mem.kv_cache - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
+                       free=(mem.kv_cache if mem.kv_available > 0 else mem.kv_available)
+                       - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
                        budget=mem.budget, memory=gpu.memory_bytes, used=mem.used),
         stage=st.index, stages=layout.pp, max_batch=ee.max_batch, kv_tokens=mem.kv_tokens,
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={"profiled_peak": mem.activations},
         overhead_detail={"non_torch": mem.non_torch, "cuda_graphs": mem.cuda_graphs, "cuda_context": mem.cuda_context},
-        kv_layouts=kv_layouts, notes=notes, engine=mem.engine, engine_memory=mem,
+        kv_layouts=kv_layouts, notes=notes, kv_sharding=kv_sharding(spec.arch), engine=mem.engine, engine_memory=mem,
         concurrency=concurrency(mem.kv_tokens_per_replica, layout.dp, workload.context, avg_context, mem.max_num_seqs,
                                 ee.max_batch),
     )
 
 
-def _sharding_text(it: _Item, lay: Layout) -> str:
+def _sharding_text(it: ShardedTensor, lay: Layout) -> str:
     r = it.rule
     if r == REPLICATED:
         return "replicated"
@@ -817,7 +838,7 @@ def _sharding_text(it: _Item, lay: Layout) -> str:
     return f"{slots} experts/GPU{split}"
 
 
-def _kv_layouts(m: _Model, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs,
+def _kv_layouts(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, budget: int, overhead: int, knobs: Knobs,
                 gpu: GPU, engine: EngineConfig) -> list[KVLayout]:
     """The current layout beside all-TP and all-DP attention over the same GPUs of a stage."""
     g = lay.stage_gpus
@@ -934,7 +955,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     fmt = serving_format(spec, weights, dtype)
     if mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
-    m = _Model(spec, fmt)
+    m = ShardedModel(spec, fmt)
     problem = layout_problem(m, Layout(redundant_experts=redundant_experts))  # what every layout holds
     if problem:
         raise InputError(problem)

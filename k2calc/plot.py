@@ -161,7 +161,9 @@ def kv_figure(reports: list) -> Any:
         xs = [p.context for p in r.sweep]
         ys = [p.total_bytes / GIB for p in r.sweep]
         kind = r.formats[0].name.split(" (")[0]  # "MLA", "GQA 8×128"
-        per = (f"{r.growing_bytes_per_token:,.2f} bytes/token + {r.constant_bytes_per_request:,} per request"
+        grow = r.growing_bytes_per_token  # fractional only where compressed layers keep 1 entry per n tokens
+        grow_text = f"{grow:,.0f}" if float(grow).is_integer() else f"{grow:,.2f}"
+        per = (f"{grow_text} bytes/token + {r.constant_bytes_per_request:,} per request"
                if r.constant_bytes_per_request else f"{r.bytes_per_token:,} bytes/token")
         ax.plot(xs, ys, marker="o", markersize=4, label=f"{r.model} ({kind}, {per})")
     dtypes = sorted({r.dtype for r in reports})

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-GIB = 2**30
-GB = 10**9
+from .sizes import GB, GIB  # noqa: F401  (re-exported: views and plots format with them)
 
 
 class Format(str, Enum):

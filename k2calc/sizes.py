@@ -24,6 +24,10 @@ MAX_COUNT = 10**18  # tokens of a training budget
 MAX_CONTEXTS = 1000  # lengths in one --context list: a table row each, computed in well under a second
 MAX_INT = 2**40  # batch, page size, GPUs, redundant experts, layout sizes: same reasoning as MAX_CONTEXT
 
+# Memory units, one definition for analyses and views alike: GiB binary (memory), GB decimal (disk).
+GIB = 2**30
+GB = 10**9
+
 
 # One default-context rule for every command (and the API): a sweep covers 4k to 128k, one sequence
 # length is the model's context window.

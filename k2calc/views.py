@@ -297,7 +297,7 @@ def plan_tables(r) -> list[Table]:
         mods.add(m.module, m.kind, m.sharding, m.layers, Quantity(m.bytes, "bytes"))
     mods.add("total", "", "", "", Quantity(p.weights, "bytes"))
 
-    kv = Table("KV cache: the MLA latent is replicated over attention-TP ranks, split by DP-attention",
+    kv = Table(f"KV cache: {r.kv_sharding}",
                ["layout", "sequences per GPU", "KV per GPU (GiB)", "weights per GPU (GiB)", "fits", "max batch",
                 "KV tokens held"])
     for k in r.kv_layouts:

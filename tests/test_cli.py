@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,6 +22,14 @@ def test_top_level_help_shows_an_example(run):
     result = run("--help")
     assert result.exit_code == 0
     assert "Example:" in result.stdout and "k2calc params --preset kimi-k2" in result.stdout
+
+
+def test_top_level_help_and_readme_name_the_families_beyond_deepseek():
+    # Both once said "DeepSeek-V3-family models" only; every preset family must be named up front.
+    readme_intro = (Path(__file__).resolve().parent.parent / "README.md").read_text().split("## Set-up")[0]
+    helptext = " ".join(app.info.help.split())  # as written: the terminal may wrap inside "gpt-oss"
+    for family in ("DeepSeek-V4", "Kimi-K3", "Qwen", "OLMo 2", "SmolLM3", "Gemma 3", "gpt-oss", "Llama 4", "GLM-4.5"):
+        assert family in helptext and family in " ".join(readme_intro.split())
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -86,6 +86,17 @@ def test_preset_typo_in_a_hand_written_file_is_warned(tmp_path):
     assert any("first_k_dense_replac" in n and "first_k_dense_replace" in n for n in spec.notes)
 
 
+def test_a_published_field_of_the_family_is_no_typo_of_another_familys_field(tmp_path):
+    # gpt-oss's config.json carries `experts_per_token` beside `num_experts_per_tok` (tests/data); one edit
+    # from Kimi-K3's `num_experts_per_token`, it is still no typo in a gpt_oss config. A real one still is.
+    assert not any("unknown field" in n for n in load("gpt-oss-120b").notes)
+    raw = json.loads((DATA / "gpt-oss-120b.config.json").read_text())
+    raw["sliding_windw"] = 128
+    (tmp_path / "p.yaml").write_text(json.dumps({"name": "mine", "config": raw}))
+    notes = [n for n in load_path(tmp_path / "p.yaml").notes if "unknown field" in n]
+    assert len(notes) == 1 and "'sliding_windw'" in notes[0] and "'sliding_window'" in notes[0]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Bad input: one line on stderr naming file, field and value; exit code 2; no traceback.
 

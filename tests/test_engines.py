@@ -208,3 +208,27 @@ def test_api_plan_with_an_engine_equals_the_library_call(k2t):
     b = plan(k2t, get_gpu("h200"), Layout(tp=8), Workload(context=K128), engine=EngineConfig(engine="vllm"),
              avg_context=8192)
     assert a.model_dump() == b.model_dump()
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_engine_plan_short_by_counts_a_pool_in_deficit_whole(engine):
+    # Kimi-K2's fp8 weights on 8×H100 exceed the engine's budget, so its KV pool is negative. The plan is
+    # short by that deficit plus one 32k sequence of MLA cache (61 layers × 576 values × 2 bytes = 70,272
+    # bytes per token, not split by TP) — not by the sequence alone, as if the pool were merely empty.
+    r = plan(load_preset("kimi-k2"), get_gpu("h100"), Layout(tp=8), Workload(context=32768, batch=1),
+             engine=EngineConfig(engine=engine))
+    assert r.engine_memory.kv_available < 0 and not r.fits
+    assert r.per_gpu.free == r.engine_memory.kv_available - 32768 * 61 * 576 * 2
+    assert r.per_gpu.free < r.per_gpu.budget - r.per_gpu.weights  # the weights alone overflow the budget
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_engines_cap_sliding_window_layers_like_the_generic_plan(engine):
+    # Gemma 3 27B at 128k: 52 sliding layers keep 1,024 tokens, 10 global layers all 131,072, at 8,192
+    # bytes per token per layer: 11,173,625,856 bytes a sequence (10.41 GiB), not 62 × 131,072 × 8,192
+    # (62 GiB) as if every layer kept every token. One H100 holds it beside 50 GiB of weights.
+    seq = 52 * 1024 * 8192 + 10 * 131072 * 8192
+    r = plan(load_preset("gemma-3-27b"), get_gpu("h100"), Layout(), Workload(context=131072, batch=1),
+             engine=EngineConfig(engine=engine))
+    assert r.engine_memory.kv_bytes_per_token == seq // 131072
+    assert r.fits and r.max_batch == r.engine_memory.kv_available // seq

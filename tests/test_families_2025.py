@@ -250,6 +250,20 @@ def test_glm_mtp_layer_is_a_moe_layer_with_its_own_embedding_and_head():
     assert r.mtp == layer + 2 * V * H + 2 * H + H * 2 * H + H  # embed, head, enorm, hnorm, eh_proj, head norm
 
 
+def test_glm_mtp_draft_layer_caches_like_a_decoder_layer():
+    # 92 decoder layers + 1 MTP layer, each 8 KV heads × 128 × K and V × bf16 = 4,096 bytes per token;
+    # the draft layer's weights are the MTP parameters written out above, 2 bytes each in the bf16 release,
+    # but the router's 160-value e_score_correction_bias in float32 (transformers' Glm4MoeTopkRouter buffer).
+    H, V = 5120, 151552
+    layer = ((12288 * H + 12288) + 2 * (1024 * H + 1024) + H * 12288 + 2 * 128 + 2 * H
+             + 160 * H + 160 + 160 * 3 * H * 1536 + 3 * H * 1536)
+    mtp_params = layer + 2 * V * H + 2 * H + H * 2 * H + H  # = 5,539,962,272
+    r = kv_cache(load_preset("glm-4.5"), [131072], mtp=True)
+    assert r.layers == 93 and r.bytes_per_token == 93 * 4096
+    assert r.bytes_per_sequence == 93 * 4096 * 131072
+    assert (r.mtp_params, r.mtp_weight_bytes) == (mtp_params, 2 * mtp_params + 160 * 2)
+
+
 def test_glm_4_7_differs_from_glm_4_5_only_in_context():
     a, b = count_params(load_preset("glm-4.5")), count_params(load_preset("glm-4.7"))
     assert (a.total, a.mtp) == (b.total, b.mtp)
@@ -478,3 +492,11 @@ def test_plan_splits_attention_biases_and_sinks_with_their_heads():
     assert rows["k_proj.bias"] == 36 * 64 * 2  # one KV head of 64 per GPU
     assert rows["sinks"] == 36 * 64 // 8 * 2
     assert rows["o_proj.bias"] == 36 * 2880 * 2
+
+
+def test_kv_window_note_names_only_the_windowed_layers():
+    # Gemma 3 27B at 128k: the 52 sliding layers are the windowed ones (not the 10 global layers); full
+    # attention everywhere would cache 62 layers × 131,072 tokens × 8,192 bytes = 66,571,993,088 bytes.
+    notes = kv_cache(load_preset("gemma-3-27b"), [131072]).notes
+    assert ("windowed layers keep at most their window of tokens: 52 × GQA 16×128, sliding 1024; with full "
+            "attention in every layer a sequence would cache 66,571,993,088 bytes") in notes

@@ -284,3 +284,13 @@ def test_context_beyond_max_position_embeddings_is_noted():
 def test_mfu_with_more_gpus_than_a_float_holds_is_an_input_error():
     with pytest.raises(InputError, match=r"--gpus 9+: too large \(at most 2\^40"):
         training_report(load_preset("kimi-k2"), 4096, tokens_per_s=1e6, gpus=int("9" * 400), peak_tflops=989)
+
+
+@pytest.mark.parametrize("form", [AttentionForm.naive, AttentionForm.absorbed])
+def test_attention_form_on_a_gqa_model_is_noted_and_changes_nothing(form):
+    # Qwen3-32B decoding at 4k: 64 layers × 2·64 heads·128 × 4,097 attended, for scores and for values,
+    # whichever MLA form is asked for.
+    r = count_flops(load_preset("qwen3-32b"), Phase.decode, [4096], form)
+    assert r.attention == 2 * 64 * 2 * 64 * 128 * 4097
+    assert any(n.startswith(f"--attention {form.value}: naive and absorbed are MLA's two forms") for n in r.notes)
+    assert not any("--attention" in n for n in count_flops(load_preset("qwen3-32b"), Phase.decode, [4096]).notes)

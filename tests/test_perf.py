@@ -449,3 +449,27 @@ def test_api_perf_takes_the_engine_like_plan():
         r = m.perf("h200", tp=2, batch=held + 1, context="32k", engine="generic", mem_fraction=fraction)
         assert (r.max_batch, r.fits) == (held, False)
     assert m.perf("h200", tp=2, context="32k", engine="sglang").engine == "sglang"
+
+
+def test_a_batch_that_cannot_be_held_in_memory_is_noted():
+    # Gemma 3 27B at 128k: 52 × 1,024 × 8,192 + 10 × 131,072 × 8,192 = 11,173,625,856 bytes per sequence;
+    # 8 of them (83.25 GiB) exceed an H100's whole 79.65 GiB before any weight is loaded. One fits.
+    spec, h100 = load_preset("gemma-3-27b"), get_gpu("h100")
+    assert 8 * 11_173_625_856 > h100.memory_bytes
+    eight = perf(spec, h100, Layout(), batch=8, context=131072)
+    assert any(n.startswith("batch 8 × 131,072 tokens does not fit in memory") for n in eight.notes)
+    one = perf(spec, h100, Layout(), batch=1, context=131072)
+    assert not any("does not fit" in n for n in one.notes)
+
+
+def test_expert_weights_on_gpt_oss_leave_its_expert_biases_unquantized(run):
+    # gpt-oss's experts carry 1-D biases; --expert-weights nvfp4 quantizes the expert matmuls only (it used
+    # to try to quantize the biases and crash). NVFP4's 4 bits + an fp8 scale per 16 values (4.5 bits) store
+    # more than the released MXFP4's 4 bits + a scale per 32 (4.25), far less than bf16's 16.
+    from k2calc.perf import weights_per_gpu
+
+    result = run("perf", "-p", "gpt-oss-120b", "--gpu", "b200", "--tp", "8", "--expert-weights", "nvfp4", "--batch", "8")
+    assert result.exit_code == 0, result.stderr
+    as_mxfp4, as_nvfp4 = weights_per_gpu(load_preset("gpt-oss-120b"), get_gpu("b200"), Layout(tp=8),
+                                         expert_weights="nvfp4")
+    assert as_mxfp4 < as_nvfp4 < as_mxfp4 * 4.5 / 4.25 * 1.01

@@ -385,3 +385,29 @@ def test_activation_estimate_by_hand(v3):
     assert d["logits"] == 129280 * (4 + 4)  # fp32 logits + probabilities for the one sequence sampled
     assert r.per_gpu.activations == d["hidden_states"] + max(d["attention"], d["dense_mlp"], d["moe_dispatch"]) \
         + d["logits"]
+
+
+def test_a_float32_checkpoint_is_served_in_16_bit_as_engines_load_it():
+    # OLMo-2-1124-7B is released in float32 (torch_dtype "float32"): the checkpoint holds 4 bytes per
+    # parameter, but vLLM's and SGLang's --dtype auto load a float32 model as 16-bit, 2 bytes each.
+    import json
+    from pathlib import Path
+
+    from k2calc.checkpoint import checkpoint_report
+
+    golden = json.loads((Path(__file__).parent / "golden" / "olmo-2-7b.json").read_text())
+    params = sum(golden["tensors"].values())  # transformers' meta-device count, tensor by tensor
+    spec = load_preset("olmo-2-7b")
+    assert checkpoint_report(spec).total_bytes == 4 * params
+    r = plan(spec, get_gpu("h100"), Layout(), Workload(context=4096, batch=1))
+    assert r.per_gpu.weights == 2 * params
+
+
+def test_kv_sharding_is_described_in_the_models_attention_terms():
+    # Qwen3-4B has 8 KV heads: at TP8 each GPU holds 1 of them, 36 layers × 128 × K and V × 2 bytes per token.
+    r = plan(load_preset("qwen3-4b"), get_gpu("h100"), Layout(tp=8), Workload(context=4096, batch=1))
+    assert r.kv_bytes_per_token_layer == 128 * 2 * 2
+    assert r.kv_sharding.startswith("KV heads split over attention-TP ranks") and "MLA" not in r.kv_sharding
+    k2 = plan(load_preset("kimi-k2"), get_gpu("h200"), Layout(tp=8), Workload(context=4096, batch=1))
+    assert k2.kv_bytes_per_token_layer == 576 * 2  # the whole latent on every rank
+    assert k2.kv_sharding.startswith("the MLA latent is replicated")

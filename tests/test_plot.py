@@ -66,6 +66,17 @@ def test_kv_plot_is_the_kv_report_in_gib(mpl):
     assert "GiB" in ax.get_ylabel()
 
 
+def test_kv_plot_legend_splits_a_windowed_cache_into_growing_and_fixed_bytes(mpl):
+    """Gemma 3 27B beyond its 1,024-token window: 10 global layers × 8,192 bytes grow with each token; 52
+    sliding layers × 1,024 tokens × 8,192 bytes stay fixed per request. Whole bytes print whole."""
+    from k2calc.kv import kv_cache
+    from k2calc.plot import kv_figure
+
+    ax = kv_figure([kv_cache(load("gemma-3-27b"), [4096, 131072])]).axes[0]
+    assert ax.lines[0].get_label() == (f"gemma-3-27b (GQA 16×128, {10 * 8192:,} bytes/token + "
+                                       f"{52 * 1024 * 8192:,} per request)")
+
+
 def test_flops_plot_is_the_flops_report(mpl):
     from k2calc.flops import Phase, count_flops
     from k2calc.plot import flops_figure

@@ -84,3 +84,12 @@ def test_readme_has_examples_of_params_and_compare():
     commands = [c for c, _ in _examples()]
     assert "k2calc params --preset kimi-k2" in commands
     assert any(c.startswith("k2calc compare kimi-k2 deepseek-v3") for c in commands)
+
+
+def test_the_feature_table_has_a_row_for_every_command():
+    from k2calc.cli import app
+
+    table = README.split("## Features")[1].split("\n\n")[1]
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    rows = {line.split("`")[1].split()[1] for line in table.splitlines() if line.startswith("| `k2calc ")}
+    assert commands <= rows

@@ -2,8 +2,9 @@
 
 An adapter (one module per family: deepseek.py, llama.py, qwen3.py, ...) turns that family's config into
 an `Architecture`: per layer its attention, its MLP and its norms; at the model level the vocabulary,
-hidden width, embeddings, MTP layers and an optional vision tower. Every width is an `Expr`, an integer
-that carries its formula over the config's own field names, so `--explain` can print
+hidden width, embeddings and MTP layers (a vision tower is k2calc/vision.py's, built from the spec).
+Every width is an `Expr`, an integer that carries its formula over the config's own field names, so
+`--explain` can print
 `num_key_value_heads·head_dim` with numbers substituted. The tensor list (tensors.py), KV cache, FLOPs
 and plans read this description only, never a family's config fields.
 """
@@ -304,7 +305,8 @@ class Layer:
 class Architecture:
     """A whole model. `layers` are the decoder layers in order; `mtp` the multi-token-prediction modules
     (DeepSeek style: embedding and head copies, enorm/hnorm, eh_proj, then a full decoder layer) that
-    checkpoints store after them; `vision` the vision tower's tensors, filled by a vision adapter."""
+    checkpoints store after them. A vision tower is not part of it: k2calc/vision.py builds one from the
+    spec's vision_config, counted apart from the language model."""
 
     model_type: str
     vocab_size: Expr
@@ -314,9 +316,6 @@ class Architecture:
     final_norm: bool = True
     mtp: tuple[Layer, ...] = ()
     max_position_embeddings: int | None = None
-    # The vision tower + projector as checkpoint tensors, counted apart from the language model (the
-    # "vision" key); a vision adapter fills it (e.g. from Kimi-K2.5's or Pixtral's vision_config).
-    vision: tuple[Tensor, ...] = ()
     hc_mult: Expr | None = None  # DeepSeek-V4's mHC: the residual stream is hc_mult copies wide
     # A family whose checkpoint names are not Hugging Face's Llama/DeepSeek ones builds its own tensor list
     # from this description (DeepSeek-V4's reference names, Kimi-K3's); None: tensors.py's builder.

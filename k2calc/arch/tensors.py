@@ -268,7 +268,7 @@ class _Builder:
 
 
 def build_tensors(model) -> list[Tensor]:
-    """Every weight tensor of the checkpoint, main model first, then the MTP modules (vision apart, in
-    `Architecture.vision`). Takes an Architecture or a family config."""
+    """Every weight tensor of the checkpoint, main model first, then the MTP modules (a vision tower apart:
+    k2calc/vision.py). Takes an Architecture or a family config."""
     arch = describe(model)
     return arch.builder(arch) if arch.builder else _Builder(arch).model()

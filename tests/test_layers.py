@@ -1,0 +1,33 @@
+"""The library's layers: analyses never reach up into presentation (views, render, plot, cli), and no
+module imports another's private names."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "k2calc"
+PRESENTATION = {"views", "render", "plot", "cli"}
+ANALYSES = sorted(p for p in PACKAGE.rglob("*.py")
+                  if p.stem not in PRESENTATION | {"__init__", "__main__", "api"})
+
+
+def imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) for every `from .x import a, b` in the file, top level or inside functions."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append(((node.module or "").split(".")[-1], [a.name for a in node.names]))
+    return found
+
+
+@pytest.mark.parametrize("path", ANALYSES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_analysis_modules_do_not_import_presentation(path):
+    assert not [m for m, _ in imports(path) if m in PRESENTATION]
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_another_modules_private_names(path):
+    assert not [(m, n) for m, names in imports(path) for n in names if n.startswith("_") and n != "__version__"]
