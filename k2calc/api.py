@@ -20,14 +20,14 @@ from .config import ModelSpec, load as _load
 from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 
 if TYPE_CHECKING:  # the analysis modules load on first use, keeping `import k2calc` light
-    from .checkpoint import CheckpointReport
-    from .comparison import CompareReport
+    from .analysis.checkpoint import CheckpointReport
+    from .analysis.comparison import CompareReport
     from .explain import Formula
-    from .flops import FlopsReport, TrainingFlops
-    from .kv import KVReport
-    from .params import ParamReport
-    from .perf import PerfReport
-    from .plan import PlanReport, SearchReport
+    from .analysis.flops import FlopsReport, TrainingFlops
+    from .analysis.kv import KVReport
+    from .analysis.params import ParamReport
+    from .analysis.perf import PerfReport
+    from .analysis.plan import PlanReport, SearchReport
     from .arch.tensors import Tensor
 
 
@@ -80,7 +80,7 @@ class Model:
 
     def params(self) -> ParamReport:
         """Total, active and MTP parameters with their breakdowns."""
-        from .params import count_params
+        from .analysis.params import count_params
 
         return count_params(self.spec)
 
@@ -94,7 +94,7 @@ class Model:
               attention: str | None = None, all_logits: bool = False, mtp: bool = False) -> FlopsReport:
         """Forward FLOPs per token at one or more contexts (`phase` decode or prefill; MLA `attention`
         naive or absorbed, default as serving engines run each phase)."""
-        from .flops import count_flops, parse_form, parse_phase
+        from .analysis.flops import count_flops, parse_form, parse_phase
 
         contexts = None if context is None else [_context(c) for c in (context if isinstance(context, list)
                                                                         else [context])]
@@ -106,7 +106,7 @@ class Model:
                  gpu: str | None = None, gpu_dtype: str = "bf16") -> TrainingFlops:
         """Training FLOPs per token (3 × forward, with and without MTP), for `train_tokens` in total, and
         MFU from a measured `tokens_per_s` over `gpus` (peak from `peak_tflops` or the catalog's `gpu`)."""
-        from .flops import training_report
+        from .analysis.flops import training_report
 
         return training_report(self.spec, _context(seq_len, "seq_len"), train_tokens, tokens_per_s=tokens_per_s,
                                gpus=gpus, peak_tflops=peak_tflops, gpu=gpu, gpu_dtype=gpu_dtype)
@@ -114,14 +114,14 @@ class Model:
     def kv(self, context: int | str | list[int | str] | None = None, *, batch: int = 1, kv_dtype: str = "bf16",
            gqa: int | None = None, page_size: int | None = None, mtp: bool = False) -> KVReport:
         """KV-cache bytes per token, per sequence of `context` tokens and per `batch` of them."""
-        from .kv import kv_cache
+        from .analysis.kv import kv_cache
 
         contexts = None if context is None else [_context(c) for c in (context if isinstance(context, list) else [context])]
         return kv_cache(self.spec, contexts, kv_dtype=kv_dtype, batch=batch, gqa=gqa, page_size=page_size, mtp=mtp)
 
     def checkpoint(self, weights: str | None = None) -> CheckpointReport:
         """Checkpoint bytes in the config's weight format, or in `weights` (checkpoint.FORMATS)."""
-        from .checkpoint import checkpoint_report
+        from .analysis.checkpoint import checkpoint_report
 
         return checkpoint_report(self.spec, weights)
 
@@ -135,7 +135,7 @@ class Model:
         """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits; with
         `engine` (vllm, sglang, trtllm), as that engine accounts it, `mem_fraction` being its fraction flag.
         `gpus` alone means tensor parallelism over all of them (`plan("h200", gpus=8)` is TP8)."""
-        from . import plan as planlib
+        from .analysis import plan as planlib
         from .hardware import get_gpu
 
         layout = planlib.default_layout(gpus, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp,
@@ -154,7 +154,7 @@ class Model:
                mtp: bool = False, redundant_experts: int = 0, mem_fraction: float = DEFAULT_MEM_FRACTION,
                gpu_file: list[str] | None = None, dtype: str = "auto") -> SearchReport:
         """The smallest deployments that fit, over the GPU catalog (or the named `gpus`)."""
-        from . import plan as planlib
+        from .analysis import plan as planlib
         from .hardware import get_gpu, list_gpus
 
         # an empty list is an error (no GPU types to search), not the whole catalog
@@ -177,9 +177,9 @@ class Model:
         """Serving speed (an estimate, `k2calc perf`): step time, TPOT/TTFT, tokens/s; `knobs` override the
         defaults by name (compute_efficiency=0.6, layer_latency_us=100, ...); with `engine`, the batch that
         engine's memory accounting holds (`max_batch`, `fits`)."""
-        from . import perf as perflib
+        from .analysis import perf as perflib
         from .hardware import get_gpu
-        from .plan import Layout, engine_options
+        from .analysis.plan import Layout, engine_options
 
         layout = Layout(tp=tp, dp=dp_attention, pp=pp, ep=ep, redundant_experts=redundant_experts)
         return perflib.perf(
@@ -207,7 +207,7 @@ def load(ref: str, set: dict[str, Any] | list[str] | None = None) -> Model:  # n
 def compare(*refs: str | Model, contexts: list[int | str] | None = None, kv_dtype: str = "bf16",
             gpu: str | None = None, gpus: int | None = None) -> CompareReport:
     """Two or more models side by side (what `k2calc compare` prints)."""
-    from .comparison import compare as _compare
+    from .analysis.comparison import compare as _compare
 
     specs = [r.spec if isinstance(r, Model) else load(r).spec for r in refs]
     return _compare(specs, [_context(c) for c in contexts] if contexts else None, kv_dtype=kv_dtype, gpu=gpu,

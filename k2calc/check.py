@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from .errors import InputError, suggest
 from .inputs import MAX_INDEX_BYTES, clip, echo, parse_json, read_text, show_path, user_path
-from .plan import Layout
+from .analysis.plan import Layout
 
 SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
 Context = StrictInt | StrictStr  # 131072 or "128k"
@@ -62,7 +62,7 @@ class Require(_Strict):
     min_kv_tokens: StrictInt | None = None
     min_batch_at_context: StrictInt | None = None
     min_requests_at_avg_context: StrictInt | None = None
-    # Serving requirements: estimates from k2calc/perf.py (see _serving).
+    # Serving requirements: estimates from k2calc/analysis/perf.py (see _serving).
     max_tpot_ms: StrictFloat | StrictInt | None = None
     max_ttft_ms: StrictFloat | StrictInt | None = None
     min_tokens_per_s_per_gpu: StrictFloat | StrictInt | None = None
@@ -239,7 +239,7 @@ def _model(path: Path, ref: str):
 
 def _plan(path: Path, dep: Deployment, spec, gpu_files: list[str] | None):
     from .hardware import get_gpu
-    from .plan import engine_options, layout_from_options, parse_avg_context, plan
+    from .analysis.plan import engine_options, layout_from_options, parse_avg_context, plan
 
     w = dep.workload
     try:
@@ -261,8 +261,8 @@ def _serving(path: Path, dep: Deployment, spec, r, gpu_files: list[str] | None) 
     """The serving figures the deployment's requirements ask for, from `perf.perf` (see the module docstring):
     {requirement key: actual}."""
     from .hardware import get_gpu
-    from .perf import perf
-    from .plan import default_layout
+    from .analysis.perf import perf
+    from .analysis.plan import default_layout
     from .sizes import parse_context
 
     req, w = dep.require, dep.workload

@@ -162,7 +162,7 @@ def params(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = No
     \b
     Example:  k2calc params --preset kimi-k2 --format json
     """
-    from .params import count_params
+    from .analysis.params import count_params
     from .views import params_tables
 
     spec = resolve_model(preset, config, set_)
@@ -218,7 +218,7 @@ def flops(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = Non
     \b
     Example:  k2calc flops --preset kimi-k2 --context 4k,32k,128k
     """
-    from .flops import Phase, count_flops, parse_form, parse_phase, training_report
+    from .analysis.flops import Phase, count_flops, parse_form, parse_phase, training_report
     from .sizes import parse_context, parse_contexts, parse_count
     from .views import flops_tables
 
@@ -268,7 +268,7 @@ def kv(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
     \b
     Example:  k2calc kv --preset deepseek-v3 --context 128k --batch 32
     """
-    from .kv import kv_cache
+    from .analysis.kv import kv_cache
     from .sizes import parse_contexts
     from .views import kv_tables
 
@@ -301,7 +301,7 @@ def checkpoint(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt 
     \b
     Example:  k2calc checkpoint --preset kimi-k2
     """
-    from .checkpoint import checkpoint_report
+    from .analysis.checkpoint import checkpoint_report
     from .views import checkpoint_tables
 
     spec = resolve_model(preset, config, set_, quant_config)
@@ -322,7 +322,7 @@ def verify(path: Annotated[Path, typer.Argument(help="Checkpoint folder or its m
     \b
     Example:  k2calc verify ./Kimi-K2-Instruct
     """
-    from .checkpoint import checkpoint_folder, verify as verify_checkpoint
+    from .analysis.checkpoint import checkpoint_folder, verify as verify_checkpoint
     from .config import load_path
     from .views import verify_tables
 
@@ -404,7 +404,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     \b
     Example:  k2calc plan --preset kimi-k2 --gpu h200 --gpus 16 --tp 8 --dp-attention 2 --ep 16 --context 128k --batch 32 --weights fp8 --kv-dtype fp8-flashmla
     """
-    from . import plan as planlib
+    from .analysis import plan as planlib
     from .hardware import get_gpu, list_gpus
     from .views import plan_tables, search_tables
 
@@ -430,7 +430,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
             raise InputError(f"--gpu {gpu!r}: no GPU type given (leave --gpu out to search every type)")
         types = [get_gpu(n, gpu_file) for n in names] if names else list_gpus(gpu_file)
         if pd:
-            from .perf import pd_search
+            from .analysis.perf import pd_search
             from .sizes import parse_context
             from .views import pd_tables
 
@@ -448,7 +448,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         for opt, v in (("--request-rate", request_rate), ("--input", input_), ("--output", output)):
             if v is not None:
                 raise InputError(f"{opt} goes with --pd")
-        from .perf import SpeedTargets
+        from .analysis.perf import SpeedTargets
 
         targets = SpeedTargets(min_tokens_per_s=min_tokens_per_s, max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms)
         report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
@@ -524,9 +524,9 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     \b
     Example:  k2calc perf --preset deepseek-v3 --gpu h100 --gpus 72 --dp-attention 72 --ep 72 --redundant-experts 32 --batch 18432 --context 2000
     """
-    from . import perf as perflib
+    from .analysis import perf as perflib
     from .hardware import get_gpu
-    from .plan import default_layout, engine_options
+    from .analysis.plan import default_layout, engine_options
     from .sizes import parse_context
     from .views import perf_tables
 
@@ -617,7 +617,7 @@ def compare(
     \b
     Example:  k2calc compare kimi-k2 deepseek-v3 --gpu h200 --gpus 8
     """
-    from .comparison import compare as compare_models
+    from .analysis.comparison import compare as compare_models
     from .config import load
     from .sizes import parse_context, parse_contexts
     from .views import compare_tables

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -24,6 +24,9 @@ from .errors import InputError, suggest
 from .quantization import QuantizationConfig, validate_quantization
 from .inputs import (MAX_CONFIG_BYTES, Malformed, clip, echo, parse_json, parse_yaml, path_kind, printable, read_text,
                      show_path, user_path)
+
+if TYPE_CHECKING:
+    from .arch.tensors import Tensor
 
 # The family schemas live in arch/ (one adapter per family); DeepSeek's is the historical ModelConfig.
 ModelConfig = DeepseekConfig
@@ -39,7 +42,7 @@ class ModelSpec:
     description: str = ""
     notes: list[str] = field(default_factory=list)  # said to the user on stderr, never silently dropped
     checkpoint_prefix: str = ""  # "language_model." for multimodal checkpoints
-    # A multimodal config as read (outer fields, text_config, vision_config): k2calc/vision.py builds the tower.
+    # A multimodal config as read (outer fields, text_config, vision_config): k2calc/arch/vision.py builds the tower.
     multimodal_config: dict[str, Any] | None = None
     quant_config_path: str | None = None  # the hf_quant_config.json the weight format was read from
 
@@ -55,6 +58,16 @@ class ModelSpec:
     def arch(self) -> Architecture:
         """The normalized architecture every analysis reads."""
         return self.config.describe()
+
+    @cached_property
+    def vision(self) -> tuple[list[Tensor], str | None, list[str]]:
+        """The vision tower and projector tensors, the tower's name, and notes (arch/vision.py):
+        ([], None, []) for a text-only model; ([], None, [note]) when the tower has no builder."""
+        if self.multimodal_config is None:
+            return [], None, []
+        from .arch.vision import vision_from_config
+
+        return vision_from_config(self.multimodal_config, self.source)
 
 
 # ---------------------------------------------------------------------------------------------------

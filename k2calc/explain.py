@@ -120,7 +120,7 @@ def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
     ones from the MLA coefficients of the point's form. Values are per token, as in `by_component`."""
     from dataclasses import replace
 
-    from .flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, FlopsModel, Phase, flops_component, attended, coefficients
+    from .analysis.flops import ATTENTION_KEYS, LINEAR_KEYS, AttentionForm, FlopsModel, Phase, flops_component, attended, coefficients
     from .arch.tensors import Use
 
     cfg = describe(cfg)
@@ -172,7 +172,7 @@ def explain_flops(cfg, point, mtp: bool = False) -> list[Formula]:
 
 def _shared_kv_sequence(layers, report):
     """DeepSeek-V4's bytes per sequence as a sum over its layer kinds (the terms kv.layer_sequence_bytes adds)."""
-    from .kv import shared_kv_entry_bytes, shared_kv_index_bytes, shared_kv_state_bytes
+    from .analysis.kv import shared_kv_entry_bytes, shared_kv_index_bytes, shared_kv_state_bytes
     from .arch.tensors import Expr
 
     groups: dict = {}
@@ -193,8 +193,8 @@ def _shared_kv_sequence(layers, report):
 
 
 def explain_kv(cfg, report) -> list[Formula]:
-    """A KV report's sizes as formulas, from the very expressions `k2calc.kv` computes them with."""
-    from .kv import indexer_bytes, mha_values, mla_bytes, value_bytes
+    """A KV report's sizes as formulas, from the very expressions `k2calc.analysis.kv` computes them with."""
+    from .analysis.kv import indexer_bytes, mha_values, mla_bytes, value_bytes
     from .arch.tensors import Expr, const
 
     def formula(name: str, expr: Expr, unit: str = "") -> Formula:

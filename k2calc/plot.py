@@ -52,19 +52,19 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
     if kind not in KINDS:
         raise InputError(f"unknown plot kind {kind!r}: use one of {', '.join(KINDS)}{suggest(kind, KINDS)}")
     if kind == "kv":
-        from .kv import kv_cache
+        from .analysis.kv import kv_cache
 
         contexts = PLOT_SWEEP if context is None else parse_contexts(context)  # "" is an error
         return [kv_cache(s, contexts, kv_dtype=kv_dtype, batch=batch) for s in specs]
     if kind == "flops":
-        from .flops import count_flops, parse_form, parse_phase
+        from .analysis.flops import count_flops, parse_form, parse_phase
 
         contexts = PLOT_SWEEP if context is None else parse_contexts(context)  # "" is an error
         return [count_flops(s, parse_phase(phase), contexts, parse_form(attention)) for s in specs]
     if kind == "perf":
-        from . import perf as perflib
+        from .analysis import perf as perflib
         from .hardware import get_gpu
-        from .plan import default_layout
+        from .analysis.plan import default_layout
         from .sizes import parse_context
 
         if not gpu:
@@ -85,7 +85,7 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
                 raise InputError(f"{s.name}: {e}") from None
         return reports
     if kind == "memory":
-        from . import plan as planlib
+        from .analysis import plan as planlib
         from .hardware import get_gpu
 
         if not gpu:
@@ -105,7 +105,7 @@ def reports_for(kind: str, specs: list, *, context: str | None = None, kv_dtype:
             except InputError as e:
                 raise InputError(f"{s.name}: {e}") from None
         return reports
-    from .params import count_params
+    from .analysis.params import count_params
 
     return [count_params(s) for s in specs]
 

@@ -37,31 +37,31 @@ def _with_explain(model: type[BaseModel]) -> type[BaseModel]:
 def output_type(command: str) -> Any:
     """The type whose JSON `k2calc COMMAND --format json` writes."""
     if command == "params":
-        from .params import ParamReport
+        from .analysis.params import ParamReport
 
         return _with_explain(ParamReport)
     if command == "flops":
-        from .flops import FlopsReport
+        from .analysis.flops import FlopsReport
 
         return _with_explain(FlopsReport)
     if command == "kv":
-        from .kv import KVReport
+        from .analysis.kv import KVReport
 
         return _with_explain(KVReport)
     if command == "checkpoint":
-        from .checkpoint import CheckpointReport
+        from .analysis.checkpoint import CheckpointReport
 
         return CheckpointReport
     if command == "verify":
-        from .checkpoint import VerifyReport
+        from .analysis.checkpoint import VerifyReport
 
         return VerifyReport
     if command == "plan":  # one deployment, or with --search the smallest that fit
-        from .plan import PlanReport, SearchReport
+        from .analysis.plan import PlanReport, SearchReport
 
         return Union[PlanReport, SearchReport]
     if command == "perf":
-        from .perf import PerfReport
+        from .analysis.perf import PerfReport
 
         return PerfReport
     if command == "check":
@@ -69,7 +69,7 @@ def output_type(command: str) -> Any:
 
         return CheckReport
     if command == "compare":
-        from .comparison import CompareReport
+        from .analysis.comparison import CompareReport
 
         return CompareReport
     if command == "presets":

@@ -268,7 +268,7 @@ def build(d: Path) -> list[Case]:  # noqa: PLR0915 - one list of cases reads bes
              "num_nextn_predict_layers": 0}
     small_cfg = cfg("small.json", json.dumps(small))
     from k2calc.config import load as _load  # the expected tensors of the tiny model, from this checkout
-    from k2calc.checkpoint import DTYPE_BYTES, checkpoint_tensors, weight_format
+    from k2calc.analysis.checkpoint import DTYPE_BYTES, checkpoint_tensors, weight_format
 
     spec = _load(small_cfg)
     stored, _ = checkpoint_tensors(spec, weight_format(spec.config))

@@ -1,6 +1,6 @@
 """k2calc perf against published deployments: one row per figure of tests/data/serving.yaml.
 
-Every row runs under the same defaults (k2calc.perf.PerfKnobs); nothing here is tuned per row.
+Every row runs under the same defaults (k2calc.analysis.perf.PerfKnobs); nothing here is tuned per row.
 Prints a Markdown table (row, published, k2calc, ratio = k2calc / published) for the README.
 
     python scripts/validate_serving.py
@@ -25,7 +25,7 @@ def batch_for(row: dict, spec, gpu, layout) -> int:
     """The row's batch; "max": the largest batch `k2calc plan` fits at input + output tokens."""
     if row["batch"] != "max":
         return int(row["batch"])
-    from k2calc.perf import max_batch
+    from k2calc.analysis.perf import max_batch
 
     return max_batch(spec, gpu, layout, row["input"] + row["output"], weights=row.get("weights"),
                      expert_weights=row.get("expert_weights"), kv_dtype=row.get("kv_dtype", "bf16"))
@@ -35,8 +35,8 @@ def k2calc_figure(row: dict) -> tuple[float, int]:
     """k2calc's value of the row's metric, and the batch it used."""
     from k2calc.config import load_preset
     from k2calc.hardware import get_gpu
-    from k2calc.perf import perf
-    from k2calc.plan import Layout
+    from k2calc.analysis.perf import perf
+    from k2calc.analysis.plan import Layout
 
     spec = load_preset(row["model"])
     gpu = get_gpu(row["gpu"])

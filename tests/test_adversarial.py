@@ -306,7 +306,7 @@ def test_a_priced_catalog_gives_strict_json(tmp_path, run):
 
 
 def test_divisors_are_found_in_square_root_steps():
-    from k2calc.plan import _divisors
+    from k2calc.analysis.plan import _divisors
 
     assert _divisors(36) == [1, 2, 3, 4, 6, 9, 12, 18, 36]
     assert _divisors(2**40) == [2**k for k in range(41)]  # a linear scan would take hours
@@ -346,7 +346,7 @@ def test_a_sound_single_file_checkpoint_still_verifies(tmp_path):
 
 
 def verify_folder(folder: Path):
-    from k2calc.checkpoint import verify
+    from k2calc.analysis.checkpoint import verify
 
     return verify(folder, load_path(folder))
 
@@ -397,7 +397,7 @@ def test_a_hostile_index_total_size_is_one_line(tmp_path, run, total):
 
 def test_verify_with_2_30_experts_streams_the_names(tmp_path):
     folder = write_checkpoint(tmp_path / "ok", expected_tensors())
-    from k2calc.checkpoint import MAX_LISTED, verify
+    from k2calc.analysis.checkpoint import MAX_LISTED, verify
 
     spec = load_path(folder, ["n_routed_experts=1073741824"])
     r = verify(folder, spec)

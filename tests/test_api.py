@@ -51,7 +51,7 @@ def test_bad_input_raises_input_error():
 
 
 def test_compare_through_the_api():
-    import k2calc.comparison  # noqa: F401 - a submodule must not shadow the API function
+    import k2calc.analysis.comparison  # noqa: F401 - a submodule must not shadow the API function
 
     r = k2calc.compare("kimi-k2", k2calc.load("deepseek-v3"))
     assert r.models == ["kimi-k2", "deepseek-v3"] and "n_routed_experts" in r.differing_fields

@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from k2calc.engines import EngineConfig
+from k2calc.analysis.engines import EngineConfig
 from k2calc.hardware import get_gpu
 from k2calc.config import load_preset
-from k2calc.plan import Layout, Workload, plan
+from k2calc.analysis.plan import Layout, Workload, plan
 
 PASSING = """\
 defaults: {engine: vllm}

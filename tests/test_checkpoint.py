@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
+from k2calc.analysis.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
 from k2calc.config import load_preset
-from k2calc.params import count_params
+from k2calc.analysis.params import count_params
 
 
 def _stored(preset: str, weights: str | None = None) -> dict[str, tuple]:

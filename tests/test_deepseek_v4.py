@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from k2calc.arch.description import AttentionKind
 from k2calc.arch.tensors import build_tensors
-from k2calc.checkpoint import checkpoint_report, verify
+from k2calc.analysis.checkpoint import checkpoint_report, verify
 from k2calc.config import load_path
 from k2calc.errors import InputError
-from k2calc.params import count_params
+from k2calc.analysis.params import count_params
 
 DATA = Path(__file__).parent / "data"
 PUBLISHED = json.loads((DATA / "v4-k3-published.json").read_text())
@@ -309,7 +309,7 @@ STATE_C128 = 128 * (2 * 512) * 4
 
 
 def test_growing_and_constant_parts_in_the_engines_fp8_layout(pro, flash):
-    from k2calc.kv import kv_cache
+    from k2calc.analysis.kv import kv_cache
 
     r = kv_cache(pro, [M], kv_dtype="fp8")
     assert r.growing_bytes_per_token == 30 * (ENTRY_FP8 + INDEX_FP8) / 4 + 31 * ENTRY_FP8 / 128  # 5,511.44
@@ -324,7 +324,7 @@ def test_growing_and_constant_parts_in_the_engines_fp8_layout(pro, flash):
 def test_vllm_blog_9_62_gib_against_83_9_gib_per_million_token_sequence(pro):
     # vLLM blog: "9.62 GiB vs 83.9 GiB, bf16" at 1M = 2^20 tokens, window excluded. V3.2-style stack by hand:
     # 61 layers x (576 MLA + 128 indexer values) x 2 bytes.
-    from k2calc.kv import kv_cache
+    from k2calc.analysis.kv import kv_cache
 
     v4 = kv_cache(pro, [M], kv_dtype="bf16").growing_bytes_per_token * M / GiB
     v32 = 61 * (576 + 128) * 2 * M / GiB
@@ -338,7 +338,7 @@ def test_vllm_blog_9_62_gib_against_83_9_gib_per_million_token_sequence(pro):
     ("deepseek-v4-pro fp8 indexer, fp32 state, swa 0.15", "pro", 0.15, 4),
 ])
 def test_sglang_bytes_per_full_token(key, model, ratio, state, pro, flash):
-    from k2calc.kv import sglang_bytes_per_full_token
+    from k2calc.analysis.kv import sglang_bytes_per_full_token
 
     arch = (pro if model == "pro" else flash).arch
     value = sglang_bytes_per_full_token(arch, ratio, state_bytes=state)
@@ -358,7 +358,7 @@ def test_kv_table_prints_both_parts(run):
 
 def test_plan_holds_each_request_whole_and_recommends_dp_attention(flash):
     from k2calc.hardware import get_gpu
-    from k2calc.plan import Layout, Workload, plan
+    from k2calc.analysis.plan import Layout, Workload, plan
 
     r = plan(flash, get_gpu("h200"), Layout(tp=4, ep=4), Workload(context=M, batch=3, kv_dtype="fp8"))
     per_seq = 21 * (M // 4) * (ENTRY_FP8 + INDEX_FP8) + 20 * (M // 128) * ENTRY_FP8 + 15_420_416
@@ -382,7 +382,7 @@ def v4_attention_by_hand(T, n4, n128, n0, heads=128, hd=512, window=128, topk=10
 
 
 def test_decode_attention_terms_at_1m_by_hand(pro):
-    from k2calc.flops import AttentionForm, FlopsModel, Phase
+    from k2calc.analysis.flops import AttentionForm, FlopsModel, Phase
 
     p = FlopsModel(pro.arch).point(Phase.decode, 2**20 - 1, AttentionForm.absorbed)  # the 2^20-th token
     expected = v4_attention_by_hand(2**20, 30, 31, 0)
@@ -392,7 +392,7 @@ def test_decode_attention_terms_at_1m_by_hand(pro):
 
 
 def test_grouped_output_projection_and_linear_flops_by_hand(flash):
-    from k2calc.flops import AttentionForm, FlopsModel, Phase
+    from k2calc.analysis.flops import AttentionForm, FlopsModel, Phase
 
     p = FlopsModel(flash.arch).point(Phase.decode, 0, AttentionForm.absorbed)
     # wo_a: 64·512/8 -> 1024 per group, 8 groups; wo_b: 8·1024 -> 4096; 43 layers, 2 FLOPs per multiply-add.
@@ -411,7 +411,7 @@ def test_pro_and_flash_against_v32_at_1m_are_26_and_12_percent_not_the_cards_27_
     # README, "DeepSeek-V4 against V3.2": a plain count (2 × active + attention) gives 26.2% and 12.1%;
     # the model cards say 27% and 10% without defining their count.
     from k2calc.config import load_preset
-    from k2calc.flops import AttentionForm, FlopsModel, Phase
+    from k2calc.analysis.flops import AttentionForm, FlopsModel, Phase
 
     v32 = FlopsModel(load_preset("deepseek-v3.2").arch).point(Phase.decode, 2**20 - 1, AttentionForm.absorbed).total
     ratios = [FlopsModel(s.arch).point(Phase.decode, 2**20 - 1, AttentionForm.absorbed).total / v32
@@ -420,7 +420,7 @@ def test_pro_and_flash_against_v32_at_1m_are_26_and_12_percent_not_the_cards_27_
 
 
 def test_prefill_sums_window_and_compressed_entries_over_the_prompt(flash):
-    from k2calc.flops import AttentionForm, FlopsModel, Phase
+    from k2calc.analysis.flops import AttentionForm, FlopsModel, Phase
 
     N = 5000
     m = FlopsModel(flash.arch)
@@ -437,7 +437,7 @@ def test_prefill_sums_window_and_compressed_entries_over_the_prompt(flash):
 
 def test_readme_kv_ratios_against_v32_on_each_basis(pro, flash):
     # README "Where the model cards' ratios are and are not reproduced": V3.2 by hand, 61 layers.
-    from k2calc.kv import kv_cache
+    from k2calc.analysis.kv import kv_cache
 
     readme = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text()
     bf16 = [kv_cache(s, [M], kv_dtype="bf16").growing_bytes_per_token / (61 * (576 + 128) * 2) for s in (pro, flash)]
@@ -457,9 +457,9 @@ def test_compare_prints_every_section_for_v4_and_its_predecessors(run):
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
 def test_engine_plans_fit_as_many_million_token_requests_as_the_pool_holds_whole(flash, engine):
-    from k2calc.engines import engine_config
+    from k2calc.analysis.engines import engine_config
     from k2calc.hardware import get_gpu
-    from k2calc.plan import Layout, Workload, plan
+    from k2calc.analysis.plan import Layout, Workload, plan
 
     r = plan(flash, get_gpu("h200"), Layout(tp=4, ep=4), Workload(context=M, batch=1, kv_dtype="fp8"),
              engine=engine_config(engine))
@@ -468,7 +468,7 @@ def test_engine_plans_fit_as_many_million_token_requests_as_the_pool_holds_whole
 
 
 def test_sglang_pool_line_from_the_logged_full_capacity(flash):
-    from k2calc.kv import sglang_pool_line
+    from k2calc.analysis.kv import sglang_pool_line
 
     pub = PUBLISHED["kv"]["sglang_pool_line"]  # V4-Flash TP4: full=1641472, swa=164096, c4=410368, c128=12824
     assert sglang_pool_line(flash.arch, pub["full"]) == {k: pub[k] for k in ("full", "swa", "c4", "c128")}
@@ -477,7 +477,7 @@ def test_sglang_pool_line_from_the_logged_full_capacity(flash):
 @pytest.mark.parametrize("kv_dtype", ["bf16", "fp8"])
 def test_explained_kv_sums_to_the_report(pro, kv_dtype):
     from k2calc.explain import explain_kv
-    from k2calc.kv import kv_cache
+    from k2calc.analysis.kv import kv_cache
 
     r = kv_cache(pro, [M], kv_dtype=kv_dtype)
     f = {x.name: x.value for x in explain_kv(pro.arch, r)}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from k2calc.config import load_preset
-from k2calc.engines import EngineConfig, Resolved, StageNeeds, account, vllm_tokens
+from k2calc.analysis.engines import EngineConfig, Resolved, StageNeeds, account, vllm_tokens
 from k2calc.hardware import get_gpu
-from k2calc.kv import cache_bytes_per_token_layer
-from k2calc.plan import Layout, Workload, plan
+from k2calc.analysis.kv import cache_bytes_per_token_layer
+from k2calc.analysis.plan import Layout, Workload, plan
 
 GIB = 2**30
 MIB = 2**20

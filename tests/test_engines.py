@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from k2calc.config import load_preset
-from k2calc.engines import (
+from k2calc.analysis.engines import (
     CUDA_CONTEXT_BYTES, CUDA_GRAPH_BYTES, NCCL_BYTES, EngineConfig, StageNeeds, account, concurrency, resolve,
     sglang_mem_fraction_static, sglang_tokens, vllm_tokens,
 )
 from k2calc.errors import InputError
 from k2calc.hardware import get_gpu
-from k2calc.plan import Layout, Workload, plan
+from k2calc.analysis.plan import Layout, Workload, plan
 
 GIB = 2**30
 MIB = 2**20

@@ -8,7 +8,7 @@ import pytest
 
 from k2calc.config import load_preset
 from k2calc.explain import explain_params
-from k2calc.params import count_params
+from k2calc.analysis.params import count_params
 
 
 def _python(numeric: str) -> str:
@@ -70,7 +70,7 @@ def _evaluate_exact(numeric: str):
 @pytest.mark.parametrize("phase,form", [("decode", "absorbed"), ("decode", "naive"), ("prefill", "naive")])
 def test_flops_formulas_compute_each_component(preset, mtp, phase, form):
     from k2calc.explain import explain_flops
-    from k2calc.flops import AttentionForm, Phase, count_flops
+    from k2calc.analysis.flops import AttentionForm, Phase, count_flops
 
     spec = load_preset(preset)
     report = count_flops(spec, Phase(phase), [32768], AttentionForm(form), mtp=mtp)
@@ -99,7 +99,7 @@ def test_kv_formulas_compute_the_report(run_json):
 
 def test_deepseek_v3_kv_formula_is_the_published_70272():
     from k2calc.explain import explain_kv
-    from k2calc.kv import kv_cache
+    from k2calc.analysis.kv import kv_cache
 
     spec = load_preset("deepseek-v3")
     f = {x.name: x for x in explain_kv(spec.config, kv_cache(spec, [4096]))}["bytes_per_token"]

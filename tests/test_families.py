@@ -19,11 +19,11 @@ from k2calc.arch.description import AttentionKind, QKNorm, WindowKind
 from k2calc.arch.tensors import build_tensors
 from k2calc.cli import app
 from k2calc.config import build_config, load_path, load_preset
-from k2calc.flops import AttentionForm, FlopsModel, Phase
+from k2calc.analysis.flops import AttentionForm, FlopsModel, Phase
 from k2calc.hardware import get_gpu
-from k2calc.kv import kv_cache
-from k2calc.params import BREAKDOWN_KEYS, count_params
-from k2calc.plan import Layout, Workload, plan
+from k2calc.analysis.kv import kv_cache
+from k2calc.analysis.params import BREAKDOWN_KEYS, count_params
+from k2calc.analysis.plan import Layout, Workload, plan
 
 from .conftest import generated_spec, live
 

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from k2calc.arch.description import QKNorm, WindowKind
-from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
+from k2calc.analysis.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
 from k2calc.cli import app
 from k2calc.config import load_preset
-from k2calc.flops import AttentionForm, FlopsModel, Phase
+from k2calc.analysis.flops import AttentionForm, FlopsModel, Phase
 from k2calc.hardware import get_gpu
-from k2calc.kv import kv_cache
-from k2calc.params import count_params
-from k2calc.plan import Layout, Workload, plan
+from k2calc.analysis.kv import kv_cache
+from k2calc.analysis.params import count_params
+from k2calc.analysis.plan import Layout, Workload, plan
 
 from .conftest import generated_spec, live
 

@@ -6,8 +6,8 @@ import pytest
 
 from k2calc.config import load_preset
 from k2calc.errors import InputError
-from k2calc.flops import ATTENTION_KEYS, AttentionForm, FlopsModel, Phase, count_flops, training_report
-from k2calc.params import count_params
+from k2calc.analysis.flops import ATTENTION_KEYS, AttentionForm, FlopsModel, Phase, count_flops, training_report
+from k2calc.analysis.params import count_params
 from k2calc.sizes import parse_context, parse_contexts, parse_count
 from k2calc.arch.tensors import build_tensors
 
@@ -217,7 +217,7 @@ def test_user_mistakes_are_one_line_and_exit_2(run, args):
 
 def test_training_runs_attention_in_the_prefill_form():
     from k2calc.config import load_preset as _load
-    from k2calc.flops import training_report as _train
+    from k2calc.analysis.flops import training_report as _train
 
     assert _train(_load("deepseek-v3"), 4096).attention_form == "naive"
     # V3.2 implements its sparse attention on MLA's MQA (absorbed) mode, in training as in serving.

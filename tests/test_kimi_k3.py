@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k2calc.arch.description import AttentionKind
-from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
+from k2calc.analysis.checkpoint import checkpoint_report, checkpoint_tensors, weight_format
 from k2calc.config import build_config, load_preset
 from k2calc.errors import InputError
-from k2calc.flops import AttentionForm, FlopsModel, Phase
-from k2calc.kv import kv_cache
-from k2calc.params import count_params
+from k2calc.analysis.flops import AttentionForm, FlopsModel, Phase
+from k2calc.analysis.kv import kv_cache
+from k2calc.analysis.params import count_params
 
 DATA = Path(__file__).parent / "data"
 PUBLISHED = json.loads((DATA / "v4-k3-published.json").read_text())
@@ -185,7 +185,7 @@ def test_random_k3_configs_count_and_cache_by_hand(raw, n):
 
 def test_plan_splits_kda_states_by_heads_and_replicates_the_mla_latent(k3):
     from k2calc.hardware import get_gpu
-    from k2calc.plan import Layout, Workload, plan
+    from k2calc.analysis.plan import Layout, Workload, plan
 
     r = plan(k3, get_gpu("h200"), Layout(tp=8, dp=2, ep=16), Workload(context=M, batch=2))
     state = 69 * (NH * DK * DK * 4 + 3 * (CONV - 1) * P * 2) // 8  # 96 heads over 8 GPUs

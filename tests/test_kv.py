@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from k2calc.config import load_preset
-from k2calc.kv import bytes_per_token_layer, kv_cache, latent_width
-from k2calc.params import count_params
+from k2calc.analysis.kv import bytes_per_token_layer, kv_cache, latent_width
+from k2calc.analysis.params import count_params
 from k2calc.arch.tensors import build_tensors
 
 GIB = 2**30
@@ -159,7 +159,7 @@ def test_context_beyond_max_position_embeddings_is_noted():
 
 
 def test_cache_bytes_per_token_layer_is_mla_plus_indexer_keys():
-    from k2calc.kv import cache_bytes_per_token_layer
+    from k2calc.analysis.kv import cache_bytes_per_token_layer
 
     v3 = load_preset("deepseek-v3").config
     v32 = load_preset("deepseek-v3.2").config
@@ -169,7 +169,7 @@ def test_cache_bytes_per_token_layer_is_mla_plus_indexer_keys():
     assert cache_bytes_per_token_layer(v32, "fp8-flashmla") == 512 + 4 * 4 + 64 * 2 + 128 + 4
     assert kv_cache(load_preset("deepseek-v3.2"), [1]).bytes_per_token_layer == 576 * 2 + 128 + 4
     from k2calc.hardware import get_gpu
-    from k2calc.plan import Layout, Workload, plan
+    from k2calc.analysis.plan import Layout, Workload, plan
 
     r = plan(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), Workload(context=4096))
     assert r.kv_bytes_per_token_layer == 576 * 2 + 128 + 4  # the plan caches what `k2calc kv` counts

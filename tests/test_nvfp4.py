@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from k2calc.checkpoint import checkpoint_report, checkpoint_tensors, spec_format
+from k2calc.analysis.checkpoint import checkpoint_report, checkpoint_tensors, spec_format
 from k2calc.config import load_path
 from k2calc.errors import InputError
 
@@ -143,7 +143,7 @@ def test_plan_sizes_nvfp4_weights_too(run_json):
 
 
 def test_forced_nvfp4_keeps_attention_heads_and_mtp_projections_in_bf16():
-    from k2calc.checkpoint import weight_format
+    from k2calc.analysis.checkpoint import weight_format
     from k2calc.config import load_preset
 
     spec = load_preset("deepseek-v3")

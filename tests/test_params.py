@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k2calc.config import ModelConfig, ModelSpec, load_preset
-from k2calc.params import BREAKDOWN_KEYS, count_params
+from k2calc.analysis.params import BREAKDOWN_KEYS, count_params
 from k2calc.arch.tensors import Kind, build_tensors
 
 

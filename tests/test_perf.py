@@ -10,8 +10,8 @@ import pytest
 
 from k2calc.config import load, load_preset
 from k2calc.hardware import get_gpu
-from k2calc.perf import PerfKnobs, max_batch, perf
-from k2calc.plan import Layout
+from k2calc.analysis.perf import PerfKnobs, max_batch, perf
+from k2calc.analysis.plan import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("validate_serving", ROOT / "scripts" / "validate_serving.py")
@@ -403,8 +403,8 @@ def test_gqa_families_run_every_mode(run_json, name, args):
 
 
 def test_engine_flags_a_batch_its_kv_cache_cannot_hold(run_json):
-    from k2calc.engines import EngineConfig
-    from k2calc.plan import Workload, plan
+    from k2calc.analysis.engines import EngineConfig
+    from k2calc.analysis.plan import Workload, plan
 
     # Kimi-K2-Thinking on 8 × H200 TP8 at 128k as vLLM accounts it (the README's example: 5 sequences)
     held = plan(load_preset("kimi-k2-thinking"), get_gpu("h200"), Layout(tp=8), Workload(context=131_072),
@@ -466,7 +466,7 @@ def test_expert_weights_on_gpt_oss_leave_its_expert_biases_unquantized(run):
     # gpt-oss's experts carry 1-D biases; --expert-weights nvfp4 quantizes the expert matmuls only (it used
     # to try to quantize the biases and crash). NVFP4's 4 bits + an fp8 scale per 16 values (4.5 bits) store
     # more than the released MXFP4's 4 bits + a scale per 32 (4.25), far less than bf16's 16.
-    from k2calc.perf import weights_per_gpu
+    from k2calc.analysis.perf import weights_per_gpu
 
     result = run("perf", "-p", "gpt-oss-120b", "--gpu", "b200", "--tp", "8", "--expert-weights", "nvfp4", "--batch", "8")
     assert result.exit_code == 0, result.stderr

@@ -8,7 +8,7 @@ import pytest
 from k2calc.config import load_preset
 from k2calc.errors import InputError
 from k2calc.hardware import GPU, get_gpu, list_gpus
-from k2calc.plan import Layout, Workload, _stage_layers, plan, search
+from k2calc.analysis.plan import Layout, Workload, _stage_layers, plan, search
 
 K128 = 131_072
 BIG = GPU(name="big", memory_bytes=2**50, hbm_bandwidth_tb_per_s=1, bf16_dense_tflops=1,
@@ -164,7 +164,7 @@ def test_cli_json_contract(run_json):
 
 
 def test_overrides_replace_the_estimates(v3):
-    from k2calc.plan import knobs
+    from k2calc.analysis.plan import knobs
 
     r = plan(v3, BIG, Layout(tp=8), Workload(context=1), knobs=knobs(0.5, activations_gib=2, overhead_gib=4))
     assert r.per_gpu.activations == 2 * 2**30 and r.per_gpu.overhead == 4 * 2**30
@@ -224,7 +224,7 @@ def test_cli_plan_rejects_huge_non_finite_and_empty_sizes(run, args):
 
 
 def test_library_rejects_batch_below_one_and_non_finite_knobs(v3):
-    from k2calc.plan import knobs
+    from k2calc.analysis.plan import knobs
 
     with pytest.raises(InputError, match="--batch 0: must be at least 1"):
         plan(v3, BIG, Layout(tp=8), Workload(context=1, batch=0))
@@ -285,7 +285,7 @@ def test_mtp_layer_type_comes_from_its_own_index(v3):
 
 
 def test_check_line_reports_the_quantities_it_tested(k2):
-    from k2calc.plan import knobs
+    from k2calc.analysis.plan import knobs
 
     gpu, lay = get_gpu("h200"), Layout(tp=8)
     w = Workload(context=4096, batch=1000)  # 1000 sequences' fp32 logits: 1000 × 163840 × 8 bytes ≈ 1.2 GiB
@@ -302,7 +302,7 @@ def test_check_line_reports_the_quantities_it_tested(k2):
 def test_check_line_never_prints_need_equal_to_budget(k2):
     import re
 
-    from k2calc.plan import knobs
+    from k2calc.analysis.plan import knobs
 
     gpu, lay, w = get_gpu("h200"), Layout(tp=8), Workload(context=4096)
     base = plan(k2, gpu, lay, w, weights="fp8", knobs=knobs(overhead_gib=0))
@@ -324,7 +324,7 @@ def test_check_line_never_prints_need_equal_to_budget(k2):
 
 
 def test_gib_apart_shows_two_decimals_or_as_many_as_tell_apart():
-    from k2calc.plan import _gib_apart
+    from k2calc.analysis.plan import _gib_apart
 
     assert _gib_apart(126 * GIB + GIB // 2, 100 * GIB) == ("126.50 GiB", "100.00 GiB")
     assert _gib_apart(126 * GIB, 126 * GIB) == ("126.00 GiB", "126.00 GiB")
@@ -393,7 +393,7 @@ def test_a_float32_checkpoint_is_served_in_16_bit_as_engines_load_it():
     import json
     from pathlib import Path
 
-    from k2calc.checkpoint import checkpoint_report
+    from k2calc.analysis.checkpoint import checkpoint_report
 
     golden = json.loads((Path(__file__).parent / "golden" / "olmo-2-7b.json").read_text())
     params = sum(golden["tensors"].values())  # transformers' meta-device count, tensor by tensor

@@ -52,7 +52,7 @@ def test_plot_writes_a_valid_file(mpl, run, tmp_path, kind, fmt):
 
 def test_kv_plot_is_the_kv_report_in_gib(mpl):
     """DeepSeek-V3, bf16: 61 layers × (512 + 64) values × 2 bytes per token, times the context."""
-    from k2calc.kv import kv_cache
+    from k2calc.analysis.kv import kv_cache
     from k2calc.plot import kv_figure
 
     contexts = [4096, 32768, 131072]
@@ -69,7 +69,7 @@ def test_kv_plot_is_the_kv_report_in_gib(mpl):
 def test_kv_plot_legend_splits_a_windowed_cache_into_growing_and_fixed_bytes(mpl):
     """Gemma 3 27B beyond its 1,024-token window: 10 global layers × 8,192 bytes grow with each token; 52
     sliding layers × 1,024 tokens × 8,192 bytes stay fixed per request. Whole bytes print whole."""
-    from k2calc.kv import kv_cache
+    from k2calc.analysis.kv import kv_cache
     from k2calc.plot import kv_figure
 
     ax = kv_figure([kv_cache(load("gemma-3-27b"), [4096, 131072])]).axes[0]
@@ -78,7 +78,7 @@ def test_kv_plot_legend_splits_a_windowed_cache_into_growing_and_fixed_bytes(mpl
 
 
 def test_flops_plot_is_the_flops_report(mpl):
-    from k2calc.flops import Phase, count_flops
+    from k2calc.analysis.flops import Phase, count_flops
     from k2calc.plot import flops_figure
 
     contexts = [4096, 131072]
@@ -93,7 +93,7 @@ def test_flops_plot_is_the_flops_report(mpl):
 
 
 def test_memory_plot_stacks_the_plan(mpl):
-    from k2calc import plan as planlib
+    from k2calc.analysis import plan as planlib
     from k2calc.hardware import get_gpu
     from k2calc.plot import memory_figure
 
@@ -115,7 +115,7 @@ def test_memory_plot_stacks_the_plan(mpl):
 
 
 def test_params_plot_shares_are_the_breakdown(mpl):
-    from k2calc.params import count_params
+    from k2calc.analysis.params import count_params
     from k2calc.plot import params_figure
 
     reports = [count_params(load(m)) for m in ("kimi-k2", "deepseek-v3")]

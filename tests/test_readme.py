@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from k2calc.config import load_preset
-from k2calc.flops import AttentionForm, Phase, count_flops
+from k2calc.analysis.flops import AttentionForm, Phase, count_flops
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

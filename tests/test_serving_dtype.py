@@ -9,8 +9,8 @@ import pytest
 
 from k2calc.config import load_preset
 from k2calc.hardware import get_gpu
-from k2calc.perf import perf
-from k2calc.plan import Layout
+from k2calc.analysis.perf import perf
+from k2calc.analysis.plan import Layout
 
 # OLMo-2-1124-13B (tests/data/olmo-2-1124-13b.config.json, torch_dtype float32): hidden 5120, 40 layers of 40
 # query = 40 KV heads of 128, intermediate 13824, vocab 100352, untied. Per layer q, k, v, o 4 × 5120²,

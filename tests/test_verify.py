@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from k2calc.checkpoint import verify
+from k2calc.analysis.checkpoint import verify
 from k2calc.config import load_path
 from k2calc.errors import InputError
 

@@ -9,8 +9,8 @@ import pytest
 
 from k2calc.config import load_path, load_preset
 from k2calc.errors import InputError
-from k2calc.params import count_params
-from k2calc.vision import vision_from_config, vision_tensors
+from k2calc.analysis.params import count_params
+from k2calc.arch.vision import vision_from_config
 
 from .conftest import DATA, live
 
@@ -42,7 +42,7 @@ def test_moonvit_count_by_hand_from_vision_config_fields():
 
 
 def test_moonvit_stores_335_tensors_under_the_checkpoint_names():
-    tensors, tower, _ = vision_tensors(load_preset("kimi-k2.5"))
+    tensors, tower, _ = load_preset("kimi-k2.5").vision
     names = [t.name for t in tensors]
     # patch embed 3, 27 blocks × 12 (6 modules with weight and bias), final norm 2, projector 6
     assert len(names) == len(set(names)) == 3 + 27 * 12 + 2 + 6

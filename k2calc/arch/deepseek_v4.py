@@ -40,7 +40,7 @@ class DeepseekV4Config(FamilyConfig):
 
     MODEL_TYPES = ("deepseek_v4",)
     ARCHITECTURES = ("DeepseekV4ForCausalLM",)
-    # What the release stores, beyond what quantization_config says (k2calc.checkpoint reads it).
+    # What the release stores, beyond what quantization_config says (k2calc.analysis.checkpoint reads it).
     RELEASE_FORMAT: ClassVar[str] = ("as released: fp8 (F8_E4M3, one F8_E8M0 `.scale` per 128×128 block), routed "
                                      "experts MXFP4 (e2m1 two per byte, one F8_E8M0 scale per 32), compressors, "
                                      "router, embedding and head bf16, mHC and sinks float32")

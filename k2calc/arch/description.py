@@ -2,7 +2,7 @@
 
 An adapter (one module per family: deepseek.py, llama.py, qwen3.py, ...) turns that family's config into
 an `Architecture`: per layer its attention, its MLP and its norms; at the model level the vocabulary,
-hidden width, embeddings and MTP layers (a vision tower is k2calc/vision.py's, built from the spec).
+hidden width, embeddings and MTP layers (a vision tower is k2calc/arch/vision.py's, built from the spec).
 Every width is an `Expr`, an integer that carries its formula over the config's own field names, so
 `--explain` can print
 `num_key_value_heads·head_dim` with numbers substituted. The tensor list (tensors.py), KV cache, FLOPs
@@ -305,7 +305,7 @@ class Layer:
 class Architecture:
     """A whole model. `layers` are the decoder layers in order; `mtp` the multi-token-prediction modules
     (DeepSeek style: embedding and head copies, enorm/hnorm, eh_proj, then a full decoder layer) that
-    checkpoints store after them. A vision tower is not part of it: k2calc/vision.py builds one from the
+    checkpoints store after them. A vision tower is not part of it: k2calc/arch/vision.py builds one from the
     spec's vision_config, counted apart from the language model."""
 
     model_type: str

@@ -32,7 +32,7 @@ class Kind(str, Enum):
     NORMS = "norms"
     MTP_PROJ = "mtp_proj"  # the MTP module's eh_proj, which joins embedding and hidden state
     HYPER_CONNECTIONS = "hyper_connections"  # DeepSeek-V4's mHC mixers of the widened residual stream
-    # A multimodal model's image encoder and the projector into the language model (k2calc/vision.py);
+    # A multimodal model's image encoder and the projector into the language model (k2calc/arch/vision.py);
     # counted apart from the language model.
     VISION_TOWER = "vision_tower"
     MM_PROJECTOR = "mm_projector"
@@ -269,6 +269,6 @@ class _Builder:
 
 def build_tensors(model) -> list[Tensor]:
     """Every weight tensor of the checkpoint, main model first, then the MTP modules (a vision tower apart:
-    k2calc/vision.py). Takes an Architecture or a family config."""
+    k2calc/arch/vision.py). Takes an Architecture or a family config."""
     arch = describe(model)
     return arch.builder(arch) if arch.builder else _Builder(arch).model()

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from .config import ModelSpec
-from .arch.tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
-from .vision import vision_tensors
+from ..config import ModelSpec
+from ..arch.tensors import LANGUAGE_KINDS, Kind, Tensor, build_tensors
 
 # Contract keys, always present; a family-specific kind (DeepSeek-V4's hyper_connections) appears where it exists.
 BREAKDOWN_KEYS = [k.value for k in LANGUAGE_KINDS if k is not Kind.HYPER_CONNECTIONS]
@@ -124,7 +123,7 @@ def count_params(spec: ModelSpec) -> ParamReport:
     active_breakdown = _by_kind(main, lambda t: t.active(k))
     buffers = sum(t.params for t in main if t.buffer)
     total = sum(t.params for t in main)
-    vt, tower, vision_notes = vision_tensors(spec)
+    vt, tower, vision_notes = spec.vision
     vision = None
     if tower is not None:
         vision = VisionParams(tower=tower, total=sum(t.params for t in vt), tensor_groups=group_tensors(vt),

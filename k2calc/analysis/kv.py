@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from .arch.description import Architecture, Attention, Expr, Indexer, const, describe
-from .errors import InputError
+from ..arch.description import Architecture, Attention, Expr, Indexer, const, describe
+from ..errors import InputError
 
 # Bytes per cached value for the plain dtypes (fp8 with one scale per tensor: the scale is negligible).
 KV_DTYPES = ("bf16", "fp16", "fp8", "fp8-flashmla")
@@ -389,13 +389,13 @@ class KVReport(KVPoint):
 def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16", batch: int = 1, gqa: int | None = None,
              page_size: int | None = None, mtp: bool = False) -> KVReport:
     """The `k2calc kv` report for sequences of each context length, `batch` of them."""
-    from .sizes import GIB, MAX_CONTEXT, MAX_INT
+    from ..sizes import GIB, MAX_CONTEXT, MAX_INT
 
     cfg = spec.arch
     kv_dtype = resolve_kv_dtype(kv_dtype, spec.config)
     notes = list(spec.notes)
     if not contexts:
-        from .sizes import context_window
+        from ..sizes import context_window
 
         contexts = [context_window([spec])]
         notes.append(f"context: max_position_embeddings = {cfg.max_position_embeddings:,} (--context to choose)")
@@ -497,7 +497,7 @@ def kv_cache(spec, contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
     mtp_params = mtp_weight_bytes = None
     if mtp:
         from .checkpoint import checkpoint_report
-        from .arch.tensors import build_tensors
+        from ..arch.tensors import build_tensors
 
         mtp_params = sum(t.params for t in build_tensors(cfg) if t.mtp)
         ck = checkpoint_report(spec)  # the draft weights as the model's own checkpoint stores them

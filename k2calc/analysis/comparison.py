@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .checkpoint import WeightFormat
-from .config import ModelSpec
-from .errors import InputError
+from ..config import ModelSpec
+from ..errors import InputError
 from .plan import Layout
-from .sizes import format_context
+from ..sizes import format_context
 
 MAX_MODELS = 16  # models side by side: a column each, and every analysis run for each
 
@@ -139,7 +139,7 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
 
     if len(specs) > MAX_MODELS:
         raise InputError(f"compare: {len(specs):,} models; at most {MAX_MODELS} side by side (each runs every analysis)")
-    from .sizes import DEFAULT_SWEEP, context_window
+    from ..sizes import DEFAULT_SWEEP, context_window
 
     # the one default rule; in a comparison the KV and plan rows follow the longest --context given
     kv_context = kv_context or (max(contexts) if contexts else context_window(specs))
@@ -201,8 +201,8 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
 
 def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[PlanRow], str, list]:
     """For each model, the best layout on exactly `gpus` GPUs of type `gpu` (whole nodes), batch 1."""
-    from .errors import InputError
-    from .hardware import get_gpu
+    from ..errors import InputError
+    from ..hardware import get_gpu
     from .plan import MAX_SEARCH_NODES, Workload, search
 
     if not (gpu and gpus):
@@ -229,7 +229,7 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
 
 def _serve(specs, names, hits, gpu, gpu_file, context, kv_dtype, batch, price) -> tuple[list[ServeRow], str]:
     """Decode TPOT, tokens/s per GPU and cost per million output tokens on each model's plan layout."""
-    from .hardware import get_gpu
+    from ..hardware import get_gpu
     from .perf import perf
 
     g = get_gpu(gpu, gpu_file)
@@ -250,7 +250,7 @@ def _serve(specs, names, hits, gpu, gpu_file, context, kv_dtype, batch, price) -
 
 
 def _explain(specs: list[ModelSpec], names: list[str]) -> dict[str, list[dict[str, Any]]]:
-    from .explain import explain_params
+    from ..explain import explain_params
 
     return {name: [f.__dict__ for f in explain_params(s.config)] for name, s in zip(names, specs)}
 

@@ -56,17 +56,17 @@ from math import ceil, isfinite, isqrt
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from .arch.description import Architecture
+from ..arch.description import Architecture
 from .checkpoint import WeightFormat, parts_bytes, quantized, serving_format, stored_parts
-from .config import ModelSpec
-from .defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
+from ..config import ModelSpec
+from ..defaults import DEFAULT_CHUNK, DEFAULT_MEM_FRACTION
 from .engines import SOURCES as ENGINE_SOURCES
 from .engines import Concurrency, EngineConfig, EngineMemory, StageNeeds, account, concurrency, resolve
-from .errors import InputError
-from .hardware import GPU
-from .sizes import GIB, MAX_INT
+from ..errors import InputError
+from ..hardware import GPU
+from ..sizes import GIB, MAX_INT
 from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
-from .arch.tensors import Kind, Tensor, build_tensors
+from ..arch.tensors import Kind, Tensor, build_tensors
 
 ACT_BYTES = 2  # bf16 activations
 # Engines up-project a long prefix's latent into per-head keys and values chunk by chunk through a
@@ -174,7 +174,7 @@ def layout_from_options(*, gpus: int | None = None, tp: int | None = None, dp_at
     One code path for every command that plans a deployment (`k2calc plan`, `k2calc plot memory`).
     Without a context, the models' context window (`sizes.context_window`, the one default rule).
     """
-    from .sizes import context_window, parse_context
+    from ..sizes import context_window, parse_context
 
     if context is None:
         context = str(context_window(specs or []))
@@ -195,7 +195,7 @@ def engine_options(engine: str = "generic", mem_fraction: float | None = None, m
 
 
 def parse_avg_context(text: str | None) -> int | None:
-    from .sizes import parse_context
+    from ..sizes import parse_context
 
     return None if text is None else parse_context(text, "--avg-context")
 
@@ -898,7 +898,7 @@ class SearchRow(BaseModel):
     max_batch: int
     kv_tokens: int
     cost_per_hour_usd: float | None
-    # with speed targets (k2calc.perf, an estimate): the decode figures at the batch they are for
+    # with speed targets (k2calc.analysis.perf, an estimate): the decode figures at the batch they are for
     batch: int | None = None
     tpot_ms: float | None = None
     tokens_per_s: float | None = None
@@ -935,7 +935,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     stage and the heads, dp = stage GPUs / tp, ep any divisor of the stage GPUs that divides the
     experts (plus `redundant_experts`, held by every layout). Weights, KV and activations per GPU do
     not depend on the GPU type, so each layout is computed once and compared with every type's budget.
-    With `targets` (k2calc.perf.SpeedTargets), a fitting layout must also meet them (an estimate,
+    With `targets` (k2calc.analysis.perf.SpeedTargets), a fitting layout must also meet them (an estimate,
     `perf.speed_fit`); per (GPU type, count) the one serving the most decode tokens/s is kept.
     """
     knobs = knobs or Knobs()

@@ -48,12 +48,12 @@ from math import isfinite
 
 from pydantic import BaseModel
 
-from .arch.description import Attention, WindowKind, describe
-from .config import ModelSpec
-from .errors import InputError
+from ..arch.description import Attention, WindowKind, describe
+from ..config import ModelSpec
+from ..errors import InputError
 from .kv import beyond_max_position_note
-from .sizes import MAX_INT
-from .arch.tensors import Expr, Kind, Tensor, build_tensors, const
+from ..sizes import MAX_INT
+from ..arch.tensors import Expr, Kind, Tensor, build_tensors, const
 
 CONVENTIONS = [
     "1 multiply-add = 2 FLOPs; forward pass (training = 3 × forward)",
@@ -491,7 +491,7 @@ def training_report(spec: ModelSpec, seq_len: int, train_tokens: int | None = No
 
 def gpu_peak_flops(name: str, dtype: str) -> tuple[float, str]:
     """Dense peak FLOP/s of a catalog GPU (the hardware catalog, k2calc.hardware) in bf16 or fp8."""
-    from .hardware import get_gpu
+    from ..hardware import get_gpu
 
     if dtype not in ("bf16", "fp8"):
         raise InputError(f"--gpu-dtype {dtype}: choose bf16 or fp8")
@@ -532,7 +532,7 @@ def count_flops(spec: ModelSpec, phase: Phase = Phase.decode, contexts: list[int
         raise InputError(f"{spec.name}: --mtp: the model has no MTP modules (num_nextn_predict_layers is 0)")
     asked = form
     form = form or default_form(cfg, phase)
-    from .sizes import DEFAULT_SWEEP
+    from ..sizes import DEFAULT_SWEEP
 
     contexts = contexts or DEFAULT_SWEEP
     sweep = [model.point(phase, n, form, all_logits=all_logits, mtp=mtp) for n in contexts]

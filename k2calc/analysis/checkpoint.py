@@ -54,13 +54,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .arch.schema import FamilyConfig as ModelConfig
-from .config import ModelSpec
-from .errors import InputError
-from .inputs import MAX_INDEX_BYTES, echo, open_regular, parse_json, path_kind, show_path, user_path
-from .sizes import GIB
-from .arch.tensors import VISION_KINDS, Kind, Tensor, Use, build_tensors
-from .vision import vision_tensors
+from ..arch.schema import FamilyConfig as ModelConfig
+from ..config import ModelSpec
+from ..errors import InputError
+from ..inputs import MAX_INDEX_BYTES, echo, open_regular, parse_json, path_kind, show_path, user_path
+from ..sizes import GIB
+from ..arch.tensors import VISION_KINDS, Kind, Tensor, Use, build_tensors
 
 # Bytes per element of the safetensors dtypes a checkpoint may hold.
 DTYPE_BYTES = {
@@ -578,7 +577,7 @@ def checkpoint_tensors(spec: ModelSpec, fmt: WeightFormat) -> tuple[list[Stored]
     out = _fuse_experts(out)
     extra, notes = _quirks(spec, fmt)
     out += [Stored(prefix + s.name, s.shape, s.dtype, s.copies, s.kind, s.mtp, s.role) for s in extra]
-    vision, _, vision_notes = vision_tensors(spec)
+    vision, _, vision_notes = spec.vision
     # The vision tower and projector as released: unquantized, in the config's dtype, names unprefixed.
     out += [Stored(t.name, t.dims, fmt.base_dtype, t.copies, t.kind.value, False, "weight") for t in vision]
     assumed = [fmt.assumed_note] if fmt.assumed_note else []
@@ -765,7 +764,7 @@ def data_problems(header: dict[str, Any], data_bytes: int) -> list[str]:
 
 
 def _read_index(path: Path) -> tuple[dict[str, str], int | None]:
-    from .config import read_mapping
+    from ..config import read_mapping
 
     where = show_path(path)
     raw = read_mapping(path, "checkpoint index", MAX_INDEX_BYTES)

@@ -19,10 +19,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .arch.schema import MAX_DIM, MAX_LAYERS
-from .config import ModelSpec
-from .errors import InputError
-from .arch.tensors import Expr, Kind, Tensor, const
+from .schema import MAX_DIM, MAX_LAYERS
+from ..errors import InputError
+from .tensors import Expr, Kind, Tensor, const
 
 Dim = Annotated[int, Field(gt=0, le=MAX_DIM, strict=True)]
 Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS, strict=True)]
@@ -338,12 +337,3 @@ def vision_from_config(raw: dict[str, Any], where: str) -> tuple[list[Tensor], s
     n = sum(t.params for t in tensors)
     return tensors, tower.name, [f"vision tower ({tower.name}) and projector: {n:,} parameters, "
                                  "counted apart from the language model's total"]
-
-
-def vision_tensors(spec: ModelSpec) -> tuple[list[Tensor], str | None, list[str]]:
-    """The vision tower and projector tensors of a multimodal spec, the tower's name, and notes.
-
-    ([], None, []) for a text-only model; ([], None, [note]) when the tower has no builder."""
-    if spec.multimodal_config is None:
-        return [], None, []
-    return vision_from_config(spec.multimodal_config, spec.source)

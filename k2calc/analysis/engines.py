@@ -53,8 +53,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .errors import InputError, suggest
-from .sizes import GIB
+from ..errors import InputError, suggest
+from ..sizes import GIB
 
 MIB = 2**20
 ENGINES = ("generic", "vllm", "sglang", "trtllm")

@@ -78,16 +78,16 @@ from math import ceil, isfinite
 from pydantic import BaseModel
 
 from .checkpoint import FORMATS, WeightFormat, config_where, parts_bytes, serving_format, stored_parts, weight_format
-from .config import ModelSpec
+from ..config import ModelSpec
 from .engines import EngineConfig
-from .errors import InputError
-from .arch.description import Attention
+from ..errors import InputError
+from ..arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
-from .hardware import GPU
+from ..hardware import GPU
 from .kv import layer_sequence_bytes
 from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, layout_problem
-from .sizes import MAX_INT
-from .arch.tensors import Kind
+from ..sizes import MAX_INT
+from ..arch.tensors import Kind
 
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
@@ -828,8 +828,8 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
 
 def parse_sweep(text: str) -> tuple[str, list[int]]:
     """`batch=1,4,16` or `context=1k,32k` -> ("batch", [1, 4, 16])."""
-    from .inputs import clip
-    from .sizes import parse_context
+    from ..inputs import clip
+    from ..sizes import parse_context
 
     shown = clip(text, 80)  # a 100 kB list is not echoed whole
     axis, sep, values = text.partition("=")
@@ -854,7 +854,7 @@ def parse_sweep(text: str) -> tuple[str, list[int]]:
 
 def perf_knobs(*, overlap: bool = True, **overrides: float | int | None) -> PerfKnobs:
     """The defaults with the command line's overrides (None = keep the default)."""
-    from .errors import suggest
+    from ..errors import suggest
 
     for name in overrides:
         if name not in PerfKnobs.model_fields or name == "overlap":
