@@ -14,6 +14,7 @@ from k2calc.hardware import get_gpu
 
 MULTIMODAL = ["kimi-k2.5", "gemma-3-27b", "llama-4-maverick", "mistral-small-3.1", "kimi-k3"]
 W = Workload(context=4096)
+MODES = ("weights", "data")
 
 
 def _weights(preset: str, tp: int, **kw) -> int:
@@ -56,6 +57,23 @@ def test_mm_encoder_tp_mode_data_puts_the_whole_tower_on_every_gpu(preset):
     assert _weights(preset, 8) < full  # vLLM's default splits the block linears
 
 
+def test_every_pipeline_stage_holds_the_tower():
+    # vLLM builds the tower on every rank; at TP1 each stage holds all of it.
+    spec, two = load_preset("gemma-3-27b"), Layout(pp=2)
+    r = plan(spec, get_gpu("B200"), two, W)
+    lm = plan(spec, get_gpu("B200"), two, W, language_model_only=True)
+    assert r.per_gpu.weights - lm.per_gpu.weights == checkpoint_report(spec).vision.bytes == 846_120_672
+
+
+def test_api_plan_takes_the_tower_options():
+    from k2calc.api import load
+
+    m = load("gemma-3-27b")
+    full, data = (m.plan("b200", tp=8, context=4096, mm_encoder_tp_mode=mode).per_gpu.weights for mode in MODES)
+    lm = m.plan("b200", tp=8, context=4096, language_model_only=True).per_gpu.weights
+    assert (full - lm, data - lm) == (126_380_700, 846_120_672)
+
+
 def test_plan_says_the_towers_share():
     r = plan(load_preset("gemma-3-27b"), get_gpu("B200"), Layout(tp=8), W)
     assert any("vision tower and projector: 126,380,700 bytes" in n for n in r.notes)
@@ -79,3 +97,8 @@ def test_cli_language_model_only_and_bad_mode(run_json, run):
     assert full["per_gpu"]["weights"] - lm["per_gpu"]["weights"] == 126_380_700
     bad = run("plan", "--preset", "gemma-3-27b", "--gpu", "b200", "--mm-encoder-tp-mode", "bogus")
     assert bad.exit_code == 2 and "--mm-encoder-tp-mode bogus" in bad.stderr
+
+
+def test_search_refuses_the_tower_options(run):
+    r = run("plan", "--preset", "gemma-3-27b", "--search", "--language-model-only")
+    assert r.exit_code == 2 and "--language-model-only does not go with --search" in r.stderr

@@ -24,7 +24,8 @@ before the last, as vLLM's `get_pp_indices`); the first holds the embedding, the
 lm_head and the MTP modules (`mtp`). The plan reports the stage that needs the most memory.
 
 **Vision tower and projector** (multimodal models): engines load them beside the language model, so they
-count, in the config's dtype (as the checkpoint stores them), on the first pipeline stage. With vLLM's
+count, in the config's dtype (as the checkpoint stores them), on every pipeline stage (vLLM's model classes,
+e.g. gemma3_mm.py, build the tower in `__init__` on every rank, with no pipeline check). With vLLM's
 default `--mm-encoder-tp-mode weights` each tower block's linears split over `tp` as the language model's
 do (q/k/v and the first MLP projection column-parallel, the attention output and the last MLP projection
 row-parallel, vLLM's QKVParallelLinear / ColumnParallelLinear / RowParallelLinear in its tower code); the
@@ -319,7 +320,7 @@ class ShardedModel:
             raise InputError(f"--mm-encoder-tp-mode {mm_encoder_tp_mode}: choose from {', '.join(MM_ENCODER_TP_MODES)}")
         tower = [] if language_model_only else spec.vision[0]
         names = {t.name for t in tower}
-        # On the first stage, unquantized (checkpoint_tensors stores the tower in the config's dtype).
+        # Unquantized, as checkpoint_tensors stores the tower: in the config's dtype.
         self.vision = [ShardedTensor(t, vision_shard_rule(t, mm_encoder_tp_mode, names), False) for t in tower]
         # Layers whose cache is not tokens × bytes per token (windows, V4's compressed entries, KDA states).
         self.windowed = any(lay.attention.window.cap is not None or lay.attention.linear is not None
@@ -390,8 +391,9 @@ class ShardedModel:
             n = sum(1 for i in layers if self.layer_type[i] == typ)
             if n:
                 total += n * self.group_bytes(typ, items, lay)
+        total += self.group_bytes("vision", self.vision, lay)  # every stage builds the tower (module docstring)
         if s == 0:
-            total += self.group_bytes("first", self.first, lay) + self.group_bytes("vision", self.vision, lay)
+            total += self.group_bytes("first", self.first, lay)
         if s == lay.pp - 1:
             total += self.group_bytes("last", self.last, lay)
             if lay.mtp:
@@ -402,8 +404,9 @@ class ShardedModel:
         """(item, how many layers of it) on stage s, for the by-module view."""
         out: list[tuple[ShardedTensor, int]] = []
         counts = {typ: sum(1 for i in layers if self.layer_type[i] == typ) for typ in self.per_type}
+        out += [(i, 1) for i in self.vision]
         if s == 0:
-            out += [(i, 1) for i in self.first + self.vision]
+            out += [(i, 1) for i in self.first]
         for typ, n in counts.items():
             if n:
                 out += [(i, n) for i in self.per_type[typ]]
@@ -772,8 +775,8 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
     if m.vision:
         tower = m.group_bytes("vision", m.vision, layout)
-        notes.append(f"weights include the vision tower and projector: {tower:,} bytes ({_gib(tower)}) per GPU on the "
-                     f"first stage (--mm-encoder-tp-mode {mm_encoder_tp_mode}: "
+        notes.append(f"weights include the vision tower and projector: {tower:,} bytes ({_gib(tower)}) per GPU on "
+                     f"every pipeline stage (--mm-encoder-tp-mode {mm_encoder_tp_mode}: "
                      + ("its block linears split over TP" if mm_encoder_tp_mode == "weights" else "whole on every GPU")
                      + "; --language-model-only leaves it out; it runs only on images, so perf's per-token time "
                      "does not stream it)")
