@@ -102,3 +102,12 @@ def test_cli_language_model_only_and_bad_mode(run_json, run):
 def test_search_refuses_the_tower_options(run):
     r = run("plan", "--preset", "gemma-3-27b", "--search", "--language-model-only")
     assert r.exit_code == 2 and "--language-model-only does not go with --search" in r.stderr
+
+
+def test_by_module_table_folds_the_tower_into_rows_per_sharding():
+    r = plan(load_preset("gemma-3-27b"), get_gpu("B200"), Layout(tp=8), W)
+    tower = {(m.module, m.sharding): m for m in r.modules if m.kind in ("vision_tower", "mm_projector")}
+    assert set(tower) == {("vision_tower", "replicated"), ("vision_tower", "column ÷ 8"), ("vision_tower", "row ÷ 8"),
+                          ("mm_projector", "replicated")}
+    assert tower["vision_tower", "column ÷ 8"].layers == 27  # SigLIP's num_hidden_layers
+    assert sum(m.bytes for m in tower.values()) == 126_380_700

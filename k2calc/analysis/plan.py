@@ -77,7 +77,7 @@ from ..errors import InputError
 from ..hardware import GPU
 from ..sizes import GIB, MAX_INT
 from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
-from ..arch.tensors import Kind, Tensor, build_tensors
+from ..arch.tensors import VISION_KINDS, Kind, Tensor, build_tensors
 
 MM_ENCODER_TP_MODES = ("weights", "data")  # vLLM's --mm-encoder-tp-mode; "weights" is its default
 
@@ -750,18 +750,23 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
 
     # By module, on the reported stage.
     rows: dict[tuple, ModuleRow] = {}
+    blocks: dict[tuple, set[int | None]] = {}
     stage_layers = m.stages(layout)[st.index]
     for it, n in m.stage_items(layout, st.index, stage_layers):
         shape, copies = m.shard_shape(it, layout)
         b = copies * parts_bytes(stored_parts(it.t, shape, fmt, cfg, it.is_q)) * n
         sharding = _sharding_text(it, layout)
-        key = (it.t.mtp, it.t.kind, it.t.module, sharding)
+        tower = it.t.kind in VISION_KINDS  # one row per kind and sharding: its dozens of modules would drown the rest
+        module = it.t.kind.value if tower else ("mtp: " if it.t.mtp else "") + it.t.module
+        key = (it.t.mtp, it.t.kind, module, sharding)
         row = rows.get(key)
         if row is None:
-            rows[key] = ModuleRow(module=("mtp: " if it.t.mtp else "") + it.t.module, kind=it.t.kind.value,
-                                  sharding=sharding, layers=n, bytes=b)
+            row = rows[key] = ModuleRow(module=module, kind=it.t.kind.value, sharding=sharding, layers=0, bytes=0)
+        row.bytes += b
+        if tower:  # the tower's blocks (tensor by tensor in its list), or 1 for what sits outside them
+            blocks.setdefault(key, set()).add(it.t.layer)
+            row.layers = len(blocks[key] - {None}) or 1
         else:
-            row.bytes += b
             row.layers += n
     modules = list(rows.values())
     assert sum(r.bytes for r in modules) == st.weights  # the breakdown adds up to its total
