@@ -394,7 +394,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          request_rate: Annotated[Optional[float], typer.Option("--request-rate", help="With --pd: requests per second.")] = None,
          input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="With --pd: prompt tokens per request.")] = None,
          output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="With --pd: output tokens per request.")] = None,
-         mm_encoder_tp_mode: Annotated[str, typer.Option("--mm-encoder-tp-mode", help="A multimodal model's vision tower (vLLM's flag): weights = its block linears split over TP (vLLM's default), data = whole on every GPU.")] = "weights",
+         mm_encoder_tp_mode: Annotated[str, typer.Option("--mm-encoder-tp-mode", help="A multimodal model's vision tower (vLLM's flag): weights = its block linears split over TP (vLLM's default), data = whole on every GPU (SGLang's --mm-enable-dp-encoder).")] = "weights",
          language_model_only: Annotated[bool, typer.Option("--language-model-only", help="Leave the vision tower out, as vLLM's --language-model-only (or --limit-mm-per-prompt 0 for every modality) does.")] = False,
          format: FormatOpt = Format.table) -> None:
     """Per-GPU memory of a deployment (weights, KV cache, activations, overhead) and whether it fits.
