@@ -333,6 +333,8 @@ def plan_tables(r) -> list[Table]:
             conc.add("--max-num-seqs per DP replica", c.max_num_seqs)
         tables.append(conc)
     if e is not None:
+        from .analysis.engines import BUDGET_COVERS
+
         eng = Table(f"{e.engine}: start-up memory per GPU as the engine accounts it", ["figure", "GiB", "bytes"])
         eng.add(f"budget ({e.fraction_flag} {e.fraction:g}, {e.fraction_source})", _gib(e.budget), e.budget)
         eng.add("weights", _gib(e.weights), e.weights)
@@ -343,7 +345,8 @@ def plan_tables(r) -> list[Table]:
         eng.add(f"KV cache allocated ({e.kv_tokens_per_replica:,} tokens, blocks of {e.block_size})", _gib(e.kv_cache),
                 e.kv_cache)
         eng.add("used per GPU after start-up", _gib(e.used), e.used)
-        eng.caption = "the engine would log: " + " | ".join(e.log) + (f"\n{e.problem}" if e.problem else "")
+        eng.caption = (BUDGET_COVERS[e.engine] + "\nthe engine would log: " + " | ".join(e.log)
+                       + (f"\n{e.problem}" if e.problem else ""))
         tables.append(eng)
     return [*tables, mods, kv, act]
 

@@ -265,6 +265,16 @@ SOURCES = {
     "trtllm": "NVIDIA/TensorRT-LLM tensorrt_llm/_torch/pyexecutor/_util.py KvCacheCreator (commit d8ae02c)",
 }
 
+# What each engine's budget covers (the module docstring has the rule and its source).
+BUDGET_COVERS = {
+    "vllm": "the budget covers weights, the profiled activation peak, the all-to-all buffers and the KV cache; "
+            "the CUDA context, NCCL and CUDA graphs sit outside it",
+    "sglang": "the budget (of the memory free after the CUDA context and NCCL) covers weights and the KV pool; "
+              "activations and CUDA graphs come out of the rest",
+    "trtllm": "the KV cache gets the fraction of what is left after the dry run's peak (weights, activations, "
+              "CUDA context, NCCL, CUDA graphs); the budget is the whole GPU",
+}
+
 
 def _floor_to(n: int, unit: int) -> int:
     return max(0, n) // unit * unit
