@@ -279,10 +279,19 @@ def plan_tables(r) -> list[Table]:
     per.add("weights", _gib(p.weights), p.weights)
     per.add(f"KV cache ({w.kv_dtype}, {w.batch} × {w.context:,} tokens)", _gib(p.kv_cache), p.kv_cache)
     per.add(f"activations (chunk {w.chunk:,} tokens)", _gib(p.activations), p.activations)
-    per.add("runtime overhead", _gib(p.overhead), p.overhead)
-    flag = r.engine_memory.fraction_flag if r.engine_memory else "mem-fraction"
-    per.add(f"budget ({flag} {r.mem_fraction:g} of {_gib(p.memory)} GiB)", _gib(p.budget), p.budget)
-    per.add("free" if p.free >= 0 else "short", _gib(abs(p.free)), p.free)
+    e = r.engine_memory
+    if e is None:
+        per.add("runtime overhead", _gib(p.overhead), p.overhead)
+        per.add("free within the budget" if p.free >= 0 else "short", _gib(abs(p.free)), p.free)
+        per.add(f"outside the budget (1 - mem-fraction {r.mem_fraction:g})", _gib(p.unallocated), p.unallocated)
+    else:
+        per.add("CUDA context, NCCL/all-to-all buffers, CUDA graphs", _gib(p.overhead), p.overhead)
+        per.add("KV pool the batch leaves free" if p.free >= 0 else "KV pool short", _gib(abs(p.free)), p.free)
+        per.add(f"left unallocated by {e.engine}" if p.unallocated >= 0 else f"{e.engine} overflows the GPU by",
+                _gib(abs(p.unallocated)), p.unallocated)
+    per.add("GPU memory (the rows above add up to it)", _gib(p.memory), p.memory)
+    per.caption = (f"budget: {e.fraction_flag if e else '--mem-fraction'} {r.mem_fraction:g} -> {_gib(p.budget)} GiB"
+                   + (f" ({e.engine}'s rule: the {e.engine} table below)" if e else ""))
 
     verdict = Table("verdict", ["figure", "value"])
     verdict.add("fits", r.fits)
@@ -323,8 +332,9 @@ def plan_tables(r) -> list[Table]:
         if c.max_num_seqs is not None:
             conc.add("--max-num-seqs per DP replica", c.max_num_seqs)
         tables.append(conc)
-    e = r.engine_memory
     if e is not None:
+        from .analysis.engines import BUDGET_COVERS
+
         eng = Table(f"{e.engine}: start-up memory per GPU as the engine accounts it", ["figure", "GiB", "bytes"])
         eng.add(f"budget ({e.fraction_flag} {e.fraction:g}, {e.fraction_source})", _gib(e.budget), e.budget)
         eng.add("weights", _gib(e.weights), e.weights)
@@ -335,7 +345,8 @@ def plan_tables(r) -> list[Table]:
         eng.add(f"KV cache allocated ({e.kv_tokens_per_replica:,} tokens, blocks of {e.block_size})", _gib(e.kv_cache),
                 e.kv_cache)
         eng.add("used per GPU after start-up", _gib(e.used), e.used)
-        eng.caption = "the engine would log: " + " | ".join(e.log) + (f"\n{e.problem}" if e.problem else "")
+        eng.caption = (BUDGET_COVERS[e.engine] + "\nthe engine would log: " + " | ".join(e.log)
+                       + (f"\n{e.problem}" if e.problem else ""))
         tables.append(eng)
     return [*tables, mods, kv, act]
 

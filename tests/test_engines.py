@@ -92,17 +92,25 @@ def _resolved(engine, **kw):
                    generic_fraction=0.9), h200.memory_bytes
 
 
-def test_vllm_kv_is_the_capped_budget_minus_weights_profile_peak_and_non_torch():
+def test_vllm_kv_is_the_capped_budget_minus_weights_and_profile_peak():
+    # NCCL is up before vLLM's start-up snapshot (gpu_worker.py init_device): it is not charged to the cap
     r, mem = _resolved("vllm")
     e = account(r, mem, _needs(), ep=1, dp=1, context=K128)
     sampled = min(1024, 8192)  # the sampler's dummy run: min(max_num_seqs, max_num_batched_tokens) logits
-    expected = int(0.9 * mem) - 70 * GIB - (2 * GIB + sampled * MIB) - NCCL_BYTES
+    expected = int(0.9 * mem) - 70 * GIB - (2 * GIB + sampled * MIB)
     assert e.kv_available == expected
     assert e.kv_tokens_per_replica == expected // (64 * KIMI_BF16_PER_TOKEN) * 64
     assert e.log[0] == f"Available KV cache memory: {expected / GIB:.2f} GiB"
     # CUDA graphs come on top of the cap unless the profiler estimates them
     with_graphs = account(_resolved("vllm", estimate_cudagraphs=True)[0], mem, _needs(), ep=1, dp=1, context=K128)
     assert with_graphs.kv_available == expected - CUDA_GRAPH_BYTES
+
+
+def test_vllm_charges_the_expert_parallel_all_to_all_buffers_to_the_cap():
+    # set up with the model, after the start-up snapshot: the profile's non-PyTorch increase (2 GiB default)
+    r, mem = _resolved("vllm")
+    assert (account(r, mem, _needs(), ep=1, dp=1, context=K128).kv_available
+            - account(r, mem, _needs(), ep=8, dp=1, context=K128).kv_available) == 2 * GIB
 
 
 def test_sglang_pool_is_the_static_fraction_of_free_memory_minus_weights():

@@ -406,13 +406,13 @@ def test_engine_flags_a_batch_its_kv_cache_cannot_hold(run_json):
     from k2calc.analysis.engines import EngineConfig
     from k2calc.analysis.plan import Workload, plan
 
-    # Kimi-K2-Thinking on 8 × H200 TP8 at 128k as vLLM accounts it (the README's example: 5 sequences)
+    # Kimi-K2-Thinking on 8 × H200 TP8 at 128k as vLLM accounts it (the README's example: 6 sequences)
     held = plan(load_preset("kimi-k2-thinking"), get_gpu("h200"), Layout(tp=8), Workload(context=131_072),
                 engine=EngineConfig(engine="vllm")).max_batch
     args = ("perf", "-p", "kimi-k2-thinking", "--gpu", "h200", "--tp", "8", "--context", "128k", "--engine", "vllm")
-    over = run_json(*args, "--batch", "8", "--sweep", "batch=1,5,6")
-    assert (over["engine"], over["max_batch"], over["fits"]) == ("vllm", held, False) and held == 5
-    assert any("holds 5 sequences of 131,072 tokens" in n for n in over["notes"])
+    over = run_json(*args, "--batch", "8", "--sweep", "batch=1,6,7")
+    assert (over["engine"], over["max_batch"], over["fits"]) == ("vllm", held, False) and held == 6
+    assert any("holds 6 sequences of 131,072 tokens" in n for n in over["notes"])
     assert [p["fits"] for p in over["sweep"]] == [True, True, False]
     within = run_json(*args, "--batch", "4")
     assert within["fits"] is True and not any("holds" in n for n in within["notes"])

@@ -12,9 +12,11 @@ defaults from `vllm/engine/arg_utils.py` `EngineArgs.get_batch_defaults`): `--gp
 PyTorch memory of a profiling forward pass of `--max-num-batched-tokens` tokens (8192 for `vllm serve` on
 GPUs of 70 GiB or more other than A100, else 2048) plus the sampler's logits for
 `min(--max-num-seqs, --max-num-batched-tokens)` sequences (`--max-num-seqs` 1024, resp. 256), and the
-non-PyTorch memory the profile run adds (NCCL, custom all-reduce and all-to-all buffers). CUDA graphs are
-captured after the KV cache is allocated and come on top of the cap, unless
-`VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS` is set (later versions; `estimate_cudagraphs` here). It logs
+non-PyTorch memory added since the start-up snapshot (the expert-parallel all-to-all buffers, set up with
+the model). `Worker.init_device` takes that snapshot after the distributed environment is up, so the CUDA
+context, NCCL and custom all-reduce buffers sit outside the cap, in the `1 - --gpu-memory-utilization`
+left over. CUDA graphs are captured after the KV cache is allocated and also come on top of the cap,
+unless `VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS` is set (later versions; `estimate_cudagraphs` here). It logs
 "Available KV cache memory: X GiB", then allocates whole blocks (`--block-size`; 64, FlashMLA's, for MLA on
 Hopper) of `kv_bytes_per_token` each and logs "GPU KV cache size: N tokens", N = blocks × block size. With
 pipeline stages every stage gets the smallest stage's block count. With data parallelism each engine core
@@ -263,6 +265,16 @@ SOURCES = {
     "trtllm": "NVIDIA/TensorRT-LLM tensorrt_llm/_torch/pyexecutor/_util.py KvCacheCreator (commit d8ae02c)",
 }
 
+# What each engine's budget covers (the module docstring has the rule and its source).
+BUDGET_COVERS = {
+    "vllm": "the budget covers weights, the profiled activation peak, the all-to-all buffers and the KV cache; "
+            "the CUDA context, NCCL and CUDA graphs sit outside it",
+    "sglang": "the budget (of the memory free after the CUDA context and NCCL) covers weights and the KV pool; "
+              "activations and CUDA graphs come out of the rest",
+    "trtllm": "the KV cache gets the fraction of what is left after the dry run's peak (weights, activations, "
+              "CUDA context, NCCL, CUDA graphs); the budget is the whole GPU",
+}
+
 
 def _floor_to(n: int, unit: int) -> int:
     return max(0, n) // unit * unit
@@ -339,7 +351,8 @@ def _vllm(r: Resolved, memory: int, st: StageNeeds, non_torch: int) -> dict:
     budget = int(r.fraction * memory)
     sampled = min(r.max_num_seqs or 0, r.max_num_batched_tokens)
     act = st.activations + sampled * st.logits_per_seq  # the profile run's forward pass + sampler logits
-    kv = budget - st.weights - act - non_torch - (CUDA_GRAPH_BYTES if r.estimate_cudagraphs else 0)
+    profiled_non_torch = non_torch - NCCL_BYTES  # NCCL is in the start-up snapshot, outside the cap
+    kv = budget - st.weights - act - profiled_non_torch - (CUDA_GRAPH_BYTES if r.estimate_cudagraphs else 0)
     return dict(budget=budget, weights=st.weights, activations=act, kv_available=kv,
                 kv_bytes_per_token=st.kv_bytes_per_token, tokens=vllm_tokens(kv, st.kv_bytes_per_token, r.block_size))
 

@@ -550,8 +550,13 @@ def _overhead(lay: Layout) -> dict[str, int]:
 
 
 class PerGPU(BaseModel):
-    """Bytes on one GPU (the stage that needs the most); free = budget - the four parts. With an engine,
-    budget is what its fraction flag covers and free is its KV pool minus the workload's KV cache."""
+    """Bytes on one GPU (the stage that needs the most), a partition of its memory:
+    weights + kv_cache + activations + overhead + free + unallocated = memory.
+
+    generic: free = budget - the four parts, unallocated = memory - budget (what --mem-fraction leaves out).
+    With an engine: free is its KV pool minus the workload's KV cache (held, unused), unallocated what the
+    engine leaves on the GPU: outside its budget, block rounding, and (SGLang) the runtime reserve beyond
+    activations and CUDA graphs; negative when the engine's parts overflow the GPU."""
 
     weights: int
     kv_cache: int
@@ -561,6 +566,7 @@ class PerGPU(BaseModel):
     budget: int  # mem_fraction × memory
     memory: int  # the GPU's memory as the driver reports it
     used: int  # bytes held after start-up (generic: the four parts; an engine: what nvidia-smi would show)
+    unallocated: int = 0  # memory - the five parts above (see the class docstring)
 
 
 class ModuleRow(BaseModel):
@@ -827,7 +833,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         model=spec.name, fits=ev.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
         workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=knobs.mem_fraction,
         per_gpu=PerGPU(weights=st.weights, kv_cache=ev.kv, activations=ev.act, overhead=overhead, free=ev.free,
-                       budget=budget, memory=gpu.memory_bytes, used=used),
+                       budget=budget, memory=gpu.memory_bytes, used=used, unallocated=gpu.memory_bytes - budget),
         stage=st.index, stages=layout.pp, max_batch=ev.max_batch, kv_tokens=ev.kv_tokens,
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={**st.act_detail, "logits": ceil(workload.batch / layout.dp) * st.logits_per_seq},
@@ -855,15 +861,17 @@ def _engine_report(spec, gpu, layout, workload, fmt, m, kv_tl, knobs, engine, st
         why = mem.problem or f"the batch needs {need:,} tokens per {'DP replica' if layout.dp > 1 else 'GPU'}"
         reason = f"does not fit: {head}: {pool_text}; {why}; max batch {ee.max_batch} at this context"
     overhead = mem.non_torch + mem.cuda_graphs + mem.cuda_context
+    # free: the pool left after the batch's KV; a pool in deficit (weights beyond the budget) counts whole,
+    # not as the empty cache the engine would fail to allocate.
+    batch_kv = need * mem.kv_bytes_per_token  # the batch's KV in the engine's pool: whole blocks per sequence
+    free = (mem.kv_cache if mem.kv_available > 0 else mem.kv_available) - batch_kv
+    held = mem.weights + batch_kv + mem.activations + overhead + free
     return PlanReport(
         model=spec.name, fits=ee.fits, gpus=layout.gpus, gpu=gpu.name, layout=layout, layout_label=layout.label(),
         workload=workload, weight_format=fmt, weight_format_description=fmt.describe(), mem_fraction=mem.fraction,
-        # free: the pool left after the batch's KV; a pool in deficit (weights beyond the budget) counts whole,
-        # not as the empty cache the engine would fail to allocate.
-        per_gpu=PerGPU(weights=mem.weights, kv_cache=ev.kv, activations=mem.activations, overhead=overhead,
-                       free=(mem.kv_cache if mem.kv_available > 0 else mem.kv_available)
-                       - ceil(workload.batch / layout.dp) * ee.seq_tokens * mem.kv_bytes_per_token,
-                       budget=mem.budget, memory=gpu.memory_bytes, used=mem.used),
+        per_gpu=PerGPU(weights=mem.weights, kv_cache=batch_kv, activations=mem.activations, overhead=overhead,
+                       free=free, budget=mem.budget, memory=gpu.memory_bytes, used=mem.used,
+                       unallocated=gpu.memory_bytes - held),
         stage=st.index, stages=layout.pp, max_batch=ee.max_batch, kv_tokens=mem.kv_tokens,
         kv_bytes_per_token_layer=kv_tl, reason=reason, modules=modules,
         activations_detail={"profiled_peak": mem.activations},
