@@ -131,10 +131,12 @@ class Model:
              mem_fraction: float | None = None, activations_gib: float | None = None,
              overhead_gib: float | None = None, gpu_file: list[str] | None = None, engine: str = "generic",
              max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
-             block_size: int | None = None, avg_context: int | str | None = None, dtype: str = "auto") -> PlanReport:
+             block_size: int | None = None, avg_context: int | str | None = None, dtype: str = "auto",
+             mm_encoder_tp_mode: str = "weights", language_model_only: bool = False) -> PlanReport:
         """Per-GPU memory of one deployment on tp × dp_attention × pp GPUs, and whether it fits; with
         `engine` (vllm, sglang, trtllm), as that engine accounts it, `mem_fraction` being its fraction flag.
-        `gpus` alone means tensor parallelism over all of them (`plan("h200", gpus=8)` is TP8)."""
+        `gpus` alone means tensor parallelism over all of them (`plan("h200", gpus=8)` is TP8). A multimodal
+        model's vision tower as vLLM's `--mm-encoder-tp-mode` places it, or left out (`--language-model-only`)."""
         from .analysis import plan as planlib
         from .hardware import get_gpu
 
@@ -147,7 +149,8 @@ class Model:
         eng = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
         avg = None if avg_context is None else _context(avg_context, "avg_context")
         return planlib.plan(self.spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs,
-                            gpus=gpus, engine=eng, avg_context=avg, dtype=dtype)
+                            gpus=gpus, engine=eng, avg_context=avg, dtype=dtype, mm_encoder_tp_mode=mm_encoder_tp_mode,
+                            language_model_only=language_model_only)
 
     def search(self, gpus: list[str] | None = None, *, context: int | str | None = None, batch: int = 1,
                weights: str | None = None, kv_dtype: str = "bf16", max_nodes: int = 8, top: int = 10,

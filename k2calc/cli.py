@@ -394,6 +394,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          request_rate: Annotated[Optional[float], typer.Option("--request-rate", help="With --pd: requests per second.")] = None,
          input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="With --pd: prompt tokens per request.")] = None,
          output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="With --pd: output tokens per request.")] = None,
+         mm_encoder_tp_mode: Annotated[str, typer.Option("--mm-encoder-tp-mode", help="A multimodal model's vision tower (vLLM's flag): weights = its block linears split over TP (vLLM's default), data = whole on every GPU (SGLang's --mm-enable-dp-encoder).")] = "weights",
+         language_model_only: Annotated[bool, typer.Option("--language-model-only", help="Leave the vision tower out, as vLLM's --language-model-only (or --limit-mm-per-prompt 0 for every modality) does.")] = False,
          format: FormatOpt = Format.table) -> None:
     """Per-GPU memory of a deployment (weights, KV cache, activations, overhead) and whether it fits.
 
@@ -416,6 +418,10 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
+        for opt, v in (("--mm-encoder-tp-mode", mm_encoder_tp_mode != "weights"),
+                       ("--language-model-only", language_model_only)):
+            if v:
+                raise InputError(f"{opt} does not go with --search: the search places the tower as vLLM's default does")
     spec = resolve_model(preset, config, set_, quant_config)
     layout, workload, knobs = planlib.layout_from_options(
         gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, redundant_experts=redundant_experts, mtp=mtp,
@@ -463,7 +469,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_,
-                          engine=engine_cfg, avg_context=avg, dtype=dtype)
+                          engine=engine_cfg, avg_context=avg, dtype=dtype, mm_encoder_tp_mode=mm_encoder_tp_mode,
+                          language_model_only=language_model_only)
     if check and format is Format.table:
         typer.echo(report.reason)
     else:

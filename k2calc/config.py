@@ -112,7 +112,7 @@ def _unwrap(raw: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], str]
         outer = raw.get("model_type") or "multimodal"
         if outer in TEXT_MODEL_TYPES:
             text.setdefault("model_type", TEXT_MODEL_TYPES[outer])
-        vision = " (and, for params and checkpoint only, its vision_config)" if "vision_config" in raw else ""
+        vision = " (and its vision_config: params, checkpoint and plan count the tower)" if "vision_config" in raw else ""
         notes.append(f"{outer} is multimodal: reading its text_config{vision}")
         if "quantization_config" not in text and isinstance(raw.get("quantization_config"), dict):
             text["quantization_config"] = raw["quantization_config"]

@@ -23,6 +23,17 @@ and int4 group scales included). Pipeline stages take contiguous layers (the rem
 before the last, as vLLM's `get_pp_indices`); the first holds the embedding, the last the final norm,
 lm_head and the MTP modules (`mtp`). The plan reports the stage that needs the most memory.
 
+**Vision tower and projector** (multimodal models): engines load them beside the language model, so they
+count, in the config's dtype (as the checkpoint stores them), on every pipeline stage (vLLM's model classes,
+e.g. gemma3_mm.py, build the tower in `__init__` on every rank, with no pipeline check). With vLLM's
+default `--mm-encoder-tp-mode weights` each tower block's linears split over `tp` as the language model's
+do (q/k/v and the first MLP projection column-parallel, the attention output and the last MLP projection
+row-parallel, vLLM's QKVParallelLinear / ColumnParallelLinear / RowParallelLinear in its tower code); the
+patch and position embeddings, norms, adapters and the projector are whole on every GPU. With
+`--mm-encoder-tp-mode data` the whole tower is on every GPU. vLLM's `--language-model-only` (the same as
+`--limit-mm-per-prompt` 0 for every modality) does not build the tower: `language_model_only` leaves it out.
+The tower runs only on image inputs, so perf's per-token time does not stream it.
+
 **KV cache per GPU**: MLA caches one latent per token per layer with no head dimension, so it cannot be
 split over attention-TP ranks: each of the `tp` ranks of a DP replica holds the whole latent of every
 sequence of that replica. DP-attention splits the sequences: a GPU holds `ceil(batch / dp)` of them.
@@ -66,7 +77,9 @@ from ..errors import InputError
 from ..hardware import GPU
 from ..sizes import GIB, MAX_INT
 from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
-from ..arch.tensors import Kind, Tensor, build_tensors
+from ..arch.tensors import VISION_KINDS, Kind, Tensor, build_tensors
+
+MM_ENCODER_TP_MODES = ("weights", "data")  # vLLM's --mm-encoder-tp-mode; "weights" is its default
 
 ACT_BYTES = 2  # bf16 activations
 # Engines up-project a long prefix's latent into per-head keys and values chunk by chunk through a
@@ -235,6 +248,21 @@ def shard_rule(t: Tensor) -> str:
     return REPLICATED  # q_a_proj, kv_a_proj_with_mqa, indexer, norms, router, MTP eh_proj, o_proj bias
 
 
+def vision_shard_rule(t: Tensor, mode: str, modules: set[str]) -> str:
+    """How vLLM places one vision-tower or projector tensor under `--mm-encoder-tp-mode` (module docstring).
+    `modules` are the tower's tensor names: MoonViT's MLP is fc0 -> fc1, SigLIP's and Llama 4's fc1 -> fc2."""
+    if mode == "data" or t.layer is None:
+        return REPLICATED  # embeddings, final norms, adapters, the projector; every tensor under "data"
+    parts = t.name.split(".")
+    proj, bias = parts[-2], parts[-1] == "bias"
+    first_fc = "fc0" if t.name.replace(".fc1.", ".fc0.") in modules else "fc1"
+    if proj in ("wqkv", "q_proj", "k_proj", "v_proj", "gate_proj", "up_proj", first_fc):
+        return COLUMN
+    if proj in ("wo", "o_proj", "out_proj", "down_proj", "fc1", "fc2"):
+        return REPLICATED if bias else ROW  # a row-parallel bias is added once, after the reduction
+    return REPLICATED  # norms
+
+
 def _kv_heads(att) -> int:
     """Heads k_proj and v_proj are split by: GQA's KV heads, or every head of a KDA layer."""
     return (att.num_key_value_heads or att.num_heads).value
@@ -266,7 +294,8 @@ class ShardedModel:
     """The tensor list with sharding rules, grouped so a layout costs a few dozen multiplications (shared
     with perf, which times the same shards)."""
 
-    def __init__(self, spec: ModelSpec, fmt: WeightFormat):
+    def __init__(self, spec: ModelSpec, fmt: WeightFormat, mm_encoder_tp_mode: str = "weights",
+                 language_model_only: bool = False):
         cfg = self.cfg = spec.arch
         self.name = spec.name
         self.fmt = fmt
@@ -287,6 +316,12 @@ class ShardedModel:
             idx = self.layer_type.index(typ)
             self.per_type[typ] = [i for i in items if i.t.layer == idx and not i.t.mtp]
         self.items = items
+        if mm_encoder_tp_mode not in MM_ENCODER_TP_MODES:
+            raise InputError(f"--mm-encoder-tp-mode {mm_encoder_tp_mode}: choose from {', '.join(MM_ENCODER_TP_MODES)}")
+        tower = [] if language_model_only else spec.vision[0]
+        names = {t.name for t in tower}
+        # Unquantized, as checkpoint_tensors stores the tower: in the config's dtype.
+        self.vision = [ShardedTensor(t, vision_shard_rule(t, mm_encoder_tp_mode, names), False) for t in tower]
         # Layers whose cache is not tokens × bytes per token (windows, V4's compressed entries, KDA states).
         self.windowed = any(lay.attention.window.cap is not None or lay.attention.linear is not None
                             for lay in cfg.all_layers)
@@ -356,6 +391,7 @@ class ShardedModel:
             n = sum(1 for i in layers if self.layer_type[i] == typ)
             if n:
                 total += n * self.group_bytes(typ, items, lay)
+        total += self.group_bytes("vision", self.vision, lay)  # every stage builds the tower (module docstring)
         if s == 0:
             total += self.group_bytes("first", self.first, lay)
         if s == lay.pp - 1:
@@ -368,6 +404,7 @@ class ShardedModel:
         """(item, how many layers of it) on stage s, for the by-module view."""
         out: list[tuple[ShardedTensor, int]] = []
         counts = {typ: sum(1 for i in layers if self.layer_type[i] == typ) for typ in self.per_type}
+        out += [(i, 1) for i in self.vision]
         if s == 0:
             out += [(i, 1) for i in self.first]
         for typ, n in counts.items():
@@ -685,9 +722,12 @@ def _engine_eval(m: ShardedModel, lay: Layout, w: Workload, kv_tl: int, gpu: GPU
 
 def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weights: str | None = None,
          knobs: Knobs | None = None, gpus: int | None = None, engine: EngineConfig | None = None,
-         avg_context: int | None = None, dtype: str = "auto") -> PlanReport:
+         avg_context: int | None = None, dtype: str = "auto", mm_encoder_tp_mode: str = "weights",
+         language_model_only: bool = False) -> PlanReport:
     """The per-GPU memory of one deployment and its verdict; with `engine`, as that engine accounts it;
-    with `avg_context`, how many requests of that average length fit beside the worst case."""
+    with `avg_context`, how many requests of that average length fit beside the worst case. A multimodal
+    model's vision tower is placed as vLLM's `--mm-encoder-tp-mode` places it, or left out with
+    `language_model_only` (vLLM's `--language-model-only`)."""
     knobs = knobs or Knobs()
     workload = _resolved(spec, workload)
     engine = engine or EngineConfig()
@@ -697,7 +737,7 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
                          f"{layout.pp} = {layout.gpus} GPUs")
     cfg = spec.arch
     fmt = serving_format(spec, weights, dtype, engine.engine)
-    m = ShardedModel(spec, fmt)
+    m = ShardedModel(spec, fmt, mm_encoder_tp_mode, language_model_only)
     problem = layout_problem(m, layout)
     if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
         # the user gave --gpus alone: name it, and the TP it was taken to mean
@@ -716,18 +756,23 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
 
     # By module, on the reported stage.
     rows: dict[tuple, ModuleRow] = {}
+    blocks: dict[tuple, set[int | None]] = {}
     stage_layers = m.stages(layout)[st.index]
     for it, n in m.stage_items(layout, st.index, stage_layers):
         shape, copies = m.shard_shape(it, layout)
         b = copies * parts_bytes(stored_parts(it.t, shape, fmt, cfg, it.is_q)) * n
         sharding = _sharding_text(it, layout)
-        key = (it.t.mtp, it.t.module, sharding)
+        tower = it.t.kind in VISION_KINDS  # one row per kind and sharding: its dozens of modules would drown the rest
+        module = it.t.kind.value if tower else ("mtp: " if it.t.mtp else "") + it.t.module
+        key = (it.t.mtp, it.t.kind, module, sharding)
         row = rows.get(key)
         if row is None:
-            rows[key] = ModuleRow(module=("mtp: " if it.t.mtp else "") + it.t.module, kind=it.t.kind.value,
-                                  sharding=sharding, layers=n, bytes=b)
+            row = rows[key] = ModuleRow(module=module, kind=it.t.kind.value, sharding=sharding, layers=0, bytes=0)
+        row.bytes += b
+        if tower:  # the tower's blocks (tensor by tensor in its list), or 1 for what sits outside them
+            blocks.setdefault(key, set()).add(it.t.layer)
+            row.layers = len(blocks[key] - {None}) or 1
         else:
-            row.bytes += b
             row.layers += n
     modules = list(rows.values())
     assert sum(r.bytes for r in modules) == st.weights  # the breakdown adds up to its total
@@ -739,6 +784,15 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
         notes.append(long_note)
     if gpu.memory_estimated:
         notes.append(f"{gpu.name}: memory is an estimate ({gpu.memory_source})")
+    if m.vision:
+        tower = m.group_bytes("vision", m.vision, layout)
+        notes.append(f"weights include the vision tower and projector: {tower:,} bytes ({_gib(tower)}) per GPU on "
+                     f"every pipeline stage (--mm-encoder-tp-mode {mm_encoder_tp_mode}: "
+                     + ("its block linears split over TP" if mm_encoder_tp_mode == "weights" else "whole on every GPU")
+                     + "; --language-model-only leaves it out; it runs only on images, so perf's per-token time "
+                     "does not stream it)")
+    elif language_model_only and spec.vision[0]:
+        notes.append("--language-model-only: the vision tower and projector are not loaded (vLLM builds no tower)")
     if cfg.has_indexer:
         notes.append("KV cache includes the lightning indexer's fp8 key cache")
     if any(lay.attention.shared_kv is not None for lay in cfg.layers):
