@@ -619,20 +619,23 @@ class CheckpointReport(BaseModel):
 def checkpoint_report(spec: ModelSpec, weights: str | None = None) -> CheckpointReport:
     fmt = spec_format(spec, weights)
     stored, notes = checkpoint_tensors(spec, fmt)
-    by_dtype: dict[str, DtypeBytes] = {}
+    # Summed in plain lists, the report's models built once at the end (not assigned field by field).
+    dtypes: dict[str, list[int]] = {}  # dtype -> [tensors, elements, bytes]
     by_component: dict[str, int] = {}
-    main, mtp, vision = (PartBytes(tensors=0, bytes=0) for _ in range(3))
+    parts = {"main": [0, 0], "mtp": [0, 0], "vision": [0, 0]}  # [tensors, bytes]
     vision_kinds = {k.value for k in VISION_KINDS}
     for s in stored:
-        d = by_dtype.setdefault(s.dtype, DtypeBytes(tensors=0, elements=0, bytes=0))
-        d.tensors += s.copies
-        d.elements += s.elements
-        d.bytes += s.bytes
+        d = dtypes.setdefault(s.dtype, [0, 0, 0])
+        d[0] += s.copies
+        d[1] += s.elements
+        d[2] += s.bytes
         key = "mtp" if s.mtp else s.kind
         by_component[key] = by_component.get(key, 0) + s.bytes
-        part = mtp if s.mtp else vision if s.kind in vision_kinds else main
-        part.tensors += s.copies
-        part.bytes += s.bytes
+        part = parts["mtp" if s.mtp else "vision" if s.kind in vision_kinds else "main"]
+        part[0] += s.copies
+        part[1] += s.bytes
+    by_dtype = {k: DtypeBytes(tensors=t, elements=e, bytes=b) for k, (t, e, b) in dtypes.items()}
+    main, mtp, vision = (PartBytes(tensors=t, bytes=b) for t, b in parts.values())
     total = main.bytes + mtp.bytes + vision.bytes
     return CheckpointReport(
         model=spec.name, weight_format=fmt, weight_format_description=fmt.describe(),

@@ -133,7 +133,7 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     """Every section for every model; `gpu` and `gpus` together add a memory plan and, on its layout, the
     decode speed at `batch` sequences of `kv_context` tokens (k2calc perf; at most the batch that fits)."""
     from .checkpoint import checkpoint_report
-    from .flops import Phase, count_flops
+    from .flops import FlopsModel, Phase, count_flops
     from .kv import kv_cache
     from .params import count_params
 
@@ -156,8 +156,9 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
                for key in keys]
 
     flops = []
+    models = [FlopsModel(s.arch) for s in specs]  # a model's linear costs, once for both phases
     for phase in (Phase.prefill, Phase.decode):
-        reports = [count_flops(s, phase, contexts) for s in specs]
+        reports = [count_flops(s, phase, contexts, model=m) for s, m in zip(specs, models)]
         for i, ctx in enumerate(contexts):
             label = f"{phase.value} {format_context(ctx)} ({reports[0].sweep[i].attention_form})"
             flops.append(_row("flops", f"{phase.value}_{ctx}", label, "FLOP", [r.sweep[i].total for r in reports]))

@@ -12,6 +12,7 @@ and plans read this description only, never a family's config fields.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Union
 
@@ -337,11 +338,11 @@ class Architecture:
     def is_moe_layer(self, i: int) -> bool:
         return self.layer(i).is_moe
 
-    @property
+    @cached_property  # these three are read per layout by plan --search; the Architecture is frozen
     def all_layers(self) -> tuple[Layer, ...]:
         return self.layers + self.mtp
 
-    @property
+    @cached_property
     def moe(self) -> MoE | None:
         """The routed MLP of the first MoE layer (every family here has one expert shape), or None."""
         return next((lay.mlp for lay in self.all_layers if isinstance(lay.mlp, MoE)), None)
@@ -355,7 +356,7 @@ class Architecture:
     def n_routed_experts(self) -> int:
         return self.moe.num_experts.value if self.moe else 0
 
-    @property
+    @cached_property
     def attention(self) -> Attention:
         """The first layer's attention that caches per token (every layer's, up to windows and RoPE, in most
         families; Kimi-K3's KDA layers, which keep a fixed state instead, are passed over)."""
