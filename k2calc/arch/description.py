@@ -338,6 +338,14 @@ class Architecture:
     def is_moe_layer(self, i: int) -> bool:
         return self.layer(i).is_moe
 
+    @cached_property
+    def tensors(self) -> tuple[Tensor, ...]:
+        """Every weight tensor, built once (params, FLOPs, KV, checkpoint and plan each read it): the family's
+        own builder, else tensors.py's. The Tensors are frozen, so the tuple is shared safely."""
+        from .tensors import assemble
+
+        return tuple(assemble(self))
+
     @cached_property  # these three are read per layout by plan --search; the Architecture is frozen
     def all_layers(self) -> tuple[Layer, ...]:
         return self.layers + self.mtp

@@ -267,14 +267,12 @@ class _Builder:
         return self.out
 
 
+def assemble(arch) -> list[Tensor]:
+    """Build the tensor list of an Architecture (uncached: `Architecture.tensors` keeps the one copy)."""
+    return arch.builder(arch) if arch.builder else _Builder(arch).model()
+
+
 def build_tensors(model) -> list[Tensor]:
     """Every weight tensor of the checkpoint, main model first, then the MTP modules (a vision tower apart:
     k2calc/arch/vision.py). Takes an Architecture or a family config."""
-    arch = describe(model)
-    # Built once per Architecture (params, FLOPs, KV, checkpoint and plan each ask for it): the Tensors are
-    # frozen, so the cache is shared and each caller gets its own list.
-    cached = arch.__dict__.get("_tensors")
-    if cached is None:
-        cached = tuple(arch.builder(arch) if arch.builder else _Builder(arch).model())
-        object.__setattr__(arch, "_tensors", cached)  # frozen dataclass: not a field, so not in eq/hash/repr
-    return list(cached)
+    return list(describe(model).tensors)
