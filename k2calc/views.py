@@ -459,8 +459,9 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
     tables = [cfg,
               section("parameters", r.params, "counts: 1000-based prefixes (B = 10^9, T = 10^12); "
                       "active excludes the input embedding table"),
-              section("forward FLOPs per token", r.flops, "1 multiply-add = 2 FLOPs; matmuls only; (naive|absorbed): the MLA "
-                      "form; prefill = average per token of a prompt that long, decode = one new token with that many "
+              section("forward FLOPs per token", r.flops, "1 multiply-add = 2 FLOPs; matmuls only; "
+                      + ("(naive|absorbed): the MLA form; " if any("(" in m.label for m in r.flops) else "")
+                      + "prefill = average per token of a prompt that long, decode = one new token with that many "
                       "cached"),
               section("KV cache", r.kv, "per token: every layer; per sequence: sliding windows and chunks "
                                        "keep at most their tokens; memory in binary units (1 GiB = 2^30 bytes)"),

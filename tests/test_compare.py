@@ -171,3 +171,11 @@ def test_too_many_gpus_names_the_option_given(run):
     result = run("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "1099511627776")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --gpus 1099511627776: ") and "--max-nodes" not in result.stderr
+
+
+def test_flops_rows_name_the_mla_form_only_when_a_model_has_mla(run, run_json):
+    gqa = run_json("compare", "qwen3-32b", "olmo-2-13b", "--context", "4k")
+    assert [r["label"] for r in gqa["flops"]] == ["prefill 4k", "decode 4k"]
+    assert "MLA form" not in run("compare", "qwen3-32b", "olmo-2-13b", "--context", "4k").stdout
+    mixed = run_json("compare", "kimi-k2", "qwen3-32b", "--context", "4k")
+    assert [r["label"] for r in mixed["flops"]] == ["prefill 4k (naive)", "decode 4k (absorbed)"]

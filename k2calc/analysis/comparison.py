@@ -157,13 +157,15 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
 
     flops = []
     models = [FlopsModel(s.arch) for s in specs]  # a model's linear costs, once for both phases
+    any_mla = any(s.arch.is_mla for s in specs)
     for phase in (Phase.prefill, Phase.decode):
         reports = [count_flops(s, phase, contexts, model=m) for s, m in zip(specs, models)]
         for i, ctx in enumerate(contexts):
-            label = f"{phase.value} {format_context(ctx)} ({reports[0].sweep[i].attention_form})"
+            form = f" ({reports[0].sweep[i].attention_form})" if any_mla else ""  # the form only matters to MLA
+            label = f"{phase.value} {format_context(ctx)}{form}"
             flops.append(_row("flops", f"{phase.value}_{ctx}", label, "FLOP", [r.sweep[i].total for r in reports]))
         forms = {r.sweep[0].attention_form for r in reports}
-        if len(forms) > 1:
+        if len(forms) > 1 and any_mla:
             notes.append(f"{phase.value}: the models default to different MLA forms ({', '.join(sorted(forms))})")
 
     kv = [kv_cache(s, [kv_context], kv_dtype=kv_dtype) for s in specs]
