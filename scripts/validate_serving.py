@@ -22,13 +22,16 @@ def load_rows() -> list[dict]:
 
 
 def batch_for(row: dict, spec, gpu, layout) -> int:
-    """The row's batch; "max": the largest batch `k2calc plan` fits at input + output tokens."""
+    """The row's batch; "max": the largest batch `k2calc plan` fits with every sequence at its final length
+    (input + output, or a decode row's `final_context`), at most the benchmark's `requests`."""
     if row["batch"] != "max":
         return int(row["batch"])
     from k2calc.analysis.perf import max_batch
 
-    return max_batch(spec, gpu, layout, row["input"] + row["output"], weights=row.get("weights"),
-                     expert_weights=row.get("expert_weights"), kv_dtype=row.get("kv_dtype", "bf16"))
+    final = row["input"] + row["output"] if "input" in row else row["final_context"]
+    fit = max_batch(spec, gpu, layout, final, weights=row.get("weights"),
+                    expert_weights=row.get("expert_weights"), kv_dtype=row.get("kv_dtype", "bf16"))
+    return min(fit, row.get("requests", fit))
 
 
 def k2calc_figure(row: dict) -> tuple[float, int]:
