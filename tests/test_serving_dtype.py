@@ -140,3 +140,10 @@ def test_kimi_k3_plan_names_its_weights_as_released(run):
     r = run("plan", "-p", "kimi-k3", "--gpu", "b200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16",
             "--check")
     assert ", as-released weights, " in r.stdout
+
+
+def test_perf_says_float32_matmuls_are_timed_at_the_bf16_peak(run_json):
+    fp32 = run_json("perf", "-p", "olmo-2-13b", "--gpu", "h100", "--dtype", "float32")
+    assert any("timed at the BF16 peak" in n for n in fp32["notes"])
+    served_16 = run_json("perf", "-p", "olmo-2-13b", "--gpu", "h100")
+    assert not any("timed at the BF16 peak" in n for n in served_16["notes"])

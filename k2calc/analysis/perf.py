@@ -64,8 +64,8 @@ main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times o
 sequence; it yields 1 + a + a² + … + a^mtp tokens per sequence on average (a chain stops at the first
 rejection).
 
-**Defaults** (`PerfKnobs`, one set for every GPU; the kernel figures are Hopper's, the only ones the
-references publish, applied to Blackwell and AMD as well): see `DEFAULT_SOURCES`.
+**Defaults** (`PerfKnobs`, one set for every GPU; the kernel figures are Hopper's, the only complete set
+published (DeepGEMM, FlashMLA, DeepEP), applied to Blackwell and AMD as well): see `DEFAULT_SOURCES`.
 
 Not modelled: CPU scheduling gaps, page-table and sampling kernels, elementwise kernels beyond the fixed
 latency, power throttling, network congestion, non-uniform routing beyond `imbalance`.
@@ -816,8 +816,12 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
     if layout.ep > 1 and knobs.overlap:
         notes.append("two micro-batches overlap communication with compute (--no-overlap to turn off)")
+    if fmt.base_dtype == "F32":
+        notes.append("float32 weights are streamed at 4 bytes but their matmuls are timed at the BF16 peak (the "
+                     "catalog has no FP32 peak): compute-bound steps are optimistic")
     if gpu.name not in ("h100", "h200", "h800", "h20"):
-        notes.append(f"{gpu.name}: efficiencies are Hopper kernel figures (the only ones published; SOURCES.md)")
+        notes.append(f"{gpu.name}: efficiencies are Hopper kernel figures (the only complete set published; "
+                     "README: Serving speed)")
     return PerfReport(
         **main.model_dump(), **extra, model=spec.name, gpu=gpu.name, gpus=layout.gpus, layout=layout,
         layout_label=layout.label(), weight_format=fmt, weight_format_description=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
