@@ -35,10 +35,12 @@ per 16 values, as `checkpoint` stores each; activations bf16):
   2(n−1)/n × bytes), bf16.
 - DP-attention without expert parallelism: an all-gather of the stage's tokens before the MLP and a
   reduce-scatter after it.
-- EP dispatch (fp8, 1 byte per value) and combine (bf16) as DeepEP: decode ("low-latency" kernels)
-  sends every token copy to its GPU; prefill ("normal" kernels) sends a token once per remote node
-  (NVLink fan-out inside). Traffic leaving the node takes the network, unless the stage fits in the
-  GPU's NVLink domain (`scaleup_domain_gpus`, GB200 NVL72).
+- EP dispatch (fp8, 1 byte per value, scales not counted) and combine (bf16) as DeepEP: decode
+  ("low-latency" kernels) sends every token copy bound for another GPU to it (a copy for the GPU itself
+  stays local); prefill ("normal" kernels) sends a token once per remote node (NVLink fan-out inside).
+  The bytes are the busiest GPU's: `imbalance` times the mean, as for the experts (the exchange waits
+  for it). Traffic leaving the node takes the network, unless the stage fits in the GPU's NVLink domain
+  (`scaleup_domain_gpus`, GB200 NVL72).
 - Pipeline: one hidden-state transfer per stage boundary.
 
 **Overlap** (`overlap=True`, SGLang's two-batch overlap / DeepEP's receive hooks): in decode with ep > 1
@@ -145,7 +147,7 @@ class Component(BaseModel):
     count: int  # occurrences per step
     flops: float
     bytes: float  # HBM bytes
-    comm_bytes: float  # bytes this GPU sends (NVLink + network)
+    comm_bytes: float  # bytes the GPU sends (NVLink + network); EP exchanges: the busiest GPU's (× imbalance)
     time_ms: float  # all occurrences, as if nothing overlapped
     bound: str  # compute | memory | nvlink | network | latency
 
