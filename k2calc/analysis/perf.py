@@ -267,6 +267,8 @@ class _Perf:
             raise InputError(problem)
         self.arch, self.kv_dtype = spec.arch, kv_dtype
         self.replicas = lay.dp  # DP-attention replicas with tokens in this step
+        self._coefficients: dict = {}  # (Attention, form) -> flops.coefficients
+        self._shards: dict[int, tuple] = {}  # id(ShardedTensor) -> _shard (self.m keeps the tensors alive)
         # An fp8 cache is attended in fp8 (FlashMLA's and TensorRT-LLM's fp8 MLA kernels), bf16 otherwise.
         self.attention_peak = self.hw.peak("fp8" if kv_dtype.startswith("fp8") else "bf16")[0]
 
@@ -278,7 +280,13 @@ class _Perf:
         return self.fmt.name if it.is_q else "bf16"
 
     def _shard(self, it: ShardedTensor) -> tuple[tuple[int, ...], int, int]:
-        """(shard shape, copies on this GPU, bytes of one copy in its stored format)."""
+        """(shard shape, copies on this GPU, bytes of one copy in its stored format), once per tensor."""
+        got = self._shards.get(id(it))
+        if got is None:
+            got = self._shards[id(it)] = self._shard_of(it)
+        return got
+
+    def _shard_of(self, it: ShardedTensor) -> tuple[tuple[int, ...], int, int]:
         shape, copies = self.m.shard_shape(it, self.lay)
         fmt = self._weight_fmt(it)
         if it.t.kind is Kind.ROUTED_EXPERTS and fmt != self.fmt.name:  # --expert-weights: stored quantized
@@ -342,7 +350,9 @@ class _Perf:
         token); GQA reads its KV heads ÷ tp; windows and chunks as flops.attended counts them."""
         lay, k = self.lay, self.k
         form = default_form(self.arch, Phase(phase))
-        c = coefficients(att, form)
+        c = self._coefficients.get((att, form))
+        if c is None:
+            c = self._coefficients[(att, form)] = coefficients(att, form)
         per = (c.scores.value + c.values.value) / lay.tp  # FLOPs per query token per attended token
         divisor = lay.tp if att.mla is None else 1  # GQA KV heads and KDA states split by TP; MLA's latent not
         if phase == "decode":
@@ -902,43 +912,101 @@ class SpeedFit(BaseModel):
     ttft_ms: float | None
 
 
-def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, targets: SpeedTargets, *, context: int,
-              batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
-              knobs: PerfKnobs | None = None) -> SpeedFit:
-    """Decode speed of `layout` for the search: at `batch` (TPOT and TTFT targets), or, with a tokens/s target,
-    at the largest batch that fits memory (`max_batch`) and keeps TPOT within its target (bisection: TPOT
-    grows with the batch). TTFT: one prompt of `context` tokens on an idle deployment."""
-    p = _Perf(spec, gpu, layout, model.fmt, model.fmt.name, kv_dtype, knobs or PerfKnobs(), model)
-    if targets.phase == "prefill":  # every replica prefills a full chunk of prompts of `context` tokens
-        b = max(1, chunk // context) * layout.dp
+class LayoutSpeed:
+    """One layout's speed at a search's workload (`plan --search`): the estimate's state is built once and
+    every decode point it computes is kept, so a bound and the fit share them."""
+
+    def __init__(self, spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, targets: SpeedTargets, *,
+                 context: int, batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
+                 knobs: PerfKnobs | None = None):
+        self.p = _Perf(spec, gpu, layout, model.fmt, model.fmt.name, kv_dtype, knobs or PerfKnobs(), model)
+        self.lay, self.targets, self.context, self.chunk = layout, targets, context, chunk
+        self.batch, self.max_batch = batch, max_batch
+        self.points: dict[int, PerfPoint] = {}  # batch -> decode point
+        self._fit: SpeedFit | None = None
+
+    def at(self, b: int) -> PerfPoint:
+        if b not in self.points:
+            self.points[b] = _point(self.p, "decode", b, self.context, self.chunk, 0, None, None)
+        return self.points[b]
+
+    def upper_tokens_per_s(self) -> float:
+        """At least the tokens/s `fit()` reports, from one point: with a tokens/s target, the batch it runs
+        is at most `max_batch` and its step at least batch 1's (TPOT grows with the batch)."""
+        if self.targets.phase == "prefill" or self.targets.min_tokens_per_s is None:
+            return self.fit().tokens_per_s
+        return max(self.batch, self.max_batch) * self.at(1).tokens_per_s
+
+    def fit(self) -> SpeedFit:
+        """Decode speed at `batch` (TPOT and TTFT targets), or, with a tokens/s target, at the largest batch
+        that fits memory (`max_batch`) and keeps TPOT within its target. TTFT: one prompt of `context`
+        tokens on an idle deployment. A prefill pool: every replica prefills a full chunk of prompts."""
+        if self._fit is None:
+            self._fit = self._decode() if self.targets.phase != "prefill" else self._prefill()
+        return self._fit
+
+    def _prefill(self) -> SpeedFit:
+        p, targets, context, chunk = self.p, self.targets, self.context, self.chunk
+        b = max(1, chunk // context) * self.lay.dp
         tps = _point(p, "prefill", b, context, chunk, 0, None, None).tokens_per_s
         ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms
         meets = ((targets.min_tokens_per_s is None or tps >= targets.min_tokens_per_s)
                  and (targets.max_ttft_ms is None or ttft <= targets.max_ttft_ms))
         return SpeedFit(meets=meets, batch=b, tpot_ms=None, tokens_per_s=tps, ttft_ms=ttft)
 
-    def at(b: int) -> PerfPoint:
-        return _point(p, "decode", b, context, chunk, 0, None, None)
+    def _decode(self) -> SpeedFit:
+        targets, at = self.targets, self.at
+        use = self.batch
+        if targets.min_tokens_per_s is not None:
+            use = max(self.batch, self.max_batch)
+            if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
+                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, self.lay.dp, targets.max_tpot_ms)
+        point = at(max(1, use))
+        ttft = (_point(self.p, "prefill", 1, self.context, self.chunk, 0, None, None).ttft_ms
+                if targets.max_ttft_ms is not None else None)
+        meets = ((targets.min_tokens_per_s is None or point.tokens_per_s >= targets.min_tokens_per_s)
+                 and (targets.max_tpot_ms is None or point.tpot_ms <= targets.max_tpot_ms)
+                 and (ttft is None or ttft <= targets.max_ttft_ms))
+        return SpeedFit(meets=meets, batch=max(1, use), tpot_ms=point.tpot_ms, tokens_per_s=point.tokens_per_s,
+                        ttft_ms=ttft)
 
-    use = batch
-    if targets.min_tokens_per_s is not None:
-        use = max(batch, max_batch)
-        if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
-            lo, hi = 1, use  # the largest batch within the TPOT target
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if at(mid).tpot_ms <= targets.max_tpot_ms:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            use = lo
-    point = at(max(1, use))
-    ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms if targets.max_ttft_ms is not None else None
-    meets = ((targets.min_tokens_per_s is None or point.tokens_per_s >= targets.min_tokens_per_s)
-             and (targets.max_tpot_ms is None or point.tpot_ms <= targets.max_tpot_ms)
-             and (ttft is None or ttft <= targets.max_ttft_ms))
-    return SpeedFit(meets=meets, batch=max(1, use), tpot_ms=point.tpot_ms, tokens_per_s=point.tokens_per_s,
-                    ttft_ms=ttft)
+
+def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, targets: SpeedTargets, *, context: int,
+              batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
+              knobs: PerfKnobs | None = None) -> SpeedFit:
+    """`layout`'s speed for the search (LayoutSpeed.fit)."""
+    return LayoutSpeed(spec, gpu, layout, model, targets, context=context, batch=batch, max_batch=max_batch,
+                       kv_dtype=kv_dtype, chunk=chunk, knobs=knobs).fit()
+
+
+def _largest_batch_within(tpot, use: int, dp: int, limit: float) -> int:
+    """The largest batch in [1, use] whose `tpot(batch)` is within `limit` (1 when none is), given that
+    `tpot(use)` is beyond it. TPOT grows with the batch and, past `dp`, is the same for every batch giving a
+    replica the same ceil(batch / dp) sequences (the busiest replica sets the step), so only batch 1..dp
+    and the multiples of dp (and `use`) are candidates: bisection over them."""
+    low = min(dp, use)  # candidates: 1..low, then min(k·dp, use) for k = 2 .. ceil(use / dp)
+    n = low + max(0, -(-use // dp) - 1)
+
+    def batch_of(i: int) -> int:
+        return i + 1 if i < low else min((i - low + 2) * dp, use)
+
+    v: dict[int, float] = {}
+
+    def val(i: int) -> float:
+        if i not in v:
+            v[i] = tpot(batch_of(i))
+        return v[i]
+
+    lo, hi = 0, n - 1  # val(lo) within the limit, val(hi) beyond it
+    if val(lo) > limit:
+        return 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if val(mid) <= limit:
+            lo = mid
+        else:
+            hi = mid
+    return batch_of(lo)
 
 
 class PDReport(BaseModel):

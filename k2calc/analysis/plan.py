@@ -967,6 +967,18 @@ class SearchRow(BaseModel):
     ttft_ms: float | None = None
 
 
+class Reached(BaseModel):
+    """The best figure any layout that fits memory reached for one speed target (k2calc perf's estimate)."""
+
+    target: str  # max_tpot_ms | min_tokens_per_s | max_ttft_ms
+    limit: float  # the target asked for
+    value: float  # tpot_ms, tokens_per_s or ttft_ms reached
+    gpu: str
+    gpus: int
+    layout_label: str
+    batch: int  # the batch of the figure (TTFT: one prompt)
+
+
 class SearchReport(BaseModel):
     model: str
     workload: Workload
@@ -979,6 +991,8 @@ class SearchReport(BaseModel):
     layouts_fitting: int
     elapsed_ms: float
     results: list[SearchRow]  # best layout per (GPU type, GPU count), smallest first, then cheapest
+    # with speed targets no fitting layout meets: the best figure reached for each target, and where
+    closest: list[Reached] = []
     notes: list[str]
 
 
@@ -986,6 +1000,33 @@ def _divisors(n: int) -> list[int]:
     """The divisors of n, ascending, in O(sqrt n) steps."""
     small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
     return small + [n // d for d in reversed(small) if d * d != n]
+
+
+def _cost_key(gpu: GPU, n: int) -> tuple[bool, float]:
+    """How a deployment's $/hour ranks: priced ones first, cheapest first (a price of 0 counts as none)."""
+    price = gpu.price_per_gpu_hour_usd
+    return (not price, n * price if price else 0.0)
+
+
+def _ranked_before(found, rank: tuple, kv_tokens: int | None, top: int) -> bool:
+    """Do at least `top` rows found rank strictly before a row of `rank` (GPUs, cost) holding `kv_tokens`
+    (None: any number) - the search's ranking, so that such a row could not be shown."""
+    ahead = 0
+    for entry in found:
+        ev, their = entry[1], entry[6]
+        if their < rank or (kv_tokens is not None and their == rank and ev.kv_tokens > kv_tokens):
+            ahead += 1
+    return ahead >= top
+
+
+def _closest(closest: dict[str, tuple], speed, gpu: GPU, lay: Layout, n: int) -> None:
+    """Keep the lowest TPOT, highest tokens/s and lowest TTFT any layout reached (for a search none meets)."""
+    for name, value, better in (("tpot_ms", speed.tpot_ms, min), ("tokens_per_s", speed.tokens_per_s, max),
+                                ("ttft_ms", speed.ttft_ms, min)):
+        if value is None:
+            continue
+        if name not in closest or better(value, closest[name][0]) != closest[name][0]:
+            closest[name] = (value, gpu.name, n, lay.label(), speed.batch)
 
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
@@ -1024,21 +1065,27 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     speed_on = targets is not None and targets.any()
     if speed_on:
-        from .perf import speed_fit
+        from .perf import LayoutSpeed
 
         targets.check()
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}
-    # (GPU count, GPU type, nodes), smallest deployments first: with speed targets the search stops once
-    # `top` deployments meet them with fewer GPUs than any left to try (the estimate costs milliseconds).
+    closest: dict[str, tuple] = {}  # with targets: the best figure any fitting layout reached, per target
+    # (GPU count, GPU type, nodes): the order rows are ranked in when all else is equal.
     plan_order = sorted(((nodes * g.gpus_per_node, i, nodes) for i, g in enumerate(gpus)
                          for nodes in range(1, max_nodes + 1)))
+    position = {key: i for i, key in enumerate(plan_order)}
+    if speed_on:
+        # The speed estimate is what costs: deployments in the order they rank (GPUs, then cost), so that
+        # once `top` rows meet the targets every deployment that cannot rank among them is left out.
+        plan_order.sort(key=lambda t: (t[0], *_cost_key(gpus[t[1]], t[0]), t[1], t[2]))
     for n, gi, nodes in plan_order:
-        if speed_on and len(best) >= top and n > max(k[1] for k in best):
-            break
         gpu = gpus[gi]
+        if speed_on and _ranked_before(best.values(), (n, *_cost_key(gpu, n)), None, top):
+            break  # every deployment left ranks after `top` that meet the targets
         budget = int(knobs.mem_fraction * gpu.memory_bytes)
+        fits = []  # (layout, evaluation) of every layout of this deployment that fits memory
         for pp in _divisors(nodes):
             g = n // pp
             for tp in _divisors(g):
@@ -1058,23 +1105,40 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                     evaluated += 1
                     ovh = knobs.overhead_bytes if knobs.overhead_bytes is not None else sum(_overhead(lay).values())
                     ev = _evaluate(stages, lay, workload, budget, ovh, knobs)
-                    if not ev.fits:
-                        continue
-                    fitting += 1
-                    speed = None
-                    if speed_on:
-                        speed = speed_fit(spec, gpu, lay, m, targets, context=workload.context,
-                                          batch=workload.batch, max_batch=ev.max_batch,
-                                          kv_dtype=workload.kv_dtype, chunk=workload.chunk)
-                        if not speed.meets:
-                            continue
-                    k = (gpu.name, n)
-                    old = best.get(k)
-                    score = (speed.tokens_per_s if speed else 0, ev.kv_tokens, ev.free)
-                    if old is None or score > old[5]:
-                        best[k] = (lay, ev, gpu, nodes, speed, score)
+                    if ev.fits:
+                        fits.append((lay, ev))
+        fitting += len(fits)
+        if not fits:
+            continue
+        rank = (n, *_cost_key(gpu, n))
+        if speed_on and _ranked_before(best.values(), rank, max(ev.kv_tokens for _, ev in fits), top):
+            continue  # even the layout holding the most KV tokens would rank after `top` rows
+        k = (gpu.name, n)
+        if not speed_on:
+            for idx, (lay, ev) in enumerate(fits):
+                score = (0, ev.kv_tokens, ev.free, -idx)  # the first of equals stays
+                if k not in best or score > best[k][5]:
+                    best[k] = (lay, ev, gpu, nodes, None, score, rank, position[(n, gi, nodes)])
+            continue
+        # Fastest first: a layout whose tokens/s cannot exceed the best met so far is not estimated in full.
+        cands = []
+        for idx, (lay, ev) in enumerate(fits):
+            ls = LayoutSpeed(spec, gpu, lay, m, targets, context=workload.context, batch=workload.batch,
+                             max_batch=ev.max_batch, kv_dtype=workload.kv_dtype, chunk=workload.chunk)
+            cands.append((ls.upper_tokens_per_s(), idx, lay, ev, ls))
+        for bound, idx, lay, ev, ls in sorted(cands, key=lambda c: (-c[0], c[1])):
+            if k in best and bound < best[k][5][0]:
+                continue
+            speed = ls.fit()
+            _closest(closest, speed, gpu, lay, n)
+            if not speed.meets:
+                continue
+            score = (speed.tokens_per_s, ev.kv_tokens, ev.free, -idx)
+            if k not in best or score > best[k][5]:
+                best[k] = (lay, ev, gpu, nodes, speed, score, rank, position[(n, gi, nodes)])
     rows = []
-    for (name, n), (lay, ev, gpu, nodes, speed, _) in best.items():
+    # as the deployments were listed in (GPU count, type, nodes) order: the tie order of the ranking below
+    for (name, n), (lay, ev, gpu, nodes, speed, *_) in sorted(best.items(), key=lambda kv: kv[1][7]):
         cost = n * gpu.price_per_gpu_hour_usd if gpu.price_per_gpu_hour_usd else None
         rows.append(SearchRow(rank=0, gpu=name, gpus=n, nodes=nodes, layout=lay, layout_label=lay.label(),
                               weights=ev.stage.weights, kv_cache=ev.kv, free=ev.free,
@@ -1090,6 +1154,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
+    reached: list[Reached] = []
     if speed_on:
         wanted = ", ".join(f"{k} {v:g}" for k, v in targets.model_dump().items()
                            if v is not None and k != "phase")
@@ -1101,6 +1166,20 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                    "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens)")
         notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}; per (GPU type, count), the "
                      "layout serving the most tokens/s is shown")
+        if not best and fitting:
+            figure = {"max_tpot_ms": "tpot_ms", "min_tokens_per_s": "tokens_per_s", "max_ttft_ms": "ttft_ms"}
+            for target, limit in targets.model_dump().items():
+                if target in figure and limit is not None and figure[target] in closest:
+                    value, name, n, label, b = closest[figure[target]]
+                    reached.append(Reached(target=target, limit=limit, value=value, gpu=name, gpus=n,
+                                           layout_label=label, batch=1 if target == "max_ttft_ms" else b))
+            what = {"max_tpot_ms": ("lowest TPOT", "ms"), "min_tokens_per_s": ("highest decode tokens/s", ""),
+                    "max_ttft_ms": ("lowest TTFT", "ms")}
+            best_text = "; ".join(
+                f"{what[r.target][0]} {r.value:,.1f}{' ' * bool(what[r.target][1])}{what[r.target][1]} (target "
+                f"{r.limit:g}) on {r.gpus}×{r.gpu} {r.layout_label} at batch {r.batch:,}" for r in reached)
+            notes.insert(0, f"no layout meets the speed targets: none of the {fitting:,} layouts that fit memory on "
+                         f"1-{max_nodes} nodes does; best reached: {best_text}")
     else:
         notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")
     if redundant_experts:
@@ -1109,4 +1188,4 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     return SearchReport(model=spec.name, workload=workload, weight_format=fmt, weight_format_description=fmt.describe(),
                         mem_fraction=knobs.mem_fraction, gpu_types=[g.name for g in gpus], max_nodes=max_nodes,
                         layouts_evaluated=evaluated, layouts_fitting=fitting, elapsed_ms=round(elapsed, 1),
-                        results=ranked, notes=notes)
+                        results=ranked, closest=reached, notes=notes)

@@ -11,7 +11,7 @@ and plans read this description only, never a family's config fields.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Union
@@ -194,6 +194,14 @@ class Attention:
     shared_kv: SharedKV | None = None  # DeepSeek-V4 (kind SHARED_KV)
     linear: LinearAttention | None = None  # KDA (kind LINEAR)
     output_gate: bool = False  # a sigmoid gate on the attention output, g_proj (Kimi-K3's MLA)
+
+    def __hash__(self) -> int:
+        """The fields' hash, computed once: perf groups every layer by its attention on every step."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     @property
     def q_width(self) -> Expr:
