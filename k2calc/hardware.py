@@ -35,7 +35,9 @@ class GPU(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     aliases: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
     description: str = ""
-    vendor: str = ""
+    # who makes it (nvidia, amd): a PD pair's pools share one, since engines move KV only between GPUs of
+    # one vendor; "" (a --gpu-file entry without it) pairs a type only with itself
+    vendor: str = Field("", max_length=40, pattern=r"^([a-z][a-z0-9-]*)?$")
     memory_bytes: Annotated[int, Field(gt=0, le=MAX_MEMORY_BYTES, strict=True)]
     memory_source: str = ""
     memory_estimated: bool = False

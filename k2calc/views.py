@@ -390,7 +390,10 @@ def pd_tables(r) -> list[Table]:
     pre[0].title = f"prefill pool: {r.request_rate_per_s:g} requests/s × {r.input_tokens:,} input tokens"
     dec[0].title = f"decode pool: {r.request_rate_per_s:g} requests/s × {r.output_tokens:,} output tokens"
     total = Table(f"{r.model}: PD-disaggregated deployment (an estimate)", ["figure", "value"])
-    total.add("GPUs (first row of each pool)", "—" if r.total_gpus is None else r.total_gpus)
+    if r.prefill_row is not None and r.decode_row is not None:
+        total.add("prefill", f"{r.prefill_row.gpus} × {r.prefill_row.gpu} {r.prefill_row.layout_label}")
+        total.add("decode", f"{r.decode_row.gpus} × {r.decode_row.gpu} {r.decode_row.layout_label}")
+    total.add("GPUs (one vendor's best pair)", "—" if r.total_gpus is None else r.total_gpus)
     if r.cost_per_hour_usd is not None:
         total.add("$/hour", f"${r.cost_per_hour_usd:,.2f}")
     return [*pre, *dec, total]
@@ -476,12 +479,16 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
                   None if row.free_per_gpu is None else Quantity(row.free_per_gpu, "bytes"))
         tables.append(p)
     if r.serve is not None:
-        sv = Table(f"serving: {r.serve_target}", ["model", "batch", "TPOT (ms)", "tokens/s per GPU",
+        sv = Table(f"serving: {r.serve_target}", ["model", "layout", "batch", "TPOT (ms)", "tokens/s per GPU",
                                                    "$ per million output tokens"])
         for row in r.serve:
-            sv.add(row.model, row.batch if row.batch is not None else "—", _ms(row.tpot_ms),
-                   _rate(row.tokens_per_s_per_gpu), _usd(row.cost_per_million_output_usd))
-        sv.caption = "an estimate (README: Serving speed); cost needs --price-per-gpu-hour or a catalog price"
+            sv.add(row.model, row.layout_label or "—", row.batch if row.batch is not None else "—",
+                   _ms(row.tpot_ms), _rate(row.tokens_per_s_per_gpu), _usd(row.cost_per_million_output_usd))
+        sv.caption = "an estimate (README: Serving speed)"
+        if r.serve_problem:
+            sv.caption += f"; no serving figures: {r.serve_problem}"
+        elif any(row.tpot_ms is not None and row.cost_per_million_output_usd is None for row in r.serve):
+            sv.caption += "; cost needs --price-per-gpu-hour or a catalog price"
         tables.append(sv)
     if r.explain:
         for model, formulas in r.explain.items():

@@ -53,9 +53,11 @@ class PlanRow(BaseModel):
 
 
 class ServeRow(BaseModel):
-    """k2calc perf's decode estimate for a model on its plan's layout."""
+    """k2calc perf's decode estimate for a model on the fastest layout holding the batch on these GPUs."""
 
     model: str
+    layout: Layout | None = None  # the layout the figures are for
+    layout_label: str | None = None
     batch: int | None  # the batch the figures are for: --batch, at most what fits
     tpot_ms: float | None
     tokens_per_s_per_gpu: float | None
@@ -79,6 +81,7 @@ class CompareReport(BaseModel):
     plan_target: str | None
     serve: list[ServeRow] | None = None  # with --gpu: decode speed on the plan's layout (an estimate)
     serve_target: str | None = None
+    serve_problem: str | None = None  # why there are no serving figures (a catalog field the estimate needs)
     explain: dict[str, list[dict[str, Any]]] | None = None  # model -> params formulas
     notes: list[str]
 
@@ -185,11 +188,15 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     checkpoint = [_row("checkpoint", "total_bytes", "total bytes (own format)", "bytes", [c.total_bytes for c in ck]),
                   _row("checkpoint", "tensors", "tensors", "tensors", [c.tensors for c in ck])]
 
-    plan_rows = plan_target = serve = serve_target = None
+    plan_rows = plan_target = serve = serve_target = serve_problem = None
     if gpu or gpus:
         plan_rows, plan_target, hits = _plans(specs, names, gpu, gpus, gpu_file, kv_context, kv_dtype)
-        serve, serve_target = _serve(specs, names, hits, gpu, gpu_file, kv_context, kv_dtype, batch,
-                                     price_per_gpu_hour)
+        serve_target = (f"decode at batch {batch} (at most what fits) × {format_context(kv_context)} tokens on "
+                        f"each model's fastest layout on {gpus} GPUs; k2calc perf's estimate")
+        try:
+            serve = _serve(specs, names, hits, gpu, gpus, gpu_file, kv_context, kv_dtype, batch, price_per_gpu_hour)
+        except InputError as e:  # the GPU lacks a bandwidth the estimate needs: the other sections stand
+            serve, serve_problem = [], str(e)
 
     config = _config_rows(specs)
     return CompareReport(
@@ -198,6 +205,7 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
         checkpoint=checkpoint, weight_formats=[c.weight_format for c in ck],
         weight_format_descriptions=[c.weight_format_description for c in ck], kv_dtype=kv_dtype,
         contexts=contexts, plan=plan_rows, plan_target=plan_target, serve=serve, serve_target=serve_target,
+        serve_problem=serve_problem,
         explain=_explain(specs, names) if explain else None, notes=notes,
     )
 
@@ -230,10 +238,13 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
     return rows, target, hits
 
 
-def _serve(specs, names, hits, gpu, gpu_file, context, kv_dtype, batch, price) -> tuple[list[ServeRow], str]:
-    """Decode TPOT, tokens/s per GPU and cost per million output tokens on each model's plan layout."""
+def _serve(specs, names, hits, gpu, gpus, gpu_file, context, kv_dtype, batch, price) -> list[ServeRow]:
+    """Per model, decode TPOT, tokens/s per GPU and cost per million output tokens on the layout of `gpus` GPUs
+    serving the most tokens/s at `batch` sequences of `context` tokens (plan.search with no speed limit);
+    when no layout holds that batch, on the memory plan's layout at the batch it holds."""
     from ..hardware import get_gpu
-    from .perf import perf
+    from .perf import SpeedTargets, perf
+    from .plan import Workload, search
 
     g = get_gpu(gpu, gpu_file)
     rows = []
@@ -242,14 +253,15 @@ def _serve(specs, names, hits, gpu, gpu_file, context, kv_dtype, batch, price) -
             rows.append(ServeRow(model=name, batch=None, tpot_ms=None, tokens_per_s_per_gpu=None,
                                  cost_per_million_output_usd=None))
             continue
-        b = min(batch, hit.max_batch)
-        r = perf(s, g, hit.layout, batch=b, context=context,
-                 kv_dtype=kv_dtype, price_per_gpu_hour=price)
-        rows.append(ServeRow(model=name, batch=b, tpot_ms=r.tpot_ms, tokens_per_s_per_gpu=r.tokens_per_s_per_gpu,
+        fast = search(s, [g], Workload(context=context, batch=batch, kv_dtype=kv_dtype),
+                      max_nodes=gpus // g.gpus_per_node, top=10**6, targets=SpeedTargets(fastest=True))
+        row = next((r for r in fast.results if r.gpus == gpus), None)
+        layout, b = (row.layout, batch) if row is not None else (hit.layout, min(batch, hit.max_batch))
+        r = perf(s, g, layout, batch=b, context=context, kv_dtype=kv_dtype, price_per_gpu_hour=price)
+        rows.append(ServeRow(model=name, layout=layout, layout_label=layout.label(), batch=b, tpot_ms=r.tpot_ms,
+                             tokens_per_s_per_gpu=r.tokens_per_s_per_gpu,
                              cost_per_million_output_usd=r.cost_per_million_tokens_usd))
-    target = (f"decode at batch {batch} (at most what fits) × {format_context(context)} tokens on each plan's layout; "
-              "k2calc perf's estimate")
-    return rows, target
+    return rows
 
 
 def _explain(specs: list[ModelSpec], names: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -87,7 +87,7 @@ from ..arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from ..hardware import GPU
 from .kv import layer_sequence_bytes
-from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, layout_problem
+from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, SearchRow, layout_problem
 from ..sizes import MAX_INT
 from ..arch.tensors import Kind
 
@@ -891,9 +891,11 @@ class SpeedTargets(BaseModel):
     max_tpot_ms: float | None = None
     max_ttft_ms: float | None = None
     phase: str = "decode"  # "prefill": a prefill pool of a PD-disaggregated deployment
+    fastest: bool = False  # no limit: estimate every layout and keep the fastest (compare's serving rows)
 
     def any(self) -> bool:
-        return any(v is not None for v in (self.min_tokens_per_s, self.max_tpot_ms, self.max_ttft_ms))
+        return self.fastest or any(v is not None for v in (self.min_tokens_per_s, self.max_tpot_ms,
+                                                           self.max_ttft_ms))
 
     def check(self) -> None:
         for opt, v in (("--min-tokens-per-s", self.min_tokens_per_s), ("--max-tpot-ms", self.max_tpot_ms),
@@ -1018,7 +1020,12 @@ class PDReport(BaseModel):
     output_tokens: int
     prefill: SearchReport  # layouts serving rate × input tokens/s within the TTFT limit
     decode: SearchReport  # layouts serving rate × output tokens/s within the TPOT limit
-    total_gpus: int | None  # the first row of each pool
+    # the pair: the best prefill and decode rows of one vendor (engines move KV only between one vendor's
+    # GPUs), the vendor whose pair has the fewest GPUs, then the lowest cost
+    vendor: str | None = None
+    prefill_row: SearchRow | None = None
+    decode_row: SearchRow | None = None
+    total_gpus: int | None
     cost_per_hour_usd: float | None
     notes: list[str]
 
@@ -1039,22 +1046,47 @@ def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_to
             raise InputError(f"{opt} {v}: must be at least 1 token")
     common = dict(weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp, top=top,
                   redundant_experts=redundant_experts, dtype=dtype)
+    report_targets = {"prefill": dict(min_tokens_per_s=request_rate * input_tokens, max_ttft_ms=max_ttft_ms,
+                                      phase="prefill"),
+                      "decode": dict(min_tokens_per_s=request_rate * output_tokens, max_tpot_ms=max_tpot_ms)}
     pre = search(spec, gpus, Workload(context=input_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
-                 targets=SpeedTargets(min_tokens_per_s=request_rate * input_tokens, max_ttft_ms=max_ttft_ms,
-                                      phase="prefill"), **common)
+                 targets=SpeedTargets(**report_targets["prefill"]), **common)
     dec = search(spec, gpus, Workload(context=input_tokens + output_tokens, batch=1, chunk=chunk, kv_dtype=kv_dtype),
-                 targets=SpeedTargets(min_tokens_per_s=request_rate * output_tokens, max_tpot_ms=max_tpot_ms),
-                 **common)
-    total = cost = None
-    if pre.results and dec.results:
-        a, b = pre.results[0], dec.results[0]
-        total = a.gpus + b.gpus
-        if a.cost_per_hour_usd is not None and b.cost_per_hour_usd is not None:
-            cost = a.cost_per_hour_usd + b.cost_per_hour_usd
+                 targets=SpeedTargets(**report_targets["decode"]), **common)
+    pairs = []
+    for vendor, types in _by_vendor(gpus).items():
+        names = {g.name for g in types}
+        rows = []
+        for report, kind in ((pre, "prefill"), (dec, "decode")):
+            row = next((r for r in report.results if r.gpu in names), None)
+            if row is None and len(report.results) >= top:  # the vendor's best may rank below the rows shown
+                again = search(spec, types, report.workload, targets=SpeedTargets(**report_targets[kind]),
+                               **{**common, "top": 1})
+                row = again.results[0] if again.results else None
+            rows.append(row)
+        a, b = rows
+        if a is not None and b is not None:
+            cost = (a.cost_per_hour_usd + b.cost_per_hour_usd
+                    if a.cost_per_hour_usd is not None and b.cost_per_hour_usd is not None else None)
+            pairs.append((a.gpus + b.gpus, cost is None, cost or 0.0, len(pairs), vendor, a, b, cost))
     notes = [f"prefill pool: {request_rate:g} requests/s × {input_tokens:,} input tokens; decode pool: "
-             f"× {output_tokens:,} output tokens, sequences of {input_tokens + output_tokens:,} tokens (an estimate)"]
-    if total is None:
-        notes.append("no layout within --max-nodes meets the targets of both pools")
+             f"× {output_tokens:,} output tokens, sequences of {input_tokens + output_tokens:,} tokens (an estimate)",
+             "the pair takes both pools from one vendor (engines move the KV cache only between one vendor's GPUs); "
+             "a catalog entry without `vendor` pairs only with its own type"]
+    if not pairs:
+        notes.append("no layout within --max-nodes meets the targets of both pools on one vendor's GPUs")
+        return PDReport(model=spec.name, request_rate_per_s=request_rate, input_tokens=input_tokens,
+                        output_tokens=output_tokens, prefill=pre, decode=dec, total_gpus=None, cost_per_hour_usd=None,
+                        notes=notes)
+    total, _, _, _, vendor, a, b, cost = min(pairs)
     return PDReport(model=spec.name, request_rate_per_s=request_rate, input_tokens=input_tokens,
-                    output_tokens=output_tokens, prefill=pre, decode=dec, total_gpus=total, cost_per_hour_usd=cost,
-                    notes=notes)
+                    output_tokens=output_tokens, prefill=pre, decode=dec, vendor=vendor, prefill_row=a, decode_row=b,
+                    total_gpus=total, cost_per_hour_usd=cost, notes=notes)
+
+
+def _by_vendor(gpus: list[GPU]) -> dict[str, list[GPU]]:
+    """GPU types by vendor, in catalog order; a type without one stands alone (keyed by its name)."""
+    out: dict[str, list[GPU]] = {}
+    for g in gpus:
+        out.setdefault(g.vendor or f"{g.name} (no vendor)", []).append(g)
+    return out

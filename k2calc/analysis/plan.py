@@ -1157,7 +1157,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     reached: list[Reached] = []
     if speed_on:
         wanted = ", ".join(f"{k} {v:g}" for k, v in targets.model_dump().items()
-                           if v is not None and k != "phase")
+                           if v is not None and k not in ("phase", "fastest"))
         if targets.phase == "prefill":
             how = (f"prefill of {workload.context:,}-token prompts, a full --chunk of them per replica (TTFT: one "
                    "prompt)")

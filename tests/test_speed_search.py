@@ -1,0 +1,115 @@
+"""plan --search with speed targets, PD pairs and compare's serving rows: pinned to invariants (every row
+meets its targets as `k2calc perf` computes them on that layout, the ranking order) and hand arithmetic."""
+
+from math import ceil
+
+import pytest
+
+from k2calc.analysis.perf import _largest_batch_within
+from k2calc.hardware import get_gpu
+
+
+def _perf(run_json, preset, gpu, layout, batch, context):
+    return run_json("perf", "-p", preset, "--gpu", gpu, "--tp", str(layout["tp"]), "--dp-attention",
+                    str(layout["dp_attention"]), "--pp", str(layout["pp"]), "--ep", str(layout["ep"]),
+                    "--batch", str(batch), "--context", context)
+
+
+def test_every_listed_layout_meets_its_targets_as_perf_computes_them_at_the_largest_batch(run_json):
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200,b200", "--context", "4k",
+                 "--min-tokens-per-s", "20000", "--max-tpot-ms", "30", "--top", "3")
+    assert len(d["results"]) == 3
+    assert [r["gpus"] for r in d["results"]] == sorted(r["gpus"] for r in d["results"])  # GPUs first
+    for row in d["results"]:
+        lay = row["layout"]
+        p = _perf(run_json, "deepseek-v3", row["gpu"], lay, row["batch"], "4k")
+        assert p["tpot_ms"] == pytest.approx(row["tpot_ms"]) and p["tpot_ms"] <= 30
+        assert p["tokens_per_s"] >= 20000
+        if row["batch"] < row["max_batch"]:  # one more sequence would break the TPOT limit
+            assert _perf(run_json, "deepseek-v3", row["gpu"], lay, row["batch"] + 1, "4k")["tpot_ms"] > 30
+
+
+def test_the_batch_search_finds_the_largest_batch_within_the_limit():
+    # 8 replicas: up to 8 sequences 5 + 0.01·b ms, beyond 5 + 0.1·ceil(b / 8) ms (the busiest replica's)
+    def tpot(b):
+        return 5 + 0.01 * b if b <= 8 else 5 + 0.1 * ceil(b / 8)
+
+    # within 6 ms: ceil(b / 8) ≤ 10, so b = 80 (81 gives 11 sequences to a replica)
+    assert _largest_batch_within(tpot, 1000, 8, 6.0) == 80
+    # within 5.05 ms: only b ≤ 5 of the first 8
+    assert _largest_batch_within(tpot, 1000, 8, 5.05) == 5
+    # a limit below batch 1's TPOT: batch 1 (the search reports it as not meeting)
+    assert _largest_batch_within(tpot, 1000, 8, 4.0) == 1
+
+
+def test_a_target_no_layout_meets_says_so_with_the_best_figure_reached(run, run_json):
+    args = ("plan", "--search", "-p", "kimi-k2", "--gpu", "h200", "--max-nodes", "2", "--context", "8k",
+            "--max-tpot-ms", "5")
+    d = run_json(*args)
+    assert d["results"] == []
+    (best,) = d["closest"]
+    assert best["target"] == "max_tpot_ms" and best["limit"] == 5 and best["value"] > 5
+    assert any(n.startswith("no layout meets the speed targets") for n in d["notes"])
+    # the figure is perf's TPOT at batch 1 on the layout named, and no fitting layout does better
+    label = best["layout_label"].split()
+    sizes = {"tp": 1, "dp_attention": 1, "pp": 1, "ep": 1}
+    for part in label:
+        for prefix, key in (("TP", "tp"), ("DP-attn", "dp_attention"), ("PP", "pp"), ("EP", "ep")):
+            if part.startswith(prefix) and part[len(prefix):].isdigit():
+                sizes[key] = int(part[len(prefix):])
+    assert _perf(run_json, "kimi-k2", "h200", sizes, 1, "8k")["tpot_ms"] == pytest.approx(best["value"])
+    out = run(*args)  # as `plan` does for a layout that does not fit: said, exit 0 (--check is the CI mode)
+    assert out.exit_code == 0 and "no layout meets the speed targets" in out.output
+
+
+def test_pd_takes_both_pools_from_one_vendor(run_json):
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--pd", "--request-rate", "10", "--input", "2000",
+                 "--output", "500", "--max-tpot-ms", "50", "--top", "3")
+    a, b = d["prefill_row"], d["decode_row"]
+    vendor = get_gpu(a["gpu"]).vendor
+    assert vendor and get_gpu(b["gpu"]).vendor == vendor == d["vendor"]
+    assert d["total_gpus"] == a["gpus"] + b["gpus"]
+
+
+def test_every_catalog_gpu_names_its_vendor():
+    from k2calc.hardware import list_gpus
+
+    assert {g.vendor for g in list_gpus(None)} == {"nvidia", "amd"}
+
+
+def test_a_vendor_that_is_not_a_lowercase_name_is_refused(run, tmp_path):
+    (tmp_path / "g.yaml").write_text(
+        "gpus:\n  - name: toy\n    vendor: 'NVIDIA!'\n    memory_bytes: 85520809984\n    hbm_bandwidth_tb_per_s: 3.0\n"
+        "    bf16_dense_tflops: 900\n    link_bandwidth_gb_per_s: 900\n    gpus_per_node: 8\n")
+    out = run("gpus", "--gpu-file", str(tmp_path / "g.yaml"))
+    assert out.exit_code == 2 and "vendor" in out.stderr
+
+
+def test_compare_serves_each_model_on_its_fastest_layout_holding_the_batch(run_json):
+    d = run_json("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "16", "--kv-context", "8k",
+                 "--batch", "32")
+    for row, plan in zip(d["serve"], d["plan"]):
+        preset = row["model"]
+        assert row["batch"] == 32 and row["layout"]["tp"] * row["layout"]["dp_attention"] * row["layout"]["pp"] == 16
+        mine = _perf(run_json, preset, "h200", row["layout"], 32, "8k")
+        assert mine["tokens_per_s_per_gpu"] == pytest.approx(row["tokens_per_s_per_gpu"])
+        # at least as fast as the memory plan's layout at the same batch
+        theirs = _perf(run_json, preset, "h200", plan["layout"], 32, "8k")
+        assert row["tokens_per_s_per_gpu"] >= theirs["tokens_per_s_per_gpu"] * (1 - 1e-9)
+
+
+def test_compare_asks_for_a_price_only_when_none_is_given(run):
+    args = ("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "16", "--kv-context", "8k")
+    assert "cost needs --price-per-gpu-hour" in run(*args).stdout
+    assert "cost needs --price-per-gpu-hour" not in run(*args, "--price-per-gpu-hour", "2").stdout
+
+
+def test_compare_on_a_gpu_without_nvlink_keeps_the_other_sections_and_names_the_field(run, tmp_path):
+    (tmp_path / "toy.yaml").write_text(
+        "gpus:\n  - name: toy\n    memory_bytes: 150754820096\n    hbm_bandwidth_tb_per_s: 4.8\n"
+        "    bf16_dense_tflops: 989\n    link_bandwidth_gb_per_s: 900\n    gpus_per_node: 8\n")
+    out = run("compare", "kimi-k2", "deepseek-v3", "--gpu", "toy", "--gpus", "16", "--kv-context", "8k",
+              "--gpu-file", str(tmp_path / "toy.yaml"))
+    assert out.exit_code == 0, out.output
+    assert "memory plan" in out.stdout and "KV cache" in out.stdout
+    assert out.stdout.count("nvlink_gb_per_s") == 1
