@@ -926,6 +926,7 @@ class LayoutSpeed:
         self.batch, self.max_batch = batch, max_batch
         self.points: dict[int, PerfPoint] = {}  # batch -> decode point
         self._fit: SpeedFit | None = None
+        self._within = 1  # a batch known to keep TPOT within the target (cannot_meet's climb)
 
     def at(self, b: int) -> PerfPoint:
         if b not in self.points:
@@ -947,6 +948,27 @@ class LayoutSpeed:
             self._fit = self._decode() if self.targets.phase != "prefill" else self._prefill()
         return self._fit
 
+    def cannot_meet(self) -> bool:
+        """True when the tokens/s and TPOT targets together are out of reach, found from a few points:
+        serving R tokens/s at TPOT t takes a batch of at least R·t, and TPOT only grows with the batch, so
+        from b = 1, b <- R·TPOT(b) climbs to the least batch that could; beyond memory or the TPOT limit
+        there, none can. (False proves nothing: `fit()` decides.)"""
+        t = self.targets
+        if t.phase == "prefill" or t.min_tokens_per_s is None or t.max_tpot_ms is None:
+            return False
+        use, need = max(self.batch, self.max_batch), 1
+        while True:
+            tpot = self.at(need).tpot_ms
+            if tpot > t.max_tpot_ms:
+                return True
+            nxt = ceil(t.min_tokens_per_s * tpot / 1e3 * (1 - 1e-9))  # the margin: rounding never rejects
+            if nxt <= need:
+                self._within = need
+                return False
+            if nxt > use:
+                return True
+            need = nxt
+
     def _prefill(self) -> SpeedFit:
         p, targets, context, chunk = self.p, self.targets, self.context, self.chunk
         b = max(1, chunk // context) * self.lay.dp
@@ -962,7 +984,8 @@ class LayoutSpeed:
         if targets.min_tokens_per_s is not None:
             use = max(self.batch, self.max_batch)
             if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
-                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, self.lay.dp, targets.max_tpot_ms)
+                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, self.lay.dp, targets.max_tpot_ms,
+                                            self._within)
         point = at(max(1, use))
         ttft = (_point(self.p, "prefill", 1, self.context, self.chunk, 0, None, None).ttft_ms
                 if targets.max_ttft_ms is not None else None)
@@ -981,11 +1004,12 @@ def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, ta
                        kv_dtype=kv_dtype, chunk=chunk, knobs=knobs).fit()
 
 
-def _largest_batch_within(tpot, use: int, dp: int, limit: float) -> int:
+def _largest_batch_within(tpot, use: int, dp: int, limit: float, within: int = 1) -> int:
     """The largest batch in [1, use] whose `tpot(batch)` is within `limit` (1 when none is), given that
     `tpot(use)` is beyond it. TPOT grows with the batch and, past `dp`, is the same for every batch giving a
     replica the same ceil(batch / dp) sequences (the busiest replica sets the step), so only batch 1..dp
-    and the multiples of dp (and `use`) are candidates: bisection over them."""
+    and the multiples of dp (and `use`) are candidates: bisection over them, from the candidate at or below
+    `within` (a batch known to be within the limit, or 1)."""
     low = min(dp, use)  # candidates: 1..low, then min(k·dp, use) for k = 2 .. ceil(use / dp)
     n = low + max(0, -(-use // dp) - 1)
 
@@ -999,7 +1023,8 @@ def _largest_batch_within(tpot, use: int, dp: int, limit: float) -> int:
             v[i] = tpot(batch_of(i))
         return v[i]
 
-    lo, hi = 0, n - 1  # val(lo) within the limit, val(hi) beyond it
+    # val(lo) within the limit, val(hi) beyond it
+    lo, hi = (within - 1 if within <= low else low + within // dp - 2), n - 1
     if val(lo) > limit:
         return 1
     while hi - lo > 1:

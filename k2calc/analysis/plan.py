@@ -1072,6 +1072,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}
     closest: dict[str, tuple] = {}  # with targets: the best figure any fitting layout reached, per target
+    unmet = []  # layouts out of reach of the targets, not estimated in full (unless none meets)
     # (GPU count, GPU type, nodes): the order rows are ranked in when all else is equal.
     plan_order = sorted(((nodes * g.gpus_per_node, i, nodes) for i, g in enumerate(gpus)
                          for nodes in range(1, max_nodes + 1)))
@@ -1129,6 +1130,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         for bound, idx, lay, ev, ls in sorted(cands, key=lambda c: (-c[0], c[1])):
             if k in best and bound < best[k][5][0]:
                 continue
+            if ls.cannot_meet():
+                unmet.append((ls, gpu, lay, n))
+                continue
             speed = ls.fit()
             _closest(closest, speed, gpu, lay, n)
             if not speed.meets:
@@ -1136,6 +1140,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
             score = (speed.tokens_per_s, ev.kv_tokens, ev.free, -idx)
             if k not in best or score > best[k][5]:
                 best[k] = (lay, ev, gpu, nodes, speed, score, rank, position[(n, gi, nodes)])
+    if not best:  # the best figures reached, for the note that says how far off the targets are
+        for ls, gpu, lay, n in unmet:
+            _closest(closest, ls.fit(), gpu, lay, n)
     rows = []
     # as the deployments were listed in (GPU count, type, nodes) order: the tie order of the ranking below
     for (name, n), (lay, ev, gpu, nodes, speed, *_) in sorted(best.items(), key=lambda kv: kv[1][7]):
