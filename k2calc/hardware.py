@@ -5,7 +5,9 @@ and from files passed with `--gpu-file`; later files override earlier entries of
 file is read through k2calc.inputs (safe YAML, bounded size and depth) and validated: an unknown key is
 an error naming the file, the entry and the nearest known field (a hand-written catalog's unknown key is
 almost always a typo), and every number is finite, positive and bounded like a config field.
-Units live in the field names; memory is an exact byte count, as the driver reports it.
+Units live in the field names; memory is an exact byte count, as the driver reports it. `vendor` is a
+lowercase name (nvidia, amd): `plan --search --pd` pairs pools of one vendor only, and an entry without
+one pairs only with its own type.
 """
 
 from __future__ import annotations

@@ -51,6 +51,14 @@ COMMANDS = [
     ("compare kimi-k2 deepseek-v3", ["compare", "kimi-k2", "deepseek-v3"]),
     ("plan --preset deepseek-v3 --gpu h200 --gpus 8", ["plan", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8"]),
     ("plan --search --preset kimi-k2 --context 128k", ["plan", "--search", "--preset", "kimi-k2", "--context", "128k"]),
+    # speed targets: the estimate per layout is what costs (plan.search skips what cannot rank or meet them)
+    ("plan --search -p deepseek-v3 --min-tokens-per-s 20000 --max-tpot-ms 30 --context 4k",
+     ["plan", "--search", "-p", "deepseek-v3", "--min-tokens-per-s", "20000", "--max-tpot-ms", "30", "--context", "4k"]),
+    ("plan --search -p deepseek-v3 --pd --request-rate 10 --input 2000 --output 500 --max-tpot-ms 50",
+     ["plan", "--search", "-p", "deepseek-v3", "--pd", "--request-rate", "10", "--input", "2000", "--output", "500",
+      "--max-tpot-ms", "50"]),
+    ("plan --search -p kimi-k2 --max-tpot-ms 50 --min-tokens-per-s 1000",
+     ["plan", "--search", "-p", "kimi-k2", "--max-tpot-ms", "50", "--min-tokens-per-s", "1000"]),
 ]
 
 
