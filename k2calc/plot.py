@@ -308,7 +308,7 @@ def perf_figure(reports: list) -> Any:
     unit = "output" if first.phase == "decode" else "input"
     ax.set_title(f"{first.phase} throughput vs latency (an estimate), {first.gpus}×{first.gpu}, {first.layout_label}"
                  f"\npoints: {first.sweep_axis}")
-    ax.set_xlabel("tokens/s per user")
+    ax.set_xlabel(f"{unit} tokens/s per user")
     ax.set_ylabel(f"{unit} tokens/s per GPU")
     _log_x(ax)
     ax.set_ylim(bottom=0)
