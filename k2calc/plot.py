@@ -153,8 +153,8 @@ def _context_axis(ax, contexts: list[int]) -> None:
 
 
 def _plain_number(x: float) -> str:
-    """A tick value as people write it: 1, 10, 1,000, 0.5."""
-    return f"{x:,.0f}" if abs(x) >= 1 else f"{x:.3g}"
+    """A tick value as people write it: 1, 10, 1,000, 0.5, 75.5 (a narrow axis ticks between integers)."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:.4g}"
 
 
 def _log_x(ax) -> None:

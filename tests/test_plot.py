@@ -243,3 +243,20 @@ def test_tick_labels_are_plain_numbers_not_mathtext(mpl, tmp_path, kind):
     if kind == "perf":
         assert fig.axes[0].get_xscale() == "log"
         assert "10" in [t.get_text() for t in fig.axes[0].xaxis.get_ticklabels()]
+
+
+def test_a_narrow_log_axis_labels_each_tick_once(mpl, tmp_path):
+    # batch 1 and 2 differ by a few tokens/s per user: matplotlib ticks between integers (75.5, 76, ...),
+    # which must not all print as "76"
+    import matplotlib
+
+    from k2calc import plot as plotlib
+
+    _, options = TICK_CASES["perf"]
+    reports = plotlib.reports_for("perf", [load("kimi-k2")], sweep="batch=1,2", **options)
+    with matplotlib.rc_context(plotlib.LITERAL_TEXT):
+        fig = plotlib.figure("perf", reports)
+    plotlib.save(fig, tmp_path / "perf.png")
+    labels = [t.get_text() for t in fig.axes[0].xaxis.get_ticklabels(which="both") if t.get_text()]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    assert all(float(x.replace(",", "")) > 0 for x in labels)
