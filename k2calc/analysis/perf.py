@@ -4,10 +4,13 @@ An ESTIMATE, not a measurement: a roofline over the tensor list at the layout's 
 communication and fixed latencies, with one set of documented defaults (`PerfKnobs`). The validation
 table in the README (scripts/validate_serving.py) compares it with published deployments.
 
-**Step.** A decode step: every sequence a DP-attention replica holds (`ceil(batch / dp)`) computes
-`1 + mtp` query tokens (the token, plus `mtp` draft tokens to verify) against `context` cached tokens;
-replicas beyond `batch` stay idle (the MoE sees only the busy ones' tokens). A prefill: `ceil(batch / dp)`
-prompts of `context` tokens per replica, in chunks of `chunk` tokens; TTFT is the sum of the chunks.
+**Step.** A decode step: the busiest DP-attention replica holds `ceil(batch / dp)` sequences (its attention
+and dense layers), each computing `1 + mtp` query tokens (the token, plus `mtp` draft tokens to verify)
+against `context` cached tokens; the MoE sees the batch's actual tokens (an uneven batch leaves some
+replicas a sequence short, a batch below dp leaves some idle). A prefill: `ceil(batch / dp)` prompts of
+`context` tokens per replica, laid end to end in chunks of `chunk` tokens; a chunk may hold the end of one
+prompt, whole prompts and the start of the next, each piece attending to its own prompt's earlier tokens;
+TTFT is the sum of the chunks.
 Pipeline stages run one after the other (TPOT sums them, plus one activation transfer per stage
 boundary); micro-batches are not pipelined across stages.
 
@@ -27,7 +30,7 @@ per 16 values, as `checkpoint` stores each; activations bf16):
   peak. Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
 - routed experts: the GPU holds `(n_routed_experts + redundant) / ep` expert slots, each split over
   `moe_tp`; a stage's T tokens make T·k token copies, `1/ep` of them per GPU, times `imbalance` when
-  ep > 1 (all-to-all waits for the busiest rank). Weights read = slots × P(slot touched) with
+  ep > 1 (all-to-all waits for the busiest rank); T is the batch's actual tokens. Weights read = slots × P(slot touched) with
   P = 1 − (1 − k / slots_total)^T (uniform routing), so decode streams more experts as the batch grows.
 - lm_head: vocab-parallel over tp, for every decode query token and the last token of each prompt.
 
@@ -39,8 +42,8 @@ per 16 values, as `checkpoint` stores each; activations bf16):
 - EP dispatch (fp8, 1 byte per value, scales not counted) and combine (bf16) as DeepEP: decode
   ("low-latency" kernels) sends every token copy bound for another GPU to it (a copy for the GPU itself
   stays local); prefill ("normal" kernels) sends a token once per remote node (NVLink fan-out inside).
-  The bytes are the busiest GPU's: `imbalance` times the mean, as for the experts (the exchange waits
-  for it). Traffic leaving the node takes the network, unless the stage fits in the GPU's NVLink domain
+  The bytes are the busiest GPU's (the exchange waits for it): the larger of its own tokens' copies
+  (the busiest replica's) and `imbalance` times the stage's mean, as for the experts; even: imbalance × mean. Traffic leaving the node takes the network, unless the stage fits in the GPU's NVLink domain
   (`scaleup_domain_gpus`, GB200 NVL72).
 - Pipeline: one hidden-state transfer per stage boundary.
 
@@ -57,10 +60,15 @@ CPU for the received token counts. Without overlap (`--no-overlap`, or ep = 1) e
 kernel_latency_us): launches, synchronisation and small kernels that no roofline sees; collectives carry
 their own latency. It is why batch-1 decode takes ≈9 ms where streaming the weights alone takes ≈1 ms.
 
-**Aggregated serving** (`input_tokens`/`output_tokens`): a batch is prefilled, then decoded. With DP
-attention, in steady state batch/output prompts start per decode step, each prefilled on its own replica
-while replicas without one wait in the expert exchange: min(dp, max(1, batch/output)) replicas prefill at
-a time, so the batch's prompts take batch / that × one prompt's prefill.
+**Aggregated serving** (`input_tokens`/`output_tokens`, `_aggregated`): without DP attention a batch is
+prefilled together (TTFT = its prefill), then decoded (TPOT = the decode step per token at the mean context
+input + output/2). With DP attention, in steady state batch/output prompts start per decode step, each
+prefilled on its own replica while replicas without one wait in the expert exchange: min(dp, max(1,
+batch/output)) replicas prefill at a time, so the batch's prompts take prefill_s = batch / that × one
+prompt's prefill; TTFT is one prompt's prefill, and TPOT = the decode step per token + prefill_s / (output −
+1) (the prompts interrupt the decode steps; `step_ms` stays the decode step). Either way e2e = TTFT +
+(output − 1) × TPOT, and output tokens/s = batch × output / (prefill time + decode time). A sweep with
+`input_tokens` runs this per point.
 
 **MTP** (`mtp` draft tokens, `acceptance` = probability each draft token is accepted): each step runs the
 main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times on one token per
@@ -163,8 +171,8 @@ class PerfPoint(BaseModel):
     batch: int
     context: int
     step_ms: float  # one step (decode) or the whole prompt batch (prefill, all chunks)
-    tpot_ms: float | None  # decode: step / accepted tokens per step
-    ttft_ms: float | None  # prefill: all chunks of the batch
+    tpot_ms: float | None  # decode: step / accepted tokens per step (+ prefills per token with --input/--output, dp > 1)
+    ttft_ms: float | None  # prefill: all chunks of the batch; --input/--output: a request's
     tokens_per_s: float  # the deployment: output tokens (decode) or input tokens (prefill)
     tokens_per_s_per_gpu: float
     tokens_per_s_per_user: float
@@ -775,12 +783,13 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
          dtype: str = "auto") -> PerfReport:
     """Step time, TPOT/TTFT, tokens/s (deployment, per GPU, per user) and the operations behind them.
 
-    With `input_tokens` and `output_tokens`: a batch of requests prefilled together, then decoded to the
-    end: TTFT, mean TPOT (decode at the mean context input + output/2), end-to-end latency, throughput.
+    With `input_tokens` and `output_tokens`: both phases (`_aggregated`): TTFT, mean TPOT (decode at the mean
+    context input + output/2), end-to-end latency = TTFT + (output − 1) × TPOT, throughput.
     With `engine`: each point also carries the batch that engine's memory accounting holds at its context
     (`max_batch`, see `engine_max_batch`) and whether its batch is within it (`fits`); the figures stay at
     the batch asked for, and a note says when the engine could not hold it. Without `engine`, a decode
-    batch beyond what `plan` fits is only noted (max_batch and fits stay None).
+    batch (decode: its caches; prefill: its prompts) beyond what `plan` fits is only noted, sweep points too
+    (max_batch and fits stay None).
     """
     knobs = knobs or PerfKnobs()
     check_knobs(knobs)
