@@ -684,8 +684,11 @@ def plot(
         kind, [load(m) for m in models], context=context, kv_dtype=kv_dtype, batch=batch, phase=phase,
         attention=attention, gpu=gpu, gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, weights=weights,
         mem_fraction=mem_fraction, gpu_file=gpu_file, sweep=sweep, redundant_experts=redundant_experts)
+    # perf: a curve through batches whose KV cache cannot be held would mislead; say which (perf's notes)
+    notes = [f"{r.model}: {n}" for r in reports for n in r.notes if "do not fit in memory" in n] \
+        if kind == "perf" else None
     if kind in ("memory", "params", "perf") or output is None or not plotlib.available():
-        emit(None, plot_tables(kind, reports), Format.table)
+        emit(None, plot_tables(kind, reports), Format.table, notes)
     if output is not None:
         written = plotlib.write(kind, reports, output)
         typer.echo(f"wrote {written} ({written.stat().st_size:,} bytes)")

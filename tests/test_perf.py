@@ -576,6 +576,13 @@ def test_sweep_points_that_do_not_fit_memory_are_noted():
     assert note.endswith(": batch 1,024")
 
 
+def test_plot_perf_names_the_points_that_do_not_fit(run):
+    out = run("plot", "perf", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--tp", "8", "--context", "32k",
+              "--sweep", "batch=1,1024")
+    assert out.exit_code == 0, out.output
+    assert "sweep points that do not fit in memory" in " ".join(out.output.split())
+
+
 def test_a_prefill_batch_whose_prompts_cannot_be_held_is_noted():
     # 64 prompts of 1M tokens: the KV cache of 64 × 1,048,576 tokens on 8 × H200
     r = perf(V3, get_gpu("h200"), Layout(tp=8), phase="prefill", batch=64, context=1 << 20)

@@ -893,7 +893,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
                          f"this context is {fit[longest(main)]:,} (k2calc plan); the speed above assumes it did")
         over = [pt for pt in points if not fits(pt)]
         if over:
-            shown = ", ".join(f"{axis} {pt.batch if axis == 'batch' else pt.context:,}" for pt in over)
+            shown = f"{axis} " + ", ".join(f"{pt.batch if axis == 'batch' else pt.context:,}" for pt in over)
             notes.append(f"sweep points that do not fit in memory (k2calc plan; their speeds assume they did): "
                          f"{shown}")
     if mtp and acceptance is None:
