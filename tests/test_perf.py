@@ -624,3 +624,23 @@ def test_kernels_per_layer_is_an_option_and_its_error_names_it(run_json, run):
     assert d["latency_ms"] == pytest.approx(61 * 10 * 3e-3)
     out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--kernels-per-layer", "20000")
     assert out.exit_code == 2 and out.stderr.strip().startswith("error: --kernels-per-layer 20000")
+
+
+def test_infinity_fabric_gives_one_peer_one_link_of_seven():
+    # MI300X: 448 GB/s one direction over 7 Infinity Fabric links, one per peer (catalog fabric_links: 7);
+    # a TP2 all-reduce of the attention output at 1 decode token: 2(n-1)/n x 7168 x 2 bytes over one link.
+    from k2calc.analysis.perf import _Hw, _Perf
+    from k2calc.analysis.checkpoint import serving_format
+
+    spec, gpu, k = load_preset("deepseek-v3"), get_gpu("mi300x"), PerfKnobs()
+    nbytes = 7168 * 2
+    for tp, links_used in ((2, 1), (4, 3), (8, 7)):
+        p = _Perf(spec, gpu, Layout(tp=tp), serving_format(spec), "fp8", "bf16", k)
+        op = p.all_reduce("tp all-reduce (attention)", tp, nbytes, "serial")
+        moved = 2 * (tp - 1) / tp * nbytes
+        assert op.time == pytest.approx(moved / (448e9 * k.nvlink_efficiency * links_used / 7) +
+                                        k.collective_latency_us * 1e-6)
+    # NVSwitch: any group gets the full bandwidth
+    h = _Perf(spec, get_gpu("h100"), Layout(tp=2), serving_format(spec), "fp8", "bf16", k)
+    assert h.all_reduce("x", 2, nbytes, "serial").time == pytest.approx(
+        nbytes / (450e9 * k.nvlink_efficiency) + k.collective_latency_us * 1e-6)

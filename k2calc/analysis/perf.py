@@ -34,7 +34,9 @@ per 16 values, as `checkpoint` stores each; activations bf16):
   P = 1 − (1 − k / slots_total)^T (uniform routing), so decode streams more experts as the batch grows.
 - lm_head: vocab-parallel over tp, for every decode query token and the last token of each prompt.
 
-**Communication**, time = bytes / (link × efficiency) + latency, the NVLink and network parts in parallel:
+**Communication**, time = bytes / (link × efficiency) + latency, the NVLink and network parts in parallel;
+on a fully connected mesh (`fabric_links`: AMD Infinity Fabric, one link per peer) traffic to p peers of
+the node uses min(p, links) of its links (a TP2 all-reduce gets one link, TP8 all seven):
 - TP all-reduce of the hidden state after attention and after the MLP when tp > 1 (ring:
   2(n−1)/n × bytes), bf16.
 - DP-attention without expert parallelism: an all-gather of the stage's tokens before the MLP and a
@@ -246,13 +248,18 @@ class _Hw:
         tc, tm = flops / (peak * ce), nbytes / (self.bw * me)
         return (tc, "compute") if tc >= tm else (tm, "memory")
 
-    def transfer(self, local: float, remote: float, latency_us: float) -> tuple[float, str]:
-        """Seconds to send `local` bytes over NVLink and `remote` over the network, in parallel, + latency."""
+    def transfer(self, local: float, remote: float, latency_us: float, peers: int | None = None
+                 ) -> tuple[float, str]:
+        """Seconds to send `local` bytes over NVLink and `remote` over the network, in parallel, + latency.
+        `peers`: the GPUs of the node the local bytes spread over; on a mesh (fabric_links) they use only
+        that many of the GPU's links."""
         for nbytes, bw, field in ((local, self.nvlink, "nvlink_gb_per_s"), (remote, self.network, "network_gb_per_s")):
             if nbytes and bw is None:
                 raise InputError(f"--gpu {self.gpu.name}: the catalog ({self.gpu.source}) has no {field}, which this "
                                  "layout's communication needs; add it to a --gpu-file entry")
-        tl = local / self.nvlink if local else 0.0
+        links = self.gpu.fabric_links
+        share = min(peers, links) / links if links and peers else 1.0
+        tl = local / (self.nvlink * share) if local else 0.0
         tr = remote / self.network if remote else 0.0
         return max(tl, tr) + latency_us * 1e-6, "network" if tr > tl else "nvlink"
 
@@ -398,11 +405,16 @@ class _Perf:
         local = min(group, self.hw.domain)
         return (local - 1) / group, (group - local) / group
 
+    def _peers(self, group: int) -> int:
+        """Other GPUs of this GPU's node (or NVLink domain) in a group of `group` GPUs."""
+        return min(group, self.hw.domain) - 1
+
     def all_reduce(self, name: str, n: int, nbytes: float, stream: str) -> _Op:
         moved = 2 * (n - 1) / n * nbytes
         inside, beyond = self._remote_share(n)
         share = inside + beyond
-        t, bound = self.hw.transfer(moved * inside / share, moved * beyond / share, self.k.collective_latency_us)
+        t, bound = self.hw.transfer(moved * inside / share, moved * beyond / share, self.k.collective_latency_us,
+                                    self._peers(n))
         return _Op(name, "communication", 0.0, 0.0, moved, t, bound, stream)
 
     def comm(self, q_tokens: float, moe: bool, phase: str) -> list[_Op]:
@@ -431,7 +443,7 @@ class _Perf:
             share = inside + beyond
             for name, stream in (("dp-attention all-gather", "dispatch"), ("dp-attention reduce-scatter", "combine")):
                 t, bound = self.hw.transfer(gathered * inside / share, gathered * beyond / share,
-                                            k.collective_latency_us)
+                                            k.collective_latency_us, self._peers(lay.stage_gpus))
                 ops.append(_Op(name, "communication", 0.0, 0.0, gathered, t, bound, stream))
         elif lay.tp > 1:
             ops.append(self.all_reduce("tp all-reduce (mlp)", lay.tp, q_tokens * h * ACT_BYTES, "serial"))
@@ -459,7 +471,7 @@ class _Perf:
         for name, width, stream in (("ep dispatch (fp8)", DISPATCH_BYTES, "dispatch"),
                                     ("ep combine (bf16)", ACT_BYTES, "combine")):
             lb, rb = local_copies * h * width, remote_copies * h * width
-            t, bound = self.hw.transfer(lb, rb, k.ep_latency_us)
+            t, bound = self.hw.transfer(lb, rb, k.ep_latency_us, self._peers(g))
             ops.append(_Op(name, "communication", 0.0, 0.0, lb + rb, t, bound, stream))
         return ops
 
@@ -556,7 +568,7 @@ class _Perf:
                 nbytes = q_tokens * self.arch.hidden_size.value * ACT_BYTES
                 local = self.hw.domain >= lay.gpus
                 t, bound = self.hw.transfer(nbytes if local else 0.0, 0.0 if local else nbytes,
-                                            k.collective_latency_us)
+                                            k.collective_latency_us, 1)  # to one GPU of the next stage
                 op = _Op("pipeline send", "communication", 0.0, 0.0, nbytes, t, bound, "other")
                 total += t
                 split["communication"] += t
