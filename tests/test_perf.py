@@ -501,6 +501,16 @@ def test_dp_attention_tpot_is_the_decode_step_plus_the_batchs_prefills_per_step(
     assert d["output_tokens_per_s"] == pytest.approx(64 * 100 / ((prefill_ms + 99 * d["step_ms"]) / 1e3))
 
 
+def test_dp_attention_prompts_prefilled_at_once_meet_in_the_experts(run_json):
+    # DeepSeek-V3, DP8 × EP8, batch 4,096, 1,000 in / 1,024 out: 4,096 / 1,024 = 4 prompts start per decode step,
+    # each on its own replica; their 4 × 1,000 tokens (one chunk) meet in the MoE: 4,000 × 8 / 8 GPUs × 1.18
+    # imbalance copies per GPU through gate_proj's 2048 × 7168 expert shard, in 58 MoE layers.
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--dp-attention", "8", "--ep", "8",
+                 "--batch", "4096", "--input", "1000", "--output", "1024")
+    gate = next(c for c in d["prefill"]["components"] if c["name"] == "experts.gate_proj")
+    assert gate["flops"] == pytest.approx(58 * 2 * (4 * 1000 * 8 / 8 * 1.18) * 2048 * 7168)
+
+
 def _attention_flops(report):
     return sum(c.flops for c in report.components if c.kind == "attention")
 

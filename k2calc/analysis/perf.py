@@ -66,8 +66,8 @@ their own latency. It is why batch-1 decode takes ≈9 ms where streaming the we
 prefilled together (TTFT = its prefill), then decoded (TPOT = the decode step per token at the mean context
 input + output/2). With DP attention, in steady state batch/output prompts start per decode step, each
 prefilled on its own replica while replicas without one wait in the expert exchange: min(dp, max(1,
-batch/output)) replicas prefill at a time, so the batch's prompts take prefill_s = batch / that × one
-prompt's prefill; TTFT is one prompt's prefill, and TPOT = the decode step per token + prefill_s / (output −
+batch/output)) replicas prefill at a time (their prompts' tokens meet in the MoE), so the batch's prompts
+take prefill_s = batch / that × one prompt's prefill; TTFT is one prompt's prefill, and TPOT = the decode step per token + prefill_s / (output −
 1) (the prompts interrupt the decode steps; `step_ms` stays the decode step). Either way e2e = TTFT +
 (output − 1) × TPOT, and output tokens/s = batch × output / (prefill time + decode time). A sweep with
 `input_tokens` runs this per point.
@@ -287,7 +287,7 @@ class _Perf:
         if problem:
             raise InputError(problem)
         self.arch, self.kv_dtype = spec.arch, kv_dtype
-        # DP-attention replicas' worth of tokens in this step: the stage's tokens ÷ the busiest replica's
+        # DP-attention replicas' worth of tokens in this step: the stage's tokens ÷ the busiest replica's (_point)
         self.replicas: float = lay.dp
         # An fp8 cache is attended in fp8 (FlashMLA's and TensorRT-LLM's fp8 MLA kernels), bf16 otherwise.
         self.attention_peak = self.hw.peak("fp8" if kv_dtype.startswith("fp8") else "bf16")[0]
@@ -633,12 +633,13 @@ def _chunk_pieces(lo: int, hi: int, context: int) -> Pieces:
 
 
 def _point(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int, acceptance: float | None,
-           price: float | None) -> PerfPoint:
+           price: float | None, replicas: float | None = None) -> PerfPoint:
+    """One phase at `batch` sequences; `replicas`: replicas' worth of tokens the MoE sees (default: the batch's,
+    batch / seqs: an uneven or small batch leaves some replicas short or idle)."""
     lay = p.lay
     seqs = ceil(batch / lay.dp)  # the busiest replica's sequences: its attention and dense layers
     full = p.replicas
-    # the MoE sees the batch's tokens, batch / seqs replicas' worth (an uneven or small batch leaves some short)
-    p.replicas = min(full, batch / seqs)
+    p.replicas = batch / seqs if replicas is None else replicas
     try:
         return _point_on(p, phase, batch, context, chunk, mtp, acceptance, price, seqs)
     finally:
@@ -760,11 +761,8 @@ def _aggregated(p: _Perf, batch: int, input_tokens: int, output_tokens: int, chu
     lay = p.lay
     if lay.dp > 1:
         active = min(lay.dp, max(1.0, batch / output_tokens))
-        full, p.replicas = p.replicas, active
-        try:
-            pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price)
-        finally:
-            p.replicas = full
+        # one prompt on each of `active` replicas: their tokens meet in the MoE
+        pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price, replicas=active)
         prefill_s = batch / active * pre.ttft_ms / 1e3
         pre = pre.model_copy(update={"tokens_per_s": batch * input_tokens / prefill_s,
                                      "tokens_per_s_per_gpu": batch * input_tokens / prefill_s / lay.gpus})
