@@ -517,6 +517,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          network_efficiency: Annotated[Optional[float], typer.Option("--network-efficiency", help="Default 0.88 (DeepEP internode).")] = None,
          layer_latency_us: Annotated[Optional[float], typer.Option("--layer-latency-us", help="Fixed latency per layer (default: 30 kernels × 3 µs).")] = None,
          kernel_latency_us: Annotated[Optional[float], typer.Option("--kernel-latency-us", help="Default 3 µs per kernel (aiconfigurator).")] = None,
+         kernels_per_layer: Annotated[Optional[int], typer.Option("--kernels-per-layer", help="Default 30 kernels per layer: the fixed latency is kernels × kernel latency.")] = None,
          collective_latency_us: Annotated[Optional[float], typer.Option("--collective-latency-us", help="Default 10 µs per all-reduce or gather.")] = None,
          ep_latency_us: Annotated[Optional[float], typer.Option("--ep-latency-us", help="Default 35 µs per EP dispatch or combine (DeepEP).")] = None,
          imbalance: Annotated[Optional[float], typer.Option("--imbalance", help="Busiest EP rank over the mean (default 1.18, SGLang).")] = None,
@@ -553,7 +554,8 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         attention_compute_efficiency=attention_compute_efficiency,
         attention_memory_efficiency=attention_memory_efficiency, nvlink_efficiency=nvlink_efficiency,
         network_efficiency=network_efficiency, layer_latency_us=layer_latency_us, kernel_latency_us=kernel_latency_us,
-        collective_latency_us=collective_latency_us, ep_latency_us=ep_latency_us, imbalance=imbalance)
+        kernels_per_layer=kernels_per_layer, collective_latency_us=collective_latency_us, ep_latency_us=ep_latency_us,
+        imbalance=imbalance)
     report = perflib.perf(
         spec, get_gpu(gpu, gpu_file), layout, phase=phase, batch=batch, context=parse_context(context),
         chunk=parse_context(chunk, "--chunk"), weights=weights, expert_weights=expert_weights, kv_dtype=kv_dtype,
@@ -682,8 +684,11 @@ def plot(
         kind, [load(m) for m in models], context=context, kv_dtype=kv_dtype, batch=batch, phase=phase,
         attention=attention, gpu=gpu, gpus=gpus_, tp=tp, dp_attention=dp_attention, ep=ep, pp=pp, weights=weights,
         mem_fraction=mem_fraction, gpu_file=gpu_file, sweep=sweep, redundant_experts=redundant_experts)
+    # perf: a curve through batches whose KV cache cannot be held would mislead; say which (perf's notes)
+    notes = [f"{r.model}: {n}" for r in reports for n in r.notes if "do not fit in memory" in n] \
+        if kind == "perf" else None
     if kind in ("memory", "params", "perf") or output is None or not plotlib.available():
-        emit(None, plot_tables(kind, reports), Format.table)
+        emit(None, plot_tables(kind, reports), Format.table, notes)
     if output is not None:
         written = plotlib.write(kind, reports, output)
         typer.echo(f"wrote {written} ({written.stat().st_size:,} bytes)")

@@ -57,6 +57,10 @@ class GPU(BaseModel):
     bandwidth_source: str = ""
     gpus_per_node: Annotated[int, Field(gt=0, le=MAX_GPUS_PER_NODE, strict=True)]
     scaleup_domain_gpus: Annotated[int, Field(gt=0, le=2**20, strict=True)] | None = None  # NVL72: 72
+    # A fully connected mesh (AMD Infinity Fabric: 8 GPUs, 7 links each, one per peer) instead of a switch:
+    # traffic to p peers uses min(p, links) of the links, so one peer gets nvlink_gb_per_s / links. None: a
+    # switch (NVSwitch) gives any number of peers the full nvlink_gb_per_s.
+    fabric_links: Annotated[int, Field(gt=0, le=1024, strict=True)] | None = None
     price_per_gpu_hour_usd: Price | None = None
     source: str = ""  # the catalog file it came from
 

@@ -27,7 +27,8 @@ from .sizes import format_context
 KINDS = ("kv", "flops", "memory", "params", "perf")
 DEFAULT_PERF_SWEEP = "batch=1,4,16,64,256,1024"
 # Model names and labels are shown as typed: a "$" in a file name must not start matplotlib's mathtext.
-LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+# Tick labels must then be plain too: matplotlib's log and offset labels are mathtext ("$\mathdefault{10^{0}}$").
+LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False, "axes.formatter.use_mathtext": False}
 SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 INSTALL_HINT = 'plotting needs matplotlib: pip install "k2calc[plot]"  (or: pip install ".[plot]" in the source tree)'
 GFLOP = 10**9
@@ -149,6 +150,26 @@ def _context_axis(ax, contexts: list[int]) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_context(x) if x >= 0 else ""))
     ax.set_xlim(left=0)
     ax.set_xlabel("context (tokens; 1k = 1024)")
+
+
+def _plain_number(x: float) -> str:
+    """A tick value as people write it: 1, 10, 1,000, 0.5, 75.5 (a narrow axis ticks between integers)."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:.4g}"
+
+
+def _log_x(ax) -> None:
+    """A log-scale x axis whose ticks read as plain numbers (1, 10, 100), not mathtext, which
+    LITERAL_TEXT turns off. matplotlib's own LogFormatter still decides which ticks get a label (every
+    decade; minor ticks too when the axis spans about a decade or less)."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        def __call__(self, x, pos=None):
+            return _plain_number(x) if super().__call__(x, pos) else ""
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(PlainLogFormatter())
+    ax.xaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
 def kv_figure(reports: list) -> Any:
@@ -287,9 +308,9 @@ def perf_figure(reports: list) -> Any:
     unit = "output" if first.phase == "decode" else "input"
     ax.set_title(f"{first.phase} throughput vs latency (an estimate), {first.gpus}×{first.gpu}, {first.layout_label}"
                  f"\npoints: {first.sweep_axis}")
-    ax.set_xlabel("tokens/s per user")
+    ax.set_xlabel(f"{unit} tokens/s per user")
     ax.set_ylabel(f"{unit} tokens/s per GPU")
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")

@@ -34,6 +34,9 @@ class Table:
     rows: list[list[Any]] = field(default_factory=list)
     caption: str = ""
     lines: bool = False  # long formulas: people see "a = b\n    = c\n    = d" per row, not a grid
+    # The first column names the row (CSV: under `name`). False: it is data like the others (a sweep's batch),
+    # so CSV gives it its own column of the header and leaves `name` empty.
+    labelled: bool = True
 
     def add(self, *cells: Any) -> None:
         self.rows.append(list(cells))
@@ -59,14 +62,23 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
+# Estimates shown to a fixed precision (the column header names the unit): milliseconds to the µs,
+# rates to a tenth of a token per second.
+DECIMALS = {"ms": 3, "tokens/s": 1}
+
+
 @dataclass(frozen=True)
 class Quantity:
     """A number with its unit: people see '1.026 T params' or '68.62 KiB', CSV gets the raw number."""
 
     value: int | float
-    unit: str  # "params", "FLOP", "bytes", "tokens", "x" (a ratio)
+    unit: str  # "params", "FLOP", "bytes", "tokens", "x" (a ratio), "ms", "tokens/s", "USD"
 
     def human(self) -> str:
+        if self.unit in DECIMALS:
+            return f"{self.value:,.{DECIMALS[self.unit]}f}"
+        if self.unit == "USD":
+            return f"${self.value:,.4f}"
         if self.unit == "bytes":
             return human_bytes(self.value)
         if self.unit == "x":
@@ -126,16 +138,18 @@ def emit(data: Any, tables: list[Table], fmt: Format, notes: list[str] | None = 
         # One header for the stream: `section` (the table's title), `name` (each table's first column: the
         # row's label), then every table's other columns in order of first appearance; a row fills its own
         # table's columns and leaves the others empty.
-        header = list(dict.fromkeys(c for t in tables for c in t.columns[1:]))
+        # A table whose first column is data (not `labelled`) puts it under its own header, `name` empty.
+        own = [t.columns[1:] if t.labelled else t.columns for t in tables]
+        header = list(dict.fromkeys(c for columns in own for c in columns))
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["section", "name", *header])
-        for t in tables:
-            where = [header.index(c) for c in t.columns[1:]]
+        for t, columns in zip(tables, own):
+            where = [header.index(c) for c in columns]
             for row in t.rows:
                 cells = [""] * len(header)
-                for i, v in zip(where, row[1:]):
+                for i, v in zip(where, row[1:] if t.labelled else row):
                     cells[i] = _raw(v)
-                writer.writerow([t.title, _raw(row[0]) if row else "", *cells])
+                writer.writerow([t.title, _raw(row[0]) if row and t.labelled else "", *cells])
     elif fmt is Format.markdown:
         for n, t in enumerate(tables):
             if n:

@@ -582,8 +582,9 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
     if kind == "perf":
         top = max(p.tokens_per_s_per_gpu for r in reports for p in r.sweep)
         first = reports[0]
+        unit = "output" if first.phase == "decode" else "input"
         t = Table(f"{first.phase} throughput vs latency (an estimate): {first.gpus}×{first.gpu}, {first.layout_label}",
-                  ["model", "batch", "context", "tokens/s per user", "tokens/s per GPU", ""])
+                  ["model", "batch", "context", f"{unit} tokens/s per user", f"{unit} tokens/s per GPU", ""])
         for r in reports:
             for p in r.sweep:
                 t.add(r.model, p.batch, p.context, _rate(p.tokens_per_s_per_user), _rate(p.tokens_per_s_per_gpu),
@@ -593,25 +594,33 @@ def plot_tables(kind: str, reports: list) -> list[Table]:
     raise ValueError(kind)
 
 
-def _ms(v) -> str:
-    return "" if v is None else f"{v:,.3f}"
+def _ms(v) -> Quantity | None:
+    """Milliseconds: people see 12.859, CSV the raw number."""
+    return None if v is None else Quantity(v, "ms")
 
 
-def _rate(v) -> str:
-    return "" if v is None else f"{v:,.1f}"
+def _rate(v) -> Quantity | None:
+    """Tokens per second: people see 2,043.2, CSV the raw number."""
+    return None if v is None else Quantity(v, "tokens/s")
 
 
-def _usd(v) -> str:
-    return "" if v is None else f"${v:,.4f}"
+def _usd(v) -> Quantity | None:
+    """US dollars: people see $0.1234, CSV the raw number."""
+    return None if v is None else Quantity(v, "USD")
 
 
 def perf_tables(r) -> list[Table]:
-    """PerfReport -> the headline figures, the operations behind the step, and the sweep if any."""
-    head = Table(f"{r.model} on {r.gpus}×{r.gpu}, {r.layout_label}: {r.phase} (an estimate)", ["figure", "value"])
+    """PerfReport -> the headline figures, the operations behind the step, and the sweep if any. Each headline
+    value is one number (CSV writes it raw), its unit in the figure's name."""
+    both = r.input_tokens is not None  # --input/--output: prefill then decode; the rest is the decode step's
+    head = Table(f"{r.model} on {r.gpus}×{r.gpu}, {r.layout_label}: {'prefill + decode' if both else r.phase} "
+                 "(an estimate)", ["figure", "value"])
     unit = "output" if r.phase == "decode" else "input"
-    head.add("batch × context", f"{r.batch:,} × {r.context:,} tokens")
-    if r.input_tokens is not None:
-        head.add("request", f"{r.input_tokens:,} in, {r.output_tokens:,} out")
+    head.add("batch (sequences)" if r.phase == "decode" else "batch (prompts)", r.batch)
+    head.add("mean context (tokens)" if both else "context (tokens)", r.context)
+    if both:
+        head.add("input tokens per request", r.input_tokens)
+        head.add("output tokens per request", r.output_tokens)
         head.add("TTFT (ms)", _ms(r.ttft_ms))
         head.add("mean TPOT (ms)", _ms(r.tpot_ms))
         head.add("end-to-end latency (ms)", _ms(r.e2e_latency_ms))
@@ -623,35 +632,40 @@ def perf_tables(r) -> list[Table]:
         head.add("TPOT (ms)" if r.phase == "decode" else "TTFT (ms)", _ms(r.tpot_ms if r.phase == "decode" else r.ttft_ms))
         head.add(f"{unit} tokens/s", _rate(r.tokens_per_s))
         head.add(f"{unit} tokens/s per GPU", _rate(r.tokens_per_s_per_gpu))
-    head.add("tokens/s per user", _rate(r.tokens_per_s_per_user))
+    head.add(f"{unit} tokens/s per user", _rate(r.tokens_per_s_per_user))
     if r.mtp:
-        head.add(f"tokens per step (MTP {r.mtp}, acceptance {r.acceptance or 0:g})", f"{r.tokens_per_step:.3f}")
+        head.add(f"tokens per step (MTP {r.mtp}, acceptance {r.acceptance or 0:g})", r.tokens_per_step)
     head.add("bound", r.bound)
-    head.add("compute / communication / fixed latency (ms)",
-             f"{r.compute_ms:,.2f} / {r.communication_ms:,.2f} / {r.latency_ms:,.2f}")
+    head.add("compute (ms)", _ms(r.compute_ms))
+    head.add("communication (ms)", _ms(r.communication_ms))
+    head.add("fixed latency (ms)", _ms(r.latency_ms))
     if r.cost_per_million_input_usd is not None or r.cost_per_million_output_usd is not None:
-        head.add("cost per million input tokens", _usd(r.cost_per_million_input_usd))
-        head.add("cost per million output tokens", _usd(r.cost_per_million_output_usd))
+        head.add("cost per million input tokens (USD)", _usd(r.cost_per_million_input_usd))
+        head.add("cost per million output tokens (USD)", _usd(r.cost_per_million_output_usd))
     elif r.cost_per_million_tokens_usd is not None:
-        head.add(f"cost per million {unit} tokens", _usd(r.cost_per_million_tokens_usd))
+        head.add(f"cost per million {unit} tokens (USD)", _usd(r.cost_per_million_tokens_usd))
     head.add("weights", f"{r.weight_format_description}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
     if r.engine is not None:
-        head.add(f"max batch at this context ({r.engine})", f"{r.max_batch:,}" + ("" if r.fits else " (--batch beyond it)"))
-    head.caption = "1 token/s = 1 token per second; FLOPs and bytes 1000-based; ms = 10^-3 s"
+        head.add(f"max batch at this context ({r.engine})", r.max_batch)
+        head.add(f"--batch fits ({r.engine})", r.fits)
+    head.caption = "1 token/s = 1 token per second; ms = 10^-3 s"
 
-    ops = Table("operations per step on one GPU (as if nothing overlapped)",
+    prefill = r.phase == "prefill" and not both
+    ops = Table(f"operations {'of the whole prefill (every chunk)' if prefill else 'per decode step'} on one GPU "
+                "(as if nothing overlapped)",
                 ["operation", "kind", "count", "FLOPs", "HBM bytes", "sent bytes", "time (ms)", "bound"])
     for c in sorted(r.components, key=lambda c: -c.time_ms):
         ops.add(c.name, c.kind, c.count, _flops(c.flops), Quantity(c.bytes, "bytes"), Quantity(c.comm_bytes, "bytes"),
                 _ms(c.time_ms), c.bound)
-    ops.caption = ("count = layers × micro-batches; the step overlaps communication with compute when two "
+    ops.caption = (f"count = layers × micro-batches{' × chunks' if prefill else ''}; the step overlaps communication with compute when two "
                    "micro-batches pay" if r.overlap else "count = layers; --no-overlap: everything adds up")
+    ops.caption += "; FLOPs 1000-based (1 GFLOP = 10^9); bytes binary (1 MiB = 2^20, 1 GiB = 2^30 bytes)"
     tables = [head, ops]
     if r.sweep:
-        sw = Table(f"sweep over {r.sweep_axis}", ["batch", "context", "step (ms)", "TPOT (ms)" if r.phase == "decode"
-                                                  else "TTFT (ms)", "tokens/s", "tokens/s per GPU",
-                                                  "tokens/s per user", "bound"]
-                   + ([f"fits ({r.engine})"] if r.engine is not None else []))
+        sw = Table(f"{r.phase} sweep over {r.sweep_axis}", ["batch", "context", "step (ms)", "TPOT (ms)" if r.phase == "decode"
+                                                  else "TTFT (ms)", f"{unit} tokens/s", f"{unit} tokens/s per GPU",
+                                                  f"{unit} tokens/s per user", "bound"]
+                   + ([f"fits ({r.engine})"] if r.engine is not None else []), labelled=False)
         for p in r.sweep:
             sw.add(p.batch, p.context, _ms(p.step_ms), _ms(p.tpot_ms if p.phase == "decode" else p.ttft_ms),
                    _rate(p.tokens_per_s), _rate(p.tokens_per_s_per_gpu), _rate(p.tokens_per_s_per_user), p.bound,

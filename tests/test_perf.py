@@ -473,3 +473,184 @@ def test_expert_weights_on_gpt_oss_leave_its_expert_biases_unquantized(run):
     as_mxfp4, as_nvfp4 = weights_per_gpu(load_preset("gpt-oss-120b"), get_gpu("b200"), Layout(tp=8),
                                          expert_weights="nvfp4")
     assert as_mxfp4 < as_nvfp4 < as_mxfp4 * 4.5 / 4.25 * 1.01
+
+
+# ---------------------------------------------------------------------------------------------------
+# Consistency of the reported figures
+
+
+@pytest.mark.parametrize("args", [
+    ["-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "16"],  # dp = 1: prefilled together, then decoded
+    ["-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16",
+     "--batch", "64"],  # dp > 1: steady state, prompts interrupt the decode steps
+])
+def test_e2e_is_ttft_plus_output_minus_one_tpots(run_json, args):
+    d = run_json("perf", *args, "--input", "2000", "--output", "100")
+    assert d["e2e_latency_ms"] == pytest.approx(d["ttft_ms"] + 99 * d["tpot_ms"])
+    assert d["tokens_per_s_per_user"] == pytest.approx(1e3 / d["tpot_ms"])
+
+
+def test_dp_attention_tpot_is_the_decode_step_plus_the_batchs_prefills_per_step(run_json):
+    # Kimi-K2, TP8 × DP2, batch 64, 2,000 in / 100 out: 64 / 100 < 1 prompt starts per step, so
+    # min(2, max(1, 0.64)) = 1 replica prefills at a time: the batch's prefills take 64 × one prompt's (TTFT),
+    # spread over 99 decode steps; throughput is 64 × 100 tokens over prefill + decode time.
+    d = run_json("perf", "-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2",
+                 "--ep", "16", "--batch", "64", "--input", "2000", "--output", "100")
+    prefill_ms = 64 * d["ttft_ms"]
+    assert d["tpot_ms"] == pytest.approx(d["step_ms"] + prefill_ms / 99)
+    assert d["output_tokens_per_s"] == pytest.approx(64 * 100 / ((prefill_ms + 99 * d["step_ms"]) / 1e3))
+
+
+def test_dp_attention_prompts_prefilled_at_once_meet_in_the_experts(run_json):
+    # DeepSeek-V3, DP8 × EP8, batch 4,096, 1,000 in / 1,024 out: 4,096 / 1,024 = 4 prompts start per decode step,
+    # each on its own replica; their 4 × 1,000 tokens (one chunk) meet in the MoE: 4,000 × 8 / 8 GPUs × 1.18
+    # imbalance copies per GPU through gate_proj's 2048 × 7168 expert shard, in 58 MoE layers.
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--dp-attention", "8", "--ep", "8",
+                 "--batch", "4096", "--input", "1000", "--output", "1024")
+    gate = next(c for c in d["prefill"]["components"] if c["name"] == "experts.gate_proj")
+    assert gate["flops"] == pytest.approx(58 * 2 * (4 * 1000 * 8 / 8 * 1.18) * 2048 * 7168)
+
+
+def _attention_flops(report):
+    return sum(c.flops for c in report.components if c.kind == "attention")
+
+
+@pytest.mark.parametrize("model, layout, batch, chunk, contexts", [
+    ("deepseek-v3", Layout(tp=8), 8, 8192, [8190, 8191, 8192, 8193, 8194]),
+    ("deepseek-v3", Layout(tp=8), 4, 32768, [32767, 32768, 32769]),
+    ("deepseek-v3", Layout(dp=8, ep=8), 24, 8192, [3000, 3001, 4095, 4096, 4097]),
+    ("qwen3-32b", Layout(tp=2), 3, 8192, [4095, 4096, 4097, 5000, 5001]),
+])
+def test_prefill_never_gets_faster_as_the_prompt_grows(model, layout, batch, chunk, contexts):
+    spec, h200 = load_preset(model), get_gpu("h200")
+    runs = [perf(spec, h200, layout, phase="prefill", batch=batch, context=c, chunk=chunk) for c in contexts]
+    for shorter, longer in zip(runs, runs[1:]):
+        assert longer.ttft_ms >= shorter.ttft_ms
+        assert _attention_flops(longer) >= _attention_flops(shorter)
+
+
+def test_a_prompt_straddling_a_chunk_boundary_attends_to_its_earlier_tokens():
+    # Qwen3-32B (64 layers, 64 query heads of 128, no sliding window), TP1, 3 prompts of 5,000 in chunks of 8,192:
+    # chunk 1 = prompt 0 + prompt 1's first 3,192 tokens; chunk 2 = prompt 1's last 1,808 + prompt 2. Causal: a
+    # prompt of N tokens attends N(N+1)/2 times however it is chunked, each 2·64·128 (scores) + 2·64·128 (values).
+    r = perf(load_preset("qwen3-32b"), get_gpu("h200"), Layout(), phase="prefill", batch=3, context=5000)
+    assert _attention_flops(r) == pytest.approx(64 * 3 * 5000 * 5001 / 2 * (2 * 64 * 128 + 2 * 64 * 128))
+
+
+def test_an_uneven_dp_batch_feeds_the_experts_its_actual_tokens():
+    # DeepSeek-V3, DP8 × EP8 (TP1), batch 9: the busiest replica holds ceil(9/8) = 2 sequences (its attention
+    # equals batch 16's), but the experts see 9 tokens: 9 × 8 / 8 GPUs × 1.18 imbalance = 10.62 copies per GPU
+    # (batch 16: 18.88) through gate_proj's 2048 × 7168 expert shard, in 58 MoE layers. The EP dispatch waits
+    # for the busiest GPU: it sends its own 2 tokens × 8 copies, 7 of 8 peers remote, 7168 fp8 bytes each
+    # (batch 16: the receivers' 2 × 1.18 tokens' worth).
+    v3, h200, lay = V3, get_gpu("h200"), Layout(dp=8, ep=8)
+    nine = perf(v3, h200, lay, batch=9, context=2048)
+    sixteen = perf(v3, h200, lay, batch=16, context=2048)
+    assert _component(nine, "experts.gate_proj").flops == pytest.approx(58 * 2 * (9 * 8 / 8 * 1.18) * 2048 * 7168)
+    assert _component(sixteen, "experts.gate_proj").flops == pytest.approx(58 * 2 * (16 * 8 / 8 * 1.18) * 2048 * 7168)
+    assert _component(nine, "ep dispatch (fp8)").comm_bytes == pytest.approx(58 * 2 * 8 * 7 / 8 * 7168)
+    assert _component(sixteen, "ep dispatch (fp8)").comm_bytes == pytest.approx(58 * 2 * 1.18 * 8 * 7 / 8 * 7168)
+    assert _attention_flops(nine) == _attention_flops(sixteen)
+    assert nine.step_ms < sixteen.step_ms
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sweeps
+
+
+def test_a_sweep_with_input_output_is_costed_like_the_headline(run_json):
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "16", "--input", "2000",
+                 "--output", "100", "--sweep", "batch=1,16")
+    one, sixteen = d["sweep"]
+    assert sixteen["tpot_ms"] == pytest.approx(d["tpot_ms"]) and sixteen["ttft_ms"] == pytest.approx(d["ttft_ms"])
+    assert one["context"] == sixteen["context"] == 2000 + 100 // 2  # the mean context of the decode
+    assert one["ttft_ms"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--phase", "prefill"], "--phase prefill with --input/--output"),
+    (["--sweep", "context=1k,2k"], "--sweep context=… with --input/--output"),
+])
+def test_input_output_refuses_what_it_cannot_honour(run, args, message):
+    out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--input", "1k", "--output", "1k", *args)
+    assert out.exit_code == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_sweep_points_that_do_not_fit_memory_are_noted():
+    # the default `plot perf` sweep at 32k on 8 × H200: batch 1 fits, 1,024 sequences of 32,768 tokens do not
+    r = perf(V3, get_gpu("h200"), Layout(tp=8), context=32768, sweep=("batch", [1, 1024]))
+    assert max_batch(V3, get_gpu("h200"), Layout(tp=8), 32768) < 1024
+    [note] = [n for n in r.notes if n.startswith("sweep points that do not fit in memory")]
+    assert note.endswith(": batch 1,024")
+
+
+def test_plot_perf_names_the_points_that_do_not_fit(run):
+    out = run("plot", "perf", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--tp", "8", "--context", "32k",
+              "--sweep", "batch=1,1024")
+    assert out.exit_code == 0, out.output
+    assert "sweep points that do not fit in memory" in " ".join(out.output.split())
+
+
+def test_a_prefill_batch_whose_prompts_cannot_be_held_is_noted():
+    # 64 prompts of 1M tokens: the KV cache of 64 × 1,048,576 tokens on 8 × H200
+    r = perf(V3, get_gpu("h200"), Layout(tp=8), phase="prefill", batch=64, context=1 << 20)
+    assert any(n.startswith("batch 64 × 1,048,576 tokens does not fit in memory") for n in r.notes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Peaks, notes and options
+
+
+def test_mxfp4_experts_compute_at_the_fp4_peak_where_the_gpu_has_one():
+    # B200 and MI355X tensor cores run MXFP4 at the FP4 rate (catalog fp4_dense_tflops); on H200, which has
+    # no FP4 peak, weight-only mxfp4 is dequantized and multiplied at the BF16 peak.
+    from k2calc.analysis.perf import _Hw
+
+    for name in ("b200", "mi355x"):
+        g = get_gpu(name)
+        assert _Hw(g, PerfKnobs()).peak("mxfp4") == (g.fp4_dense_tflops * 1e12, "fp4")
+    h200 = get_gpu("h200")
+    assert _Hw(h200, PerfKnobs()).peak("mxfp4") == (h200.bf16_dense_tflops * 1e12, "bf16")
+    # gpt-oss-120b prefill on one H200: its experts are compute-bound at 0.70 of the BF16 peak
+    r = perf(load_preset("gpt-oss-120b"), h200, Layout(), phase="prefill", batch=16, context=8192)
+    gate = next(c for c in r.components if c.name.startswith("experts."))
+    assert gate.bound == "compute"
+    assert gate.time_ms == pytest.approx(gate.flops / (h200.bf16_dense_tflops * 1e12 * 0.70) * 1e3)
+
+
+def test_the_overlap_note_is_for_decode_only():
+    lay = Layout(dp=8, ep=8)
+    decode = perf(V3, get_gpu("h200"), lay, batch=64, context=2048)
+    prefill = perf(V3, get_gpu("h200"), lay, phase="prefill", batch=8, context=2048)
+    assert any("two micro-batches" in n for n in decode.notes)
+    assert not any("two micro-batches" in n for n in prefill.notes)
+
+
+def test_kernels_per_layer_is_an_option_and_its_error_names_it(run_json, run):
+    # DeepSeek-V3's 61 layers × 10 kernels × 3 µs
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--kernels-per-layer", "10")
+    assert d["latency_ms"] == pytest.approx(61 * 10 * 3e-3)
+    out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--kernels-per-layer", "20000")
+    assert out.exit_code == 2 and out.stderr.strip().startswith("error: --kernels-per-layer 20000")
+
+
+def test_infinity_fabric_gives_one_peer_one_link_of_seven():
+    # MI300X: 448 GB/s one direction over 7 Infinity Fabric links, one per peer (catalog fabric_links: 7);
+    # a TP2 all-reduce of the attention output at 1 decode token: 2(n-1)/n x 7168 x 2 bytes over one link.
+    from k2calc.analysis.perf import _Hw, _Perf
+    from k2calc.analysis.checkpoint import serving_format
+
+    spec, gpu, k = load_preset("deepseek-v3"), get_gpu("mi300x"), PerfKnobs()
+    nbytes = 7168 * 2
+    for tp, links_used in ((2, 1), (4, 3), (8, 7)):
+        p = _Perf(spec, gpu, Layout(tp=tp), serving_format(spec), "fp8", "bf16", k)
+        op = p.all_reduce("tp all-reduce (attention)", tp, nbytes, "serial")
+        moved = 2 * (tp - 1) / tp * nbytes
+        assert op.time == pytest.approx(moved / (448e9 * k.nvlink_efficiency * links_used / 7) +
+                                        k.collective_latency_us * 1e-6)
+    # NVSwitch: any group gets the full bandwidth
+    h = _Perf(spec, get_gpu("h100"), Layout(tp=2), serving_format(spec), "fp8", "bf16", k)
+    assert h.all_reduce("x", 2, nbytes, "serial").time == pytest.approx(
+        nbytes / (450e9 * k.nvlink_efficiency) + k.collective_latency_us * 1e-6)

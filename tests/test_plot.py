@@ -212,3 +212,51 @@ def test_plot_text_is_literal_never_mathtext(mpl, run, tmp_path):
     result = run("plot", "kv", str(config), "-o", str(out))
     assert result.exit_code == 0, result.output
     assert "undefinedmacro" in out.read_text()
+
+
+
+TICK_CASES = {  # kind -> (models, reports_for options): every kind, the log-scaled perf included
+    "kv": (["kimi-k2"], {"context": "4k,32k,128k"}),
+    "flops": (["kimi-k2"], {"context": "4k,32k,128k"}),
+    "memory": (["kimi-k2"], {"gpu": "h200", "gpus": 16, "tp": 8, "dp_attention": 2, "ep": 16, "context": "128k"}),
+    "params": (["kimi-k2"], {}),
+    "perf": (["kimi-k2"], {"gpu": "h200", "gpus": 16, "tp": 8, "dp_attention": 2, "ep": 16, "context": "32k"}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TICK_CASES))
+def test_tick_labels_are_plain_numbers_not_mathtext(mpl, tmp_path, kind):
+    # LITERAL_TEXT turns mathtext off for user text; matplotlib's log tick labels ("$\\mathdefault{10^{0}}$")
+    # must not then print literally. perf's x axis (tokens/s per user) is log-scaled: a decade reads 10.
+    import matplotlib
+
+    from k2calc import plot as plotlib
+
+    models, options = TICK_CASES[kind]
+    reports = plotlib.reports_for(kind, [load(m) for m in models], **options)
+    with matplotlib.rc_context(plotlib.LITERAL_TEXT):
+        fig = plotlib.figure(kind, reports)
+    plotlib.save(fig, tmp_path / f"{kind}.png")  # draws the figure, which sets the tick labels' text
+    labels = [t.get_text() for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+              for t in axis.get_ticklabels(which="both")]
+    assert [x for x in labels if "$" in x or "mathdefault" in x] == []
+    if kind == "perf":
+        assert fig.axes[0].get_xscale() == "log"
+        assert "10" in [t.get_text() for t in fig.axes[0].xaxis.get_ticklabels()]
+
+
+def test_a_narrow_log_axis_labels_each_tick_once(mpl, tmp_path):
+    # batch 1 and 2 differ by a few tokens/s per user: matplotlib ticks between integers (75.5, 76, ...),
+    # which must not all print as "76"
+    import matplotlib
+
+    from k2calc import plot as plotlib
+
+    _, options = TICK_CASES["perf"]
+    reports = plotlib.reports_for("perf", [load("kimi-k2")], sweep="batch=1,2", **options)
+    with matplotlib.rc_context(plotlib.LITERAL_TEXT):
+        fig = plotlib.figure("perf", reports)
+    plotlib.save(fig, tmp_path / "perf.png")
+    labels = [t.get_text() for t in fig.axes[0].xaxis.get_ticklabels(which="both") if t.get_text()]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    assert all(float(x.replace(",", "")) > 0 for x in labels)

@@ -129,3 +129,17 @@ def test_table_text_is_literal_never_rich_markup():
     out = buf.getvalue()
     for text in ("[b]t[/b]:x:", "shape [out, in]", "[red]name[/red]", "[dim]a note[/dim]"):
         assert text in out
+
+
+def test_csv_gives_an_unlabelled_tables_first_column_its_own_header(capsys):
+    # a sweep's rows have no label: the batch is data, under `batch`, and `name` stays empty
+    head = Table("headline", ["figure", "value"])
+    head.add("step (ms)", Quantity(12.859496, "ms"))
+    sweep = Table("sweep over batch", ["batch", "step (ms)"], labelled=False)
+    sweep.add(64, Quantity(47.126207, "ms"))
+    emit({}, [head, sweep], Format.csv)
+    assert capsys.readouterr().out.splitlines() == ["section,name,value,batch,step (ms)",
+                                                    "headline,step (ms),12.859496,,",
+                                                    "sweep over batch,,,64,47.126207"]
+    emit({}, [sweep], Format.markdown)
+    assert "| 64 | 47.126 |" in capsys.readouterr().out  # people see the unit's precision

@@ -4,10 +4,13 @@ An ESTIMATE, not a measurement: a roofline over the tensor list at the layout's 
 communication and fixed latencies, with one set of documented defaults (`PerfKnobs`). The validation
 table in the README (scripts/validate_serving.py) compares it with published deployments.
 
-**Step.** A decode step: every sequence a DP-attention replica holds (`ceil(batch / dp)`) computes
-`1 + mtp` query tokens (the token, plus `mtp` draft tokens to verify) against `context` cached tokens;
-replicas beyond `batch` stay idle (the MoE sees only the busy ones' tokens). A prefill: `ceil(batch / dp)`
-prompts of `context` tokens per replica, in chunks of `chunk` tokens; TTFT is the sum of the chunks.
+**Step.** A decode step: the busiest DP-attention replica holds `ceil(batch / dp)` sequences (its attention
+and dense layers), each computing `1 + mtp` query tokens (the token, plus `mtp` draft tokens to verify)
+against `context` cached tokens; the MoE sees the batch's actual tokens (an uneven batch leaves some
+replicas a sequence short, a batch below dp leaves some idle). A prefill: `ceil(batch / dp)` prompts of
+`context` tokens per replica, laid end to end in chunks of `chunk` tokens; a chunk may hold the end of one
+prompt, whole prompts and the start of the next, each piece attending to its own prompt's earlier tokens;
+TTFT is the sum of the chunks.
 Pipeline stages run one after the other (TPOT sums them, plus one activation transfer per stage
 boundary); micro-batches are not pipelined across stages.
 
@@ -16,7 +19,8 @@ format of the weights: fp8 with block scales, int4 with group scales, nvfp4 = e2
 per 16 values, as `checkpoint` stores each; activations bf16):
     time = max(FLOPs / (peak × compute_efficiency), bytes / (HBM bandwidth × memory_efficiency))
 - matmul: FLOPs = 2 × tokens × shard elements; bytes = weights + 2 × tokens × (in + out); the peak of
-  the weight's format (fp8 → FP8 peak, nvfp4 → FP4 peak, bf16 and int4 weight-only → BF16 peak).
+  the weight's format (fp8 → FP8 peak; nvfp4 and mxfp4 → FP4 peak on GPUs with one, Blackwell and MI355X;
+  elsewhere nvfp4 → FP8 and mxfp4 weight-only → BF16; bf16 and int4 weight-only → BF16 peak).
 - attention, per layer from its description (flops.py's coefficients and `attended`, query heads ÷ tp):
   MLA decodes in the absorbed form, FLOPs = query tokens × attended × (scores + values), bytes = the KV
   cache read once per step (sequences × context × cache bytes per token per layer: the latent is not split
@@ -26,11 +30,13 @@ per 16 values, as `checkpoint` stores each; activations bf16):
   peak. Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
 - routed experts: the GPU holds `(n_routed_experts + redundant) / ep` expert slots, each split over
   `moe_tp`; a stage's T tokens make T·k token copies, `1/ep` of them per GPU, times `imbalance` when
-  ep > 1 (all-to-all waits for the busiest rank). Weights read = slots × P(slot touched) with
+  ep > 1 (all-to-all waits for the busiest rank); T is the batch's actual tokens. Weights read = slots × P(slot touched) with
   P = 1 − (1 − k / slots_total)^T (uniform routing), so decode streams more experts as the batch grows.
 - lm_head: vocab-parallel over tp, for every decode query token and the last token of each prompt.
 
-**Communication**, time = bytes / (link × efficiency) + latency, the NVLink and network parts in parallel:
+**Communication**, time = bytes / (link × efficiency) + latency, the NVLink and network parts in parallel;
+on a fully connected mesh (`fabric_links`: AMD Infinity Fabric, one link per peer) traffic to p peers of
+the node uses min(p, links) of its links (a TP2 all-reduce gets one link, TP8 all seven):
 - TP all-reduce of the hidden state after attention and after the MLP when tp > 1 (ring:
   2(n−1)/n × bytes), bf16.
 - DP-attention without expert parallelism: an all-gather of the stage's tokens before the MLP and a
@@ -38,8 +44,8 @@ per 16 values, as `checkpoint` stores each; activations bf16):
 - EP dispatch (fp8, 1 byte per value, scales not counted) and combine (bf16) as DeepEP: decode
   ("low-latency" kernels) sends every token copy bound for another GPU to it (a copy for the GPU itself
   stays local); prefill ("normal" kernels) sends a token once per remote node (NVLink fan-out inside).
-  The bytes are the busiest GPU's: `imbalance` times the mean, as for the experts (the exchange waits
-  for it). Traffic leaving the node takes the network, unless the stage fits in the GPU's NVLink domain
+  The bytes are the busiest GPU's (the exchange waits for it): the larger of its own tokens' copies
+  (the busiest replica's) and `imbalance` times the stage's mean, as for the experts; even: imbalance × mean. Traffic leaving the node takes the network, unless the stage fits in the GPU's NVLink domain
   (`scaleup_domain_gpus`, GB200 NVL72).
 - Pipeline: one hidden-state transfer per stage boundary.
 
@@ -56,10 +62,15 @@ CPU for the received token counts. Without overlap (`--no-overlap`, or ep = 1) e
 kernel_latency_us): launches, synchronisation and small kernels that no roofline sees; collectives carry
 their own latency. It is why batch-1 decode takes ≈9 ms where streaming the weights alone takes ≈1 ms.
 
-**Aggregated serving** (`input_tokens`/`output_tokens`): a batch is prefilled, then decoded. With DP
-attention, in steady state batch/output prompts start per decode step, each prefilled on its own replica
-while replicas without one wait in the expert exchange: min(dp, max(1, batch/output)) replicas prefill at
-a time, so the batch's prompts take batch / that × one prompt's prefill.
+**Aggregated serving** (`input_tokens`/`output_tokens`, `_aggregated`): without DP attention a batch is
+prefilled together (TTFT = its prefill), then decoded (TPOT = the decode step per token at the mean context
+input + output/2). With DP attention, in steady state batch/output prompts start per decode step, each
+prefilled on its own replica while replicas without one wait in the expert exchange: min(dp, max(1,
+batch/output)) replicas prefill at a time (their prompts' tokens meet in the MoE), so the batch's prompts
+take prefill_s = batch / that × one prompt's prefill; TTFT is one prompt's prefill, and TPOT = the decode step per token + prefill_s / (output −
+1) (the prompts interrupt the decode steps; `step_ms` stays the decode step). Either way e2e = TTFT +
+(output − 1) × TPOT, and output tokens/s = batch × output / (prefill time + decode time). A sweep with
+`input_tokens` runs this per point.
 
 **MTP** (`mtp` draft tokens, `acceptance` = probability each draft token is accepted): each step runs the
 main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times on one token per
@@ -94,6 +105,9 @@ from ..arch.tensors import Kind
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
 PREFILL_SAMPLES = 64  # prefill chunks computed one by one; beyond, an even sample stands for the rest
+
+# A prefill chunk's parts: (tokens of the prompt before the part, tokens in the part, prompts with that part)
+Pieces = tuple[tuple[int, int, int], ...]
 
 
 class PerfKnobs(BaseModel):
@@ -159,8 +173,8 @@ class PerfPoint(BaseModel):
     batch: int
     context: int
     step_ms: float  # one step (decode) or the whole prompt batch (prefill, all chunks)
-    tpot_ms: float | None  # decode: step / accepted tokens per step
-    ttft_ms: float | None  # prefill: all chunks of the batch
+    tpot_ms: float | None  # decode: step / accepted tokens per step (+ prefills per token with --input/--output, dp > 1)
+    ttft_ms: float | None  # prefill: all chunks of the batch; --input/--output: a request's
     tokens_per_s: float  # the deployment: output tokens (decode) or input tokens (prefill)
     tokens_per_s_per_gpu: float
     tokens_per_s_per_user: float
@@ -220,11 +234,13 @@ class _Hw:
         self.domain = max(gpu.gpus_per_node, gpu.scaleup_domain_gpus or 0)
 
     def peak(self, fmt: str) -> tuple[float, str]:
-        """Dense FLOP/s a matmul on weights of this format runs at (weight-only int4 computes in bf16)."""
+        """Dense FLOP/s a matmul on weights of this format runs at: nvfp4 and mxfp4 at the FP4 peak where the
+        GPU has one (Blackwell and MI355X tensor cores run both block-scaled e2m1 formats at the FP4 rate);
+        otherwise nvfp4 at FP8 and weight-only mxfp4 and int4 dequantized to bf16."""
         g = self.gpu
-        if fmt == "nvfp4" and g.fp4_dense_tflops:
+        if fmt in ("nvfp4", "mxfp4") and g.fp4_dense_tflops:
             return g.fp4_dense_tflops * 1e12, "fp4"
-        if fmt in ("fp8", "nvfp4") and g.fp8_dense_tflops:
+        if fmt in ("fp8", "fp8-channel", "nvfp4") and g.fp8_dense_tflops:
             return g.fp8_dense_tflops * 1e12, "fp8"
         return g.bf16_dense_tflops * 1e12, "bf16"
 
@@ -232,13 +248,18 @@ class _Hw:
         tc, tm = flops / (peak * ce), nbytes / (self.bw * me)
         return (tc, "compute") if tc >= tm else (tm, "memory")
 
-    def transfer(self, local: float, remote: float, latency_us: float) -> tuple[float, str]:
-        """Seconds to send `local` bytes over NVLink and `remote` over the network, in parallel, + latency."""
+    def transfer(self, local: float, remote: float, latency_us: float, peers: int | None = None
+                 ) -> tuple[float, str]:
+        """Seconds to send `local` bytes over NVLink and `remote` over the network, in parallel, + latency.
+        `peers`: the GPUs of the node the local bytes spread over; on a mesh (fabric_links) they use only
+        that many of the GPU's links."""
         for nbytes, bw, field in ((local, self.nvlink, "nvlink_gb_per_s"), (remote, self.network, "network_gb_per_s")):
             if nbytes and bw is None:
                 raise InputError(f"--gpu {self.gpu.name}: the catalog ({self.gpu.source}) has no {field}, which this "
                                  "layout's communication needs; add it to a --gpu-file entry")
-        tl = local / self.nvlink if local else 0.0
+        links = self.gpu.fabric_links
+        share = min(peers, links) / links if links and peers else 1.0
+        tl = local / (self.nvlink * share) if local else 0.0
         tr = remote / self.network if remote else 0.0
         return max(tl, tr) + latency_us * 1e-6, "network" if tr > tl else "nvlink"
 
@@ -266,7 +287,8 @@ class _Perf:
         if problem:
             raise InputError(problem)
         self.arch, self.kv_dtype = spec.arch, kv_dtype
-        self.replicas = lay.dp  # DP-attention replicas with tokens in this step
+        # DP-attention replicas' worth of tokens in this step: the stage's tokens ÷ the busiest replica's (_point)
+        self.replicas: float = lay.dp
         self._coefficients: dict = {}  # (Attention, form) -> flops.coefficients
         self._shards: dict[int, tuple] = {}  # id(ShardedTensor) -> _shard (self.m keeps the tensors alive)
         # An fp8 cache is attended in fp8 (FlashMLA's and TensorRT-LLM's fp8 MLA kernels), bf16 otherwise.
@@ -312,9 +334,9 @@ class _Perf:
     # -- one layer ----------------------------------------------------------------------------------
 
     def layer_ops(self, items: list[ShardedTensor], moe: bool, att: Attention, q_tokens: float, seqs: float,
-                  context: int, phase: str) -> list[_Op]:
+                  context: int, phase: str, pieces: Pieces | None = None) -> list[_Op]:
         """Operations of one decoder layer on one GPU for one micro-batch: `seqs` sequences per replica with
-        `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk)."""
+        `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk, made of `pieces`)."""
         ops: list[_Op] = []
         stage_tokens = q_tokens * self.replicas  # tokens entering the MoE of one pipeline stage
         for it in items:
@@ -329,7 +351,7 @@ class _Perf:
                 continue  # once per step, not per layer
             else:
                 ops.append(self.matmul(it, q_tokens, "attn"))
-        ops.append(self.attention(att, q_tokens, seqs, context, phase))
+        ops.append(self.attention(att, q_tokens, seqs, context, phase, pieces))
         ops += self.comm(q_tokens, moe, phase)
         return ops
 
@@ -343,11 +365,13 @@ class _Perf:
         touched = slots * (1 - (1 - kk / slots_total) ** stage_tokens)
         return self.matmul(it, copies, "moe", touched=min(slots, touched))
 
-    def attention(self, att: Attention, q_tokens: float, seqs: float, context: int, phase: str) -> _Op:
+    def attention(self, att: Attention, q_tokens: float, seqs: float, context: int, phase: str,
+                  pieces: Pieces | None = None) -> _Op:
         """One layer's attention core on one GPU, query heads ÷ tp, in the form engines run the phase
         (flops.default_form: MLA decode absorbed, reading the cache; prefill naive and causal; DeepSeek-V3.2's
         sparse attention absorbed in both, over at most index_topk tokens, its indexer scoring every past
-        token); GQA reads its KV heads ÷ tp; windows and chunks as flops.attended counts them."""
+        token); GQA reads its KV heads ÷ tp; windows and chunks as flops.attended counts them. A prefill
+        chunk is `pieces` (default: `seqs` equal slices of q_tokens continuing `context` cached tokens)."""
         lay, k = self.lay, self.k
         form = default_form(self.arch, Phase(phase))
         c = self._coefficients.get((att, form))
@@ -361,15 +385,17 @@ class _Perf:
             # what the layer holds for a sequence: kept tokens, V4's compressed entries, a KDA state
             nbytes = seqs * layer_sequence_bytes(att, context, self.kv_dtype, divisor)
         else:
-            # q_tokens prompt tokens of `seqs` sequences, each a causal chunk of n = q_tokens / seqs tokens
-            # continuing `context` cached ones: what a prompt of context + n attends, less its first context.
-            n = round(q_tokens / seqs)
-            upto = attended(att, Phase.prefill, context + n, form)
-            before = attended(att, Phase.prefill, context, form) if context else None
-            seen = seqs * (upto.total - (before.total if before else 0))
-            scored = seqs * (upto.indexed - (before.indexed if before else 0))
+            # Each piece: `count` prompts' causal slices of n tokens continuing `done` tokens of the same prompt
+            # (cached by earlier chunks): what a prompt of done + n attends, less its first done.
+            seen = scored = nbytes = 0.0
+            for done, n, count in pieces or ((context, round(q_tokens / seqs), seqs),):
+                upto = attended(att, Phase.prefill, done + n, form)
+                before = attended(att, Phase.prefill, done, form) if done else None
+                seen += count * (upto.total - (before.total if before else 0))
+                scored += count * (upto.indexed - (before.indexed if before else 0))
+                nbytes += count * layer_sequence_bytes(att, done + n, self.kv_dtype, divisor)
             # the cache once, and q, k, v, o of the chunk: 2·(key + value width) per head = per FLOPs / 1 token
-            nbytes = seqs * layer_sequence_bytes(att, context + n, self.kv_dtype, divisor) + ACT_BYTES * q_tokens * per
+            nbytes += ACT_BYTES * q_tokens * per
         main, indexer = seen * per, (scored * c.indexer.value if c.indexer else 0)
         flops = main + indexer
         # The indexer scores its fp8 keys at the FP8 peak (one rate for both: the peak-weighted mix).
@@ -389,11 +415,16 @@ class _Perf:
         local = min(group, self.hw.domain)
         return (local - 1) / group, (group - local) / group
 
+    def _peers(self, group: int) -> int:
+        """Other GPUs of this GPU's node (or NVLink domain) in a group of `group` GPUs."""
+        return min(group, self.hw.domain) - 1
+
     def all_reduce(self, name: str, n: int, nbytes: float, stream: str) -> _Op:
         moved = 2 * (n - 1) / n * nbytes
         inside, beyond = self._remote_share(n)
         share = inside + beyond
-        t, bound = self.hw.transfer(moved * inside / share, moved * beyond / share, self.k.collective_latency_us)
+        t, bound = self.hw.transfer(moved * inside / share, moved * beyond / share, self.k.collective_latency_us,
+                                    self._peers(n))
         return _Op(name, "communication", 0.0, 0.0, moved, t, bound, stream)
 
     def comm(self, q_tokens: float, moe: bool, phase: str) -> list[_Op]:
@@ -422,7 +453,7 @@ class _Perf:
             share = inside + beyond
             for name, stream in (("dp-attention all-gather", "dispatch"), ("dp-attention reduce-scatter", "combine")):
                 t, bound = self.hw.transfer(gathered * inside / share, gathered * beyond / share,
-                                            k.collective_latency_us)
+                                            k.collective_latency_us, self._peers(lay.stage_gpus))
                 ops.append(_Op(name, "communication", 0.0, 0.0, gathered, t, bound, stream))
         elif lay.tp > 1:
             ops.append(self.all_reduce("tp all-reduce (mlp)", lay.tp, q_tokens * h * ACT_BYTES, "serial"))
@@ -432,22 +463,25 @@ class _Perf:
         """DeepEP dispatch (fp8) and combine (bf16) for the tokens this GPU owns."""
         lay, k = self.lay, self.k
         h, kk = self.arch.hidden_size.value, self.arch.num_experts_per_tok
-        own = q_tokens / lay.tp  # the replica's tokens are split over its tp ranks for the exchange
+        own = q_tokens / lay.tp  # the busiest replica's tokens are split over its tp ranks for the exchange
+        # The busiest GPU sends its own tokens' copies and receives the stage's mean × imbalance (an uneven
+        # batch leaves replicas with fewer tokens: the experts see the actual tokens); even: own × imbalance.
+        busiest = max(own, own * self.replicas / lay.dp * k.imbalance)
         g = lay.stage_gpus
         inside, beyond = self._remote_share(g)
-        copies = own * kk * lay.moe_tp * k.imbalance
+        copies = busiest * kk * lay.moe_tp
         if phase == "decode" or beyond == 0:
             local_copies, remote_copies = copies * inside, copies * beyond
         else:  # normal kernels: once per remote node touched, fanned out over NVLink inside it
             nodes = g / self.hw.domain
             p_node = 1 - (1 - 1 / nodes) ** kk
-            remote_copies = own * (nodes - 1) * p_node * k.imbalance
+            remote_copies = busiest * (nodes - 1) * p_node
             local_copies = copies * (inside + beyond)
         ops = []
         for name, width, stream in (("ep dispatch (fp8)", DISPATCH_BYTES, "dispatch"),
                                     ("ep combine (bf16)", ACT_BYTES, "combine")):
             lb, rb = local_copies * h * width, remote_copies * h * width
-            t, bound = self.hw.transfer(lb, rb, k.ep_latency_us)
+            t, bound = self.hw.transfer(lb, rb, k.ep_latency_us, self._peers(g))
             ops.append(_Op(name, "communication", 0.0, 0.0, lb + rb, t, bound, stream))
         return ops
 
@@ -459,20 +493,20 @@ class _Perf:
             return k.layer_latency_us * 1e-6
         return k.kernels_per_layer * k.kernel_latency_us * 1e-6  # collectives carry their own latency
 
-    def step(self, phase: str, seqs: float, q_tokens: float, context: int, draft_passes: int = 0
-             ) -> tuple[float, list[Component], dict[str, float]]:
+    def step(self, phase: str, seqs: float, q_tokens: float, context: int, draft_passes: int = 0,
+             pieces: Pieces | None = None) -> tuple[float, list[Component], dict[str, float]]:
         """One step (one prefill chunk or one decode step) through every pipeline stage: seconds, components,
         and the compute / communication / latency split. Decode with ep > 1 uses two micro-batches when that
         is faster (an operator turns overlap on where it pays: it reads the weights twice)."""
-        one = self._step(phase, seqs, q_tokens, context, draft_passes, False)
+        one = self._step(phase, seqs, q_tokens, context, draft_passes, False, pieces)
         if self.k.overlap and self.lay.ep > 1 and q_tokens >= 2 and phase == "decode":
             two = self._step(phase, seqs, q_tokens, context, draft_passes, True)
             if two[0] < one[0]:
                 return two
         return one
 
-    def _step(self, phase: str, seqs: float, q_tokens: float, context: int, draft_passes: int, two: bool
-              ) -> tuple[float, list[Component], dict[str, float]]:
+    def _step(self, phase: str, seqs: float, q_tokens: float, context: int, draft_passes: int, two: bool,
+              pieces: Pieces | None = None) -> tuple[float, list[Component], dict[str, float]]:
         lay, m, k = self.lay, self.m, self.k
         mbs = 2 if two else 1
         total = 0.0
@@ -507,7 +541,7 @@ class _Perf:
                 groups[key] = groups.get(key, 0) + 1
             for (typ, att), n in groups.items():
                 ops = self.layer_ops(m.per_type[typ], typ == "moe", att, q_tokens / mbs, seqs / mbs, context,
-                                     phase)
+                                     phase, pieces)
                 t, comp, comm = layer_time(ops)
                 total += n * mbs * (t + lat)
                 split["compute"] += n * mbs * comp
@@ -544,7 +578,7 @@ class _Perf:
                 nbytes = q_tokens * self.arch.hidden_size.value * ACT_BYTES
                 local = self.hw.domain >= lay.gpus
                 t, bound = self.hw.transfer(nbytes if local else 0.0, 0.0 if local else nbytes,
-                                            k.collective_latency_us)
+                                            k.collective_latency_us, 1)  # to one GPU of the next stage
                 op = _Op("pipeline send", "communication", 0.0, 0.0, nbytes, t, bound, "other")
                 total += t
                 split["communication"] += t
@@ -595,12 +629,27 @@ def _cost(price: float | None, gpus: int, tokens_per_s: float) -> float | None:
     return price * gpus / 3600 / tokens_per_s * 1e6
 
 
+def _chunk_pieces(lo: int, hi: int, context: int) -> Pieces:
+    """Tokens [lo, hi) of prompts of `context` tokens laid end to end, as pieces (done, n, count): a prompt
+    straddling `lo` continues from its `done` earlier tokens, the prompts inside start from zero."""
+    first, last = lo // context, (hi - 1) // context
+    if first == last:
+        return ((lo - first * context, hi - lo, 1),)
+    pieces = [(lo - first * context, (first + 1) * context - lo, 1)]
+    if last - first > 1:
+        pieces.append((0, context, last - first - 1))
+    pieces.append((0, hi - last * context, 1))
+    return tuple(pieces)
+
+
 def _point(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int, acceptance: float | None,
-           price: float | None) -> PerfPoint:
+           price: float | None, replicas: float | None = None) -> PerfPoint:
+    """One phase at `batch` sequences; `replicas`: replicas' worth of tokens the MoE sees (default: the batch's,
+    batch / seqs: an uneven or small batch leaves some replicas short or idle)."""
     lay = p.lay
-    seqs = ceil(batch / lay.dp)
+    seqs = ceil(batch / lay.dp)  # the busiest replica's sequences: its attention and dense layers
     full = p.replicas
-    p.replicas = min(full, batch)  # replicas holding a sequence (batch < dp leaves some idle)
+    p.replicas = batch / seqs if replicas is None else replicas
     try:
         return _point_on(p, phase, batch, context, chunk, mtp, acceptance, price, seqs)
     finally:
@@ -624,8 +673,8 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
     else:
         total_tokens = seqs * context
         n_chunks = max(1, ceil(total_tokens / chunk))
-        # chunk i holds tokens [i·c, (i+1)·c) of the replica's prompts laid end to end; a chunk is modelled
-        # as `seqs_in_chunk` prompts' slices of equal length continuing what came before.
+        # chunk i holds tokens [i·c, (i+1)·c) of the replica's prompts laid end to end: the end of one
+        # prompt, whole prompts, the start of another (`_chunk_pieces`), each attending to its own prompt.
         parts, t = [], 0.0
         split = {"compute": 0.0, "communication": 0.0, "latency": 0.0}
         # Every chunk when there are at most PREFILL_SAMPLES of them, else that many spread evenly, each
@@ -635,10 +684,9 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
         reps = n_chunks / len(picks)
         for i in picks:
             lo, hi = i * chunk, min((i + 1) * chunk, total_tokens)
-            first_seq, last_seq = lo // context, (hi - 1) // context
-            s_in = last_seq - first_seq + 1
-            done = lo - first_seq * context if s_in == 1 else 0  # cached tokens before a one-prompt chunk
-            ti, ci, si = p.step("prefill", s_in, hi - lo, done)
+            pieces = _chunk_pieces(lo, hi, context)
+            s_in = sum(count for _, _, count in pieces)
+            ti, ci, si = p.step("prefill", s_in, hi - lo, pieces[0][0], pieces=pieces)
             t += ti * reps
             for key in split:
                 split[key] += si[key] * reps
@@ -709,6 +757,43 @@ def check_knobs(k: PerfKnobs) -> None:
         raise InputError(f"--kernels-per-layer {k.kernels_per_layer}: must be between 0 and 10,000")
 
 
+def _aggregated(p: _Perf, batch: int, input_tokens: int, output_tokens: int, chunk: int, mtp: int,
+                acceptance: float | None, price: float | None) -> tuple[PerfPoint, dict]:
+    """Aggregated serving (`--input/--output`): the decode point at the mean context, carrying TTFT and a TPOT
+    with e2e = TTFT + (output − 1) × TPOT, and the report's end-to-end fields.
+
+    dp = 1: the batch is prefilled together (TTFT), then decoded (TPOT = the decode step per token).
+    dp > 1, steady state: batch/output prompts start per decode step, each prefilled on its own replica while
+    the replicas without one wait in the expert exchange (SOURCES.md, Serving performance), so `active` =
+    min(dp, max(1, batch/output)) replicas prefill at a time; TTFT is one prompt's prefill, and the batch's
+    prompts (prefill_s = batch / active × that) interrupt its output − 1 decode steps: TPOT = the decode step
+    per token + prefill_s / (output − 1). Throughput either way: output tokens over prefill_s + decode time."""
+    lay = p.lay
+    if lay.dp > 1:
+        active = min(lay.dp, max(1.0, batch / output_tokens))
+        # one prompt on each of `active` replicas: their tokens meet in the MoE
+        pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price, replicas=active)
+        prefill_s = batch / active * pre.ttft_ms / 1e3
+        pre = pre.model_copy(update={"tokens_per_s": batch * input_tokens / prefill_s,
+                                     "tokens_per_s_per_gpu": batch * input_tokens / prefill_s / lay.gpus})
+    else:
+        pre = _point(p, "prefill", batch, input_tokens, chunk, 0, None, price)
+        prefill_s = pre.ttft_ms / 1e3
+    dec = _point(p, "decode", batch, input_tokens + output_tokens // 2, chunk, mtp, acceptance, price)
+    decode_s = (output_tokens - 1) * dec.tpot_ms / 1e3
+    out_tps = batch * output_tokens / (prefill_s + decode_s)
+    tpot_ms = dec.tpot_ms
+    if lay.dp > 1 and output_tokens > 1:  # the batch's prefills, spread over the decode steps
+        tpot_ms += prefill_s * 1e3 / (output_tokens - 1)
+    e2e_ms = pre.ttft_ms + (output_tokens - 1) * tpot_ms
+    main = dec.model_copy(update={"ttft_ms": pre.ttft_ms, "tpot_ms": tpot_ms, "tokens_per_s_per_user": 1e3 / tpot_ms})
+    extra = dict(input_tokens=input_tokens, output_tokens=output_tokens, e2e_latency_ms=e2e_ms,
+                 output_tokens_per_s=out_tps, output_tokens_per_s_per_gpu=out_tps / lay.gpus, prefill=pre,
+                 cost_per_million_input_usd=_cost(price, lay.gpus, batch * input_tokens / prefill_s),
+                 cost_per_million_output_usd=_cost(price, lay.gpus, batch * output_tokens / max(decode_s, 1e-12)))
+    return main, extra
+
+
 def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", batch: int = 1, context: int = 4096,
          chunk: int = 8192, weights: str | None = None, expert_weights: str | None = None, kv_dtype: str = "bf16",
          mtp: int = 0, acceptance: float | None = None, input_tokens: int | None = None,
@@ -718,12 +803,13 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
          dtype: str = "auto") -> PerfReport:
     """Step time, TPOT/TTFT, tokens/s (deployment, per GPU, per user) and the operations behind them.
 
-    With `input_tokens` and `output_tokens`: a batch of requests prefilled together, then decoded to the
-    end: TTFT, mean TPOT (decode at the mean context input + output/2), end-to-end latency, throughput.
+    With `input_tokens` and `output_tokens`: both phases (`_aggregated`): TTFT, mean TPOT (decode at the mean
+    context input + output/2), end-to-end latency = TTFT + (output − 1) × TPOT, throughput.
     With `engine`: each point also carries the batch that engine's memory accounting holds at its context
     (`max_batch`, see `engine_max_batch`) and whether its batch is within it (`fits`); the figures stay at
     the batch asked for, and a note says when the engine could not hold it. Without `engine`, a decode
-    batch beyond what `plan` fits is only noted (max_batch and fits stay None).
+    batch (decode: its caches; prefill: its prompts) beyond what `plan` fits is only noted, sweep points too
+    (max_batch and fits stay None).
     """
     knobs = knobs or PerfKnobs()
     check_knobs(knobs)
@@ -762,34 +848,23 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     if input_tokens is not None:
         if input_tokens < 1 or output_tokens < 1:
             raise InputError("--input and --output: must be at least 1 token each")
+        if phase != "decode":
+            raise InputError("--phase prefill with --input/--output: --input/--output reports both phases "
+                             "(drop --phase, or use --phase prefill --context I alone)")
+        if sweep and sweep[0] == "context":
+            raise InputError("--sweep context=… with --input/--output: the contexts follow --input and --output; "
+                             "sweep batch=…")
+        main, extra = _aggregated(p, batch, input_tokens, output_tokens, chunk, mtp, acceptance, price)
         if layout.dp > 1:
-            # Aggregated serving with DP attention, in steady state: batch/output prompts start per decode step,
-            # each prefilled on its own replica while the replicas without one wait in the expert exchange
-            # (SOURCES.md, Serving performance). So `active` = min(dp, max(1, batch/output)) replicas prefill at a time.
             active = min(layout.dp, max(1.0, batch / output_tokens))
-            p.replicas = active
-            pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price)
-            p.replicas = layout.dp
-            prefill_s = batch / active * pre.ttft_ms / 1e3
-            pre = pre.model_copy(update={"tokens_per_s": batch * input_tokens / prefill_s,
-                                         "tokens_per_s_per_gpu": batch * input_tokens / prefill_s / layout.gpus})
-            notes.append(f"DP attention in aggregated serving: {active:g} of {layout.dp} replicas prefill a prompt at a "
-                         "time (batch / output prompts start per step) while the others wait; TTFT is one prompt's")
+            notes.append(f"DP attention in aggregated serving, steady state: {active:g} of {layout.dp} replicas "
+                         "prefill a prompt at a time (batch / output prompts start per step) while the others wait; "
+                         "TTFT is one prompt's, TPOT the decode step plus the batch's prefills spread over its "
+                         "output tokens (step_ms is the decode step alone)")
         else:
-            pre = _point(p, "prefill", batch, input_tokens, chunk, 0, None, price)
-            prefill_s = pre.ttft_ms / 1e3
-        dec = _point(p, "decode", batch, input_tokens + output_tokens // 2, chunk, mtp, acceptance, price)
-        decode_s = (output_tokens - 1) * dec.tpot_ms / 1e3
-        e2e = prefill_s + decode_s
-        out_tps = batch * output_tokens / e2e
-        extra = dict(input_tokens=input_tokens, output_tokens=output_tokens, e2e_latency_ms=e2e * 1e3,
-                     output_tokens_per_s=out_tps, output_tokens_per_s_per_gpu=out_tps / layout.gpus, prefill=pre,
-                     cost_per_million_input_usd=_cost(price, layout.gpus, batch * input_tokens / prefill_s),
-                     cost_per_million_output_usd=_cost(price, layout.gpus, batch * output_tokens /
-                                                       max(decode_s, 1e-12)))
-        main = dec.model_copy(update={"ttft_ms": pre.ttft_ms})
-        notes.append(f"--input/--output: the batch is prefilled together (TTFT), then decoded; mean TPOT at the "
-                     f"mean context {input_tokens + output_tokens // 2:,}; output tokens/s over prefill + decode time")
+            notes.append("--input/--output: the batch is prefilled together (TTFT), then decoded")
+        notes.append(f"mean TPOT at the mean context {input_tokens + output_tokens // 2:,}; e2e = TTFT + (output − 1) "
+                     "× TPOT; output tokens/s over the batch's prefill + decode time")
     else:
         main = _point(p, phase, batch, context, chunk, mtp, acceptance, price)
     points, axis = [], None
@@ -797,36 +872,53 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         axis, values = sweep
         for v in values:
             b, c = (v, context) if axis == "batch" else (batch, v)
-            points.append(_point(p, phase, b, c, chunk, mtp, acceptance, price))
+            points.append(_aggregated(p, b, input_tokens, output_tokens, chunk, mtp, acceptance, price)[0]
+                          if input_tokens is not None else _point(p, phase, b, c, chunk, mtp, acceptance, price))
+
+    def longest(pt: PerfPoint) -> int:
+        """The sequences' longest context: a decode's cache, a prompt, or input + output."""
+        return input_tokens + output_tokens if input_tokens is not None else pt.context
+
     if engine is not None:
         held: dict[int, int] = {}  # context -> max batch
 
-        def flag(pt: PerfPoint, ctx: int) -> PerfPoint:
+        def flag(pt: PerfPoint) -> PerfPoint:
+            ctx = longest(pt)
             if ctx not in held:
                 held[ctx] = engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
                                              chunk=chunk, mem_fraction=mem_fraction, dtype=dtype)
             return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
 
-        # the sequences' longest context: a decode's cache, a prompt, or input + output
-        ctx = input_tokens + output_tokens if input_tokens is not None else context
-        main = flag(main, ctx)
-        points = [flag(pt, pt.context) for pt in points]
+        main = flag(main)
+        points = [flag(pt) for pt in points]
         if not main.fits:
-            notes.append(f"--engine {engine.engine}: its KV cache holds {main.max_batch:,} sequences of {ctx:,} tokens "
-                         f"(k2calc plan --engine {engine.engine}), not --batch {batch:,}: the engine runs at most "
-                         f"{main.max_batch:,} at a time and queues the rest; these figures are for a batch it "
-                         "cannot hold")
+            notes.append(f"--engine {engine.engine}: its KV cache holds {main.max_batch:,} sequences of "
+                         f"{longest(main):,} tokens (k2calc plan --engine {engine.engine}), not --batch {batch:,}: the "
+                         f"engine runs at most {main.max_batch:,} at a time and queues the rest; these figures are "
+                         "for a batch it cannot hold")
         if any(not pt.fits for pt in points):
             notes.append(f"--engine {engine.engine}: sweep points beyond the batch it holds: fits = no")
-    elif phase == "decode":  # a speed for a batch whose KV cache cannot be held would mislead
-        longest = input_tokens + output_tokens if input_tokens is not None else context
-        fit = max_batch(spec, gpu, layout, longest, weights=weights, expert_weights=efmt, kv_dtype=kv_dtype)
-        if batch > fit:
-            notes.append(f"batch {batch:,} × {longest:,} tokens does not fit in memory: the largest batch at this "
-                         f"context is {fit:,} (k2calc plan); the speed above assumes it did")
+    else:  # a speed for a batch whose KV cache (decode: the cached tokens; prefill: the prompts) cannot be held
+        fit: dict[int, int] = {}  # context -> max batch
+
+        def fits(pt: PerfPoint) -> bool:
+            ctx = longest(pt)
+            if ctx not in fit:
+                fit[ctx] = max_batch(spec, gpu, layout, ctx, weights=weights, expert_weights=efmt,
+                                     kv_dtype=kv_dtype, dtype=dtype)
+            return pt.batch <= fit[ctx]
+
+        if not fits(main):
+            notes.append(f"batch {batch:,} × {longest(main):,} tokens does not fit in memory: the largest batch at "
+                         f"this context is {fit[longest(main)]:,} (k2calc plan); the speed above assumes it did")
+        over = [pt for pt in points if not fits(pt)]
+        if over:
+            shown = f"{axis} " + ", ".join(f"{pt.batch if axis == 'batch' else pt.context:,}" for pt in over)
+            notes.append(f"sweep points that do not fit in memory (k2calc plan; their speeds assume they did): "
+                         f"{shown}")
     if mtp and acceptance is None:
         notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
-    if layout.ep > 1 and knobs.overlap:
+    if layout.ep > 1 and knobs.overlap and phase == "decode":  # prefill never overlaps
         notes.append("two micro-batches overlap communication with compute (--no-overlap to turn off)")
     if fmt.base_dtype == "F32":
         notes.append("float32 weights are streamed at 4 bytes but their matmuls are timed at the BF16 peak (the "
@@ -984,8 +1076,7 @@ class LayoutSpeed:
         if targets.min_tokens_per_s is not None:
             use = max(self.batch, self.max_batch)
             if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
-                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, self.lay.dp, targets.max_tpot_ms,
-                                            self._within)
+                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, targets.max_tpot_ms, self._within)
         point = at(max(1, use))
         ttft = (_point(self.p, "prefill", 1, self.context, self.chunk, 0, None, None).ttft_ms
                 if targets.max_ttft_ms is not None else None)
@@ -1004,36 +1095,20 @@ def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, ta
                        kv_dtype=kv_dtype, chunk=chunk, knobs=knobs).fit()
 
 
-def _largest_batch_within(tpot, use: int, dp: int, limit: float, within: int = 1) -> int:
+def _largest_batch_within(tpot, use: int, limit: float, within: int = 1) -> int:
     """The largest batch in [1, use] whose `tpot(batch)` is within `limit` (1 when none is), given that
-    `tpot(use)` is beyond it. TPOT grows with the batch and, past `dp`, is the same for every batch giving a
-    replica the same ceil(batch / dp) sequences (the busiest replica sets the step), so only batch 1..dp
-    and the multiples of dp (and `use`) are candidates: bisection over them, from the candidate at or below
-    `within` (a batch known to be within the limit, or 1)."""
-    low = min(dp, use)  # candidates: 1..low, then min(k·dp, use) for k = 2 .. ceil(use / dp)
-    n = low + max(0, -(-use // dp) - 1)
-
-    def batch_of(i: int) -> int:
-        return i + 1 if i < low else min((i - low + 2) * dp, use)
-
-    v: dict[int, float] = {}
-
-    def val(i: int) -> float:
-        if i not in v:
-            v[i] = tpot(batch_of(i))
-        return v[i]
-
-    # val(lo) within the limit, val(hi) beyond it
-    lo, hi = (within - 1 if within <= low else low + within // dp - 2), n - 1
-    if val(lo) > limit:
+    `tpot(use)` is beyond it and that TPOT grows with the batch: bisection from `within`, a batch known to
+    be within the limit (or 1)."""
+    lo, hi = within, use  # tpot(lo) within the limit (unless lo = 1), tpot(hi) beyond it
+    if tpot(lo) > limit:
         return 1
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if val(mid) <= limit:
+        if tpot(mid) <= limit:
             lo = mid
         else:
             hi = mid
-    return batch_of(lo)
+    return lo
 
 
 class PDReport(BaseModel):
