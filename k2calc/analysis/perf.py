@@ -1019,6 +1019,7 @@ class LayoutSpeed:
         self.points: dict[int, PerfPoint] = {}  # batch -> decode point
         self._fit: SpeedFit | None = None
         self._within = 1  # a batch known to keep TPOT within the target (cannot_meet's climb)
+        self._prefill_tps: float | None = None
 
     def at(self, b: int) -> PerfPoint:
         if b not in self.points:
@@ -1026,18 +1027,22 @@ class LayoutSpeed:
         return self.points[b]
 
     def upper_tokens_per_s(self) -> float:
-        """At least the tokens/s `fit()` reports, from one point: with a tokens/s target, the batch it runs
-        is at most `max_batch` and its step at least batch 1's (TPOT grows with the batch)."""
-        if self.targets.phase == "prefill" or self.targets.min_tokens_per_s is None:
+        """At least the tokens/s `fit()` reports, from one point: a prefill pool's full chunk; with a tokens/s
+        target, the batch decode runs is at most `max_batch` and its step at least batch 1's (TPOT grows with
+        the batch)."""
+        if self.targets.phase == "prefill":
+            return self._prefill_tokens_per_s()
+        if self.targets.min_tokens_per_s is None:
             return self.fit().tokens_per_s
         return max(self.batch, self.max_batch) * self.at(1).tokens_per_s
 
-    def fit(self) -> SpeedFit:
+    def fit(self, beat: float | None = None) -> SpeedFit | None:
         """Decode speed at `batch` (TPOT and TTFT targets), or, with a tokens/s target, at the largest batch
         that fits memory (`max_batch`) and keeps TPOT within its target. TTFT: one prompt of `context`
-        tokens on an idle deployment. A prefill pool: every replica prefills a full chunk of prompts."""
+        tokens on an idle deployment. A prefill pool: every replica prefills a full chunk of prompts.
+        With `beat`: None as soon as the batch search shows the tokens/s stay below it."""
         if self._fit is None:
-            self._fit = self._decode() if self.targets.phase != "prefill" else self._prefill()
+            self._fit = self._decode(beat) if self.targets.phase != "prefill" else self._prefill()
         return self._fit
 
     def cannot_meet(self) -> bool:
@@ -1061,22 +1066,33 @@ class LayoutSpeed:
                 return True
             need = nxt
 
+    def _prefill_tokens_per_s(self) -> float:
+        if self._prefill_tps is None:
+            b = max(1, self.chunk // self.context) * self.lay.dp
+            self._prefill_tps = _point(self.p, "prefill", b, self.context, self.chunk, 0, None, None).tokens_per_s
+        return self._prefill_tps
+
     def _prefill(self) -> SpeedFit:
         p, targets, context, chunk = self.p, self.targets, self.context, self.chunk
         b = max(1, chunk // context) * self.lay.dp
-        tps = _point(p, "prefill", b, context, chunk, 0, None, None).tokens_per_s
+        tps = self._prefill_tokens_per_s()
         ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms
         meets = ((targets.min_tokens_per_s is None or tps >= targets.min_tokens_per_s)
                  and (targets.max_ttft_ms is None or ttft <= targets.max_ttft_ms))
         return SpeedFit(meets=meets, batch=b, tpot_ms=None, tokens_per_s=tps, ttft_ms=ttft)
 
-    def _decode(self) -> SpeedFit:
+    def _decode(self, beat: float | None = None) -> SpeedFit | None:
         targets, at = self.targets, self.at
         use = self.batch
         if targets.min_tokens_per_s is not None:
             use = max(self.batch, self.max_batch)
             if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
-                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, targets.max_tpot_ms, self._within)
+                # the batch found is below hi and its step at least lo's: tokens/s < hi · lo's tokens/s per sequence
+                below = None if beat is None else (
+                    lambda lo, hi: (hi - 1) * at(lo).tokens_per_s / lo * (1 + 1e-9) < beat)
+                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, targets.max_tpot_ms, self._within, below)
+                if use is None:
+                    return None
         point = at(max(1, use))
         ttft = (_point(self.p, "prefill", 1, self.context, self.chunk, 0, None, None).ttft_ms
                 if targets.max_ttft_ms is not None else None)
@@ -1095,14 +1111,16 @@ def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, ta
                        kv_dtype=kv_dtype, chunk=chunk, knobs=knobs).fit()
 
 
-def _largest_batch_within(tpot, use: int, limit: float, within: int = 1) -> int:
+def _largest_batch_within(tpot, use: int, limit: float, within: int = 1, give_up=None) -> int | None:
     """The largest batch in [1, use] whose `tpot(batch)` is within `limit` (1 when none is), given that
     `tpot(use)` is beyond it and that TPOT grows with the batch: bisection from `within`, a batch known to
-    be within the limit (or 1)."""
+    be within the limit (or 1). None as soon as `give_up(lo, hi)` is true of the bracket."""
     lo, hi = within, use  # tpot(lo) within the limit (unless lo = 1), tpot(hi) beyond it
     if tpot(lo) > limit:
         return 1
     while hi - lo > 1:
+        if give_up is not None and give_up(lo, hi):
+            return None
         mid = (lo + hi) // 2
         if tpot(mid) <= limit:
             lo = mid

@@ -1133,7 +1133,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
             if ls.cannot_meet():
                 unmet.append((ls, gpu, lay, n))
                 continue
-            speed = ls.fit()
+            speed = ls.fit(beat=best[k][5][0] if k in best else None)
+            if speed is None:  # its tokens/s stay below the best met: it cannot be this row
+                continue
             _closest(closest, speed, gpu, lay, n)
             if not speed.meets:
                 continue
