@@ -115,3 +115,49 @@ def test_compare_on_a_gpu_without_nvlink_keeps_the_other_sections_and_names_the_
     assert out.exit_code == 0, out.output
     assert "memory plan" in out.stdout and "KV cache" in out.stdout
     assert out.stdout.count("nvlink_gb_per_s") == 1
+
+
+def _clone(tmp_path, entries):
+    """A --gpu-file of catalog GPUs under new names: {new name: (catalog name, changes)}."""
+    import yaml
+
+    gpus = []
+    for name, (base, changes) in entries.items():
+        g = get_gpu(base).model_dump(exclude={"source", "aliases"}, exclude_none=True)
+        g.update(name=name, **changes)
+        gpus.append({k: v for k, v in g.items() if v != ""})
+    path = tmp_path / "gpus.yaml"
+    path.write_text(yaml.safe_dump({"gpus": gpus}))
+    return str(path)
+
+
+def test_speed_search_ranks_by_gpus_then_cost(run_json, tmp_path):
+    f = _clone(tmp_path, {"dear": ("h200", {"price_per_gpu_hour_usd": 3.0}),
+                          "cheap": ("h200", {"price_per_gpu_hour_usd": 1.0})})
+    d = run_json("plan", "--search", "-p", "kimi-k2", "--gpu", "dear,cheap", "--gpu-file", f, "--context", "8k",
+                 "--max-tpot-ms", "50", "--top", "4")
+    keys = [(r["gpus"], r["cost_per_hour_usd"]) for r in d["results"]]
+    assert keys == sorted(keys) and len(keys) == 4
+    assert d["results"][0]["gpu"] == "cheap" and d["results"][1]["gpu"] == "dear"  # same GPUs: $1 before $3
+
+
+def test_fewer_rows_are_the_first_rows_of_more(run_json):
+    args = ("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200,b200,mi355x", "--context", "4k",
+            "--min-tokens-per-s", "20000", "--max-tpot-ms", "30")
+    three, six = run_json(*args, "--top", "3")["results"], run_json(*args, "--top", "6")["results"]
+    assert three == six[:3]
+
+
+@pytest.mark.parametrize("vendor, mixed", [("", False), ("nvidia", True)])
+def test_pd_pairs_a_gpu_without_a_vendor_only_with_its_own_type(run_json, tmp_path, vendor, mixed):
+    # toy: an MI355X under another name; its pools' first rows beside GB200's would mix the two
+    f = _clone(tmp_path, {"toy": ("mi355x", {"vendor": vendor})})
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--gpu", "gb200,toy", "--gpu-file", f, "--pd",
+                 "--request-rate", "10", "--input", "2000", "--output", "500", "--max-tpot-ms", "50", "--top", "2")
+    firsts = (d["prefill"]["results"][0]["gpu"], d["decode"]["results"][0]["gpu"])
+    assert firsts == ("gb200", "toy")
+    pair = (d["prefill_row"]["gpu"], d["decode_row"]["gpu"])
+    assert (pair == firsts) is mixed  # declared the same vendor, they pair; without one, toy stays alone
+    if not mixed:
+        assert pair[0] == pair[1]
+    assert d["total_gpus"] == d["prefill_row"]["gpus"] + d["decode_row"]["gpus"]
