@@ -1103,14 +1103,6 @@ class LayoutSpeed:
                         ttft_ms=ttft)
 
 
-def speed_fit(spec: ModelSpec, gpu: GPU, layout: Layout, model: ShardedModel, targets: SpeedTargets, *, context: int,
-              batch: int, max_batch: int, kv_dtype: str = "bf16", chunk: int = 8192,
-              knobs: PerfKnobs | None = None) -> SpeedFit:
-    """`layout`'s speed for the search (LayoutSpeed.fit)."""
-    return LayoutSpeed(spec, gpu, layout, model, targets, context=context, batch=batch, max_batch=max_batch,
-                       kv_dtype=kv_dtype, chunk=chunk, knobs=knobs).fit()
-
-
 def _largest_batch_within(tpot, use: int, limit: float, within: int = 1, give_up=None) -> int | None:
     """The largest batch in [1, use] whose `tpot(batch)` is within `limit` (1 when none is), given that
     `tpot(use)` is beyond it and that TPOT grows with the batch: bisection from `within`, a batch known to

@@ -1039,7 +1039,10 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     experts (plus `redundant_experts`, held by every layout). Weights, KV and activations per GPU do
     not depend on the GPU type, so each layout is computed once and compared with every type's budget.
     With `targets` (k2calc.analysis.perf.SpeedTargets), a fitting layout must also meet them (an estimate,
-    `perf.speed_fit`); per (GPU type, count) the one serving the most decode tokens/s is kept.
+    `perf.LayoutSpeed`); per (GPU type, count) the one serving the most decode tokens/s is kept. The estimate
+    is what costs, so it is skipped wherever it cannot change the rows: deployments that would rank after
+    `top` rows already met, layouts whose tokens/s bound stays below their deployment's best, layouts a
+    few points show out of reach (README: Memory plans, Speed targets).
     """
     knobs = knobs or Knobs()
     workload = _resolved(spec, workload)
