@@ -1017,21 +1017,43 @@ class LayoutSpeed:
         self.lay, self.targets, self.context, self.chunk = layout, targets, context, chunk
         self.batch, self.max_batch = batch, max_batch
         self.points: dict[int, PerfPoint] = {}  # batch -> decode point
+        self.prefills: dict[int, PerfPoint] = {}  # batch -> prefill point of prompts of `context` tokens
         self._fit: SpeedFit | None = None
         self._within = 1  # a batch known to keep TPOT within the target (cannot_meet's climb)
-        self._prefill_tps: float | None = None
+        # No decode step is shorter than its layers' fixed latency (every layer pays it once per micro-batch):
+        # a TPOT floor known without estimating a point.
+        self.tpot_floor_ms = sum(map(len, model.stages(layout))) * self.p.layer_latency_s() * 1e3
 
     def at(self, b: int) -> PerfPoint:
         if b not in self.points:
             self.points[b] = _point(self.p, "decode", b, self.context, self.chunk, 0, None, None)
         return self.points[b]
 
+    def prefill_at(self, b: int) -> PerfPoint:
+        """`b` prompts of `context` tokens prefilled together (TTFT: one prompt is b = 1)."""
+        if b not in self.prefills:
+            self.prefills[b] = _point(self.p, "prefill", b, self.context, self.chunk, 0, None, None)
+        return self.prefills[b]
+
+    def out_of_reach(self) -> bool:
+        """True when the tokens/s and TPOT targets together are out of reach by the TPOT floor alone (no
+        point estimated): serving R tokens/s at TPOT t takes a batch of at least R·t ≥ R·floor."""
+        t = self.targets
+        if t.phase == "prefill" or t.min_tokens_per_s is None or t.max_tpot_ms is None:
+            return False
+        return (self.tpot_floor_ms > t.max_tpot_ms
+                or self._least_batch() > max(self.batch, self.max_batch))
+
+    def _least_batch(self) -> int:
+        """A batch no larger than the least that could serve the tokens/s target (the TPOT floor's)."""
+        return max(1, ceil(self.targets.min_tokens_per_s * self.tpot_floor_ms / 1e3 * (1 - 1e-9)))
+
     def upper_tokens_per_s(self) -> float:
         """At least the tokens/s `fit()` reports, from one point: a prefill pool's full chunk; with a tokens/s
         target, the batch decode runs is at most `max_batch` and its step at least batch 1's (TPOT grows with
         the batch)."""
         if self.targets.phase == "prefill":
-            return self._prefill_tokens_per_s()
+            return self.prefill_at(self._prefill_batches()[-1]).tokens_per_s
         if self.targets.min_tokens_per_s is None:
             return self.fit().tokens_per_s
         return max(self.batch, self.max_batch) * self.at(1).tokens_per_s
@@ -1039,7 +1061,8 @@ class LayoutSpeed:
     def fit(self, beat: float | None = None) -> SpeedFit | None:
         """Decode speed at `batch` (TPOT and TTFT targets), or, with a tokens/s target, at the largest batch
         that fits memory (`max_batch`) and keeps TPOT within its target. TTFT: one prompt of `context`
-        tokens on an idle deployment. A prefill pool: every replica prefills a full chunk of prompts.
+        tokens on an idle deployment. A prefill pool: at the fewest prompts prefilled together that serve the
+        tokens/s target (TTFT: that batch's prefill), or, when none does, a full chunk of prompts per replica.
         With `beat`: None as soon as the batch search shows the tokens/s stay below it."""
         if self._fit is None:
             self._fit = self._decode(beat) if self.targets.phase != "prefill" else self._prefill()
@@ -1053,7 +1076,10 @@ class LayoutSpeed:
         t = self.targets
         if t.phase == "prefill" or t.min_tokens_per_s is None or t.max_tpot_ms is None:
             return False
-        use, need = max(self.batch, self.max_batch), 1
+        use = max(self.batch, self.max_batch)
+        need = self._least_batch()  # the climb from 1 passes no batch above the least that could: start there
+        if need > use or self.tpot_floor_ms > t.max_tpot_ms:
+            return True
         while True:
             tpot = self.at(need).tpot_ms
             if tpot > t.max_tpot_ms:
@@ -1066,20 +1092,35 @@ class LayoutSpeed:
                 return True
             need = nxt
 
-    def _prefill_tokens_per_s(self) -> float:
-        if self._prefill_tps is None:
-            b = max(1, self.chunk // self.context) * self.lay.dp
-            self._prefill_tps = _point(self.p, "prefill", b, self.context, self.chunk, 0, None, None).tokens_per_s
-        return self._prefill_tps
+    def _prefill_batches(self) -> list[int]:
+        """The prompt batches a prefill pool may run, ascending: 1 to dp (one prompt on each of that many
+        replicas), then whole prompts per replica up to a full chunk (`chunk // context`, at least one)."""
+        dp = self.lay.dp
+        return list(range(1, dp + 1)) + [s * dp for s in range(2, max(1, self.chunk // self.context) + 1)]
+
+    def ttft_ms(self) -> float:
+        """One prompt of `context` tokens on an idle deployment."""
+        return self.prefill_at(1).ttft_ms
 
     def _prefill(self) -> SpeedFit:
-        p, targets, context, chunk = self.p, self.targets, self.context, self.chunk
-        b = max(1, chunk // context) * self.lay.dp
-        tps = self._prefill_tokens_per_s()
-        ttft = _point(p, "prefill", 1, context, chunk, 0, None, None).ttft_ms
-        meets = ((targets.min_tokens_per_s is None or tps >= targets.min_tokens_per_s)
-                 and (targets.max_ttft_ms is None or ttft <= targets.max_ttft_ms))
-        return SpeedFit(meets=meets, batch=b, tpot_ms=None, tokens_per_s=tps, ttft_ms=ttft)
+        """The fewest prompts prefilled together whose tokens/s reach the target (bisected: tokens/s grow with
+        the batch up to a full chunk): the pool runs batches of that size, so its TTFT is that batch's
+        prefill; with no target, or when even a full chunk falls short, a full chunk."""
+        targets, batches = self.targets, self._prefill_batches()
+        lo, hi = 0, len(batches) - 1  # the answer lies in [lo, hi]; the last batch is the full chunk
+        need = targets.min_tokens_per_s
+        if need is not None and self.prefill_at(batches[hi]).tokens_per_s >= need:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self.prefill_at(batches[mid]).tokens_per_s >= need:
+                    hi = mid
+                else:
+                    lo = mid + 1
+        point = self.prefill_at(batches[hi])
+        meets = ((need is None or point.tokens_per_s >= need)
+                 and (targets.max_ttft_ms is None or point.ttft_ms <= targets.max_ttft_ms))
+        return SpeedFit(meets=meets, batch=point.batch, tpot_ms=None, tokens_per_s=point.tokens_per_s,
+                        ttft_ms=point.ttft_ms)
 
     def _decode(self, beat: float | None = None) -> SpeedFit | None:
         targets, at = self.targets, self.at
@@ -1094,8 +1135,7 @@ class LayoutSpeed:
                 if use is None:
                     return None
         point = at(max(1, use))
-        ttft = (_point(self.p, "prefill", 1, self.context, self.chunk, 0, None, None).ttft_ms
-                if targets.max_ttft_ms is not None else None)
+        ttft = self.ttft_ms() if targets.max_ttft_ms is not None else None
         meets = ((targets.min_tokens_per_s is None or point.tokens_per_s >= targets.min_tokens_per_s)
                  and (targets.max_tpot_ms is None or point.tpot_ms <= targets.max_tpot_ms)
                  and (ttft is None or ttft <= targets.max_ttft_ms))

@@ -976,7 +976,7 @@ class Reached(BaseModel):
     gpu: str
     gpus: int
     layout_label: str
-    batch: int  # the batch of the figure (TTFT: one prompt)
+    batch: int  # the batch of the figure (TTFT: one prompt; a prefill pool's: the batch it runs)
 
 
 class SearchReport(BaseModel):
@@ -1019,14 +1019,44 @@ def _ranked_before(found, rank: tuple, kv_tokens: int | None, top: int) -> bool:
     return ahead >= top
 
 
-def _closest(closest: dict[str, tuple], speed, gpu: GPU, lay: Layout, n: int) -> None:
-    """Keep the lowest TPOT, highest tokens/s and lowest TTFT any layout reached (for a search none meets)."""
-    for name, value, better in (("tpot_ms", speed.tpot_ms, min), ("tokens_per_s", speed.tokens_per_s, max),
-                                ("ttft_ms", speed.ttft_ms, min)):
-        if value is None:
-            continue
-        if name not in closest or better(value, closest[name][0]) != closest[name][0]:
-            closest[name] = (value, gpu.name, n, lay.label(), speed.batch)
+def _closest(estimated: list, unmet: list, targets) -> dict[str, tuple]:
+    """The best figure any fitting layout reaches, per target, when none meets them all (for the note):
+    {figure: (value, GPU, GPUs, layout label, batch)}. Each from as few estimates as give it exactly:
+    tokens/s from the layouts in the order of their bound, while one could still beat the best found; with
+    a tokens/s target, the lowest TPOT is batch 1's (TPOT grows with the batch), already estimated for the
+    bound; TTFT one prompt's (a prefill pool: at its batch)."""
+    out: dict[str, tuple] = {}
+
+    def keep(name: str, value: float, better, ls, gpu, n: int, batch: int) -> None:
+        if name not in out or better(value, out[name][0]) != out[name][0]:
+            out[name] = (value, gpu.name, n, ls.lay.label(), batch)
+
+    everyone = estimated + unmet
+    if targets.phase == "prefill":
+        for ls, gpu, lay, n in everyone:
+            fit = ls.fit()
+            keep("tokens_per_s", fit.tokens_per_s, max, ls, gpu, n, fit.batch)
+            keep("ttft_ms", fit.ttft_ms, min, ls, gpu, n, fit.batch)
+        return out
+    for ls, gpu, lay, n in everyone:
+        if targets.min_tokens_per_s is not None:
+            keep("tpot_ms", ls.at(1).tpot_ms, min, ls, gpu, n, 1)
+        else:
+            fit = ls.fit()
+            keep("tpot_ms", fit.tpot_ms, min, ls, gpu, n, fit.batch)
+        if targets.max_ttft_ms is not None:
+            keep("ttft_ms", ls.ttft_ms(), min, ls, gpu, n, 1)
+    if targets.min_tokens_per_s is not None:
+        for bound, i, ls, gpu, n in sorted(((ls.upper_tokens_per_s(), i, ls, gpu, n)
+                                            for i, (ls, gpu, lay, n) in enumerate(everyone)),
+                                           key=lambda c: (-c[0], c[1])):
+            beat = out["tokens_per_s"][0] if "tokens_per_s" in out else None
+            if beat is not None and bound < beat:
+                break  # no layout left can reach the best found
+            fit = ls.fit(beat=beat)
+            if fit is not None:
+                keep("tokens_per_s", fit.tokens_per_s, max, ls, gpu, n, fit.batch)
+    return out
 
 
 def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str | None = None,
@@ -1074,8 +1104,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
     evaluated = fitting = 0
     best: dict[tuple[str, int], tuple] = {}
-    closest: dict[str, tuple] = {}  # with targets: the best figure any fitting layout reached, per target
-    unmet = []  # layouts out of reach of the targets, not estimated in full (unless none meets)
+    closest: dict[str, tuple] = {}  # with targets none meets: the best figure any fitting layout reached
+    estimated, unmet = [], []  # layouts estimated in full; out of reach of the targets, not estimated in full
+    prefill = speed_on and targets.phase == "prefill"
     # (GPU count, GPU type, nodes): the order rows are ranked in when all else is equal.
     plan_order = sorted(((nodes * g.gpus_per_node, i, nodes) for i, g in enumerate(gpus)
                          for nodes in range(1, max_nodes + 1)))
@@ -1125,29 +1156,32 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                     best[k] = (lay, ev, gpu, nodes, None, score, rank, position[(n, gi, nodes)])
             continue
         # Fastest first: a layout whose tokens/s cannot exceed the best met so far is not estimated in full.
+        # (A prefill pool's layouts all serve about the rate asked for: the one with the lowest TTFT there.)
         cands = []
         for idx, (lay, ev) in enumerate(fits):
             ls = LayoutSpeed(spec, gpu, lay, m, targets, context=workload.context, batch=workload.batch,
                              max_batch=ev.max_batch, kv_dtype=workload.kv_dtype, chunk=workload.chunk)
+            if ls.out_of_reach():  # known without a point
+                unmet.append((ls, gpu, lay, n))
+                continue
             cands.append((ls.upper_tokens_per_s(), idx, lay, ev, ls))
         for bound, idx, lay, ev, ls in sorted(cands, key=lambda c: (-c[0], c[1])):
-            if k in best and bound < best[k][5][0]:
+            if k in best and not prefill and bound < best[k][5][0]:
                 continue
             if ls.cannot_meet():
                 unmet.append((ls, gpu, lay, n))
                 continue
-            speed = ls.fit(beat=best[k][5][0] if k in best else None)
+            speed = ls.fit(beat=best[k][5][0] if k in best and not prefill else None)
             if speed is None:  # its tokens/s stay below the best met: it cannot be this row
                 continue
-            _closest(closest, speed, gpu, lay, n)
+            estimated.append((ls, gpu, lay, n))
             if not speed.meets:
                 continue
-            score = (speed.tokens_per_s, ev.kv_tokens, ev.free, -idx)
+            score = (-speed.ttft_ms if prefill else speed.tokens_per_s, ev.kv_tokens, ev.free, -idx)
             if k not in best or score > best[k][5]:
                 best[k] = (lay, ev, gpu, nodes, speed, score, rank, position[(n, gi, nodes)])
-    if not best:  # the best figures reached, for the note that says how far off the targets are
-        for ls, gpu, lay, n in unmet:
-            _closest(closest, ls.fit(), gpu, lay, n)
+    if speed_on and not best:  # the best figures reached, for the note that says how far off the targets are
+        closest = _closest(estimated, unmet, targets)
     rows = []
     # as the deployments were listed in (GPU count, type, nodes) order: the tie order of the ranking below
     for (name, n), (lay, ev, gpu, nodes, speed, *_) in sorted(best.items(), key=lambda kv: kv[1][7]):
@@ -1184,7 +1218,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                 if target in figure and limit is not None and figure[target] in closest:
                     value, name, n, label, b = closest[figure[target]]
                     reached.append(Reached(target=target, limit=limit, value=value, gpu=name, gpus=n,
-                                           layout_label=label, batch=1 if target == "max_ttft_ms" else b))
+                                           layout_label=label, batch=b))
             what = {"max_tpot_ms": ("lowest TPOT", "ms"), "min_tokens_per_s": ("highest decode tokens/s", ""),
                     "max_ttft_ms": ("lowest TTFT", "ms")}
             best_text = "; ".join(
