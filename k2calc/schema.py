@@ -56,10 +56,11 @@ def output_type(command: str) -> Any:
         from .analysis.checkpoint import VerifyReport
 
         return VerifyReport
-    if command == "plan":  # one deployment, or with --search the smallest that fit
+    if command == "plan":  # one deployment, or with --search the smallest that fit, or with --pd two pools
+        from .analysis.perf import PDReport
         from .analysis.plan import PlanReport, SearchReport
 
-        return Union[PlanReport, SearchReport]
+        return Union[PlanReport, SearchReport, PDReport]
     if command == "perf":
         from .analysis.perf import PerfReport
 

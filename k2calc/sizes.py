@@ -98,6 +98,11 @@ def parse_count(text: str, option: str, minimum: int = 1) -> int:
     return _parse(text, option, _DECIMAL, "15.5T = 15.5·10^12 tokens", minimum, MAX_COUNT, "10^18")
 
 
+def plain_number(x: float) -> str:
+    """A number as people write it in prose: 8000000.0 -> '8,000,000', 12.5 -> '12.5' (never '8e+06')."""
+    return f"{x:,f}".rstrip("0").rstrip(".")
+
+
 def format_context(tokens: int) -> str:
     """A context length as people write it, the inverse of parse_context: 131072 -> '128k', 5000 -> '5,000'."""
     tokens = int(tokens)

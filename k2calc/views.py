@@ -7,7 +7,7 @@ from itertools import islice
 
 from .inputs import clip, echo
 from .render import GIB, Quantity, Table, human_count
-from .sizes import format_context
+from .sizes import format_context, plain_number
 
 
 def _share(part: int, whole: int) -> str:
@@ -387,8 +387,8 @@ def _brief(x) -> str:
 def pd_tables(r) -> list[Table]:
     """PDReport -> the prefill pool, the decode pool, and the pair."""
     pre, dec = search_tables(r.prefill), search_tables(r.decode)
-    pre[0].title = f"prefill pool: {r.request_rate_per_s:g} requests/s × {r.input_tokens:,} input tokens"
-    dec[0].title = f"decode pool: {r.request_rate_per_s:g} requests/s × {r.output_tokens:,} output tokens"
+    pre[0].title = f"prefill pool: {plain_number(r.request_rate_per_s)} requests/s × {r.input_tokens:,} input tokens"
+    dec[0].title = f"decode pool: {plain_number(r.request_rate_per_s)} requests/s × {r.output_tokens:,} output tokens"
     total = Table(f"{r.model}: PD-disaggregated deployment (an estimate)", ["figure", "value"])
     if r.prefill_row is not None and r.decode_row is not None:
         total.add("prefill", f"{r.prefill_row.gpus} × {r.prefill_row.gpu} {r.prefill_row.layout_label}")
@@ -475,8 +475,8 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
                                                     "weights per GPU", "free per GPU"])
         for row in r.plan:
             p.add(row.model, row.fits, row.layout_label or "—", row.max_batch, row.kv_tokens,
-                  None if row.weights_per_gpu is None else Quantity(row.weights_per_gpu, "bytes"),
-                  None if row.free_per_gpu is None else Quantity(row.free_per_gpu, "bytes"))
+                  None if row.weights is None else Quantity(row.weights, "bytes"),
+                  None if row.free is None else Quantity(row.free, "bytes"))
         tables.append(p)
     if r.serve is not None:
         sv = Table(f"serving: {r.serve_target}", ["model", "layout", "batch", "TPOT (ms)", "tokens/s per GPU",

@@ -72,6 +72,8 @@ RUNS = [
     ("gpus",),
     ("plan", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8"),
     ("plan", "--preset", "kimi-k2", "--search", "--context", "128k"),
+    ("plan", "--preset", "deepseek-v3", "--search", "--pd", "--request-rate", "10", "--input", "2000", "--output",
+     "500", "--max-tpot-ms", "50", "--gpu", "h200", "--max-nodes", "2"),
     ("perf", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--sweep", "batch=1,8"),
     ("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--explain"),
 ]
@@ -143,6 +145,8 @@ def test_one_vocabulary_across_commands(run_json):
     for layout in (plan["layout"], search["results"][0]["layout"], fits["layout"]):
         assert set(layout) == {"tp", "dp_attention", "pp", "ep", "redundant_experts", "mtp"}
     assert plan["weight_format"]["name"] == ckpt["weight_format"]["name"] == "fp8"
+    # bytes per GPU: one name in plan's per_gpu, search rows and compare's plan rows
+    assert {"weights", "free"} <= set(plan["per_gpu"]) & set(search["results"][0]) & set(fits)
 
 
 def test_compare_rows_keep_their_keys_whatever_the_options(run_json):

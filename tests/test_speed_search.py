@@ -161,3 +161,89 @@ def test_pd_pairs_a_gpu_without_a_vendor_only_with_its_own_type(run_json, tmp_pa
     if not mixed:
         assert pair[0] == pair[1]
     assert d["total_gpus"] == d["prefill_row"]["gpus"] + d["decode_row"]["gpus"]
+
+
+def _sizes(label):
+    """'TP4 DP-attn2 EP8' -> the layout object perf takes."""
+    sizes = {"tp": 1, "dp_attention": 1, "pp": 1, "ep": 1}
+    for part in label.split():
+        for prefix, key in (("TP", "tp"), ("DP-attn", "dp_attention"), ("PP", "pp"), ("EP", "ep")):
+            if part.startswith(prefix) and part[len(prefix):].isdigit():
+                sizes[key] = int(part[len(prefix):])
+    return sizes
+
+
+def _prefill(run_json, gpu, layout, batch, context="2000"):
+    return run_json("perf", "-p", "deepseek-v3", "--gpu", gpu, "--tp", str(layout["tp"]), "--dp-attention",
+                    str(layout["dp_attention"]), "--pp", str(layout["pp"]), "--ep", str(layout["ep"]),
+                    "--phase", "prefill", "--batch", str(batch), "--context", context)
+
+
+def test_a_pd_prefill_pool_meets_ttft_at_the_batch_that_serves_the_rate(run_json):
+    # 30 requests/s × 2,000 input tokens = 60,000 input tokens/s within 80 ms (the second review's case)
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--pd", "--request-rate", "30", "--input", "2000",
+                 "--output", "500", "--max-tpot-ms", "50", "--max-ttft-ms", "80", "--gpu", "gb200", "--max-nodes", "2")
+    # 4 × GB200 TP4 EP4: one prompt at a time falls short of 60,000 tokens/s, and the 3 prompts that reach it
+    # take longer than 80 ms: the pool cannot have 4 GPUs
+    tp4 = {"tp": 4, "dp_attention": 1, "pp": 1, "ep": 4}
+    assert _prefill(run_json, "gb200", tp4, 2)["tokens_per_s"] < 60000
+    three = _prefill(run_json, "gb200", tp4, 3)
+    assert three["tokens_per_s"] >= 60000 and three["ttft_ms"] > 80
+    assert all(r["gpus"] > 4 for r in d["prefill"]["results"])
+    for row in d["prefill"]["results"]:  # every row: perf's prefill of its batch serves the rate within 80 ms
+        p = _prefill(run_json, "gb200", row["layout"], row["batch"])
+        assert p["tokens_per_s"] == pytest.approx(row["tokens_per_s"]) and p["tokens_per_s"] >= 60000
+        assert p["ttft_ms"] == pytest.approx(row["ttft_ms"]) and p["ttft_ms"] <= 80
+        if row["batch"] > 1:  # the batch is the fewest prompts that serve the rate
+            assert _prefill(run_json, "gb200", row["layout"], row["batch"] - 1)["tokens_per_s"] < 60000
+
+
+def test_pd_prints_each_unmet_pools_note_in_input_tokens_and_plain_targets(run):
+    out = run("plan", "--search", "-p", "deepseek-v3", "--pd", "--request-rate", "1000", "--input", "8000",
+              "--output", "2000", "--max-tpot-ms", "20", "--max-ttft-ms", "500", "--gpu", "h200", "--max-nodes", "1")
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.stdout.split())  # the notes wrap
+    # 1,000 × 8,000 = 8,000,000 input tokens/s; 1,000 × 2,000 = 2,000,000 output tokens/s
+    assert "prefill pool: no layout meets" in text and "decode pool: no layout meets" in text
+    assert "highest input tokens/s" in text and "(target 8,000,000)" in text and "(target 2,000,000)" in text
+    assert "e+06" not in text
+
+
+def test_the_unmet_note_gives_batch_ones_tpot_and_the_highest_tokens_per_s_perf_computes(run_json):
+    d = run_json("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "2", "--context", "4k",
+                 "--min-tokens-per-s", "10000000", "--max-tpot-ms", "20")
+    assert d["results"] == []
+    best = {r["target"]: r for r in d["closest"]}
+    tpot, rate = best["max_tpot_ms"], best["min_tokens_per_s"]
+    assert tpot["batch"] == 1
+    assert _perf(run_json, "deepseek-v3", "h200", _sizes(tpot["layout_label"]), 1, "4k")["tpot_ms"] == \
+        pytest.approx(tpot["value"])
+    p = _perf(run_json, "deepseek-v3", "h200", _sizes(rate["layout_label"]), rate["batch"], "4k")
+    assert p["tokens_per_s"] == pytest.approx(rate["value"]) and p["tpot_ms"] <= 20
+
+
+def test_the_tpot_floor_is_the_layers_fixed_latency():
+    from k2calc.analysis.perf import LayoutSpeed, SpeedTargets
+    from k2calc.analysis.plan import Layout, ShardedModel
+    from k2calc.analysis.checkpoint import serving_format
+    from k2calc.config import load_preset
+
+    spec = load_preset("deepseek-v3")
+    lay = Layout(tp=8, ep=8)
+    ls = LayoutSpeed(spec, get_gpu("h200"), lay, ShardedModel(spec, serving_format(spec, None, "auto")),
+                     SpeedTargets(min_tokens_per_s=1000, max_tpot_ms=50), context=4096, batch=1, max_batch=64)
+    # 61 layers × 30 kernels × 3 µs = 5.49 ms, below batch 1's TPOT
+    assert ls.tpot_floor_ms == pytest.approx(61 * 30 * 3e-3)
+    assert ls.at(1).tpot_ms > ls.tpot_floor_ms
+
+
+def test_a_gpu_without_nvlink_is_left_out_of_a_speed_search_with_a_note(run, run_json, tmp_path):
+    f = _clone(tmp_path, {"toy": ("h200", {"nvlink_gb_per_s": None})})
+    args = ("plan", "--search", "-p", "deepseek-v3", "--context", "4k", "--max-tpot-ms", "30", "--max-nodes", "1",
+            "--gpu-file", f)
+    d = run_json(*args, "--gpu", "toy,h200")
+    assert d["results"] and all(r["gpu"] == "h200" for r in d["results"])  # no toy layout fits one GPU
+    assert [n for n in d["notes"] if "nvlink_gb_per_s" in n] == [n for n in d["notes"] if n.startswith("toy:")]
+    assert len([n for n in d["notes"] if n.startswith("toy:")]) == 1
+    alone = run(*args, "--gpu", "toy")  # nothing left to estimate: the one line, exit 2
+    assert alone.exit_code == 2 and alone.stderr.count("\n") == 1 and "nvlink_gb_per_s" in alone.stderr

@@ -48,8 +48,8 @@ class PlanRow(BaseModel):
     layout_label: str | None
     max_batch: int
     kv_tokens: int
-    weights_per_gpu: int | None
-    free_per_gpu: int | None
+    weights: int | None  # bytes per GPU, as plan --search rows and plan's per_gpu name them
+    free: int | None  # bytes per GPU
 
 
 class ServeRow(BaseModel):
@@ -233,7 +233,7 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
         rows.append(PlanRow(model=name, fits=hit is not None, layout=hit.layout if hit else None,
                             layout_label=hit.layout_label if hit else None,
                             max_batch=hit.max_batch if hit else 0, kv_tokens=hit.kv_tokens if hit else 0,
-                            weights_per_gpu=hit.weights if hit else None, free_per_gpu=hit.free if hit else None))
+                            weights=hit.weights if hit else None, free=hit.free if hit else None))
     target = f"{gpus}×{g.name}, one {format_context(context)} sequence at least, own weight format, KV {kv_dtype}"
     return rows, target, hits
 

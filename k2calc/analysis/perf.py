@@ -99,7 +99,7 @@ from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from ..hardware import GPU
 from .kv import layer_sequence_bytes
 from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, SearchRow, layout_problem
-from ..sizes import MAX_INT
+from ..sizes import MAX_INT, plain_number
 from ..arch.tensors import Kind
 
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
@@ -225,6 +225,16 @@ class PerfReport(PerfPoint):
 # The machine
 
 
+class MissingLink(InputError):
+    """A layout's communication needs a link bandwidth the GPU's catalog entry lacks (speed searches skip
+    the layout and say so; one layout's estimate cannot go on)."""
+
+    def __init__(self, gpu: GPU, field: str):
+        self.gpu, self.field, self.gpu_source = gpu.name, field, gpu.source
+        super().__init__(f"--gpu {gpu.name}: the catalog ({gpu.source}) has no {field}, which this layout's "
+                         "communication needs; add it to a --gpu-file entry")
+
+
 class _Hw:
     def __init__(self, gpu: GPU, knobs: PerfKnobs):
         self.gpu, self.k = gpu, knobs
@@ -255,8 +265,7 @@ class _Hw:
         that many of the GPU's links."""
         for nbytes, bw, field in ((local, self.nvlink, "nvlink_gb_per_s"), (remote, self.network, "network_gb_per_s")):
             if nbytes and bw is None:
-                raise InputError(f"--gpu {self.gpu.name}: the catalog ({self.gpu.source}) has no {field}, which this "
-                                 "layout's communication needs; add it to a --gpu-file entry")
+                raise MissingLink(self.gpu, field)
         links = self.gpu.fabric_links
         share = min(peers, links) / links if links and peers else 1.0
         tl = local / (self.nvlink * share) if local else 0.0
@@ -1219,10 +1228,16 @@ def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_to
             cost = (a.cost_per_hour_usd + b.cost_per_hour_usd
                     if a.cost_per_hour_usd is not None and b.cost_per_hour_usd is not None else None)
             pairs.append((a.gpus + b.gpus, cost is None, cost or 0.0, len(pairs), vendor, a, b, cost))
-    notes = [f"prefill pool: {request_rate:g} requests/s × {input_tokens:,} input tokens; decode pool: "
+    notes = [f"prefill pool: {plain_number(request_rate)} requests/s × {input_tokens:,} input tokens; decode pool: "
              f"× {output_tokens:,} output tokens, sequences of {input_tokens + output_tokens:,} tokens (an estimate)",
              "the pair takes both pools from one vendor (engines move the KV cache only between one vendor's GPUs); "
              "a catalog entry without `vendor` pairs only with its own type"]
+    # a pool no layout serves says how far off it is (its report's first note), as a search alone prints it
+    for kind, r in (("prefill", pre), ("decode", dec)):
+        if r.closest:
+            notes.append(f"{kind} pool: {r.notes[0]}")
+        elif not r.layouts_fitting:
+            notes.append(f"{kind} pool: no layout on 1-{max_nodes} nodes fits memory")
     if not pairs:
         notes.append("no layout within --max-nodes meets the targets of both pools on one vendor's GPUs")
         return PDReport(model=spec.name, request_rate_per_s=request_rate, input_tokens=input_tokens,

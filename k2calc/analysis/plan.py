@@ -75,7 +75,7 @@ from .engines import SOURCES as ENGINE_SOURCES
 from .engines import Concurrency, EngineConfig, EngineMemory, StageNeeds, account, concurrency, resolve
 from ..errors import InputError
 from ..hardware import GPU
-from ..sizes import GIB, MAX_INT
+from ..sizes import GIB, MAX_INT, plain_number
 from .kv import beyond_max_position_note, layer_bytes, sequence_bytes
 from ..arch.tensors import VISION_KINDS, Kind, Tensor, build_tensors
 
@@ -1019,7 +1019,7 @@ def _ranked_before(found, rank: tuple, kv_tokens: int | None, top: int) -> bool:
     return ahead >= top
 
 
-def _closest(estimated: list, unmet: list, targets) -> dict[str, tuple]:
+def _closest(estimated: list, unmet: list, targets, missing: dict) -> dict[str, tuple]:
     """The best figure any fitting layout reaches, per target, when none meets them all (for the note):
     {figure: (value, GPU, GPUs, layout label, batch)}. Each from as few estimates as give it exactly:
     tokens/s from the layouts in the order of their bound, while one could still beat the best found; with
@@ -1031,31 +1031,33 @@ def _closest(estimated: list, unmet: list, targets) -> dict[str, tuple]:
         if name not in out or better(value, out[name][0]) != out[name][0]:
             out[name] = (value, gpu.name, n, ls.lay.label(), batch)
 
-    everyone = estimated + unmet
-    if targets.phase == "prefill":
-        for ls, gpu, lay, n in everyone:
-            fit = ls.fit()
-            keep("tokens_per_s", fit.tokens_per_s, max, ls, gpu, n, fit.batch)
-            keep("ttft_ms", fit.ttft_ms, min, ls, gpu, n, fit.batch)
-        return out
-    for ls, gpu, lay, n in everyone:
-        if targets.min_tokens_per_s is not None:
-            keep("tpot_ms", ls.at(1).tpot_ms, min, ls, gpu, n, 1)
-        else:
-            fit = ls.fit()
-            keep("tpot_ms", fit.tpot_ms, min, ls, gpu, n, fit.batch)
-        if targets.max_ttft_ms is not None:
-            keep("ttft_ms", ls.ttft_ms(), min, ls, gpu, n, 1)
-    if targets.min_tokens_per_s is not None:
-        for bound, i, ls, gpu, n in sorted(((ls.upper_tokens_per_s(), i, ls, gpu, n)
-                                            for i, (ls, gpu, lay, n) in enumerate(everyone)),
-                                           key=lambda c: (-c[0], c[1])):
-            beat = out["tokens_per_s"][0] if "tokens_per_s" in out else None
-            if beat is not None and bound < beat:
-                break  # no layout left can reach the best found
-            fit = ls.fit(beat=beat)
-            if fit is not None:
+    from .perf import MissingLink
+
+    everyone, bounds = [], []
+    for i, (ls, gpu, lay, n) in enumerate(estimated + unmet):
+        try:
+            if targets.phase == "prefill":
+                fit = ls.fit()
                 keep("tokens_per_s", fit.tokens_per_s, max, ls, gpu, n, fit.batch)
+                keep("ttft_ms", fit.ttft_ms, min, ls, gpu, n, fit.batch)
+                continue
+            if targets.min_tokens_per_s is not None:
+                keep("tpot_ms", ls.at(1).tpot_ms, min, ls, gpu, n, 1)
+                bounds.append((ls.upper_tokens_per_s(), i, ls, gpu, n))
+            else:
+                fit = ls.fit()
+                keep("tpot_ms", fit.tpot_ms, min, ls, gpu, n, fit.batch)
+            if targets.max_ttft_ms is not None:
+                keep("ttft_ms", ls.ttft_ms(), min, ls, gpu, n, 1)
+        except MissingLink as e:
+            missing.setdefault((e.gpu, e.field), e)
+    for bound, i, ls, gpu, n in sorted(bounds, key=lambda c: (-c[0], c[1])):
+        beat = out["tokens_per_s"][0] if "tokens_per_s" in out else None
+        if beat is not None and bound < beat:
+            break  # no layout left can reach the best found
+        fit = ls.fit(beat=beat)
+        if fit is not None:
+            keep("tokens_per_s", fit.tokens_per_s, max, ls, gpu, n, fit.batch)
     return out
 
 
@@ -1098,7 +1100,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     kv_tl = layer_bytes(cfg.attention, workload.kv_dtype)
     speed_on = targets is not None and targets.any()
     if speed_on:
-        from .perf import LayoutSpeed
+        from .perf import LayoutSpeed, MissingLink
 
         targets.check()
     layouts: dict[tuple, tuple[Layout, list[_Stage]] | None] = {}
@@ -1107,6 +1109,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     closest: dict[str, tuple] = {}  # with targets none meets: the best figure any fitting layout reached
     estimated, unmet = [], []  # layouts estimated in full; out of reach of the targets, not estimated in full
     prefill = speed_on and targets.phase == "prefill"
+    missing: dict[tuple[str, str], Exception] = {}  # (GPU, link field) a layout's communication needed, absent
     # (GPU count, GPU type, nodes): the order rows are ranked in when all else is equal.
     plan_order = sorted(((nodes * g.gpus_per_node, i, nodes) for i, g in enumerate(gpus)
                          for nodes in range(1, max_nodes + 1)))
@@ -1164,14 +1167,21 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
             if ls.out_of_reach():  # known without a point
                 unmet.append((ls, gpu, lay, n))
                 continue
-            cands.append((ls.upper_tokens_per_s(), idx, lay, ev, ls))
+            try:
+                cands.append((ls.upper_tokens_per_s(), idx, lay, ev, ls))
+            except MissingLink as e:
+                missing.setdefault((e.gpu, e.field), e)
         for bound, idx, lay, ev, ls in sorted(cands, key=lambda c: (-c[0], c[1])):
             if k in best and not prefill and bound < best[k][5][0]:
                 continue
-            if ls.cannot_meet():
-                unmet.append((ls, gpu, lay, n))
+            try:
+                if ls.cannot_meet():
+                    unmet.append((ls, gpu, lay, n))
+                    continue
+                speed = ls.fit(beat=best[k][5][0] if k in best and not prefill else None)
+            except MissingLink as e:
+                missing.setdefault((e.gpu, e.field), e)
                 continue
-            speed = ls.fit(beat=best[k][5][0] if k in best and not prefill else None)
             if speed is None:  # its tokens/s stay below the best met: it cannot be this row
                 continue
             estimated.append((ls, gpu, lay, n))
@@ -1181,7 +1191,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
             if k not in best or score > best[k][5]:
                 best[k] = (lay, ev, gpu, nodes, speed, score, rank, position[(n, gi, nodes)])
     if speed_on and not best:  # the best figures reached, for the note that says how far off the targets are
-        closest = _closest(estimated, unmet, targets)
+        closest = _closest(estimated, unmet, targets, missing)
+    if missing and not best and not closest:  # nothing could be estimated: the first reason, as an error
+        raise next(iter(missing.values()))
     rows = []
     # as the deployments were listed in (GPU count, type, nodes) order: the tie order of the ranking below
     for (name, n), (lay, ev, gpu, nodes, speed, *_) in sorted(best.items(), key=lambda kv: kv[1][7]):
@@ -1202,16 +1214,17 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     reached: list[Reached] = []
     if speed_on:
-        wanted = ", ".join(f"{k} {v:g}" for k, v in targets.model_dump().items()
+        wanted = ", ".join(f"{k} {plain_number(v)}" for k, v in targets.model_dump().items()
                            if v is not None and k not in ("phase", "fastest"))
         if targets.phase == "prefill":
-            how = (f"prefill of {workload.context:,}-token prompts, a full --chunk of them per replica (TTFT: one "
-                   "prompt)")
+            how = (f"prefill of {workload.context:,}-token prompts at the fewest prompts prefilled together that "
+                   "serve the input tokens/s (at most a full --chunk of them per replica; TTFT: that batch's "
+                   "prefill); per (GPU type, count), the layout with the lowest TTFT there is shown")
         else:
             how = (f"decode at --batch {workload.batch} and --context {workload.context:,} (tokens/s: the largest "
-                   "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens)")
-        notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}; per (GPU type, count), the "
-                     "layout serving the most tokens/s is shown")
+                   "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens); per (GPU "
+                   "type, count), the layout serving the most tokens/s is shown")
+        notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}")
         if not best and fitting:
             figure = {"max_tpot_ms": "tpot_ms", "min_tokens_per_s": "tokens_per_s", "max_ttft_ms": "ttft_ms"}
             for target, limit in targets.model_dump().items():
@@ -1219,15 +1232,19 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                     value, name, n, label, b = closest[figure[target]]
                     reached.append(Reached(target=target, limit=limit, value=value, gpu=name, gpus=n,
                                            layout_label=label, batch=b))
-            what = {"max_tpot_ms": ("lowest TPOT", "ms"), "min_tokens_per_s": ("highest decode tokens/s", ""),
+            rate = "highest input tokens/s" if targets.phase == "prefill" else "highest decode tokens/s"
+            what = {"max_tpot_ms": ("lowest TPOT", "ms"), "min_tokens_per_s": (rate, ""),
                     "max_ttft_ms": ("lowest TTFT", "ms")}
             best_text = "; ".join(
                 f"{what[r.target][0]} {r.value:,.1f}{' ' * bool(what[r.target][1])}{what[r.target][1]} (target "
-                f"{r.limit:g}) on {r.gpus}×{r.gpu} {r.layout_label} at batch {r.batch:,}" for r in reached)
+                f"{plain_number(r.limit)}) on {r.gpus}×{r.gpu} {r.layout_label} at batch {r.batch:,}" for r in reached)
             notes.insert(0, f"no layout meets the speed targets: none of the {fitting:,} layouts that fit memory on "
                          f"1-{max_nodes} nodes does; best reached: {best_text}")
     else:
         notes.append("per (GPU type, count), the layout holding the most KV-cache tokens is shown")
+    for (name, field), e in missing.items():
+        notes.append(f"{name}: the catalog ({e.gpu_source}) has no {field}: the layouts whose communication needs it "
+                     "are left out of the speed search (add it to a --gpu-file entry)")
     if redundant_experts:
         notes.append(f"every layout holds {redundant_experts} redundant expert copies (--redundant-experts); "
                      f"ep divides n_routed_experts + {redundant_experts}")
