@@ -1029,9 +1029,15 @@ class LayoutSpeed:
         self.prefills: dict[int, PerfPoint] = {}  # batch -> prefill point of prompts of `context` tokens
         self._fit: SpeedFit | None = None
         self._within = 1  # a batch known to keep TPOT within the target (cannot_meet's climb)
-        # No decode step is shorter than its layers' fixed latency (every layer pays it once per micro-batch):
-        # a TPOT floor known without estimating a point.
-        self.tpot_floor_ms = sum(map(len, model.stages(layout))) * self.p.layer_latency_s() * 1e3
+        # TPOT floors known without estimating a point: every layer pays its fixed latency once per micro-batch,
+        # and reads each of the busiest replica's sequences' cache at most at the attention's memory efficiency
+        # (what `_Perf.attention` reads in decode; GQA's heads split over tp, MLA's latent whole).
+        layers = [i for stage in model.stages(layout) for i in stage]
+        self.tpot_floor_ms = len(layers) * self.p.layer_latency_s() * 1e3
+        bw = self.p.hw.bw * self.p.k.attention_memory_efficiency
+        self.sequence_floor_ms = sum(
+            layer_sequence_bytes(att, context, kv_dtype, layout.tp if att.mla is None else 1)
+            for att in (spec.arch.layer(i).attention for i in layers)) / bw * 1e3
 
     def at(self, b: int) -> PerfPoint:
         if b not in self.points:
@@ -1044,28 +1050,55 @@ class LayoutSpeed:
             self.prefills[b] = _point(self.p, "prefill", b, self.context, self.chunk, 0, None, None)
         return self.prefills[b]
 
+    def floor_ms(self, b: int) -> float:
+        """TPOT at batch `b` is at least this (the fixed latency and the busiest replica's cache reads)."""
+        return self.tpot_floor_ms + ceil(b / self.lay.dp) * self.sequence_floor_ms
+
+    def _floor_batches(self) -> list[int]:
+        """Batches up to the largest the floor keeps within the TPOT limit (and memory) where b / floor(b) is
+        largest: b / floor(b) grows within each run of equal ceil(b / dp) and from one run's end to the next,
+        so at the last run's end and the one before. Empty when batch 1's floor breaks the limit."""
+        t, dp = self.targets, self.lay.dp
+        room = t.max_tpot_ms - self.tpot_floor_ms
+        if room < self.sequence_floor_ms:
+            return []
+        top = max(self.batch, self.max_batch)
+        if self.sequence_floor_ms > 0:
+            top = min(top, int(room / self.sequence_floor_ms) * dp)
+        return sorted({top, (ceil(top / dp) - 1) * dp} - {0})
+
     def out_of_reach(self) -> bool:
         """True when the tokens/s and TPOT targets together are out of reach by the TPOT floor alone (no
-        point estimated): serving R tokens/s at TPOT t takes a batch of at least R·t ≥ R·floor."""
+        point estimated): serving R tokens/s at TPOT t takes a batch b of at least R·t ≥ R·floor(b)."""
         t = self.targets
         if t.phase == "prefill" or t.min_tokens_per_s is None or t.max_tpot_ms is None:
             return False
-        return (self.tpot_floor_ms > t.max_tpot_ms
-                or self._least_batch() > max(self.batch, self.max_batch))
+        return not any(b >= t.min_tokens_per_s * self.floor_ms(b) / 1e3 * (1 - 1e-9) for b in self._floor_batches())
 
     def _least_batch(self) -> int:
-        """A batch no larger than the least that could serve the tokens/s target (the TPOT floor's)."""
-        return max(1, ceil(self.targets.min_tokens_per_s * self.tpot_floor_ms / 1e3 * (1 - 1e-9)))
+        """A batch no larger than the least that could serve the tokens/s target (R·floor(1))."""
+        return max(1, ceil(self.targets.min_tokens_per_s * self.floor_ms(1) / 1e3 * (1 - 1e-9)))
 
     def upper_tokens_per_s(self) -> float:
         """At least the tokens/s `fit()` reports, from one point: a prefill pool's full chunk; with a tokens/s
         target, the batch decode runs is at most `max_batch` and its step at least batch 1's (TPOT grows with
-        the batch)."""
+        the batch). With a TPOT target too, the points already estimated narrow it: the batch lies below the
+        least known to break the limit, and its step is at least the largest known within it."""
         if self.targets.phase == "prefill":
             return self.prefill_at(self._prefill_batches()[-1]).tokens_per_s
         if self.targets.min_tokens_per_s is None:
             return self.fit().tokens_per_s
-        return max(self.batch, self.max_batch) * self.at(1).tokens_per_s
+        one, limit = self.at(1), self.targets.max_tpot_ms
+        if limit is None:
+            return max(self.batch, self.max_batch) * one.tokens_per_s
+        hi = min((b for b, pt in self.points.items() if pt.tpot_ms > limit), default=max(self.batch, self.max_batch) + 1)
+        if hi == 1:
+            return one.tokens_per_s  # the fit is batch 1's
+        lo = max(b for b, pt in self.points.items() if b < hi and pt.tpot_ms <= limit)
+        known = (hi - 1) * self.points[lo].tokens_per_s / lo
+        # the floor: b / TPOT(b) ≤ b / max(TPOT(1), floor(b)), at most at the batches _floor_batches gives
+        floor = max((b / max(one.tpot_ms, self.floor_ms(b)) * 1e3 for b in self._floor_batches()), default=known)
+        return min(known, floor)
 
     def fit(self, beat: float | None = None) -> SpeedFit | None:
         """Decode speed at `batch` (TPOT and TTFT targets), or, with a tokens/s target, at the largest batch
@@ -1087,7 +1120,7 @@ class LayoutSpeed:
             return False
         use = max(self.batch, self.max_batch)
         need = self._least_batch()  # the climb from 1 passes no batch above the least that could: start there
-        if need > use or self.tpot_floor_ms > t.max_tpot_ms:
+        if need > use or self.floor_ms(1) > t.max_tpot_ms:
             return True
         while True:
             tpot = self.at(need).tpot_ms
