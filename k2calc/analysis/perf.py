@@ -1035,9 +1035,12 @@ class LayoutSpeed:
         layers = [i for stage in model.stages(layout) for i in stage]
         self.tpot_floor_ms = len(layers) * self.p.layer_latency_s() * 1e3
         bw = self.p.hw.bw * self.p.k.attention_memory_efficiency
-        self.sequence_floor_ms = sum(
-            layer_sequence_bytes(att, context, kv_dtype, layout.tp if att.mla is None else 1)
-            for att in (spec.arch.layer(i).attention for i in layers)) / bw * 1e3
+        kinds: dict = {}  # layers alike in attention read alike
+        for i in layers:
+            att = spec.arch.layer(i).attention
+            kinds[att] = kinds.get(att, 0) + 1
+        self.sequence_floor_ms = sum(n * layer_sequence_bytes(att, context, kv_dtype, layout.tp if att.mla is None else 1)
+                                     for att, n in kinds.items()) / bw * 1e3
 
     def at(self, b: int) -> PerfPoint:
         if b not in self.points:
