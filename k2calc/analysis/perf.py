@@ -1079,8 +1079,17 @@ class LayoutSpeed:
         return not any(b >= t.min_tokens_per_s * self.floor_ms(b) / 1e3 * (1 - 1e-9) for b in self._floor_batches())
 
     def _least_batch(self) -> int:
-        """A batch no larger than the least that could serve the tokens/s target (R·floor(1))."""
-        return max(1, ceil(self.targets.min_tokens_per_s * self.floor_ms(1) / 1e3 * (1 - 1e-9)))
+        """A batch no larger than the least that could serve the tokens/s target: cannot_meet's climb over
+        the floor instead of TPOT, b <- R·floor(b) from 1 (no point estimated; it stops at the floor's least
+        batch, which is at most TPOT's), until it passes memory's batch."""
+        r, top = self.targets.min_tokens_per_s, max(self.batch, self.max_batch)
+        b = 1
+        for _ in range(10_000):
+            nxt = max(1, ceil(r * self.floor_ms(b) / 1e3 * (1 - 1e-9)))
+            if nxt <= b or nxt > top:
+                return max(b, nxt)
+            b = nxt
+        return b
 
     def upper_tokens_per_s(self) -> float:
         """At least the tokens/s `fit()` reports, from one point: a prefill pool's full chunk; with a tokens/s
@@ -1090,7 +1099,7 @@ class LayoutSpeed:
         if self.targets.phase == "prefill":
             return self.prefill_at(self._prefill_batches()[-1]).tokens_per_s
         if self.targets.min_tokens_per_s is None:
-            return self.fit().tokens_per_s
+            return self.at(max(1, self.batch)).tokens_per_s  # the fit's own tokens/s, without its TTFT
         one, limit = self.at(1), self.targets.max_tpot_ms
         if limit is None:
             return max(self.batch, self.max_batch) * one.tokens_per_s
