@@ -159,7 +159,9 @@ def test_cli_input_output_gives_both_phases(run_json):
                  "--output", "1k", "--price-per-gpu-hour", "2")
     assert d["ttft_ms"] > 0 and d["tpot_ms"] > 0
     assert d["e2e_latency_ms"] == pytest.approx(d["ttft_ms"] + 1023 * d["tpot_ms"])
-    assert d["cost_per_million_input_usd"] > 0 and d["cost_per_million_output_usd"] > 0
+    # cost per million: 8 GPUs × $2/h over the output tokens/s (top level) or the input tokens/s (its prefill)
+    assert d["cost_per_million_tokens_usd"] == pytest.approx(2 * 8 / 3600 / d["tokens_per_s"] * 1e6)
+    assert d["prefill"]["cost_per_million_tokens_usd"] == pytest.approx(2 * 8 / 3600 / d["prefill"]["tokens_per_s"] * 1e6)
 
 
 def test_cli_sweep_is_a_table(run):
@@ -234,7 +236,7 @@ def test_compare_adds_serving_rows_with_a_gpu(run_json):
     for row in d["serve"]:
         assert row["batch"] == 32 and row["tpot_ms"] > 0
         # cost per million output tokens: 16 GPUs × $2/h over the deployment's tokens/s
-        assert row["cost_per_million_output_usd"] == pytest.approx(2 * 16 / 3600 / (row["tokens_per_s_per_gpu"] * 16)
+        assert row["cost_per_million_tokens_usd"] == pytest.approx(2 * 16 / 3600 / (row["tokens_per_s_per_gpu"] * 16)
                                                                    * 1e6)
 
 
@@ -487,18 +489,33 @@ def test_expert_weights_on_gpt_oss_leave_its_expert_biases_unquantized(run):
 def test_e2e_is_ttft_plus_output_minus_one_tpots(run_json, args):
     d = run_json("perf", *args, "--input", "2000", "--output", "100")
     assert d["e2e_latency_ms"] == pytest.approx(d["ttft_ms"] + 99 * d["tpot_ms"])
-    assert d["tokens_per_s_per_user"] == pytest.approx(1e3 / d["tpot_ms"])
+    # Little's law: B requests in flight, each 100 output tokens per e2e
+    assert d["tokens_per_s"] == pytest.approx(d["batch"] * 100 / (d["e2e_latency_ms"] / 1e3))
+    assert d["tokens_per_s"] == pytest.approx(d["batch"] * d["tokens_per_s_per_user"])
+    assert d["tokens_per_s_per_gpu"] == pytest.approx(d["tokens_per_s"] / d["gpus"])
 
 
-def test_dp_attention_tpot_is_the_decode_step_plus_the_batchs_prefills_per_step(run_json):
+def test_dp_attention_tpot_is_the_decode_step_plus_the_other_prompts_prefills_per_step(run_json):
     # Kimi-K2, TP8 × DP2, batch 64, 2,000 in / 100 out: 64 / 100 < 1 prompt starts per step, so
-    # min(2, max(1, 0.64)) = 1 replica prefills at a time: the batch's prefills take 64 × one prompt's (TTFT),
-    # spread over 99 decode steps; throughput is 64 × 100 tokens over prefill + decode time.
+    # min(2, max(1, 0.64)) = 1 replica prefills at a time: the batch's prefills take 64 × one prompt's (TTFT);
+    # a request waits for the other 63 during its 99 decode steps; throughput is 64 × 100 tokens over
+    # prefill + decode time.
     d = run_json("perf", "-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2",
                  "--ep", "16", "--batch", "64", "--input", "2000", "--output", "100")
     prefill_ms = 64 * d["ttft_ms"]
-    assert d["tpot_ms"] == pytest.approx(d["step_ms"] + prefill_ms / 99)
-    assert d["output_tokens_per_s"] == pytest.approx(64 * 100 / ((prefill_ms + 99 * d["step_ms"]) / 1e3))
+    assert d["tpot_ms"] == pytest.approx(d["step_ms"] + 63 * d["ttft_ms"] / 99)
+    assert d["tokens_per_s"] == pytest.approx(64 * 100 / ((prefill_ms + 99 * d["step_ms"]) / 1e3))
+    assert d["prefill"]["tokens_per_s"] == pytest.approx(64 * 2000 / (prefill_ms / 1e3))
+
+
+def test_dp_attention_batch_one_e2e_is_output_over_the_deployments_tokens_per_s(run_json):
+    # one request alone: nothing else's prefill interrupts it, so e2e = TTFT + 99 decode steps, and the
+    # deployment delivers its 100 tokens in exactly that time (Little's law with one request in flight)
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--tp", "1", "--dp-attention", "8",
+                 "--ep", "8", "--batch", "1", "--input", "1000", "--output", "100")
+    assert d["e2e_latency_ms"] == pytest.approx(100 / d["tokens_per_s"] * 1e3)
+    assert d["e2e_latency_ms"] == pytest.approx(d["ttft_ms"] + 99 * d["step_ms"])
+    assert d["tpot_ms"] == pytest.approx(d["step_ms"])
 
 
 def test_dp_attention_prompts_prefilled_at_once_meet_in_the_experts(run_json):
@@ -565,6 +582,13 @@ def test_a_sweep_with_input_output_is_costed_like_the_headline(run_json):
     assert sixteen["tpot_ms"] == pytest.approx(d["tpot_ms"]) and sixteen["ttft_ms"] == pytest.approx(d["ttft_ms"])
     assert one["context"] == sixteen["context"] == 2000 + 100 // 2  # the mean context of the decode
     assert one["ttft_ms"] > 0
+    # every point counts output tokens over its prefill + decode time, like the headline
+    assert sixteen["tokens_per_s"] == pytest.approx(d["tokens_per_s"])
+    assert sixteen["cost_per_million_tokens_usd"] == pytest.approx(d["cost_per_million_tokens_usd"])
+    for pt in d["sweep"]:
+        e2e_s = (pt["ttft_ms"] + 99 * pt["tpot_ms"]) / 1e3
+        assert pt["tokens_per_s"] == pytest.approx(pt["batch"] * 100 / e2e_s)
+        assert pt["tokens_per_s"] == pytest.approx(pt["batch"] * pt["tokens_per_s_per_user"])
 
 
 @pytest.mark.parametrize("args, message", [

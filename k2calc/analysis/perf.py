@@ -173,17 +173,20 @@ class PerfPoint(BaseModel):
     batch: int
     context: int
     step_ms: float  # one step (decode) or the whole prompt batch (prefill, all chunks)
-    tpot_ms: float | None  # decode: step / accepted tokens per step (+ prefills per token with --input/--output, dp > 1)
+    tpot_ms: float | None  # decode: step / accepted tokens per step (+ other prompts' prefills per token with
+    #                        --input/--output, dp > 1)
     ttft_ms: float | None  # prefill: all chunks of the batch; --input/--output: a request's
-    tokens_per_s: float  # the deployment: output tokens (decode) or input tokens (prefill)
+    # The deployment's tokens/s: output tokens over the decode step (decode), input tokens over the prefill
+    # (prefill), output tokens over prefill + decode time (--input/--output: batch × output / e2e).
+    tokens_per_s: float
     tokens_per_s_per_gpu: float
-    tokens_per_s_per_user: float
+    tokens_per_s_per_user: float  # one sequence's: tokens_per_s / batch (--input/--output: output / e2e)
     tokens_per_step: float  # per sequence (decode: accepted tokens; prefill: the prompt)
     bound: str  # what limits the step: compute | memory | communication | latency
     compute_ms: float
     communication_ms: float
     latency_ms: float
-    cost_per_million_tokens_usd: float | None = None
+    cost_per_million_tokens_usd: float | None = None  # the GPUs' price per million of the tokens tokens_per_s counts
     # with an engine (--engine): the batch its KV cache holds at this context, and whether `batch` is within it
     max_batch: int | None = None
     fits: bool | None = None
@@ -209,11 +212,7 @@ class PerfReport(PerfPoint):
     input_tokens: int | None = None
     output_tokens: int | None = None
     e2e_latency_ms: float | None = None
-    output_tokens_per_s: float | None = None
-    output_tokens_per_s_per_gpu: float | None = None
-    cost_per_million_input_usd: float | None = None
-    cost_per_million_output_usd: float | None = None
-    prefill: PerfPoint | None = None
+    prefill: PerfPoint | None = None  # its tokens/s and cost: input tokens over the batch's prefill time
     sweep: list[PerfPoint] = []
     sweep_axis: str | None = None
     knobs: PerfKnobs
@@ -759,38 +758,45 @@ def check_knobs(k: PerfKnobs) -> None:
 
 def _aggregated(p: _Perf, batch: int, input_tokens: int, output_tokens: int, chunk: int, mtp: int,
                 acceptance: float | None, price: float | None) -> tuple[PerfPoint, dict]:
-    """Aggregated serving (`--input/--output`): the decode point at the mean context, carrying TTFT and a TPOT
-    with e2e = TTFT + (output − 1) × TPOT, and the report's end-to-end fields.
+    """Aggregated serving (`--input/--output`): the decode point at the mean context, carrying TTFT, a TPOT
+    and the throughput of the whole request (prefill + decode), and the report's end-to-end fields.
 
+    A cycle: the batch's B prompts are prefilled and its sequences decode O − 1 steps; in steady state each
+    request lives one cycle, so e2e = the cycle = TTFT + (O − 1) × TPOT, and tokens/s = B × O / e2e =
+    B × tokens/s per user (Little's law: B requests in flight, each O tokens per e2e).
     dp = 1: the batch is prefilled together (TTFT), then decoded (TPOT = the decode step per token).
-    dp > 1, steady state: batch/output prompts start per decode step, each prefilled on its own replica while
-    the replicas without one wait in the expert exchange (SOURCES.md, Serving performance), so `active` =
-    min(dp, max(1, batch/output)) replicas prefill at a time; TTFT is one prompt's prefill, and the batch's
-    prompts (prefill_s = batch / active × that) interrupt its output − 1 decode steps: TPOT = the decode step
-    per token + prefill_s / (output − 1). Throughput either way: output tokens over prefill_s + decode time."""
+    dp > 1, steady state: B/O prompts start per decode step, each prefilled on its own replica while the
+    replicas without one wait in the expert exchange (SOURCES.md, Serving performance), so `active` =
+    min(dp, max(1, B/O)) replicas prefill at a time and the batch's prompts take B / active rounds of one
+    prompt's prefill. TTFT is the request's own round; the other B/active − 1 rounds (the other B − 1
+    prompts, less the active − 1 prefilled beside its own) interrupt its O − 1 decode steps: TPOT = the decode
+    step per token + those rounds / (O − 1). With O = 1 there is nothing to interrupt: the prompts queue,
+    TTFT = every round."""
     lay = p.lay
     if lay.dp > 1:
         active = min(lay.dp, max(1.0, batch / output_tokens))
         # one prompt on each of `active` replicas: their tokens meet in the MoE
         pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price, replicas=active)
-        prefill_s = batch / active * pre.ttft_ms / 1e3
-        pre = pre.model_copy(update={"tokens_per_s": batch * input_tokens / prefill_s,
-                                     "tokens_per_s_per_gpu": batch * input_tokens / prefill_s / lay.gpus})
+        own_s = pre.ttft_ms / 1e3
+        prefill_s = batch / active * own_s
+        tps_in = batch * input_tokens / prefill_s
+        pre = pre.model_copy(update={"tokens_per_s": tps_in, "tokens_per_s_per_gpu": tps_in / lay.gpus,
+                                     "cost_per_million_tokens_usd": _cost(price, lay.gpus, tps_in)})
+        ttft_s = own_s if output_tokens > 1 else prefill_s
     else:
         pre = _point(p, "prefill", batch, input_tokens, chunk, 0, None, price)
-        prefill_s = pre.ttft_ms / 1e3
+        ttft_s = prefill_s = pre.ttft_ms / 1e3
     dec = _point(p, "decode", batch, input_tokens + output_tokens // 2, chunk, mtp, acceptance, price)
-    decode_s = (output_tokens - 1) * dec.tpot_ms / 1e3
-    out_tps = batch * output_tokens / (prefill_s + decode_s)
+    e2e_s = prefill_s + (output_tokens - 1) * dec.tpot_ms / 1e3
     tpot_ms = dec.tpot_ms
-    if lay.dp > 1 and output_tokens > 1:  # the batch's prefills, spread over the decode steps
-        tpot_ms += prefill_s * 1e3 / (output_tokens - 1)
-    e2e_ms = pre.ttft_ms + (output_tokens - 1) * tpot_ms
-    main = dec.model_copy(update={"ttft_ms": pre.ttft_ms, "tpot_ms": tpot_ms, "tokens_per_s_per_user": 1e3 / tpot_ms})
-    extra = dict(input_tokens=input_tokens, output_tokens=output_tokens, e2e_latency_ms=e2e_ms,
-                 output_tokens_per_s=out_tps, output_tokens_per_s_per_gpu=out_tps / lay.gpus, prefill=pre,
-                 cost_per_million_input_usd=_cost(price, lay.gpus, batch * input_tokens / prefill_s),
-                 cost_per_million_output_usd=_cost(price, lay.gpus, batch * output_tokens / max(decode_s, 1e-12)))
+    if output_tokens > 1:  # the other prompts' prefills, spread over the request's decode steps (dp = 1: none)
+        tpot_ms += (prefill_s - ttft_s) * 1e3 / (output_tokens - 1)
+    tps = batch * output_tokens / e2e_s
+    main = dec.model_copy(update={"ttft_ms": ttft_s * 1e3, "tpot_ms": tpot_ms, "tokens_per_s": tps,
+                                  "tokens_per_s_per_gpu": tps / lay.gpus,
+                                  "tokens_per_s_per_user": output_tokens / e2e_s,
+                                  "cost_per_million_tokens_usd": _cost(price, lay.gpus, tps)})
+    extra = dict(input_tokens=input_tokens, output_tokens=output_tokens, e2e_latency_ms=e2e_s * 1e3, prefill=pre)
     return main, extra
 
 
