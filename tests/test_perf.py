@@ -302,6 +302,29 @@ def test_sparse_attention_attends_index_topk_tokens_and_the_indexer_scores_all()
     assert _component(r, "attention (absorbed MLA)").flops == pytest.approx(61 * per_layer)
 
 
+def test_sparse_attention_decode_reads_the_top_k_latents_and_every_indexer_key():
+    # DeepSeek-V3.2, TP8, 16 sequences at 131,072 cached tokens, bf16 cache: per layer the sparse kernel gathers
+    # min(131,072, index_topk 2,048) latents of (512 + 64) × 2 = 1,152 bytes, and the indexer reads every
+    # token's key: 128 fp8 values + one float32 scale = 132 bytes. 61 layers, all sparse.
+    ctx = 131_072
+    v32 = perf(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), batch=16, context=ctx)
+    per_layer = 16 * (min(ctx, 2048) * 1152 + ctx * 132)
+    assert _component(v32, "attention (absorbed MLA)").bytes == pytest.approx(61 * per_layer)
+    # the design's point: at long context the sparse model decodes faster than V3 on the same layout
+    assert v32.tpot_ms < perf(V3, get_gpu("h200"), Layout(tp=8), batch=16, context=ctx).tpot_ms
+
+
+def test_deepseek_v4_decode_reads_top_k_compressed_entries_but_every_indexer_key():
+    # DeepSeek-V4-Flash (bf16 cache: entries of head_dim 512 × 2 bytes, indexer keys 128 × 2), one sequence:
+    # beyond 4 × index_topk (512) tokens, more context adds to a decode step's reads only the 21 ratio-4 layers'
+    # indexer keys (one per 4 tokens) and the 20 ratio-128 layers' compressed entries (one per 128 tokens, all
+    # read); windows, state rings and the top-512 gathered entries stay the same.
+    spec, h200 = load_preset("deepseek-v4-flash"), get_gpu("h200")
+    a, b = (perf(spec, h200, Layout(tp=8), batch=1, context=c) for c in (65_536, 131_072))
+    added = 21 * (131_072 - 65_536) // 4 * 256 + 20 * (131_072 - 65_536) // 128 * 1024
+    assert _component(b, "attention (shared-KV)").bytes - _component(a, "attention (shared-KV)").bytes == added
+
+
 def test_gqa_decode_reads_its_kv_heads_split_over_tp():
     # Qwen3-32B (config: 64 layers, 64 query heads, 8 KV heads, head_dim 128), TP8, one sequence of 4,096:
     # each GPU holds 8/8 = 1 KV head: keys + values 2 × 128 bf16 = 512 bytes per token per layer;

@@ -27,7 +27,9 @@ per 16 values, as `checkpoint` stores each; activations bf16):
   over tp); prefills in the naive form, causal (a prompt of N tokens attends N(N+1)/2 times). GQA reads
   its KV heads ÷ tp; sliding windows and chunks as flops counts them. DeepSeek-V3.2's sparse attention is
   absorbed in both phases over at most index_topk tokens, its indexer scoring every past token at the FP8
-  peak. Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
+  peak; a decode step reads only the index_topk gathered entries plus every cached indexer key (V4's ratio-4
+  layers likewise, of their compressed entries); a prefill chunk reads the prompt's cache once.
+  Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
 - routed experts: the GPU holds `(n_routed_experts + redundant) / ep` expert slots, each split over
   `moe_tp`; a stage's T tokens make T·k token copies, `1/ep` of them per GPU, times `imbalance` when
   ep > 1 (all-to-all waits for the busiest rank); T is the batch's actual tokens. Weights read = slots × P(slot touched) with
@@ -97,7 +99,7 @@ from ..errors import InputError
 from ..arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from ..hardware import GPU
-from .kv import layer_sequence_bytes
+from .kv import layer_decode_read_bytes, layer_sequence_bytes
 from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, SearchRow, layout_problem
 from ..sizes import MAX_INT
 from ..arch.tensors import Kind
@@ -381,11 +383,14 @@ class _Perf:
         if phase == "decode":
             a = attended(att, Phase.decode, context, form)
             seen, scored = q_tokens * a.last, q_tokens * a.indexed
-            # what the layer holds for a sequence: kept tokens, V4's compressed entries, a KDA state
-            nbytes = seqs * layer_sequence_bytes(att, context, self.kv_dtype, divisor)
+            # what the layer holds for a sequence (kept tokens, V4's compressed entries, a KDA state), but of a
+            # sparse layer only the index_topk entries gathered, with every indexer key
+            nbytes = seqs * layer_decode_read_bytes(att, context, self.kv_dtype, divisor)
         else:
             # Each piece: `count` prompts' causal slices of n tokens continuing `done` tokens of the same prompt
-            # (cached by earlier chunks): what a prompt of done + n attends, less its first done.
+            # (cached by earlier chunks): what a prompt of done + n attends, less its first done. The cache is
+            # read once per chunk, sparse layers' too: a chunk's queries each gather their own top-k entries,
+            # together nearly all of the prompt's.
             seen = scored = nbytes = 0.0
             for done, n, count in pieces or ((context, round(q_tokens / seqs), seqs),):
                 upto = attended(att, Phase.prefill, done + n, form)
