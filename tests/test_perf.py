@@ -560,6 +560,8 @@ def _attention_flops(report):
     ("deepseek-v3", Layout(tp=8), 4, 32768, [32767, 32768, 32769]),
     ("deepseek-v3", Layout(dp=8, ep=8), 24, 8192, [3000, 3001, 4095, 4096, 4097]),
     ("qwen3-32b", Layout(tp=2), 3, 8192, [4095, 4096, 4097, 5000, 5001]),
+    # 100 chunks and more: one prompt of 819,200 tokens is exactly 100 chunks, one token more adds a 101st
+    ("deepseek-v4-flash", Layout(tp=8), 1, 8192, [819_199, 819_200, 819_201, 819_202]),
 ])
 def test_prefill_never_gets_faster_as_the_prompt_grows(model, layout, batch, chunk, contexts):
     spec, h200 = load_preset(model), get_gpu("h200")
@@ -567,6 +569,29 @@ def test_prefill_never_gets_faster_as_the_prompt_grows(model, layout, batch, chu
     for shorter, longer in zip(runs, runs[1:]):
         assert longer.ttft_ms >= shorter.ttft_ms
         assert _attention_flops(longer) >= _attention_flops(shorter)
+
+
+def test_a_larger_batch_never_prefills_faster_beyond_64_chunks():
+    # 2,000-token prompts at TP8: 500 × 2,000 = 1,000,000 tokens = 122 chunks of 8,192 and a partial one
+    v3, h200 = V3, get_gpu("h200")
+    ttft = [perf(v3, h200, Layout(tp=8), batch=b, input_tokens=2000, output_tokens=100).ttft_ms
+            for b in (498, 499, 500, 501)]
+    assert ttft == sorted(ttft)
+    # 1,999-token prompts: chunks start at 1,999 different offsets, more than are computed one by one
+    ttft = [perf(v3, h200, Layout(tp=8), phase="prefill", batch=b, context=1999).ttft_ms for b in (2000, 2001, 2002)]
+    assert ttft == sorted(ttft)
+
+
+def test_interpolated_prefill_chunks_stay_close_to_every_chunk_computed(monkeypatch):
+    # 1,100 prompts of 1,999 tokens: 268 full chunks at 268 different offsets, beyond PREFILL_SAMPLES (256)
+    import k2calc.analysis.perf as perf_module
+
+    v3, h200 = V3, get_gpu("h200")
+    sampled = perf(v3, h200, Layout(tp=8), phase="prefill", batch=1100, context=1999)
+    monkeypatch.setattr(perf_module, "PREFILL_SAMPLES", 10_000)
+    exact = perf(v3, h200, Layout(tp=8), phase="prefill", batch=1100, context=1999)
+    assert sampled.ttft_ms == pytest.approx(exact.ttft_ms, rel=1e-3)
+    assert _attention_flops(sampled) == pytest.approx(_attention_flops(exact), rel=1e-3)
 
 
 def test_a_prompt_straddling_a_chunk_boundary_attends_to_its_earlier_tokens():

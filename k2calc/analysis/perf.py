@@ -10,7 +10,9 @@ against `context` cached tokens; the MoE sees the batch's actual tokens (an unev
 replicas a sequence short, a batch below dp leaves some idle). A prefill: `ceil(batch / dp)` prompts of
 `context` tokens per replica, laid end to end in chunks of `chunk` tokens; a chunk may hold the end of one
 prompt, whole prompts and the start of the next, each piece attending to its own prompt's earlier tokens;
-TTFT is the sum of the chunks.
+TTFT is the sum of the chunks. A full chunk's work depends only on where it starts in its prompt: chunks
+starting alike are computed once; beyond PREFILL_SAMPLES distinct starts, they interpolate between that
+many (`_prefill_chunks`), so a larger batch never prefills faster.
 Pipeline stages run one after the other (TPOT sums them, plus one activation transfer per stage
 boundary); micro-batches are not pipelined across stages.
 
@@ -88,7 +90,8 @@ latency, power throttling, network congestion, non-uniform routing beyond `imbal
 
 from __future__ import annotations
 
-from math import ceil, isfinite
+from bisect import bisect_right
+from math import ceil, gcd, isfinite
 
 from pydantic import BaseModel
 
@@ -106,7 +109,8 @@ from ..arch.tensors import Kind
 
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
-PREFILL_SAMPLES = 64  # prefill chunks computed one by one; beyond, an even sample stands for the rest
+PREFILL_SAMPLES = 256  # distinct prefill chunks computed one by one; beyond, chunks interpolate between that many
+PREFILL_OFFSETS_WALKED = 16_384  # chunk starts counted one by one; beyond, spread evenly over the prompt
 
 # A prefill chunk's parts: (tokens of the prompt before the part, tokens in the part, prompts with that part)
 Pieces = tuple[tuple[int, int, int], ...]
@@ -646,6 +650,56 @@ def _chunk_pieces(lo: int, hi: int, context: int) -> Pieces:
     return tuple(pieces)
 
 
+def _offset_grid(context: int, chunk: int, step: int) -> list[int]:
+    """PREFILL_SAMPLES chunk offsets (multiples of `step`) spread evenly over a prompt: over the offsets whose
+    chunk stays inside the prompt (up to context − chunk) and over those whose chunk runs into the next, in
+    proportion to their lengths, at least two each (a chunk's work jumps between the two)."""
+    last = (context - 1) // step  # offsets are k·step, k = 0..last
+    inside = max(0, context - chunk) // step  # k <= inside: the chunk stays in its prompt
+    if inside == 0 or inside >= last:
+        spans = [(0, last, PREFILL_SAMPLES)]
+    else:
+        n = min(PREFILL_SAMPLES - 2, max(2, round(PREFILL_SAMPLES * inside / last)))
+        spans = [(0, inside, n), (inside + 1, last, PREFILL_SAMPLES - n)]
+    return sorted({(a + round(j * (b - a) / max(1, n - 1))) * step for a, b, n in spans for j in range(n)})
+
+
+def _prefill_chunks(total: int, context: int, chunk: int) -> list[tuple[float, int, int]]:
+    """The chunks of `total` tokens of prompts of `context` tokens laid end to end, as (weight, lo, hi): a
+    full chunk's work depends only on where it starts in its prompt (its offset, i·chunk mod context), so
+    full chunks at one offset are computed once and weighted by their number; with more than
+    PREFILL_SAMPLES offsets, each counts towards the two nearest of PREFILL_SAMPLES offsets spread evenly
+    over the prompt (linear interpolation, never across the offset where chunks begin to run into the next
+    prompt: `_offset_grid`). The weights depend on the batch only through the chunks it adds,
+    so a longer batch never gets a shorter prefill. The last, partial chunk is computed as it is."""
+    full, rest = divmod(total, chunk)
+    step = gcd(chunk, context)
+    cycle = context // step  # chunk starts repeat every `cycle` chunks, at every multiple of `step`
+    weights: dict[int, float] = {}
+    if min(full, cycle) <= PREFILL_OFFSETS_WALKED:
+        rounds, extra = divmod(full, cycle) if full >= cycle else (0, full)
+        for i in range(min(full, cycle)):
+            o = i * chunk % context
+            weights[o] = weights.get(o, 0) + rounds + (i < extra)
+    if len(weights) > PREFILL_SAMPLES or min(full, cycle) > PREFILL_OFFSETS_WALKED:
+        grid = _offset_grid(context, chunk, step)
+        if not weights:  # starts too many to walk: each offset equally often, as in whole cycles
+            spread = range(0, context, max(1, context // PREFILL_OFFSETS_WALKED))
+            weights = dict.fromkeys(spread, full / len(spread))
+        snapped: dict[int, float] = {}
+        for o, w in weights.items():
+            j = min(bisect_right(grid, o), len(grid) - 1)
+            a, b = grid[j - 1], grid[j]
+            share = 1.0 if o >= b else (o - a) / (b - a)  # towards b
+            snapped[a] = snapped.get(a, 0.0) + w * (1 - share)
+            snapped[b] = snapped.get(b, 0.0) + w * share
+        weights = snapped
+    out = [(w, o, o + chunk) for o, w in sorted(weights.items()) if w]
+    if rest:
+        out.append((1.0, full * chunk, total))
+    return out
+
+
 def _point(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int, acceptance: float | None,
            price: float | None, replicas: float | None = None) -> PerfPoint:
     """One phase at `batch` sequences; `replicas`: replicas' worth of tokens the MoE sees (default: the batch's,
@@ -675,26 +729,18 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
                           compute_ms=split["compute"] * 1e3, communication_ms=split["communication"] * 1e3,
                           latency_ms=split["latency"] * 1e3, components=comps)
     else:
-        total_tokens = seqs * context
-        n_chunks = max(1, ceil(total_tokens / chunk))
         # chunk i holds tokens [i·c, (i+1)·c) of the replica's prompts laid end to end: the end of one
         # prompt, whole prompts, the start of another (`_chunk_pieces`), each attending to its own prompt.
         parts, t = [], 0.0
         split = {"compute": 0.0, "communication": 0.0, "latency": 0.0}
-        # Every chunk when there are at most PREFILL_SAMPLES of them, else that many spread evenly, each
-        # standing for n_chunks / samples chunks (later chunks attend to longer prefixes).
-        picks = sorted({round(j * (n_chunks - 1) / max(1, PREFILL_SAMPLES - 1)) for j in range(PREFILL_SAMPLES)}
-                       if n_chunks > PREFILL_SAMPLES else range(n_chunks))
-        reps = n_chunks / len(picks)
-        for i in picks:
-            lo, hi = i * chunk, min((i + 1) * chunk, total_tokens)
+        for weight, lo, hi in _prefill_chunks(seqs * context, context, chunk):
             pieces = _chunk_pieces(lo, hi, context)
             s_in = sum(count for _, _, count in pieces)
             ti, ci, si = p.step("prefill", s_in, hi - lo, pieces[0][0], pieces=pieces)
-            t += ti * reps
+            t += ti * weight
             for key in split:
-                split[key] += si[key] * reps
-            parts.append((reps, ci))
+                split[key] += si[key] * weight
+            parts.append((weight, ci))
         comps = _merge(parts)
         tps = batch * context / t
         point = PerfPoint(phase=phase, batch=batch, context=context, step_ms=t * 1e3, tpot_ms=None,
