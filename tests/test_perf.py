@@ -726,3 +726,13 @@ def test_infinity_fabric_gives_one_peer_one_link_of_seven():
     h = _Perf(spec, get_gpu("h100"), Layout(tp=2), serving_format(spec), "fp8", "bf16", k)
     assert h.all_reduce("x", 2, nbytes, "serial").time == pytest.approx(
         nbytes / (450e9 * k.nvlink_efficiency) + k.collective_latency_us * 1e-6)
+
+
+def test_a_context_beyond_max_position_embeddings_is_noted_as_plan_notes_it(run_json):
+    # DeepSeek-V3's config: max_position_embeddings 163,840; 1M = 1,048,576 tokens is beyond it
+    args = ("-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--context", "1m")
+    note = "--context 1048576 is longer than max_position_embeddings (163840)"
+    assert note in run_json("perf", *args)["notes"] and note in run_json("plan", *args)["notes"]
+    r = perf(V3, get_gpu("h200"), Layout(tp=8), batch=1, input_tokens=160_000, output_tokens=4_000)
+    assert "--input + --output 164000 is longer than max_position_embeddings (163840)" in r.notes
+    assert not any("max_position_embeddings" in n for n in perf(V3, get_gpu("h200"), Layout(tp=8)).notes)

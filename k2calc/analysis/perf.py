@@ -102,7 +102,7 @@ from ..errors import InputError
 from ..arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from ..hardware import GPU
-from .kv import layer_decode_read_bytes, layer_sequence_bytes
+from .kv import beyond_max_position_note, layer_decode_read_bytes, layer_sequence_bytes
 from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, SearchRow, layout_problem
 from ..sizes import MAX_INT
 from ..arch.tensors import Kind
@@ -924,6 +924,11 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
                      "× TPOT; output tokens/s over the batch's prefill + decode time")
     else:
         main = _point(p, phase, batch, context, chunk, mtp, acceptance, price)
+    longs = [beyond_max_position_note(spec.config, [input_tokens + output_tokens], "--input + --output")
+             if input_tokens is not None else beyond_max_position_note(spec.config, [context])]
+    if sweep and sweep[0] == "context":
+        longs.append(beyond_max_position_note(spec.config, sorted(set(sweep[1])), "--sweep context"))
+    notes += [n for n in longs if n]
     points, axis = [], None
     if sweep:
         axis, values = sweep
