@@ -646,9 +646,10 @@ def perf_tables(r) -> list[Table]:
     elif r.cost_per_million_tokens_usd is not None:
         head.add(f"cost per million {unit} tokens (USD)", _usd(r.cost_per_million_tokens_usd))
     head.add("weights", f"{r.weight_format_description}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
-    if r.engine is not None:
-        head.add(f"max batch at this context ({r.engine})", r.max_batch)
-        head.add(f"--batch fits ({r.engine})", r.fits)
+    memory = r.engine or "plan"
+    if r.max_batch is not None:
+        head.add(f"max batch at this context ({memory})", r.max_batch)
+        head.add(f"--batch fits ({memory})", r.fits)
     head.caption = "1 token/s = 1 token per second; ms = 10^-3 s"
 
     prefill = r.phase == "prefill" and not both
@@ -666,11 +667,11 @@ def perf_tables(r) -> list[Table]:
         sw = Table(f"{r.phase} sweep over {r.sweep_axis}", ["batch", "context", "step (ms)", "TPOT (ms)" if r.phase == "decode"
                                                   else "TTFT (ms)", f"{unit} tokens/s", f"{unit} tokens/s per GPU",
                                                   f"{unit} tokens/s per user", "bound"]
-                   + ([f"fits ({r.engine})"] if r.engine is not None else []), labelled=False)
+                   + [f"fits ({memory})"], labelled=False)
         for p in r.sweep:
             sw.add(p.batch, p.context, _ms(p.step_ms), _ms(p.tpot_ms if p.phase == "decode" else p.ttft_ms),
                    _rate(p.tokens_per_s), _rate(p.tokens_per_s_per_gpu), _rate(p.tokens_per_s_per_user), p.bound,
-                   *([p.fits] if r.engine is not None else []))
+                   p.fits)
         tables.append(sw)
     return tables
 

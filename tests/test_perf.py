@@ -451,9 +451,10 @@ def test_engine_max_num_seqs_caps_the_batch(run_json):
     assert d["max_batch"] == 2 and d["fits"] is False  # --max-num-seqs 2 per DP replica, one replica
 
 
-def test_without_engine_perf_says_nothing_about_memory(run_json):
+def test_without_engine_max_batch_is_plans(run_json):
     d = run_json("perf", "-p", "qwen3-32b", "--gpu", "h200", "--batch", "4")
-    assert (d["engine"], d["max_batch"], d["fits"]) == (None, None, None)
+    held = run_json("plan", "-p", "qwen3-32b", "--gpu", "h200", "--context", "4k")["max_batch"]
+    assert (d["engine"], d["max_batch"], d["fits"]) == (None, held, True) and held >= 4
 
 
 @pytest.mark.parametrize("args, message", [
@@ -663,6 +664,18 @@ def test_plot_perf_names_the_points_that_do_not_fit(run):
               "--sweep", "batch=1,1024")
     assert out.exit_code == 0, out.output
     assert "sweep points that do not fit in memory" in " ".join(out.output.split())
+
+
+def test_plot_perf_marks_the_points_that_do_not_fit():
+    pytest.importorskip("matplotlib")
+    from k2calc.plot import perf_figure
+
+    # 8 × H200 TP8 at 32k: batch 1 fits, 1,024 sequences do not (test above)
+    r = perf(V3, get_gpu("h200"), Layout(tp=8), context=32768, sweep=("batch", [1, 1024]))
+    assert [p.fits for p in r.sweep] == [True, False]
+    [over] = [ln for ln in perf_figure([r]).axes[0].lines if ln.get_label() == "deepseek-v3: does not fit in memory"]
+    assert list(over.get_xdata()) == [r.sweep[1].tokens_per_s_per_user]
+    assert list(over.get_ydata()) == [r.sweep[1].tokens_per_s_per_gpu]
 
 
 def test_a_prefill_batch_whose_prompts_cannot_be_held_is_noted():

@@ -193,7 +193,8 @@ class PerfPoint(BaseModel):
     communication_ms: float
     latency_ms: float
     cost_per_million_tokens_usd: float | None = None  # the GPUs' price per million of the tokens tokens_per_s counts
-    # with an engine (--engine): the batch its KV cache holds at this context, and whether `batch` is within it
+    # the batch memory holds at this context (--engine: as that engine accounts it; else plan's), and whether
+    # `batch` is within it
     max_batch: int | None = None
     fits: bool | None = None
     components: list[Component]
@@ -213,7 +214,7 @@ class PerfReport(PerfPoint):
     acceptance: float | None
     overlap: bool
     price_per_gpu_hour_usd: float | None
-    engine: str | None = None  # --engine: memory as that engine accounts it limits the batch (max_batch, fits)
+    engine: str | None = None  # --engine: memory as that engine accounts it (max_batch, fits); else plan's
     # --input/--output: both phases
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -772,8 +773,14 @@ def max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, *, weight
 
     r = plan(spec, gpu, layout, Workload(context=context, batch=1, kv_dtype=kv_dtype), weights=weights, dtype=dtype)
     as_plan, as_perf = weights_per_gpu(spec, gpu, layout, weights=weights, expert_weights=expert_weights, dtype=dtype)
-    room = r.per_gpu.free + r.per_gpu.kv_cache + (as_plan - as_perf)  # free at batch 1 + that sequence's KV
-    return max(0, room // r.per_gpu.kv_cache) * layout.dp if r.per_gpu.kv_cache else 0
+    if as_plan == as_perf:
+        return r.max_batch
+    # a sequence per replica costs its KV cache and its logits (plan's activations): the free bytes at 1 and 2
+    two = plan(spec, gpu, layout, Workload(context=context, batch=2 * layout.dp, kv_dtype=kv_dtype), weights=weights,
+               dtype=dtype)
+    per_seq = r.per_gpu.free - two.per_gpu.free
+    room = r.per_gpu.free + per_seq + (as_plan - as_perf)  # free at batch 1 + that sequence's bytes
+    return max(0, room // per_seq) * layout.dp if per_seq > 0 else 0
 
 
 def engine_max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, engine: EngineConfig, *,
@@ -864,9 +871,9 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     context input + output/2), end-to-end latency = TTFT + (output − 1) × TPOT, throughput.
     With `engine`: each point also carries the batch that engine's memory accounting holds at its context
     (`max_batch`, see `engine_max_batch`) and whether its batch is within it (`fits`); the figures stay at
-    the batch asked for, and a note says when the engine could not hold it. Without `engine`, a decode
-    batch (decode: its caches; prefill: its prompts) beyond what `plan` fits is only noted, sweep points too
-    (max_batch and fits stay None).
+    the batch asked for, and a note says when the engine could not hold it. Without `engine`, `max_batch`
+    and `fits` are `plan`'s (decode: the caches; prefill: the prompts), and a batch beyond it is noted,
+    sweep points too.
     """
     knobs = knobs or PerfKnobs()
     check_knobs(knobs)
@@ -941,18 +948,20 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         """The sequences' longest context: a decode's cache, a prompt, or input + output."""
         return input_tokens + output_tokens if input_tokens is not None else pt.context
 
+    held: dict[int, int] = {}  # context -> the batch memory holds: as the engine accounts it, or plan's
+
+    def flag(pt: PerfPoint) -> PerfPoint:
+        ctx = longest(pt)
+        if ctx not in held:
+            held[ctx] = (engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
+                                          chunk=chunk, mem_fraction=mem_fraction, dtype=dtype) if engine is not None
+                         else max_batch(spec, gpu, layout, ctx, weights=weights, expert_weights=efmt,
+                                        kv_dtype=kv_dtype, dtype=dtype))
+        return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
+
+    main = flag(main)
+    points = [flag(pt) for pt in points]
     if engine is not None:
-        held: dict[int, int] = {}  # context -> max batch
-
-        def flag(pt: PerfPoint) -> PerfPoint:
-            ctx = longest(pt)
-            if ctx not in held:
-                held[ctx] = engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
-                                             chunk=chunk, mem_fraction=mem_fraction, dtype=dtype)
-            return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
-
-        main = flag(main)
-        points = [flag(pt) for pt in points]
         if not main.fits:
             notes.append(f"--engine {engine.engine}: its KV cache holds {main.max_batch:,} sequences of "
                          f"{longest(main):,} tokens (k2calc plan --engine {engine.engine}), not --batch {batch:,}: the "
@@ -961,19 +970,10 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         if any(not pt.fits for pt in points):
             notes.append(f"--engine {engine.engine}: sweep points beyond the batch it holds: fits = no")
     else:  # a speed for a batch whose KV cache (decode: the cached tokens; prefill: the prompts) cannot be held
-        fit: dict[int, int] = {}  # context -> max batch
-
-        def fits(pt: PerfPoint) -> bool:
-            ctx = longest(pt)
-            if ctx not in fit:
-                fit[ctx] = max_batch(spec, gpu, layout, ctx, weights=weights, expert_weights=efmt,
-                                     kv_dtype=kv_dtype, dtype=dtype)
-            return pt.batch <= fit[ctx]
-
-        if not fits(main):
+        if not main.fits:
             notes.append(f"batch {batch:,} × {longest(main):,} tokens does not fit in memory: the largest batch at "
-                         f"this context is {fit[longest(main)]:,} (k2calc plan); the speed above assumes it did")
-        over = [pt for pt in points if not fits(pt)]
+                         f"this context is {main.max_batch:,} (k2calc plan); the speed above assumes it did")
+        over = [pt for pt in points if not pt.fits]
         if over:
             shown = f"{axis} " + ", ".join(f"{pt.batch if axis == 'batch' else pt.context:,}" for pt in over)
             notes.append(f"sweep points that do not fit in memory (k2calc plan; their speeds assume they did): "
