@@ -66,15 +66,16 @@ CPU for the received token counts. Without overlap (`--no-overlap`, or ep = 1) e
 kernel_latency_us): launches, synchronisation and small kernels that no roofline sees; collectives carry
 their own latency. It is why batch-1 decode takes ≈9 ms where streaming the weights alone takes ≈1 ms.
 
-**Aggregated serving** (`input_tokens`/`output_tokens`, `_aggregated`): without DP attention a batch is
-prefilled together (TTFT = its prefill), then decoded (TPOT = the decode step per token at the mean context
-input + output/2). With DP attention, in steady state batch/output prompts start per decode step, each
-prefilled on its own replica while replicas without one wait in the expert exchange: min(dp, max(1,
-batch/output)) replicas prefill at a time (their prompts' tokens meet in the MoE), so the batch's prompts
-take prefill_s = batch / that × one prompt's prefill; TTFT is one prompt's prefill, and TPOT = the decode step per token + prefill_s / (output −
-1) (the prompts interrupt the decode steps; `step_ms` stays the decode step). Either way e2e = TTFT +
-(output − 1) × TPOT, and output tokens/s = batch × output / (prefill time + decode time). A sweep with
-`input_tokens` runs this per point.
+**Aggregated serving** (`input_tokens`/`output_tokens`, `_aggregated`): a cycle prefills the batch's B
+prompts and decodes O − 1 steps; in steady state a request lives one cycle, so e2e = the cycle = TTFT +
+(O − 1) × TPOT and output tokens/s = B × O / e2e = B × tokens/s per user (O / e2e; Little's law). Without
+DP attention the batch is prefilled together (TTFT = its prefill), then decoded (TPOT = the decode step per
+token at the mean context input + output/2). With DP attention, in steady state B/O prompts start per decode
+step, each prefilled on its own replica while replicas without one wait in the expert exchange: min(dp,
+max(1, B/O)) replicas prefill at a time (their prompts' tokens meet in the MoE), so the batch's prompts take
+B / that rounds of one prompt's prefill; TTFT is the request's own round, and TPOT = the decode step per
+token + the other rounds / (O − 1) (they interrupt its decode steps; `step_ms` stays the decode step).
+A sweep with `input_tokens` runs this per point; its tokens/s and cost count prefill + decode time too.
 
 **MTP** (`mtp` draft tokens, `acceptance` = probability each draft token is accepted): each step runs the
 main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times on one token per
