@@ -525,11 +525,16 @@ def test_dp_attention_tpot_is_the_decode_step_plus_the_other_prompts_prefills_pe
     # a request waits for the other 63 during its 99 decode steps; throughput is 64 × 100 tokens over
     # prefill + decode time.
     d = run_json("perf", "-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2",
-                 "--ep", "16", "--batch", "64", "--input", "2000", "--output", "100")
+                 "--ep", "16", "--batch", "64", "--input", "2000", "--output", "100", "--price-per-gpu-hour", "2")
     prefill_ms = 64 * d["ttft_ms"]
     assert d["tpot_ms"] == pytest.approx(d["step_ms"] + 63 * d["ttft_ms"] / 99)
     assert d["tokens_per_s"] == pytest.approx(64 * 100 / ((prefill_ms + 99 * d["step_ms"]) / 1e3))
     assert d["prefill"]["tokens_per_s"] == pytest.approx(64 * 2000 / (prefill_ms / 1e3))
+    # 16 GPUs × $2/h: per million input tokens over the prefill time, per million output over all of it
+    assert d["prefill"]["cost_per_million_tokens_usd"] == pytest.approx(
+        2 * 16 / 3600 * (prefill_ms / 1e3) / (64 * 2000) * 1e6)
+    assert d["cost_per_million_tokens_usd"] == pytest.approx(
+        2 * 16 / 3600 * ((prefill_ms + 99 * d["step_ms"]) / 1e3) / (64 * 100) * 1e6)
 
 
 def test_dp_attention_batch_one_e2e_is_output_over_the_deployments_tokens_per_s(run_json):
