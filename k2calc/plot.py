@@ -300,7 +300,12 @@ def perf_figure(reports: list) -> Any:
     for r in reports:
         xs = [p.tokens_per_s_per_user for p in r.sweep]
         ys = [p.tokens_per_s_per_gpu for p in r.sweep]
-        ax.plot(xs, ys, marker="o", label=r.model)
+        line, = ax.plot(xs, ys, marker="o", label=r.model)
+        # points whose batch memory cannot hold (perf's `fits`): hollow, and named in the legend
+        over = [(x, y) for p, x, y in zip(r.sweep, xs, ys) if p.fits is False]
+        if over:
+            ax.plot(*zip(*over), linestyle="none", marker="o", markersize=9, markerfacecolor="white",
+                    markeredgecolor=line.get_color(), label=f"{r.model}: does not fit in memory")
         for p, x, y in zip(r.sweep, xs, ys):
             label = p.batch if r.sweep_axis == "batch" else format_context(p.context)
             ax.annotate(str(label), (x, y), xytext=(3, 3), textcoords="offset points", fontsize="x-small")

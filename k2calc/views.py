@@ -483,11 +483,11 @@ def compare_tables(r, all_fields: bool = False) -> list[Table]:
                                                    "$ per million output tokens"])
         for row in r.serve:
             sv.add(row.model, row.layout_label or "—", row.batch if row.batch is not None else "—",
-                   _ms(row.tpot_ms), _rate(row.tokens_per_s_per_gpu), _usd(row.cost_per_million_output_usd))
+                   _ms(row.tpot_ms), _rate(row.tokens_per_s_per_gpu), _usd(row.cost_per_million_tokens_usd))
         sv.caption = "an estimate (README: Serving speed)"
         if r.serve_problem:
             sv.caption += f"; no serving figures: {r.serve_problem}"
-        elif any(row.tpot_ms is not None and row.cost_per_million_output_usd is None for row in r.serve):
+        elif any(row.tpot_ms is not None and row.cost_per_million_tokens_usd is None for row in r.serve):
             sv.caption += "; cost needs --price-per-gpu-hour or a catalog price"
         tables.append(sv)
     if r.explain:
@@ -624,30 +624,32 @@ def perf_tables(r) -> list[Table]:
         head.add("TTFT (ms)", _ms(r.ttft_ms))
         head.add("mean TPOT (ms)", _ms(r.tpot_ms))
         head.add("end-to-end latency (ms)", _ms(r.e2e_latency_ms))
-        head.add("output tokens/s", _rate(r.output_tokens_per_s))
-        head.add("output tokens/s per GPU", _rate(r.output_tokens_per_s_per_gpu))
+        head.add("output tokens/s (prefill + decode)", _rate(r.tokens_per_s))
+        head.add("output tokens/s per GPU", _rate(r.tokens_per_s_per_gpu))
         head.add("decode step (ms)", _ms(r.step_ms))
     else:
         head.add("step (ms)", _ms(r.step_ms))
         head.add("TPOT (ms)" if r.phase == "decode" else "TTFT (ms)", _ms(r.tpot_ms if r.phase == "decode" else r.ttft_ms))
         head.add(f"{unit} tokens/s", _rate(r.tokens_per_s))
         head.add(f"{unit} tokens/s per GPU", _rate(r.tokens_per_s_per_gpu))
-    head.add(f"{unit} tokens/s per user", _rate(r.tokens_per_s_per_user))
+    head.add("output tokens/s per user (output ÷ e2e)" if both else f"{unit} tokens/s per user",
+             _rate(r.tokens_per_s_per_user))
     if r.mtp:
         head.add(f"tokens per step (MTP {r.mtp}, acceptance {r.acceptance or 0:g})", r.tokens_per_step)
     head.add("bound", r.bound)
     head.add("compute (ms)", _ms(r.compute_ms))
     head.add("communication (ms)", _ms(r.communication_ms))
     head.add("fixed latency (ms)", _ms(r.latency_ms))
-    if r.cost_per_million_input_usd is not None or r.cost_per_million_output_usd is not None:
-        head.add("cost per million input tokens (USD)", _usd(r.cost_per_million_input_usd))
-        head.add("cost per million output tokens (USD)", _usd(r.cost_per_million_output_usd))
+    if both and r.cost_per_million_tokens_usd is not None:
+        head.add("cost per million input tokens, prefill time (USD)", _usd(r.prefill.cost_per_million_tokens_usd))
+        head.add("cost per million output tokens, prefill + decode time (USD)", _usd(r.cost_per_million_tokens_usd))
     elif r.cost_per_million_tokens_usd is not None:
         head.add(f"cost per million {unit} tokens (USD)", _usd(r.cost_per_million_tokens_usd))
     head.add("weights", f"{r.weight_format_description}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
-    if r.engine is not None:
-        head.add(f"max batch at this context ({r.engine})", r.max_batch)
-        head.add(f"--batch fits ({r.engine})", r.fits)
+    memory = r.engine or "plan"
+    if r.max_batch is not None:
+        head.add(f"max batch at this context ({memory})", r.max_batch)
+        head.add(f"--batch fits ({memory})", r.fits)
     head.caption = "1 token/s = 1 token per second; ms = 10^-3 s"
 
     prefill = r.phase == "prefill" and not both
@@ -665,11 +667,11 @@ def perf_tables(r) -> list[Table]:
         sw = Table(f"{r.phase} sweep over {r.sweep_axis}", ["batch", "context", "step (ms)", "TPOT (ms)" if r.phase == "decode"
                                                   else "TTFT (ms)", f"{unit} tokens/s", f"{unit} tokens/s per GPU",
                                                   f"{unit} tokens/s per user", "bound"]
-                   + ([f"fits ({r.engine})"] if r.engine is not None else []), labelled=False)
+                   + [f"fits ({memory})"], labelled=False)
         for p in r.sweep:
             sw.add(p.batch, p.context, _ms(p.step_ms), _ms(p.tpot_ms if p.phase == "decode" else p.ttft_ms),
                    _rate(p.tokens_per_s), _rate(p.tokens_per_s_per_gpu), _rate(p.tokens_per_s_per_user), p.bound,
-                   *([p.fits] if r.engine is not None else []))
+                   p.fits)
         tables.append(sw)
     return tables
 

@@ -159,7 +159,9 @@ def test_cli_input_output_gives_both_phases(run_json):
                  "--output", "1k", "--price-per-gpu-hour", "2")
     assert d["ttft_ms"] > 0 and d["tpot_ms"] > 0
     assert d["e2e_latency_ms"] == pytest.approx(d["ttft_ms"] + 1023 * d["tpot_ms"])
-    assert d["cost_per_million_input_usd"] > 0 and d["cost_per_million_output_usd"] > 0
+    # cost per million: 8 GPUs × $2/h over the output tokens/s (top level) or the input tokens/s (its prefill)
+    assert d["cost_per_million_tokens_usd"] == pytest.approx(2 * 8 / 3600 / d["tokens_per_s"] * 1e6)
+    assert d["prefill"]["cost_per_million_tokens_usd"] == pytest.approx(2 * 8 / 3600 / d["prefill"]["tokens_per_s"] * 1e6)
 
 
 def test_cli_sweep_is_a_table(run):
@@ -234,7 +236,7 @@ def test_compare_adds_serving_rows_with_a_gpu(run_json):
     for row in d["serve"]:
         assert row["batch"] == 32 and row["tpot_ms"] > 0
         # cost per million output tokens: 16 GPUs × $2/h over the deployment's tokens/s
-        assert row["cost_per_million_output_usd"] == pytest.approx(2 * 16 / 3600 / (row["tokens_per_s_per_gpu"] * 16)
+        assert row["cost_per_million_tokens_usd"] == pytest.approx(2 * 16 / 3600 / (row["tokens_per_s_per_gpu"] * 16)
                                                                    * 1e6)
 
 
@@ -298,6 +300,29 @@ def test_sparse_attention_attends_index_topk_tokens_and_the_indexer_scores_all()
     r = perf(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), batch=1, context=100_000)
     per_layer = 2048 * 278_528 / 8 + 100_001 * 16_384
     assert _component(r, "attention (absorbed MLA)").flops == pytest.approx(61 * per_layer)
+
+
+def test_sparse_attention_decode_reads_the_top_k_latents_and_every_indexer_key():
+    # DeepSeek-V3.2, TP8, 16 sequences at 131,072 cached tokens, bf16 cache: per layer the sparse kernel gathers
+    # min(131,072, index_topk 2,048) latents of (512 + 64) × 2 = 1,152 bytes, and the indexer reads every
+    # token's key: 128 fp8 values + one float32 scale = 132 bytes. 61 layers, all sparse.
+    ctx = 131_072
+    v32 = perf(load_preset("deepseek-v3.2"), get_gpu("h200"), Layout(tp=8), batch=16, context=ctx)
+    per_layer = 16 * (min(ctx, 2048) * 1152 + ctx * 132)
+    assert _component(v32, "attention (absorbed MLA)").bytes == pytest.approx(61 * per_layer)
+    # the design's point: at long context the sparse model decodes faster than V3 on the same layout
+    assert v32.tpot_ms < perf(V3, get_gpu("h200"), Layout(tp=8), batch=16, context=ctx).tpot_ms
+
+
+def test_deepseek_v4_decode_reads_top_k_compressed_entries_but_every_indexer_key():
+    # DeepSeek-V4-Flash (bf16 cache: entries of head_dim 512 × 2 bytes, indexer keys 128 × 2), one sequence:
+    # beyond 4 × index_topk (512) tokens, more context adds to a decode step's reads only the 21 ratio-4 layers'
+    # indexer keys (one per 4 tokens) and the 20 ratio-128 layers' compressed entries (one per 128 tokens, all
+    # read); windows, state rings and the top-512 gathered entries stay the same.
+    spec, h200 = load_preset("deepseek-v4-flash"), get_gpu("h200")
+    a, b = (perf(spec, h200, Layout(tp=8), batch=1, context=c) for c in (65_536, 131_072))
+    added = 21 * (131_072 - 65_536) // 4 * 256 + 20 * (131_072 - 65_536) // 128 * 1024
+    assert _component(b, "attention (shared-KV)").bytes - _component(a, "attention (shared-KV)").bytes == added
 
 
 def test_gqa_decode_reads_its_kv_heads_split_over_tp():
@@ -426,9 +451,10 @@ def test_engine_max_num_seqs_caps_the_batch(run_json):
     assert d["max_batch"] == 2 and d["fits"] is False  # --max-num-seqs 2 per DP replica, one replica
 
 
-def test_without_engine_perf_says_nothing_about_memory(run_json):
+def test_without_engine_max_batch_is_plans(run_json):
     d = run_json("perf", "-p", "qwen3-32b", "--gpu", "h200", "--batch", "4")
-    assert (d["engine"], d["max_batch"], d["fits"]) == (None, None, None)
+    held = run_json("plan", "-p", "qwen3-32b", "--gpu", "h200", "--context", "4k")["max_batch"]
+    assert (d["engine"], d["max_batch"], d["fits"]) == (None, held, True) and held >= 4
 
 
 @pytest.mark.parametrize("args, message", [
@@ -487,18 +513,38 @@ def test_expert_weights_on_gpt_oss_leave_its_expert_biases_unquantized(run):
 def test_e2e_is_ttft_plus_output_minus_one_tpots(run_json, args):
     d = run_json("perf", *args, "--input", "2000", "--output", "100")
     assert d["e2e_latency_ms"] == pytest.approx(d["ttft_ms"] + 99 * d["tpot_ms"])
-    assert d["tokens_per_s_per_user"] == pytest.approx(1e3 / d["tpot_ms"])
+    # Little's law: B requests in flight, each 100 output tokens per e2e
+    assert d["tokens_per_s"] == pytest.approx(d["batch"] * 100 / (d["e2e_latency_ms"] / 1e3))
+    assert d["tokens_per_s"] == pytest.approx(d["batch"] * d["tokens_per_s_per_user"])
+    assert d["tokens_per_s_per_gpu"] == pytest.approx(d["tokens_per_s"] / d["gpus"])
 
 
-def test_dp_attention_tpot_is_the_decode_step_plus_the_batchs_prefills_per_step(run_json):
+def test_dp_attention_tpot_is_the_decode_step_plus_the_other_prompts_prefills_per_step(run_json):
     # Kimi-K2, TP8 × DP2, batch 64, 2,000 in / 100 out: 64 / 100 < 1 prompt starts per step, so
-    # min(2, max(1, 0.64)) = 1 replica prefills at a time: the batch's prefills take 64 × one prompt's (TTFT),
-    # spread over 99 decode steps; throughput is 64 × 100 tokens over prefill + decode time.
+    # min(2, max(1, 0.64)) = 1 replica prefills at a time: the batch's prefills take 64 × one prompt's (TTFT);
+    # a request waits for the other 63 during its 99 decode steps; throughput is 64 × 100 tokens over
+    # prefill + decode time.
     d = run_json("perf", "-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2",
-                 "--ep", "16", "--batch", "64", "--input", "2000", "--output", "100")
+                 "--ep", "16", "--batch", "64", "--input", "2000", "--output", "100", "--price-per-gpu-hour", "2")
     prefill_ms = 64 * d["ttft_ms"]
-    assert d["tpot_ms"] == pytest.approx(d["step_ms"] + prefill_ms / 99)
-    assert d["output_tokens_per_s"] == pytest.approx(64 * 100 / ((prefill_ms + 99 * d["step_ms"]) / 1e3))
+    assert d["tpot_ms"] == pytest.approx(d["step_ms"] + 63 * d["ttft_ms"] / 99)
+    assert d["tokens_per_s"] == pytest.approx(64 * 100 / ((prefill_ms + 99 * d["step_ms"]) / 1e3))
+    assert d["prefill"]["tokens_per_s"] == pytest.approx(64 * 2000 / (prefill_ms / 1e3))
+    # 16 GPUs × $2/h: per million input tokens over the prefill time, per million output over all of it
+    assert d["prefill"]["cost_per_million_tokens_usd"] == pytest.approx(
+        2 * 16 / 3600 * (prefill_ms / 1e3) / (64 * 2000) * 1e6)
+    assert d["cost_per_million_tokens_usd"] == pytest.approx(
+        2 * 16 / 3600 * ((prefill_ms + 99 * d["step_ms"]) / 1e3) / (64 * 100) * 1e6)
+
+
+def test_dp_attention_batch_one_e2e_is_output_over_the_deployments_tokens_per_s(run_json):
+    # one request alone: nothing else's prefill interrupts it, so e2e = TTFT + 99 decode steps, and the
+    # deployment delivers its 100 tokens in exactly that time (Little's law with one request in flight)
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--tp", "1", "--dp-attention", "8",
+                 "--ep", "8", "--batch", "1", "--input", "1000", "--output", "100")
+    assert d["e2e_latency_ms"] == pytest.approx(100 / d["tokens_per_s"] * 1e3)
+    assert d["e2e_latency_ms"] == pytest.approx(d["ttft_ms"] + 99 * d["step_ms"])
+    assert d["tpot_ms"] == pytest.approx(d["step_ms"])
 
 
 def test_dp_attention_prompts_prefilled_at_once_meet_in_the_experts(run_json):
@@ -520,6 +566,8 @@ def _attention_flops(report):
     ("deepseek-v3", Layout(tp=8), 4, 32768, [32767, 32768, 32769]),
     ("deepseek-v3", Layout(dp=8, ep=8), 24, 8192, [3000, 3001, 4095, 4096, 4097]),
     ("qwen3-32b", Layout(tp=2), 3, 8192, [4095, 4096, 4097, 5000, 5001]),
+    # 100 chunks and more: one prompt of 819,200 tokens is exactly 100 chunks, one token more adds a 101st
+    ("deepseek-v4-flash", Layout(tp=8), 1, 8192, [819_199, 819_200, 819_201, 819_202]),
 ])
 def test_prefill_never_gets_faster_as_the_prompt_grows(model, layout, batch, chunk, contexts):
     spec, h200 = load_preset(model), get_gpu("h200")
@@ -527,6 +575,29 @@ def test_prefill_never_gets_faster_as_the_prompt_grows(model, layout, batch, chu
     for shorter, longer in zip(runs, runs[1:]):
         assert longer.ttft_ms >= shorter.ttft_ms
         assert _attention_flops(longer) >= _attention_flops(shorter)
+
+
+def test_a_larger_batch_never_prefills_faster_beyond_64_chunks():
+    # 2,000-token prompts at TP8: 500 × 2,000 = 1,000,000 tokens = 122 chunks of 8,192 and a partial one
+    v3, h200 = V3, get_gpu("h200")
+    ttft = [perf(v3, h200, Layout(tp=8), batch=b, input_tokens=2000, output_tokens=100).ttft_ms
+            for b in (498, 499, 500, 501)]
+    assert ttft == sorted(ttft)
+    # 1,999-token prompts: chunks start at 1,999 different offsets, more than are computed one by one
+    ttft = [perf(v3, h200, Layout(tp=8), phase="prefill", batch=b, context=1999).ttft_ms for b in (2000, 2001, 2002)]
+    assert ttft == sorted(ttft)
+
+
+def test_interpolated_prefill_chunks_stay_close_to_every_chunk_computed(monkeypatch):
+    # 1,100 prompts of 1,999 tokens: 268 full chunks at 268 different offsets, beyond PREFILL_SAMPLES (256)
+    import k2calc.analysis.perf as perf_module
+
+    v3, h200 = V3, get_gpu("h200")
+    sampled = perf(v3, h200, Layout(tp=8), phase="prefill", batch=1100, context=1999)
+    monkeypatch.setattr(perf_module, "PREFILL_SAMPLES", 10_000)
+    exact = perf(v3, h200, Layout(tp=8), phase="prefill", batch=1100, context=1999)
+    assert sampled.ttft_ms == pytest.approx(exact.ttft_ms, rel=1e-3)
+    assert _attention_flops(sampled) == pytest.approx(_attention_flops(exact), rel=1e-3)
 
 
 def test_a_prompt_straddling_a_chunk_boundary_attends_to_its_earlier_tokens():
@@ -565,6 +636,13 @@ def test_a_sweep_with_input_output_is_costed_like_the_headline(run_json):
     assert sixteen["tpot_ms"] == pytest.approx(d["tpot_ms"]) and sixteen["ttft_ms"] == pytest.approx(d["ttft_ms"])
     assert one["context"] == sixteen["context"] == 2000 + 100 // 2  # the mean context of the decode
     assert one["ttft_ms"] > 0
+    # every point counts output tokens over its prefill + decode time, like the headline
+    assert sixteen["tokens_per_s"] == pytest.approx(d["tokens_per_s"])
+    assert sixteen["cost_per_million_tokens_usd"] == pytest.approx(d["cost_per_million_tokens_usd"])
+    for pt in d["sweep"]:
+        e2e_s = (pt["ttft_ms"] + 99 * pt["tpot_ms"]) / 1e3
+        assert pt["tokens_per_s"] == pytest.approx(pt["batch"] * 100 / e2e_s)
+        assert pt["tokens_per_s"] == pytest.approx(pt["batch"] * pt["tokens_per_s_per_user"])
 
 
 @pytest.mark.parametrize("args, message", [
@@ -591,6 +669,18 @@ def test_plot_perf_names_the_points_that_do_not_fit(run):
               "--sweep", "batch=1,1024")
     assert out.exit_code == 0, out.output
     assert "sweep points that do not fit in memory" in " ".join(out.output.split())
+
+
+def test_plot_perf_marks_the_points_that_do_not_fit():
+    pytest.importorskip("matplotlib")
+    from k2calc.plot import perf_figure
+
+    # 8 × H200 TP8 at 32k: batch 1 fits, 1,024 sequences do not (test above)
+    r = perf(V3, get_gpu("h200"), Layout(tp=8), context=32768, sweep=("batch", [1, 1024]))
+    assert [p.fits for p in r.sweep] == [True, False]
+    [over] = [ln for ln in perf_figure([r]).axes[0].lines if ln.get_label() == "deepseek-v3: does not fit in memory"]
+    assert list(over.get_xdata()) == [r.sweep[1].tokens_per_s_per_user]
+    assert list(over.get_ydata()) == [r.sweep[1].tokens_per_s_per_gpu]
 
 
 def test_a_prefill_batch_whose_prompts_cannot_be_held_is_noted():
@@ -654,3 +744,13 @@ def test_infinity_fabric_gives_one_peer_one_link_of_seven():
     h = _Perf(spec, get_gpu("h100"), Layout(tp=2), serving_format(spec), "fp8", "bf16", k)
     assert h.all_reduce("x", 2, nbytes, "serial").time == pytest.approx(
         nbytes / (450e9 * k.nvlink_efficiency) + k.collective_latency_us * 1e-6)
+
+
+def test_a_context_beyond_max_position_embeddings_is_noted_as_plan_notes_it(run_json):
+    # DeepSeek-V3's config: max_position_embeddings 163,840; 1M = 1,048,576 tokens is beyond it
+    args = ("-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--context", "1m")
+    note = "--context 1048576 is longer than max_position_embeddings (163840)"
+    assert note in run_json("perf", *args)["notes"] and note in run_json("plan", *args)["notes"]
+    r = perf(V3, get_gpu("h200"), Layout(tp=8), batch=1, input_tokens=160_000, output_tokens=4_000)
+    assert "--input + --output 164000 is longer than max_position_embeddings (163840)" in r.notes
+    assert not any("max_position_embeddings" in n for n in perf(V3, get_gpu("h200"), Layout(tp=8)).notes)

@@ -75,6 +75,8 @@ RUNS = [
     ("plan", "--preset", "deepseek-v3", "--search", "--pd", "--request-rate", "10", "--input", "2000", "--output",
      "500", "--max-tpot-ms", "50", "--gpu", "h200", "--max-nodes", "2"),
     ("perf", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--sweep", "batch=1,8"),
+    ("perf", "--preset", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--input", "1k", "--output", "256",
+     "--sweep", "batch=1,8", "--price-per-gpu-hour", "2"),
     ("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--explain"),
 ]
 
@@ -159,3 +161,18 @@ def test_compare_rows_keep_their_keys_whatever_the_options(run_json):
 def test_schema_of_an_unknown_command_is_one_line(run):
     result = run("schema", "plots")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "plot" in result.stderr
+
+
+def _keys(schema) -> set[str]:
+    """Every property name anywhere in a JSON Schema."""
+    if isinstance(schema, dict):
+        return set(schema.get("properties", {})) | {k for v in schema.values() for k in _keys(v)}
+    if isinstance(schema, list):
+        return {k for v in schema for k in _keys(v)}
+    return set()
+
+
+def test_perf_and_compare_name_cost_and_throughput_one_way(run):
+    keys = set().union(*(_keys(json.loads(run("schema", c).stdout)) for c in ("perf", "compare")))
+    assert {k for k in keys if k.startswith("cost_per_million")} == {"cost_per_million_tokens_usd"}
+    assert not {k for k in keys if k.startswith("output_tokens_per_s")}

@@ -61,7 +61,7 @@ class ServeRow(BaseModel):
     batch: int | None  # the batch the figures are for: --batch, at most what fits
     tpot_ms: float | None
     tokens_per_s_per_gpu: float | None
-    cost_per_million_output_usd: float | None
+    cost_per_million_tokens_usd: float | None  # per million output tokens (perf's decode point)
 
 
 class CompareReport(BaseModel):
@@ -251,7 +251,7 @@ def _serve(specs, names, hits, gpu, gpus, gpu_file, context, kv_dtype, batch, pr
     for name, s, hit in zip(names, specs, hits):
         if hit is None or hit.max_batch < 1:
             rows.append(ServeRow(model=name, batch=None, tpot_ms=None, tokens_per_s_per_gpu=None,
-                                 cost_per_million_output_usd=None))
+                                 cost_per_million_tokens_usd=None))
             continue
         fast = search(s, [g], Workload(context=context, batch=batch, kv_dtype=kv_dtype),
                       max_nodes=gpus // g.gpus_per_node, top=10**6, targets=SpeedTargets(fastest=True))
@@ -260,7 +260,7 @@ def _serve(specs, names, hits, gpu, gpus, gpu_file, context, kv_dtype, batch, pr
         r = perf(s, g, layout, batch=b, context=context, kv_dtype=kv_dtype, price_per_gpu_hour=price)
         rows.append(ServeRow(model=name, layout=layout, layout_label=layout.label(), batch=b, tpot_ms=r.tpot_ms,
                              tokens_per_s_per_gpu=r.tokens_per_s_per_gpu,
-                             cost_per_million_output_usd=r.cost_per_million_tokens_usd))
+                             cost_per_million_tokens_usd=r.cost_per_million_tokens_usd))
     return rows
 
 

@@ -256,6 +256,23 @@ def layer_sequence_bytes(att: Attention, tokens: int, kv_dtype: str = "bf16", kv
     return kept_tokens(att, tokens) * layer_bytes(att, kv_dtype, kv_heads_divisor)
 
 
+def layer_decode_read_bytes(att: Attention, tokens: int, kv_dtype: str = "bf16", kv_heads_divisor: int = 1) -> int:
+    """Bytes one decode step reads of a sequence's cache in this layer: all it holds (`layer_sequence_bytes`),
+    except where an indexer picks index_topk entries (DeepSeek-V3.2, V4's ratio-4 layers): the sparse kernel
+    gathers only those, while the indexer reads every cached indexer key."""
+    ix = att.indexer
+    if ix is None or att.linear is not None:
+        return layer_sequence_bytes(att, tokens, kv_dtype, kv_heads_divisor)
+    topk = ix.topk.value
+    if att.shared_kv is not None:  # window entries and state rings in full; top-k of the compressed entries
+        entry = shared_kv_entry_bytes(att, kv_dtype).value
+        compressed = tokens // att.shared_kv.compress_ratio.value
+        return (kept_tokens(att, tokens) * entry + shared_kv_state_bytes(att) + min(compressed, topk) * entry
+                + compressed * shared_kv_index_bytes(att, kv_dtype).value)
+    kept, key = kept_tokens(att, tokens), index_key_bytes(ix).value
+    return min(kept, topk) * (layer_bytes(att, kv_dtype, kv_heads_divisor) - key) + kept * key
+
+
 def growing_and_constant(arch: Architecture, kv_dtype: str = "bf16", layers=None) -> tuple[float, int]:
     """(bytes per token of context, bytes per request) once a sequence is longer than every window: what
     grows with the length, and what a request holds whatever its length (windows, compressor and

@@ -10,7 +10,9 @@ against `context` cached tokens; the MoE sees the batch's actual tokens (an unev
 replicas a sequence short, a batch below dp leaves some idle). A prefill: `ceil(batch / dp)` prompts of
 `context` tokens per replica, laid end to end in chunks of `chunk` tokens; a chunk may hold the end of one
 prompt, whole prompts and the start of the next, each piece attending to its own prompt's earlier tokens;
-TTFT is the sum of the chunks.
+TTFT is the sum of the chunks. A full chunk's work depends only on where it starts in its prompt: chunks
+starting alike are computed once; beyond PREFILL_SAMPLES distinct starts, they interpolate between that
+many (`_prefill_chunks`), so a larger batch never prefills faster.
 Pipeline stages run one after the other (TPOT sums them, plus one activation transfer per stage
 boundary); micro-batches are not pipelined across stages.
 
@@ -27,7 +29,9 @@ per 16 values, as `checkpoint` stores each; activations bf16):
   over tp); prefills in the naive form, causal (a prompt of N tokens attends N(N+1)/2 times). GQA reads
   its KV heads ÷ tp; sliding windows and chunks as flops counts them. DeepSeek-V3.2's sparse attention is
   absorbed in both phases over at most index_topk tokens, its indexer scoring every past token at the FP8
-  peak. Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
+  peak; a decode step reads only the index_topk gathered entries plus every cached indexer key (V4's ratio-4
+  layers likewise, of their compressed entries); a prefill chunk reads the prompt's cache once.
+  Efficiencies: `attention_*`; an fp8 cache is attended at the FP8 peak.
 - routed experts: the GPU holds `(n_routed_experts + redundant) / ep` expert slots, each split over
   `moe_tp`; a stage's T tokens make T·k token copies, `1/ep` of them per GPU, times `imbalance` when
   ep > 1 (all-to-all waits for the busiest rank); T is the batch's actual tokens. Weights read = slots × P(slot touched) with
@@ -62,15 +66,16 @@ CPU for the received token counts. Without overlap (`--no-overlap`, or ep = 1) e
 kernel_latency_us): launches, synchronisation and small kernels that no roofline sees; collectives carry
 their own latency. It is why batch-1 decode takes ≈9 ms where streaming the weights alone takes ≈1 ms.
 
-**Aggregated serving** (`input_tokens`/`output_tokens`, `_aggregated`): without DP attention a batch is
-prefilled together (TTFT = its prefill), then decoded (TPOT = the decode step per token at the mean context
-input + output/2). With DP attention, in steady state batch/output prompts start per decode step, each
-prefilled on its own replica while replicas without one wait in the expert exchange: min(dp, max(1,
-batch/output)) replicas prefill at a time (their prompts' tokens meet in the MoE), so the batch's prompts
-take prefill_s = batch / that × one prompt's prefill; TTFT is one prompt's prefill, and TPOT = the decode step per token + prefill_s / (output −
-1) (the prompts interrupt the decode steps; `step_ms` stays the decode step). Either way e2e = TTFT +
-(output − 1) × TPOT, and output tokens/s = batch × output / (prefill time + decode time). A sweep with
-`input_tokens` runs this per point.
+**Aggregated serving** (`input_tokens`/`output_tokens`, `_aggregated`): a cycle prefills the batch's B
+prompts and decodes O − 1 steps; in steady state a request lives one cycle, so e2e = the cycle = TTFT +
+(O − 1) × TPOT and output tokens/s = B × O / e2e = B × tokens/s per user (O / e2e; Little's law). Without
+DP attention the batch is prefilled together (TTFT = its prefill), then decoded (TPOT = the decode step per
+token at the mean context input + output/2). With DP attention, in steady state B/O prompts start per decode
+step, each prefilled on its own replica while replicas without one wait in the expert exchange: min(dp,
+max(1, B/O)) replicas prefill at a time (their prompts' tokens meet in the MoE), so the batch's prompts take
+B / that rounds of one prompt's prefill; TTFT is the request's own round, and TPOT = the decode step per
+token + the other rounds / (O − 1) (they interrupt its decode steps; `step_ms` stays the decode step).
+A sweep with `input_tokens` runs this per point; its tokens/s and cost count prefill + decode time too.
 
 **MTP** (`mtp` draft tokens, `acceptance` = probability each draft token is accepted): each step runs the
 main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times on one token per
@@ -86,7 +91,8 @@ latency, power throttling, network congestion, non-uniform routing beyond `imbal
 
 from __future__ import annotations
 
-from math import ceil, isfinite
+from bisect import bisect_right
+from math import ceil, gcd, isfinite
 
 from pydantic import BaseModel
 
@@ -97,14 +103,15 @@ from ..errors import InputError
 from ..arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from ..hardware import GPU
-from .kv import layer_sequence_bytes
+from .kv import beyond_max_position_note, layer_decode_read_bytes, layer_sequence_bytes
 from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, SearchRow, layout_problem
 from ..sizes import MAX_INT, plain_number
 from ..arch.tensors import Kind
 
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
-PREFILL_SAMPLES = 64  # prefill chunks computed one by one; beyond, an even sample stands for the rest
+PREFILL_SAMPLES = 256  # distinct prefill chunks computed one by one; beyond, chunks interpolate between that many
+PREFILL_OFFSETS_WALKED = 16_384  # chunk starts counted one by one; beyond, spread evenly over the prompt
 
 # A prefill chunk's parts: (tokens of the prompt before the part, tokens in the part, prompts with that part)
 Pieces = tuple[tuple[int, int, int], ...]
@@ -173,18 +180,22 @@ class PerfPoint(BaseModel):
     batch: int
     context: int
     step_ms: float  # one step (decode) or the whole prompt batch (prefill, all chunks)
-    tpot_ms: float | None  # decode: step / accepted tokens per step (+ prefills per token with --input/--output, dp > 1)
+    tpot_ms: float | None  # decode: step / accepted tokens per step (+ other prompts' prefills per token with
+    #                        --input/--output, dp > 1)
     ttft_ms: float | None  # prefill: all chunks of the batch; --input/--output: a request's
-    tokens_per_s: float  # the deployment: output tokens (decode) or input tokens (prefill)
+    # The deployment's tokens/s: output tokens over the decode step (decode), input tokens over the prefill
+    # (prefill), output tokens over prefill + decode time (--input/--output: batch × output / e2e).
+    tokens_per_s: float
     tokens_per_s_per_gpu: float
-    tokens_per_s_per_user: float
+    tokens_per_s_per_user: float  # one sequence's: tokens_per_s / batch (--input/--output: output / e2e)
     tokens_per_step: float  # per sequence (decode: accepted tokens; prefill: the prompt)
     bound: str  # what limits the step: compute | memory | communication | latency
     compute_ms: float
     communication_ms: float
     latency_ms: float
-    cost_per_million_tokens_usd: float | None = None
-    # with an engine (--engine): the batch its KV cache holds at this context, and whether `batch` is within it
+    cost_per_million_tokens_usd: float | None = None  # the GPUs' price per million of the tokens tokens_per_s counts
+    # the batch memory holds at this context (--engine: as that engine accounts it; else plan's), and whether
+    # `batch` is within it
     max_batch: int | None = None
     fits: bool | None = None
     components: list[Component]
@@ -204,16 +215,12 @@ class PerfReport(PerfPoint):
     acceptance: float | None
     overlap: bool
     price_per_gpu_hour_usd: float | None
-    engine: str | None = None  # --engine: memory as that engine accounts it limits the batch (max_batch, fits)
+    engine: str | None = None  # --engine: memory as that engine accounts it (max_batch, fits); else plan's
     # --input/--output: both phases
     input_tokens: int | None = None
     output_tokens: int | None = None
     e2e_latency_ms: float | None = None
-    output_tokens_per_s: float | None = None
-    output_tokens_per_s_per_gpu: float | None = None
-    cost_per_million_input_usd: float | None = None
-    cost_per_million_output_usd: float | None = None
-    prefill: PerfPoint | None = None
+    prefill: PerfPoint | None = None  # its tokens/s and cost: input tokens over the batch's prefill time
     sweep: list[PerfPoint] = []
     sweep_axis: str | None = None
     knobs: PerfKnobs
@@ -391,11 +398,14 @@ class _Perf:
         if phase == "decode":
             a = attended(att, Phase.decode, context, form)
             seen, scored = q_tokens * a.last, q_tokens * a.indexed
-            # what the layer holds for a sequence: kept tokens, V4's compressed entries, a KDA state
-            nbytes = seqs * layer_sequence_bytes(att, context, self.kv_dtype, divisor)
+            # what the layer holds for a sequence (kept tokens, V4's compressed entries, a KDA state), but of a
+            # sparse layer only the index_topk entries gathered, with every indexer key
+            nbytes = seqs * layer_decode_read_bytes(att, context, self.kv_dtype, divisor)
         else:
             # Each piece: `count` prompts' causal slices of n tokens continuing `done` tokens of the same prompt
-            # (cached by earlier chunks): what a prompt of done + n attends, less its first done.
+            # (cached by earlier chunks): what a prompt of done + n attends, less its first done. The cache is
+            # read once per chunk, sparse layers' too: a chunk's queries each gather their own top-k entries,
+            # together nearly all of the prompt's.
             seen = scored = nbytes = 0.0
             for done, n, count in pieces or ((context, round(q_tokens / seqs), seqs),):
                 upto = attended(att, Phase.prefill, done + n, form)
@@ -651,6 +661,56 @@ def _chunk_pieces(lo: int, hi: int, context: int) -> Pieces:
     return tuple(pieces)
 
 
+def _offset_grid(context: int, chunk: int, step: int) -> list[int]:
+    """PREFILL_SAMPLES chunk offsets (multiples of `step`) spread evenly over a prompt: over the offsets whose
+    chunk stays inside the prompt (up to context − chunk) and over those whose chunk runs into the next, in
+    proportion to their lengths, at least two each (a chunk's work jumps between the two)."""
+    last = (context - 1) // step  # offsets are k·step, k = 0..last
+    inside = max(0, context - chunk) // step  # k <= inside: the chunk stays in its prompt
+    if inside == 0 or inside >= last:
+        spans = [(0, last, PREFILL_SAMPLES)]
+    else:
+        n = min(PREFILL_SAMPLES - 2, max(2, round(PREFILL_SAMPLES * inside / last)))
+        spans = [(0, inside, n), (inside + 1, last, PREFILL_SAMPLES - n)]
+    return sorted({(a + round(j * (b - a) / max(1, n - 1))) * step for a, b, n in spans for j in range(n)})
+
+
+def _prefill_chunks(total: int, context: int, chunk: int) -> list[tuple[float, int, int]]:
+    """The chunks of `total` tokens of prompts of `context` tokens laid end to end, as (weight, lo, hi): a
+    full chunk's work depends only on where it starts in its prompt (its offset, i·chunk mod context), so
+    full chunks at one offset are computed once and weighted by their number; with more than
+    PREFILL_SAMPLES offsets, each counts towards the two nearest of PREFILL_SAMPLES offsets spread evenly
+    over the prompt (linear interpolation, never across the offset where chunks begin to run into the next
+    prompt: `_offset_grid`). The weights depend on the batch only through the chunks it adds,
+    so a longer batch never gets a shorter prefill. The last, partial chunk is computed as it is."""
+    full, rest = divmod(total, chunk)
+    step = gcd(chunk, context)
+    cycle = context // step  # chunk starts repeat every `cycle` chunks, at every multiple of `step`
+    weights: dict[int, float] = {}
+    if min(full, cycle) <= PREFILL_OFFSETS_WALKED:
+        rounds, extra = divmod(full, cycle) if full >= cycle else (0, full)
+        for i in range(min(full, cycle)):
+            o = i * chunk % context
+            weights[o] = weights.get(o, 0) + rounds + (i < extra)
+    if len(weights) > PREFILL_SAMPLES or min(full, cycle) > PREFILL_OFFSETS_WALKED:
+        grid = _offset_grid(context, chunk, step)
+        if not weights:  # starts too many to walk: each offset equally often, as in whole cycles
+            spread = range(0, context, max(1, context // PREFILL_OFFSETS_WALKED))
+            weights = dict.fromkeys(spread, full / len(spread))
+        snapped: dict[int, float] = {}
+        for o, w in weights.items():
+            j = min(bisect_right(grid, o), len(grid) - 1)
+            a, b = grid[j - 1], grid[j]
+            share = 1.0 if o >= b else (o - a) / (b - a)  # towards b
+            snapped[a] = snapped.get(a, 0.0) + w * (1 - share)
+            snapped[b] = snapped.get(b, 0.0) + w * share
+        weights = snapped
+    out = [(w, o, o + chunk) for o, w in sorted(weights.items()) if w]
+    if rest:
+        out.append((1.0, full * chunk, total))
+    return out
+
+
 def _point(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: int, acceptance: float | None,
            price: float | None, replicas: float | None = None) -> PerfPoint:
     """One phase at `batch` sequences; `replicas`: replicas' worth of tokens the MoE sees (default: the batch's,
@@ -680,26 +740,18 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
                           compute_ms=split["compute"] * 1e3, communication_ms=split["communication"] * 1e3,
                           latency_ms=split["latency"] * 1e3, components=comps)
     else:
-        total_tokens = seqs * context
-        n_chunks = max(1, ceil(total_tokens / chunk))
         # chunk i holds tokens [i·c, (i+1)·c) of the replica's prompts laid end to end: the end of one
         # prompt, whole prompts, the start of another (`_chunk_pieces`), each attending to its own prompt.
         parts, t = [], 0.0
         split = {"compute": 0.0, "communication": 0.0, "latency": 0.0}
-        # Every chunk when there are at most PREFILL_SAMPLES of them, else that many spread evenly, each
-        # standing for n_chunks / samples chunks (later chunks attend to longer prefixes).
-        picks = sorted({round(j * (n_chunks - 1) / max(1, PREFILL_SAMPLES - 1)) for j in range(PREFILL_SAMPLES)}
-                       if n_chunks > PREFILL_SAMPLES else range(n_chunks))
-        reps = n_chunks / len(picks)
-        for i in picks:
-            lo, hi = i * chunk, min((i + 1) * chunk, total_tokens)
+        for weight, lo, hi in _prefill_chunks(seqs * context, context, chunk):
             pieces = _chunk_pieces(lo, hi, context)
             s_in = sum(count for _, _, count in pieces)
             ti, ci, si = p.step("prefill", s_in, hi - lo, pieces[0][0], pieces=pieces)
-            t += ti * reps
+            t += ti * weight
             for key in split:
-                split[key] += si[key] * reps
-            parts.append((reps, ci))
+                split[key] += si[key] * weight
+            parts.append((weight, ci))
         comps = _merge(parts)
         tps = batch * context / t
         point = PerfPoint(phase=phase, batch=batch, context=context, step_ms=t * 1e3, tpot_ms=None,
@@ -731,8 +783,14 @@ def max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, *, weight
 
     r = plan(spec, gpu, layout, Workload(context=context, batch=1, kv_dtype=kv_dtype), weights=weights, dtype=dtype)
     as_plan, as_perf = weights_per_gpu(spec, gpu, layout, weights=weights, expert_weights=expert_weights, dtype=dtype)
-    room = r.per_gpu.free + r.per_gpu.kv_cache + (as_plan - as_perf)  # free at batch 1 + that sequence's KV
-    return max(0, room // r.per_gpu.kv_cache) * layout.dp if r.per_gpu.kv_cache else 0
+    if as_plan == as_perf:
+        return r.max_batch
+    # a sequence per replica costs its KV cache and its logits (plan's activations): the free bytes at 1 and 2
+    two = plan(spec, gpu, layout, Workload(context=context, batch=2 * layout.dp, kv_dtype=kv_dtype), weights=weights,
+               dtype=dtype)
+    per_seq = r.per_gpu.free - two.per_gpu.free
+    room = r.per_gpu.free + per_seq + (as_plan - as_perf)  # free at batch 1 + that sequence's bytes
+    return max(0, room // per_seq) * layout.dp if per_seq > 0 else 0
 
 
 def engine_max_batch(spec: ModelSpec, gpu: GPU, layout: Layout, context: int, engine: EngineConfig, *,
@@ -768,38 +826,45 @@ def check_knobs(k: PerfKnobs) -> None:
 
 def _aggregated(p: _Perf, batch: int, input_tokens: int, output_tokens: int, chunk: int, mtp: int,
                 acceptance: float | None, price: float | None) -> tuple[PerfPoint, dict]:
-    """Aggregated serving (`--input/--output`): the decode point at the mean context, carrying TTFT and a TPOT
-    with e2e = TTFT + (output − 1) × TPOT, and the report's end-to-end fields.
+    """Aggregated serving (`--input/--output`): the decode point at the mean context, carrying TTFT, a TPOT
+    and the throughput of the whole request (prefill + decode), and the report's end-to-end fields.
 
+    A cycle: the batch's B prompts are prefilled and its sequences decode O − 1 steps; in steady state each
+    request lives one cycle, so e2e = the cycle = TTFT + (O − 1) × TPOT, and tokens/s = B × O / e2e =
+    B × tokens/s per user (Little's law: B requests in flight, each O tokens per e2e).
     dp = 1: the batch is prefilled together (TTFT), then decoded (TPOT = the decode step per token).
-    dp > 1, steady state: batch/output prompts start per decode step, each prefilled on its own replica while
-    the replicas without one wait in the expert exchange (SOURCES.md, Serving performance), so `active` =
-    min(dp, max(1, batch/output)) replicas prefill at a time; TTFT is one prompt's prefill, and the batch's
-    prompts (prefill_s = batch / active × that) interrupt its output − 1 decode steps: TPOT = the decode step
-    per token + prefill_s / (output − 1). Throughput either way: output tokens over prefill_s + decode time."""
+    dp > 1, steady state: B/O prompts start per decode step, each prefilled on its own replica while the
+    replicas without one wait in the expert exchange (SOURCES.md, Serving performance), so `active` =
+    min(dp, max(1, B/O)) replicas prefill at a time and the batch's prompts take B / active rounds of one
+    prompt's prefill. TTFT is the request's own round; the other B/active − 1 rounds (the other B − 1
+    prompts, less the active − 1 prefilled beside its own) interrupt its O − 1 decode steps: TPOT = the decode
+    step per token + those rounds / (O − 1). With O = 1 there is nothing to interrupt: the prompts queue,
+    TTFT = every round."""
     lay = p.lay
     if lay.dp > 1:
         active = min(lay.dp, max(1.0, batch / output_tokens))
         # one prompt on each of `active` replicas: their tokens meet in the MoE
         pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price, replicas=active)
-        prefill_s = batch / active * pre.ttft_ms / 1e3
-        pre = pre.model_copy(update={"tokens_per_s": batch * input_tokens / prefill_s,
-                                     "tokens_per_s_per_gpu": batch * input_tokens / prefill_s / lay.gpus})
+        own_s = pre.ttft_ms / 1e3
+        prefill_s = batch / active * own_s
+        tps_in = batch * input_tokens / prefill_s
+        pre = pre.model_copy(update={"tokens_per_s": tps_in, "tokens_per_s_per_gpu": tps_in / lay.gpus,
+                                     "cost_per_million_tokens_usd": _cost(price, lay.gpus, tps_in)})
+        ttft_s = own_s if output_tokens > 1 else prefill_s
     else:
         pre = _point(p, "prefill", batch, input_tokens, chunk, 0, None, price)
-        prefill_s = pre.ttft_ms / 1e3
+        ttft_s = prefill_s = pre.ttft_ms / 1e3
     dec = _point(p, "decode", batch, input_tokens + output_tokens // 2, chunk, mtp, acceptance, price)
-    decode_s = (output_tokens - 1) * dec.tpot_ms / 1e3
-    out_tps = batch * output_tokens / (prefill_s + decode_s)
+    e2e_s = prefill_s + (output_tokens - 1) * dec.tpot_ms / 1e3
     tpot_ms = dec.tpot_ms
-    if lay.dp > 1 and output_tokens > 1:  # the batch's prefills, spread over the decode steps
-        tpot_ms += prefill_s * 1e3 / (output_tokens - 1)
-    e2e_ms = pre.ttft_ms + (output_tokens - 1) * tpot_ms
-    main = dec.model_copy(update={"ttft_ms": pre.ttft_ms, "tpot_ms": tpot_ms, "tokens_per_s_per_user": 1e3 / tpot_ms})
-    extra = dict(input_tokens=input_tokens, output_tokens=output_tokens, e2e_latency_ms=e2e_ms,
-                 output_tokens_per_s=out_tps, output_tokens_per_s_per_gpu=out_tps / lay.gpus, prefill=pre,
-                 cost_per_million_input_usd=_cost(price, lay.gpus, batch * input_tokens / prefill_s),
-                 cost_per_million_output_usd=_cost(price, lay.gpus, batch * output_tokens / max(decode_s, 1e-12)))
+    if output_tokens > 1:  # the other prompts' prefills, spread over the request's decode steps (dp = 1: none)
+        tpot_ms += (prefill_s - ttft_s) * 1e3 / (output_tokens - 1)
+    tps = batch * output_tokens / e2e_s
+    main = dec.model_copy(update={"ttft_ms": ttft_s * 1e3, "tpot_ms": tpot_ms, "tokens_per_s": tps,
+                                  "tokens_per_s_per_gpu": tps / lay.gpus,
+                                  "tokens_per_s_per_user": output_tokens / e2e_s,
+                                  "cost_per_million_tokens_usd": _cost(price, lay.gpus, tps)})
+    extra = dict(input_tokens=input_tokens, output_tokens=output_tokens, e2e_latency_ms=e2e_s * 1e3, prefill=pre)
     return main, extra
 
 
@@ -816,9 +881,9 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     context input + output/2), end-to-end latency = TTFT + (output − 1) × TPOT, throughput.
     With `engine`: each point also carries the batch that engine's memory accounting holds at its context
     (`max_batch`, see `engine_max_batch`) and whether its batch is within it (`fits`); the figures stay at
-    the batch asked for, and a note says when the engine could not hold it. Without `engine`, a decode
-    batch (decode: its caches; prefill: its prompts) beyond what `plan` fits is only noted, sweep points too
-    (max_batch and fits stay None).
+    the batch asked for, and a note says when the engine could not hold it. Without `engine`, `max_batch`
+    and `fits` are `plan`'s (decode: the caches; prefill: the prompts), and a batch beyond it is noted,
+    sweep points too.
     """
     knobs = knobs or PerfKnobs()
     check_knobs(knobs)
@@ -876,6 +941,11 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
                      "× TPOT; output tokens/s over the batch's prefill + decode time")
     else:
         main = _point(p, phase, batch, context, chunk, mtp, acceptance, price)
+    longs = [beyond_max_position_note(spec.config, [input_tokens + output_tokens], "--input + --output")
+             if input_tokens is not None else beyond_max_position_note(spec.config, [context])]
+    if sweep and sweep[0] == "context":
+        longs.append(beyond_max_position_note(spec.config, sorted(set(sweep[1])), "--sweep context"))
+    notes += [n for n in longs if n]
     points, axis = [], None
     if sweep:
         axis, values = sweep
@@ -888,18 +958,20 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         """The sequences' longest context: a decode's cache, a prompt, or input + output."""
         return input_tokens + output_tokens if input_tokens is not None else pt.context
 
+    held: dict[int, int] = {}  # context -> the batch memory holds: as the engine accounts it, or plan's
+
+    def flag(pt: PerfPoint) -> PerfPoint:
+        ctx = longest(pt)
+        if ctx not in held:
+            held[ctx] = (engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
+                                          chunk=chunk, mem_fraction=mem_fraction, dtype=dtype) if engine is not None
+                         else max_batch(spec, gpu, layout, ctx, weights=weights, expert_weights=efmt,
+                                        kv_dtype=kv_dtype, dtype=dtype))
+        return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
+
+    main = flag(main)
+    points = [flag(pt) for pt in points]
     if engine is not None:
-        held: dict[int, int] = {}  # context -> max batch
-
-        def flag(pt: PerfPoint) -> PerfPoint:
-            ctx = longest(pt)
-            if ctx not in held:
-                held[ctx] = engine_max_batch(spec, gpu, layout, ctx, engine, weights=weights, kv_dtype=kv_dtype,
-                                             chunk=chunk, mem_fraction=mem_fraction, dtype=dtype)
-            return pt.model_copy(update={"max_batch": held[ctx], "fits": pt.batch <= held[ctx]})
-
-        main = flag(main)
-        points = [flag(pt) for pt in points]
         if not main.fits:
             notes.append(f"--engine {engine.engine}: its KV cache holds {main.max_batch:,} sequences of "
                          f"{longest(main):,} tokens (k2calc plan --engine {engine.engine}), not --batch {batch:,}: the "
@@ -908,19 +980,10 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         if any(not pt.fits for pt in points):
             notes.append(f"--engine {engine.engine}: sweep points beyond the batch it holds: fits = no")
     else:  # a speed for a batch whose KV cache (decode: the cached tokens; prefill: the prompts) cannot be held
-        fit: dict[int, int] = {}  # context -> max batch
-
-        def fits(pt: PerfPoint) -> bool:
-            ctx = longest(pt)
-            if ctx not in fit:
-                fit[ctx] = max_batch(spec, gpu, layout, ctx, weights=weights, expert_weights=efmt,
-                                     kv_dtype=kv_dtype, dtype=dtype)
-            return pt.batch <= fit[ctx]
-
-        if not fits(main):
+        if not main.fits:
             notes.append(f"batch {batch:,} × {longest(main):,} tokens does not fit in memory: the largest batch at "
-                         f"this context is {fit[longest(main)]:,} (k2calc plan); the speed above assumes it did")
-        over = [pt for pt in points if not fits(pt)]
+                         f"this context is {main.max_batch:,} (k2calc plan); the speed above assumes it did")
+        over = [pt for pt in points if not pt.fits]
         if over:
             shown = f"{axis} " + ", ".join(f"{pt.batch if axis == 'batch' else pt.context:,}" for pt in over)
             notes.append(f"sweep points that do not fit in memory (k2calc plan; their speeds assume they did): "
