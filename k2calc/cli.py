@@ -389,7 +389,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          top: Annotated[int, typer.Option("--top", help="With --search: rows to show.")] = 10,
          min_tokens_per_s: Annotated[Optional[float], typer.Option("--min-tokens-per-s", help="With --search: decode tokens/s the deployment must serve (estimate, k2calc perf) at the largest batch that fits.")] = None,
          max_tpot_ms: Annotated[Optional[float], typer.Option("--max-tpot-ms", help="With --search: TPOT limit at --batch (or at the tokens/s target's batch).")] = None,
-         max_ttft_ms: Annotated[Optional[float], typer.Option("--max-ttft-ms", help="With --search: TTFT limit for one prompt of --context tokens.")] = None,
+         max_ttft_ms: Annotated[Optional[float], typer.Option("--max-ttft-ms", help="With --search: TTFT limit for one prompt of --context tokens (with --pd: the prefill pool's, at the prompts per step that serve the rate).")] = None,
          pd: Annotated[bool, typer.Option("--pd", help="With --search: size prefill and decode GPUs apart for --request-rate, --input, --output.")] = False,
          request_rate: Annotated[Optional[float], typer.Option("--request-rate", help="With --pd: requests per second.")] = None,
          input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="With --pd: prompt tokens per request.")] = None,

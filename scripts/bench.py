@@ -59,6 +59,19 @@ COMMANDS = [
       "--max-tpot-ms", "50"]),
     ("plan --search -p kimi-k2 --max-tpot-ms 50 --min-tokens-per-s 1000",
      ["plan", "--search", "-p", "kimi-k2", "--max-tpot-ms", "50", "--min-tokens-per-s", "1000"]),
+    # the second review's slow cases: many layouts in reach of memory, few of the targets; none meets (the note)
+    ("plan --search -p qwen3-235b-a22b --min-tokens-per-s 50000 --max-tpot-ms 40 --context 4k",
+     ["plan", "--search", "-p", "qwen3-235b-a22b", "--min-tokens-per-s", "50000", "--max-tpot-ms", "40",
+      "--context", "4k"]),
+    ("plan --search -p llama-4-maverick --min-tokens-per-s 20000 --max-tpot-ms 30 --context 8k",
+     ["plan", "--search", "-p", "llama-4-maverick", "--min-tokens-per-s", "20000", "--max-tpot-ms", "30",
+      "--context", "8k"]),
+    ("plan --search -p deepseek-v3 --max-ttft-ms 100 --context 128k --gpu h200,b200",
+     ["plan", "--search", "-p", "deepseek-v3", "--max-ttft-ms", "100", "--context", "128k", "--gpu", "h200,b200"]),
+    ("plan --search -p deepseek-v3 --pd --request-rate 1000 --input 8000 --output 2000 --max-tpot-ms 20 "
+     "--max-ttft-ms 500",
+     ["plan", "--search", "-p", "deepseek-v3", "--pd", "--request-rate", "1000", "--input", "8000", "--output",
+      "2000", "--max-tpot-ms", "20", "--max-ttft-ms", "500"]),
 ]
 
 

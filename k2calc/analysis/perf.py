@@ -1302,8 +1302,9 @@ def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_to
               kv_dtype: str = "bf16", chunk: int = 8192, max_nodes: int = 8, top: int = 10, mtp: bool = False,
               redundant_experts: int = 0, knobs=None, dtype: str = "auto") -> PDReport:
     """Prefill GPUs and decode GPUs sized apart (`plan.search` with speed targets per pool): prefill must serve
-    rate × input tokens/s (TTFT of one prompt within `max_ttft_ms`), decode rate × output tokens/s at the
-    largest batch that fits input + output tokens per sequence (TPOT within `max_tpot_ms`)."""
+    rate × input tokens/s, its TTFT (the prefill of the fewest prompts prefilled together that serve them)
+    within `max_ttft_ms`; decode rate × output tokens/s at the largest batch that fits input + output tokens
+    per sequence (TPOT within `max_tpot_ms`). Each pool that no layout serves says so in the notes."""
     from .plan import Workload, search
 
     if not (isfinite(request_rate) and request_rate > 0):

@@ -960,7 +960,8 @@ class SearchRow(BaseModel):
     max_batch: int
     kv_tokens: int
     cost_per_hour_usd: float | None
-    # with speed targets (k2calc.analysis.perf, an estimate): the decode figures at the batch they are for
+    # with speed targets (k2calc.analysis.perf, an estimate): the figures at the batch they are for (a PD
+    # prefill pool: input tokens/s and TTFT of that many prompts prefilled together)
     batch: int | None = None
     tpot_ms: float | None = None
     tokens_per_s: float | None = None
