@@ -222,19 +222,37 @@ def test_the_unmet_note_gives_batch_ones_tpot_and_the_highest_tokens_per_s_perf_
     assert p["tokens_per_s"] == pytest.approx(rate["value"]) and p["tpot_ms"] <= 20
 
 
-def test_the_tpot_floor_is_the_layers_fixed_latency():
-    from k2calc.analysis.perf import LayoutSpeed, SpeedTargets
-    from k2calc.analysis.plan import Layout, ShardedModel
+def _layout_speed(preset, layout, context, gpu="h200"):
     from k2calc.analysis.checkpoint import serving_format
+    from k2calc.analysis.perf import LayoutSpeed, SpeedTargets
+    from k2calc.analysis.plan import ShardedModel
     from k2calc.config import load_preset
 
-    spec = load_preset("deepseek-v3")
-    lay = Layout(tp=8, ep=8)
-    ls = LayoutSpeed(spec, get_gpu("h200"), lay, ShardedModel(spec, serving_format(spec, None, "auto")),
-                     SpeedTargets(min_tokens_per_s=1000, max_tpot_ms=50), context=4096, batch=1, max_batch=64)
-    # 61 layers × 30 kernels × 3 µs = 5.49 ms, below batch 1's TPOT
+    spec = load_preset(preset)
+    return LayoutSpeed(spec, get_gpu(gpu), layout, ShardedModel(spec, serving_format(spec, None, "auto")),
+                       SpeedTargets(min_tokens_per_s=1000, max_tpot_ms=50), context=context, batch=1, max_batch=64)
+
+
+def test_the_tpot_floor_at_batch_one_is_the_layers_fixed_latency_and_the_cache_read():
+    from k2calc.analysis.plan import Layout
+
+    ls = _layout_speed("deepseek-v3", Layout(tp=8, ep=8), 4096)
+    # 61 layers × 30 kernels × 3 µs = 5.49 ms; one sequence's bf16 latent, (512 + 64) × 2 bytes × 4,096 tokens
+    # × 61 layers, read at 0.85 × 4.8 TB/s
     assert ls.tpot_floor_ms == pytest.approx(61 * 30 * 3e-3)
-    assert ls.at(1).tpot_ms > ls.tpot_floor_ms
+    assert ls.floor_ms(1) == pytest.approx(5.49 + 576 * 2 * 4096 * 61 / (0.85 * 4.8e12) * 1e3)
+
+
+@pytest.mark.parametrize("preset, layout, context", [
+    ("deepseek-v3", dict(tp=8, ep=8), 4096), ("deepseek-v3", dict(tp=1, dp=8, ep=8), 32768),
+    ("deepseek-v3.2", dict(tp=1, dp=8, ep=8), 131072),  # sparse: the decode reads index_topk entries
+    ("qwen3-235b-a22b", dict(tp=4, dp=2, ep=8), 8192), ("llama-4-maverick", dict(tp=8, ep=8), 8192)])
+def test_the_tpot_floor_is_below_every_batchs_tpot(preset, layout, context):
+    from k2calc.analysis.plan import Layout
+
+    ls = _layout_speed(preset, Layout(**layout), context)
+    for b in (1, 2, 7, 8, 9, 64, 257):
+        assert ls.floor_ms(b) <= ls.at(b).tpot_ms
 
 
 def test_a_gpu_without_nvlink_is_left_out_of_a_speed_search_with_a_note(run, run_json, tmp_path):

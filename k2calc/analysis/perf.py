@@ -1102,8 +1102,9 @@ class LayoutSpeed:
         for i in layers:
             att = spec.arch.layer(i).attention
             kinds[att] = kinds.get(att, 0) + 1
-        self.sequence_floor_ms = sum(n * layer_sequence_bytes(att, context, kv_dtype, layout.tp if att.mla is None else 1)
-                                     for att, n in kinds.items()) / bw * 1e3
+        self.sequence_floor_ms = sum(
+            n * layer_decode_read_bytes(att, context, kv_dtype, layout.tp if att.mla is None else 1)
+            for att, n in kinds.items()) / bw * 1e3
 
     def at(self, b: int) -> PerfPoint:
         if b not in self.points:
