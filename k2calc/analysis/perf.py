@@ -1155,25 +1155,27 @@ class LayoutSpeed:
             b = nxt
         return b
 
-    def upper_tokens_per_s(self) -> float:
+    def upper_tokens_per_s(self, estimate: bool = True) -> float:
         """At least the tokens/s `fit()` reports, from one point: a prefill pool's full chunk; with a tokens/s
         target, the batch decode runs is at most `max_batch` and its step at least batch 1's (TPOT grows with
         the batch). With a TPOT target too, the points already estimated narrow it: the batch lies below the
-        least known to break the limit, and its step is at least the largest known within it."""
+        least known to break the limit, and its step is at least the largest known within it; and the floor
+        caps it. `estimate=False`: no new decode point (batch 1's TPOT stands in by its floor)."""
         if self.targets.phase == "prefill":
             return self.prefill_at(self._prefill_batches()[-1]).tokens_per_s
         if self.targets.min_tokens_per_s is None:
             return self.at(max(1, self.batch)).tokens_per_s  # the fit's own tokens/s, without its TTFT
-        one, limit = self.at(1), self.targets.max_tpot_ms
+        limit, top = self.targets.max_tpot_ms, max(self.batch, self.max_batch)
+        one = self.at(1).tpot_ms if estimate or 1 in self.points else self.floor_ms(1)  # TPOT(1), or below it
         if limit is None:
-            return max(self.batch, self.max_batch) * one.tokens_per_s
-        hi = min((b for b, pt in self.points.items() if pt.tpot_ms > limit), default=max(self.batch, self.max_batch) + 1)
-        if hi == 1:
-            return one.tokens_per_s  # the fit is batch 1's
-        lo = max(b for b, pt in self.points.items() if b < hi and pt.tpot_ms <= limit)
-        known = (hi - 1) * self.points[lo].tokens_per_s / lo
+            return top * self.at(1).tokens_per_s if estimate else top / max(one, self.floor_ms(top)) * 1e3
+        hi = min((b for b, pt in self.points.items() if pt.tpot_ms > limit), default=top + 1)
+        if hi == 1 or one > limit:
+            return 1e3 / one  # the fit is batch 1's
+        lo = max((b for b, pt in self.points.items() if b < hi and pt.tpot_ms <= limit), default=None)
+        known = (hi - 1) * (self.points[lo].tokens_per_s / lo if lo is not None else 1e3 / one)
         # the floor: b / TPOT(b) ≤ b / max(TPOT(1), floor(b)), at most at the batches _floor_batches gives
-        floor = max((b / max(one.tpot_ms, self.floor_ms(b)) * 1e3 for b in self._floor_batches()), default=known)
+        floor = max((b / max(one, self.floor_ms(b)) * 1e3 for b in self._floor_batches()), default=known)
         return min(known, floor)
 
     def fit(self, beat: float | None = None) -> SpeedFit | None:

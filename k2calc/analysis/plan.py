@@ -1169,7 +1169,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                 unmet.append((ls, gpu, lay, n))
                 continue
             try:
-                cands.append((ls.upper_tokens_per_s(), idx, lay, ev, ls))
+                cands.append((ls.upper_tokens_per_s(estimate=False), idx, lay, ev, ls))
             except MissingLink as e:
                 missing.setdefault((e.gpu, e.field), e)
         for bound, idx, lay, ev, ls in sorted(cands, key=lambda c: (-c[0], c[1])):
@@ -1179,7 +1179,7 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                 if ls.cannot_meet():
                     unmet.append((ls, gpu, lay, n))
                     continue
-                if k in best and not prefill and ls.upper_tokens_per_s() < best[k][5][0]:
+                if k in best and not prefill and ls.upper_tokens_per_s(estimate=False) < best[k][5][0]:
                     continue  # the climb's points narrow the bound below the best met
                 speed = ls.fit(beat=best[k][5][0] if k in best and not prefill else None)
             except MissingLink as e:
