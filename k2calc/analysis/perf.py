@@ -1095,16 +1095,12 @@ class LayoutSpeed:
         # TPOT floors known without estimating a point: every layer pays its fixed latency once per micro-batch,
         # and reads each of the busiest replica's sequences' cache at most at the attention's memory efficiency
         # (what `_Perf.attention` reads in decode; GQA's heads split over tp, MLA's latent whole).
-        layers = [i for stage in model.stages(layout) for i in stage]
-        self.tpot_floor_ms = len(layers) * self.p.layer_latency_s() * 1e3
+        # (Pipeline stages run one after the other: every decoder layer once.)
+        self.tpot_floor_ms = spec.arch.num_hidden_layers * self.p.layer_latency_s() * 1e3
         bw = self.p.hw.bw * self.p.k.attention_memory_efficiency
-        kinds: dict = {}  # layers alike in attention read alike
-        for i in layers:
-            att = spec.arch.layer(i).attention
-            kinds[att] = kinds.get(att, 0) + 1
         self.sequence_floor_ms = sum(
             n * layer_decode_read_bytes(att, context, kv_dtype, layout.tp if att.mla is None else 1)
-            for att, n in kinds.items()) / bw * 1e3
+            for att, n in model.attention_counts.items()) / bw * 1e3
 
     def at(self, b: int) -> PerfPoint:
         if b not in self.points:

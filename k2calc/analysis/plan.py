@@ -322,6 +322,11 @@ class ShardedModel:
         names = {t.name for t in tower}
         # Unquantized, as checkpoint_tensors stores the tower: in the config's dtype.
         self.vision = [ShardedTensor(t, vision_shard_rule(t, mm_encoder_tp_mode, names), False) for t in tower]
+        # Decoder layers per kind of attention (layers alike in attention read their caches alike).
+        self.attention_counts: dict = {}
+        for i in range(cfg.num_hidden_layers):
+            att = cfg.layer(i).attention
+            self.attention_counts[att] = self.attention_counts.get(att, 0) + 1
         # Layers whose cache is not tokens × bytes per token (windows, V4's compressed entries, KDA states).
         self.windowed = any(lay.attention.window.cap is not None or lay.attention.linear is not None
                             for lay in cfg.all_layers)
