@@ -351,7 +351,8 @@ def plan_tables(r) -> list[Table]:
     return [*tables, mods, kv, act]
 
 
-def search_tables(r) -> list[Table]:
+def search_tables(r, rate: str = "tokens/s") -> list[Table]:
+    """SearchReport -> its rows; `rate` heads the tokens/s column (a PD pool's: input or output tokens/s)."""
     w = r.workload
     t = Table(f"{r.model}: smallest deployments for batch {w.batch} × {w.context:,} tokens ({w.kv_dtype} KV)",
               ["rank", "GPU", "GPUs", "nodes", "layout", "weights/GPU (GiB)", "KV/GPU (GiB)", "free/GPU (GiB)",
@@ -361,12 +362,14 @@ def search_tables(r) -> list[Table]:
     if priced:  # no empty price column when the catalog has no prices
         t.columns.append("$/hour")
     ttft = any(row.ttft_ms is not None for row in r.results)
+    tpot = any(row.tpot_ms is not None for row in r.results)  # a prefill pool has none
     if speed:
-        t.columns += ["batch", "TPOT (ms)", "tokens/s"] + (["TTFT (ms)"] if ttft else [])
+        t.columns += ["batch"] + (["TPOT (ms)"] if tpot else []) + [rate] + (["TTFT (ms)"] if ttft else [])
     for row in r.results:
         extra = []
         if speed:
-            extra = [row.batch, _ms(row.tpot_ms), _rate(row.tokens_per_s)] + ([_ms(row.ttft_ms)] if ttft else [])
+            extra = ([row.batch] + ([_ms(row.tpot_ms)] if tpot else []) + [_rate(row.tokens_per_s)]
+                     + ([_ms(row.ttft_ms)] if ttft else []))
         t.add(row.rank, row.gpu, row.gpus, row.nodes, row.layout_label, _gib(row.weights), _gib(row.kv_cache),
               _gib(row.free), row.max_batch, row.kv_tokens, *([row.cost_per_hour_usd] if priced else []), *extra)
     t.caption = (f"{r.layouts_evaluated:,} valid layouts on 1-{r.max_nodes} nodes of {', '.join(r.gpu_types)} "
@@ -386,7 +389,7 @@ def _brief(x) -> str:
 
 def pd_tables(r) -> list[Table]:
     """PDReport -> the prefill pool, the decode pool, and the pair."""
-    pre, dec = search_tables(r.prefill), search_tables(r.decode)
+    pre, dec = search_tables(r.prefill, "input tokens/s"), search_tables(r.decode, "output tokens/s")
     pre[0].title = f"prefill pool: {plain_number(r.request_rate_per_s)} requests/s × {r.input_tokens:,} input tokens"
     dec[0].title = f"decode pool: {plain_number(r.request_rate_per_s)} requests/s × {r.output_tokens:,} output tokens"
     total = Table(f"{r.model}: PD-disaggregated deployment (an estimate)", ["figure", "value"])

@@ -265,3 +265,12 @@ def test_a_gpu_without_nvlink_is_left_out_of_a_speed_search_with_a_note(run, run
     assert len([n for n in d["notes"] if n.startswith("toy:")]) == 1
     alone = run(*args, "--gpu", "toy")  # nothing left to estimate: the one line, exit 2
     assert alone.exit_code == 2 and alone.stderr.count("\n") == 1 and "nvlink_gb_per_s" in alone.stderr
+
+
+def test_pd_tables_head_each_pools_rate_with_its_tokens(run):
+    out = run("plan", "--search", "-p", "deepseek-v3", "--pd", "--request-rate", "10", "--input", "2000", "--output",
+              "500", "--max-tpot-ms", "50", "--gpu", "h200", "--max-nodes", "2")
+    assert out.exit_code == 0, out.output
+    prefill, decode = out.stdout.split("decode pool:")[:2]
+    assert "input tokens/s" in prefill and "TPOT" not in prefill  # a prefill pool has no TPOT
+    assert "output tokens/s" in decode and "TPOT (ms)" in decode
