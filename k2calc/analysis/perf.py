@@ -1130,6 +1130,19 @@ class LayoutSpeed:
             top = min(top, int(room / self.sequence_floor_ms) * dp)
         return sorted({top, (ceil(top / dp) - 1) * dp} - {0})
 
+    def _floor_beyond(self) -> int | None:
+        """The least batch whose floor breaks the TPOT limit (so its TPOT does), None without a limit or when
+        the floor keeps every batch within it."""
+        t, dp, s = self.targets, self.lay.dp, self.sequence_floor_ms
+        if t.max_tpot_ms is None or s <= 0:
+            return None
+        b = max(0, int((t.max_tpot_ms - self.tpot_floor_ms) / s)) * dp + 1
+        while self.floor_ms(b) <= t.max_tpot_ms:  # rounding: the float comparison decides, as floor_ms computes it
+            b += dp
+        while b > dp and self.floor_ms(b - dp) > t.max_tpot_ms:
+            b -= dp
+        return b
+
     def out_of_reach(self) -> bool:
         """True when the tokens/s and TPOT targets together are out of reach by the TPOT floor alone (no
         point estimated): serving R tokens/s at TPOT t takes a batch b of at least R·t ≥ R·floor(b)."""
@@ -1243,11 +1256,16 @@ class LayoutSpeed:
         use = self.batch
         if targets.min_tokens_per_s is not None:
             use = max(self.batch, self.max_batch)
-            if targets.max_tpot_ms is not None and use > 1 and at(use).tpot_ms > targets.max_tpot_ms:
+            limit = targets.max_tpot_ms
+            # a batch whose floor breaks the limit breaks it: the search's top with no point estimated
+            beyond = self._floor_beyond()
+            if beyond is not None and beyond <= use:
+                use = beyond
+            if limit is not None and use > 1 and (use == beyond or at(use).tpot_ms > limit):
                 # the batch found is below hi and its step at least lo's: tokens/s < hi · lo's tokens/s per sequence
                 below = None if beat is None else (
                     lambda lo, hi: (hi - 1) * at(lo).tokens_per_s / lo * (1 + 1e-9) < beat)
-                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, targets.max_tpot_ms, self._within, below)
+                use = _largest_batch_within(lambda b: at(b).tpot_ms, use, limit, self._within, below)
                 if use is None:
                     return None
         point = at(max(1, use))
