@@ -444,6 +444,11 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
                 raise InputError("--pd needs --request-rate, --input and --output")
             if min_tokens_per_s is not None:
                 raise InputError("--min-tokens-per-s does not go with --pd: the request rate sets both pools' targets")
+            for opt, given in (("--context", context is not None), ("--batch", batch != 1),
+                               ("--avg-context", avg_context is not None)):
+                if given:
+                    raise InputError(f"{opt} does not go with --pd: --input and --output set the pools' contexts "
+                                     "and the request rate their batches")
             report = pd_search(spec, types, request_rate=request_rate, input_tokens=parse_context(input_, "--input"),
                                output_tokens=parse_context(output, "--output"), max_tpot_ms=max_tpot_ms,
                                max_ttft_ms=max_ttft_ms, weights=weights, kv_dtype=kv_dtype, chunk=workload.chunk,
@@ -497,7 +502,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          acceptance: Annotated[Optional[float], typer.Option("--acceptance", help="With --mtp: share of draft tokens accepted (0-1); a step yields 1 + a + … + a^N tokens.")] = None,
          phase: Annotated[str, typer.Option("--phase", help="decode (TPOT) or prefill (TTFT).")] = "decode",
          batch: Annotated[int, typer.Option("--batch", help="Sequences in the deployment (decode) or prompts (prefill).")] = 1,
-         context: Annotated[str, typer.Option("--context", help="Decode: tokens cached per sequence; prefill: prompt length (binary k).")] = "4k",
+         context: Annotated[Optional[str], typer.Option("--context", help="Decode: tokens cached per sequence; prefill: prompt length (binary k). Default 4k; with --input/--output, input + output/2.")] = None,
          chunk: Annotated[str, typer.Option("--chunk", help="Prefill tokens per step per DP replica.")] = str(DEFAULT_CHUNK),
          input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="Both phases: prompt tokens per request (with --output).")] = None,
          output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="Both phases: output tokens per request (with --input).")] = None,
@@ -540,6 +545,9 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
 
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`)")
+    if context is not None and (input_ is not None or output is not None):
+        raise InputError(f"--context {context} does not go with --input/--output: decode runs at input + output/2 "
+                         "tokens cached and prefill at the input")
     if engine is None:
         for opt, v in (("--mem-fraction", mem_fraction), ("--max-num-batched-tokens", max_num_batched_tokens),
                        ("--max-num-seqs", max_num_seqs), ("--block-size", block_size)):
@@ -557,7 +565,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         kernels_per_layer=kernels_per_layer, collective_latency_us=collective_latency_us, ep_latency_us=ep_latency_us,
         imbalance=imbalance)
     report = perflib.perf(
-        spec, get_gpu(gpu, gpu_file), layout, phase=phase, batch=batch, context=parse_context(context),
+        spec, get_gpu(gpu, gpu_file), layout, phase=phase, batch=batch, context=parse_context(context or "4k"),
         chunk=parse_context(chunk, "--chunk"), weights=weights, expert_weights=expert_weights, kv_dtype=kv_dtype,
         mtp=mtp, acceptance=acceptance,
         input_tokens=parse_context(input_, "--input") if input_ is not None else None,

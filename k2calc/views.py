@@ -651,7 +651,8 @@ def perf_tables(r) -> list[Table]:
     head.add("weights", f"{r.weight_format_description}; routed experts {r.expert_weights}; KV {r.kv_dtype}")
     memory = r.engine or "plan"
     if r.max_batch is not None:
-        head.add(f"max batch at this context ({memory})", r.max_batch)
+        at = (f"{r.input_tokens + r.output_tokens:,} tokens (input + output)" if both else "this context")
+        head.add(f"max batch at {at} ({memory})", r.max_batch)
         head.add(f"--batch fits ({memory})", r.fits)
     head.caption = "1 token/s = 1 token per second; ms = 10^-3 s"
 

@@ -178,6 +178,7 @@ def test_cli_sweep_is_a_table(run):
     (["--input", "1k"], "--input and --output together"),
     (["--expert-weights", "fp2"], "--expert-weights fp2"),
     (["--gpus", "16"], "--gpus 16"),
+    (["--input", "1k", "--output", "1k", "--context", "4k"], "--context 4k does not go with --input/--output"),
 ])
 def test_cli_bad_input_is_one_line(run, args, message):
     out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", *args)
@@ -277,6 +278,9 @@ def test_pd_sizes_prefill_and_decode_pools_for_a_request_rate(run_json):
     (["--pd", "--request-rate", "1"], "--pd needs --request-rate, --input and --output"),
     (["--request-rate", "1"], "--request-rate goes with --pd"),
     (["--pd", "--request-rate", "0", "--input", "1k", "--output", "1k"], "--request-rate 0"),
+    (["--pd", "--request-rate", "1", "--input", "1k", "--output", "1k", "--context", "64k"],
+     "--context does not go with --pd"),
+    (["--pd", "--request-rate", "1", "--input", "1k", "--output", "1k", "--batch", "7"], "--batch does not go with --pd"),
 ])
 def test_pd_bad_input_is_one_line(run, args, message):
     out = run("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", *args)

@@ -9,8 +9,8 @@ import io
 
 import pytest
 
-LAYOUT = ["-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16",
-          "--context", "32k"]
+DEPLOYMENT = ["-p", "kimi-k2", "--gpu", "h200", "--gpus", "16", "--tp", "8", "--dp-attention", "2", "--ep", "16"]
+LAYOUT = [*DEPLOYMENT, "--context", "32k"]  # --input/--output set their own contexts: DEPLOYMENT alone
 
 
 def csv_rows(run, *args: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -73,7 +73,7 @@ def test_prefill_output_names_input_tokens_and_chunks(run):
 
 
 def test_input_output_headline_is_both_phases_at_the_mean_context(run):
-    out = run("perf", *LAYOUT, "--input", "4k", "--output", "1k", "--batch", "8").stdout
+    out = run("perf", *DEPLOYMENT, "--input", "4k", "--output", "1k", "--batch", "8").stdout
     assert ": prefill + decode (an estimate)" in out
     assert "mean context (tokens)" in out and "4,608" in out  # 4096 + 1024 / 2, the note's mean context
     assert "operations per decode step" in out
@@ -83,7 +83,7 @@ def test_input_output_headline_is_both_phases_at_the_mean_context(run):
                                   ["--input", "1k", "--output", "256", "--sweep", "batch=1,8", "--engine", "vllm",
                                    "--price-per-gpu-hour", "2"]])
 def test_markdown_tables_parse(run, args):
-    result = run("perf", *LAYOUT, *args, "--format", "markdown")
+    result = run("perf", *(DEPLOYMENT if "--input" in args else LAYOUT), *args, "--format", "markdown")
     assert result.exit_code == 0, result.output
     blocks = [b for b in result.stdout.split("\n\n") if b.startswith("| ")]
     assert len(blocks) == 2 + ("--sweep" in args)
