@@ -179,3 +179,26 @@ def test_flops_rows_name_the_mla_form_only_when_a_model_has_mla(run, run_json):
     assert "MLA form" not in run("compare", "qwen3-32b", "olmo-2-13b", "--context", "4k").stdout
     mixed = run_json("compare", "kimi-k2", "qwen3-32b", "--context", "4k")
     assert [r["label"] for r in mixed["flops"]] == ["prefill 4k (naive)", "decode 4k (absorbed)"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gpu", "h200", "--gpus", "8", "--price-per-gpu-hour", "-2"], "--price-per-gpu-hour -2: must be a positive number"),
+    (["--gpu", "h200", "--gpus", "8", "--price-per-gpu-hour", "0"], "--price-per-gpu-hour 0: must be a positive number"),
+    (["--price-per-gpu-hour", "2"], "--price-per-gpu-hour goes with --gpu"),
+])
+def test_a_price_that_cannot_be_used_is_one_line(run, args, message):
+    out = run("compare", "kimi-k2", "deepseek-v3", *args)
+    assert out.exit_code == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_serving_rows_when_no_layout_holds_the_batch_use_the_fastest_at_the_batch_that_fits(run_json):
+    # DeepSeek-V3 on 8 x H200 at 128k holds 16 sequences, not --batch 64: its serving row runs at 16 on the
+    # fastest layout holding 16, at least as fast as the memory plan's own layout at that batch.
+    d = run_json("compare", "kimi-k2", "deepseek-v3", "--gpu", "h200", "--gpus", "8")
+    plan, serve = d["plan"][1], d["serve"][1]
+    assert serve["batch"] == plan["max_batch"] == 16
+    lay = plan["layout"]
+    own = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", str(lay["tp"]), "--dp-attention",
+                   str(lay["dp_attention"]), "--ep", str(lay["ep"]), "--batch", "16", "--context", "128k")
+    assert serve["tokens_per_s_per_gpu"] >= own["tokens_per_s_per_gpu"]

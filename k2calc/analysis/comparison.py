@@ -7,6 +7,7 @@ up, with the difference and ratio against the first model.
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any
 
 from pydantic import BaseModel
@@ -139,6 +140,7 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     from .flops import FlopsModel, Phase, count_flops
     from .kv import kv_cache
     from .params import count_params
+    from .perf import MissingLink
 
     if len(specs) > MAX_MODELS:
         raise InputError(f"compare: {len(specs):,} models; at most {MAX_MODELS} side by side (each runs every analysis)")
@@ -189,13 +191,18 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
                   _row("checkpoint", "tensors", "tensors", "tensors", [c.tensors for c in ck])]
 
     plan_rows = plan_target = serve = serve_target = serve_problem = None
+    if price_per_gpu_hour is not None:
+        if not (gpu or gpus):
+            raise InputError("--price-per-gpu-hour goes with --gpu and --gpus (the serving rows' cost)")
+        if not (isfinite(price_per_gpu_hour) and price_per_gpu_hour > 0):
+            raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
     if gpu or gpus:
         plan_rows, plan_target, hits = _plans(specs, names, gpu, gpus, gpu_file, kv_context, kv_dtype)
         serve_target = (f"decode at batch {batch} (at most what fits) × {format_context(kv_context)} tokens on "
                         f"each model's fastest layout on {gpus} GPUs; k2calc perf's estimate")
         try:
             serve = _serve(specs, names, hits, gpu, gpus, gpu_file, kv_context, kv_dtype, batch, price_per_gpu_hour)
-        except InputError as e:  # the GPU lacks a bandwidth the estimate needs: the other sections stand
+        except MissingLink as e:  # the GPU lacks a bandwidth the estimate needs: the other sections stand
             serve, serve_problem = [], str(e)
 
     config = _config_rows(specs)
@@ -241,7 +248,7 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
 def _serve(specs, names, hits, gpu, gpus, gpu_file, context, kv_dtype, batch, price) -> list[ServeRow]:
     """Per model, decode TPOT, tokens/s per GPU and cost per million output tokens on the layout of `gpus` GPUs
     serving the most tokens/s at `batch` sequences of `context` tokens (plan.search with no speed limit);
-    when no layout holds that batch, on the memory plan's layout at the batch it holds."""
+    when no layout holds that batch, the fastest at the batch the memory plan's layout holds."""
     from ..hardware import get_gpu
     from .perf import SpeedTargets, perf
     from .plan import Workload, search
@@ -253,10 +260,17 @@ def _serve(specs, names, hits, gpu, gpus, gpu_file, context, kv_dtype, batch, pr
             rows.append(ServeRow(model=name, batch=None, tpot_ms=None, tokens_per_s_per_gpu=None,
                                  cost_per_million_tokens_usd=None))
             continue
-        fast = search(s, [g], Workload(context=context, batch=batch, kv_dtype=kv_dtype),
-                      max_nodes=gpus // g.gpus_per_node, top=10**6, targets=SpeedTargets(fastest=True))
-        row = next((r for r in fast.results if r.gpus == gpus), None)
-        layout, b = (row.layout, batch) if row is not None else (hit.layout, min(batch, hit.max_batch))
+        def fastest(b: int):
+            fast = search(s, [g], Workload(context=context, batch=b, kv_dtype=kv_dtype),
+                          max_nodes=gpus // g.gpus_per_node, top=10**6, targets=SpeedTargets(fastest=True))
+            return next((r for r in fast.results if r.gpus == gpus), None)
+
+        b = batch
+        row = fastest(b)
+        if row is None:  # no layout holds --batch: the fastest at the batch the memory plan holds
+            b = min(batch, hit.max_batch)
+            row = fastest(b)
+        layout = row.layout if row is not None else hit.layout
         r = perf(s, g, layout, batch=b, context=context, kv_dtype=kv_dtype, price_per_gpu_hour=price)
         rows.append(ServeRow(model=name, layout=layout, layout_label=layout.label(), batch=b, tpot_ms=r.tpot_ms,
                              tokens_per_s_per_gpu=r.tokens_per_s_per_gpu,
