@@ -8,18 +8,22 @@ engine flags max_num_batched_tokens / max_num_seqs / block_size, `workload` {con
 avg_context, and for the serving requirements input, output, acceptance, price_per_gpu_hour: `perf`'s
 words} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context, max_tpot_ms,
 max_ttft_ms, min_tokens_per_s_per_gpu, max_cost_per_mtok}. `mtp` is true (load the MTP layers) or N
-(also decode with N draft tokens, as `perf --mtp N`).
-Validation is strict (unknown key, wrong type, impossible layout: one line naming file, deployment, key,
-value). Each deployment is planned with `plan.plan`; each requirement becomes one result row. A previous
-run's JSON (`--baseline`) gives what moved.
+(also decode with N draft tokens, as `perf --mtp N`). `workload.context` is the sequences' length the
+memory plan holds; with `input`/`output` it defaults to input + output (their final length) and may not be
+shorter. Requirement keys are the file's words (limits a person types), not output keys: each one's
+actual is the output key named below.
+Validation is strict (unknown key, wrong type, impossible layout, a limit no deployment can meet or that
+always passes: one line naming file, deployment, key, value; exit 2). Each deployment is planned with
+`plan.plan`; each requirement becomes one result row. A previous run's JSON (`--baseline`) gives what moved.
 
 Serving requirements are estimates from `perf.perf` (the serving model) for the deployment's model, GPU,
 layout and workload; the actual of each is the key of the same name in `k2calc perf --format json`:
 - without `input`/`output`: max_tpot_ms, min_tokens_per_s_per_gpu and max_cost_per_mtok from
-  `perf --batch B --context C` (decode: output tokens), max_ttft_ms from `perf --phase prefill --batch B
-  --context C` (the batch's prompts of C tokens);
-- with `input`/`output`: all four from `perf --input I --output O --batch B` (mean TPOT, one batch's TTFT,
-  the decode rate and its cost).
+  `perf --batch B --context C` (the decode step: output tokens over the step time, and their cost),
+  max_ttft_ms from `perf --phase prefill --batch B --context C` (the batch's prompts of C tokens);
+- with `input`/`output`: all four from `perf --input I --output O --batch B`: mean TPOT, TTFT (the batch's;
+  with DP attention one prompt's), output tokens/s per GPU over the batch's prefill + decode time (not the
+  decode rate alone), and the cost of a million output tokens for all that GPU time.
 A serving requirement also fails when the deployment cannot hold the workload's batch in memory (the plan's
 verdict, as its engine accounts it): a speed at a batch that does not fit is not served.
 """
@@ -27,15 +31,16 @@ verdict, as its engine accounts it): a speed at a batch that does not fit is not
 from __future__ import annotations
 
 import re
+from math import isfinite
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 from xml.sax.saxutils import quoteattr
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from .errors import InputError, suggest
 from .inputs import MAX_INDEX_BYTES, clip, echo, parse_json, read_text, show_path, user_path
-from .analysis.plan import Layout
+from .analysis.plan import Layout, PerGPU
 
 SERVING_KEYS = ("max_tpot_ms", "max_ttft_ms", "min_tokens_per_s_per_gpu", "max_cost_per_mtok")
 Context = StrictInt | StrictStr  # 131072 or "128k"
@@ -46,7 +51,7 @@ class _Strict(BaseModel):
 
 
 class WorkloadSpec(_Strict):
-    context: Context
+    context: Context | None = None  # required without input/output; with them, input + output by default
     batch: StrictInt = 1
     chunk: Context | None = None
     avg_context: Context | None = None
@@ -123,13 +128,29 @@ class DeploymentResult(BaseModel):
     kv_tokens: int
     max_batch: int
     requests_at_avg_context: int | None
-    used_per_gpu: int
+    per_gpu: PerGPU  # the same object `plan` reports (bytes per GPU; `used` is what nvidia-smi would show)
     reason: str
-    # serving estimates (k2calc perf), present when a requirement asks for them
+    # serving estimates (k2calc perf, the same keys), present when a requirement asks for them
     tpot_ms: float | None = None
     ttft_ms: float | None = None
     tokens_per_s_per_gpu: float | None = None
-    cost_per_mtok: float | None = None
+    cost_per_million_tokens_usd: float | None = None
+
+
+class BaselineRow(BaseModel):
+    """What `moved` compares of a `--baseline` deployment. Only these keys are read, so a JSON of an earlier
+    release (`used_per_gpu`, `cost_per_mtok`, no serving keys) still loads."""
+
+    name: str
+    fits: bool
+    kv_tokens: int
+    max_batch: int
+    requests_at_avg_context: int | None = None
+    tpot_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_per_s_per_gpu: float | None = None
+    cost_per_million_tokens_usd: float | None = Field(
+        None, validation_alias=AliasChoices("cost_per_million_tokens_usd", "cost_per_mtok"))
 
 
 class CheckReport(BaseModel):
@@ -149,19 +170,45 @@ def _where(path: Path, name: str | None) -> str:
     return f"{path}: deployment {name}" if name else f"{path}"
 
 
-def _validation_line(path: Path, name: str | None, e: ValidationError, prefix: str = "") -> InputError:
+def _expected(model: type[BaseModel], key: str) -> str:
+    """What a key of the file takes, in the words of the error line ("a whole number")."""
+    if key == "mem_fraction":
+        return "a fraction such as 0.9"
+    if key == "name" or key == "model":
+        return "a non-empty string"
+    field = model.model_fields.get(key)
+    if field is None or key in ("workload", "require", "defaults"):
+        return "a mapping of keys"
+    if key == "deployments":
+        return "a list of deployments (at least one)"
+    # StrictInt is Annotated[int, Strict()]: pydantic unwraps a bare one, not one inside `| None`
+    kinds = {get_args(a)[0] if get_origin(a) is Annotated else a
+             for a in (get_args(field.annotation) or (field.annotation,)) if a is not type(None)}
+    for want, text in (({int, str}, "a token count (131072 or '128k')"), ({int}, "a whole number"),
+                       ({float, int}, "a number"), ({float}, "a number"), ({bool}, "true or false"),
+                       ({bool, int}, "true, false or a number of draft tokens"), ({str}, "a string")):
+        if kinds == want:
+            return text
+    return "a value of another type"
+
+
+def _validation_line(path: Path, name: str | None, e: ValidationError) -> InputError:
+    """pydantic's first error as k2calc's one line: where, the key, the value, what the key takes."""
     err = e.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    key = prefix + loc
+    # the key's path in the file: the field, and under workload/require the sub-field (pydantic appends the
+    # union member it tried, "price_per_gpu_hour.float", which is no key of the file)
+    loc = [str(p) for p in err["loc"]]
+    model: type[BaseModel] = _File if name is None else Deployment
+    if name is not None and len(loc) > 1 and loc[0] in ("workload", "require"):
+        model, loc = {"workload": WorkloadSpec, "require": Require}[loc[0]], loc[:2]
+    else:
+        loc = loc[:1]
+    key, last = ".".join(loc), loc[-1]
     if err["type"] == "extra_forbidden":
-        last = str(err["loc"][-1])
-        model = {"workload": WorkloadSpec, "require": Require}.get(str(err["loc"][0]), Deployment)
-        if len(err["loc"]) == 1:
-            model = Deployment if prefix == "" else model
         return InputError(f"{_where(path, name)}: unknown key {key!r}{suggest(last, list(model.model_fields))}")
     if err["type"] == "missing":
         return InputError(f"{_where(path, name)}: {key}: required key is missing")
-    return InputError(f"{_where(path, name)}: {key}: {err['msg']} (got {echo(err['input'])})")
+    return InputError(f"{_where(path, name)}: {key} {echo(err['input'])}: must be {_expected(model, last)}")
 
 
 def load_check_file(path: str | Path) -> list[Deployment]:
@@ -202,8 +249,53 @@ def load_check_file(path: str | Path) -> list[Deployment]:
         seen.add(dep.name)
         own = d.get("workload") if isinstance(d.get("workload"), dict) else {}
         _check_serving_inputs(path, dep, set(own))
-        out.append(dep)
+        _check_limits(path, dep)
+        out.append(_with_context(path, dep))
     return out
+
+
+# A requirement whose limit no deployment meets, or that every deployment passes, is a slip in the file
+# (`max_tpot_ms: -3`, `min_kv_tokens: 0`), refused as `plan --search --max-tpot-ms -5` is.
+_COUNTS = ("min_kv_tokens", "min_batch_at_context", "min_requests_at_avg_context")
+
+
+def _check_limits(path: Path, dep: Deployment) -> None:
+    """Each limit of `require` is a positive number (finite; counts at least 1)."""
+    for key in (*_COUNTS, *SERVING_KEYS):
+        v = getattr(dep.require, key)
+        if v is None:
+            continue
+        if key in _COUNTS and v < 1:
+            raise InputError(f"{_where(path, dep.name)}: require.{key} {echo(v)}: must be at least 1 "
+                             "(a count of 0 or less always passes)")
+        if not (v > 0 and (isinstance(v, int) or isfinite(v))):  # NaN compares false; .inf fails isfinite
+            raise InputError(f"{_where(path, dep.name)}: require.{key} {echo(v)}: must be a positive number")
+
+
+def _with_context(path: Path, dep: Deployment) -> Deployment:
+    """The deployment with `workload.context` set: the memory plan holds sequences of that many tokens.
+    With `input`/`output` it defaults to input + output (the sequences' final length) and may not be shorter
+    (a plan at a shorter context would hold a batch the serving workload overflows)."""
+    from .sizes import format_context, parse_context
+
+    w, where = dep.workload, _where(path, dep.name)
+    if w.input is None:
+        if w.context is None:
+            raise InputError(f"{where}: workload.context: required key is missing (or give workload.input and "
+                             "workload.output)")
+        return dep
+    try:
+        i, o = parse_context(str(w.input), "--input"), parse_context(str(w.output), "--output")
+        context = None if w.context is None else parse_context(str(w.context))
+    except InputError as e:
+        raise InputError(f"{where}: {_as_key(str(e))}") from None
+    if context is None:
+        return dep.model_copy(update={"workload": w.model_copy(update={"context": i + o})})
+    if context < i + o:
+        raise InputError(f"{where}: workload.context {echo(w.context)}: shorter than input + output "
+                         f"({format_context(i)} + {format_context(o)} = {format_context(i + o)} tokens, the sequences' "
+                         "final length); raise it or leave it out")
+    return dep
 
 
 def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -> None:
@@ -329,7 +421,7 @@ def _results(dep: Deployment, r, serving: dict[str, float | None]) -> list[Requi
         required = getattr(req, key)
         ok = actual >= required if key.startswith("min_") else actual <= required
         # a speed at a batch the deployment cannot hold is not served
-        detail = "an estimate (k2calc perf)" if r.fits else f"the batch does not fit: {r.reason}"
+        detail = "an estimate (k2calc perf)" if r.fits else f"the batch does not fit: {r.reason.removeprefix('does not fit: ')}"
         add(key, required, actual, ok and r.fits, detail)
     return out
 
@@ -367,10 +459,10 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
         summaries.append(DeploymentResult(
             name=dep.name, model=r.model, gpu=r.gpu, layout=r.layout, layout_label=r.layout_label, engine=r.engine, fits=r.fits,
             kv_tokens=r.kv_tokens, max_batch=r.max_batch,
-            requests_at_avg_context=c.sequences_at_avg_context if c else None, used_per_gpu=r.per_gpu.used,
+            requests_at_avg_context=c.sequences_at_avg_context if c else None, per_gpu=r.per_gpu,
             reason=r.reason, tpot_ms=serving.get("max_tpot_ms"), ttft_ms=serving.get("max_ttft_ms"),
             tokens_per_s_per_gpu=serving.get("min_tokens_per_s_per_gpu"),
-            cost_per_mtok=serving.get("max_cost_per_mtok")))
+            cost_per_million_tokens_usd=serving.get("max_cost_per_mtok")))
     failures = [_failure_line(x) for x in results if not x.passed]
     return CheckReport(file=str(path), passed=not failures, results=results, deployments=summaries, failures=failures,
                        moved=moved(old, summaries) if old is not None else [])
@@ -380,13 +472,13 @@ def run_check(path: str | Path, *, baseline: str | Path | None = None, gpu_files
 # Baseline
 
 
-def _load_baseline(path: Path) -> list[DeploymentResult]:
+def _load_baseline(path: Path) -> list[BaselineRow]:
     path = user_path(path, "--baseline ")
     data = parse_json(read_text(path, "baseline file", MAX_INDEX_BYTES), f"--baseline {show_path(path)}")
     if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
         raise InputError(f"--baseline {path}: no `deployments` list (expected `k2calc check --format json` output)")
     try:
-        return [DeploymentResult.model_validate(d) for d in data["deployments"]]
+        return [BaselineRow.model_validate(d) for d in data["deployments"]]
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
@@ -394,7 +486,8 @@ def _load_baseline(path: Path) -> list[DeploymentResult]:
 
 
 _SERVING_MOVES = (("tpot_ms", "TPOT", "ms"), ("ttft_ms", "TTFT", "ms"),
-                  ("tokens_per_s_per_gpu", "tokens/s per GPU", ""), ("cost_per_mtok", "cost per million tokens", "USD"))
+                  ("tokens_per_s_per_gpu", "tokens/s per GPU", ""),
+                  ("cost_per_million_tokens_usd", "cost per million tokens", "USD"))
 
 
 def _pct(old: float, new: float) -> str:
@@ -408,7 +501,7 @@ def _pct(old: float, new: float) -> str:
     return f"{'+' if p > 0 else '−'}{text}"
 
 
-def moved(old: list[DeploymentResult], new: list[DeploymentResult]) -> list[str]:
+def moved(old: list[BaselineRow], new: list[DeploymentResult]) -> list[str]:
     """One line per change since the baseline: verdicts, KV tokens, batch, requests, serving estimates
     ("TPOT +8%"), deployments."""
     before = {d.name: d for d in old}

@@ -689,7 +689,7 @@ def check_tables(r) -> list[Table]:
     d = Table("deployments", ["deployment", "model", "GPUs, layout", "engine", "fits", "KV tokens", "max batch at context",
                               "used per GPU (GiB)"])
     for s in r.deployments:
-        d.add(s.name, s.model, f"{s.gpu} {s.layout_label}", s.engine, s.fits, s.kv_tokens, s.max_batch, _gib(s.used_per_gpu))
+        d.add(s.name, s.model, f"{s.gpu} {s.layout_label}", s.engine, s.fits, s.kv_tokens, s.max_batch, _gib(s.per_gpu.used))
     tables = [t, d]
     if r.moved:
         m = Table("moved since the baseline", ["change"])

@@ -65,7 +65,7 @@ def test_json_results_carry_required_actual_pass_from_the_plan(run_json, write):
     assert got["min_kv_tokens"] == (500_000, p.kv_tokens, True)
     assert got["min_batch_at_context"] == (4, p.max_batch, True)
     assert got["min_requests_at_avg_context"] == (64, p.concurrency.sequences_at_avg_context, True)
-    assert d["deployments"][0]["engine"] == "vllm" and d["deployments"][0]["used_per_gpu"] == p.per_gpu.used
+    assert d["deployments"][0]["engine"] == "vllm" and d["deployments"][0]["per_gpu"] == p.per_gpu.model_dump(mode="json")
 
 
 def test_a_failed_requirement_exits_1_and_is_named_on_stderr(run, write):
@@ -124,7 +124,7 @@ def test_baseline_no_longer_fits(run, run_json, write, tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     (PASSING.replace("tp: 8", "tpp: 8"), "deployment k2-thinking-prod: unknown key 'tpp' (did you mean tp"),
-    (PASSING.replace("tp: 8", "tp: eight"), "deployment k2-thinking-prod: tp: Input should be a valid integer (got 'eight')"),
+    (PASSING.replace("tp: 8", "tp: eight"), "deployment k2-thinking-prod: tp 'eight': must be a whole number"),
     (PASSING.replace("gpus: 8\n    tp: 8", "tp: 7"), "deployment k2-thinking-prod: tp 7: num_attention_heads (64) is not divisible"),
     (PASSING.replace("batch: 4,", "batchh: 4,"), "deployment k2-thinking-prod: unknown key 'workload.batchh'"),
     (PASSING.replace("gpus: 8", "gpus: 16"), "deployment k2-thinking-prod: gpus 16: the layout uses"),
@@ -267,7 +267,7 @@ def test_a_serving_requirement_fails_when_the_batch_does_not_fit(run, write):
     r = run("check", write(text), "--format", "json")
     row = json.loads(r.stdout)["results"][0]
     assert r.exit_code == 1 and not row["passed"] and row["actual"] < 100000
-    assert row["detail"].startswith("the batch does not fit: does not fit")
+    assert row["detail"].startswith("the batch does not fit: 8×h200 TP8") and "does not fit: does not fit" not in row["detail"]
     assert "check failed: k2-thinking-prod: max_tpot_ms: required at most 100,000," in r.stderr
 
 
@@ -301,7 +301,7 @@ def test_a_baseline_without_serving_figures_still_loads(run, run_json, write, tm
     before = tmp_path / "before.json"
     d = run_json("check", write(PASSING))
     for dep in d["deployments"]:
-        for key in ("tpot_ms", "ttft_ms", "tokens_per_s_per_gpu", "cost_per_mtok"):
+        for key in ("tpot_ms", "ttft_ms", "tokens_per_s_per_gpu", "cost_per_million_tokens_usd"):
             dep.pop(key)
     before.write_text(json.dumps(d))
     assert json.loads(run("check", write(PASSING), "--baseline", str(before), "--format", "json").stdout)["moved"] == []
@@ -366,3 +366,57 @@ def test_baseline_moves_of_a_few_tokens_never_read_zero_percent(run, run_json, w
     before.write_text(json.dumps(base))
     d = json.loads(run("check", text, "--baseline", str(before), "--format", "json").stdout)
     assert f"k2-thinking-prod: KV tokens {shown} ({old:,} -> {new:,})" in d["moved"]
+
+
+@pytest.mark.parametrize("limit, message", [
+    ("max_tpot_ms: -3", "require.max_tpot_ms -3: must be a positive number"),
+    ("max_tpot_ms: 0", "require.max_tpot_ms 0: must be a positive number"),
+    ("max_ttft_ms: .nan", "require.max_ttft_ms nan: must be a positive number"),
+    ("min_tokens_per_s_per_gpu: .inf", "require.min_tokens_per_s_per_gpu inf: must be a positive number"),
+    ("min_kv_tokens: 0", "require.min_kv_tokens 0: must be at least 1"),
+])
+def test_a_limit_that_always_passes_or_never_can_is_a_bad_file(run, write, limit, message):
+    r = run("check", write(SERVING.replace("max_tpot_ms: 5", limit)))
+    assert r.exit_code == 2 and f"deployment r1-batch1: {message}" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_a_bad_price_names_the_key_and_what_it_takes(run, write):
+    r = run("check", write(SERVING.replace("price_per_gpu_hour: 3.0", "price_per_gpu_hour: three")))
+    assert r.exit_code == 2
+    assert "deployment qwen32-chat: workload.price_per_gpu_hour 'three': must be a number" in r.stderr
+
+
+IO = """\
+deployments:
+  - name: v3-io
+    model: deepseek-v3
+    gpu: h200
+    gpus: 8
+    tp: 8
+    workload: {{{context}input: 1k, output: 3k, batch: 8}}
+    require: {{max_tpot_ms: 1000}}
+"""
+
+
+def test_with_input_and_output_the_plan_holds_their_sum_by_default(run_json, write):
+    default = run_json("check", write(IO.format(context="")))["deployments"][0]
+    explicit = run_json("check", write(IO.format(context="context: 4096, ")))["deployments"][0]
+    assert default == explicit  # input 1,024 + output 3,072 = 4,096 tokens per sequence
+
+
+def test_a_context_shorter_than_input_plus_output_is_a_bad_file(run, write):
+    r = run("check", write(IO.format(context="context: 2k, ")))
+    assert r.exit_code == 2 and "deployment v3-io: workload.context '2k': shorter than input + output (1k + 3k = 4k tokens" in r.stderr
+
+
+def test_a_baseline_with_the_earlier_key_names_still_loads(run, write, tmp_path):
+    # releases before the shared vocabulary wrote used_per_gpu and cost_per_mtok
+    d = json.loads(run("check", write(SERVING), "--format", "json").stdout)
+    for dep in d["deployments"]:
+        dep["used_per_gpu"] = dep.pop("per_gpu")["used"]
+        dep["cost_per_mtok"] = dep.pop("cost_per_million_tokens_usd")
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps(d))
+    cheaper = SERVING.replace("price_per_gpu_hour: 3.0", "price_per_gpu_hour: 1.5")
+    moved = json.loads(run("check", write(cheaper), "--baseline", str(before), "--format", "json").stdout)["moved"]
+    assert any(line.startswith("qwen32-chat: cost per million tokens −50%") for line in moved)

@@ -128,7 +128,7 @@ def test_a_check_file_takes_dtype(run, tmp_path):
     one = "  - name: {n}\n    model: olmo-2-13b\n    gpu: h200\n    dtype: {d}\n    workload: {{context: 4k, batch: 1}}\n"
     path.write_text("deployments:\n" + one.format(n="auto", d="auto") + one.format(n="fp32", d="float32"))
     d = json.loads(run("check", str(path), "--format", "json").stdout)
-    used = {row["name"]: row["used_per_gpu"] for row in d["deployments"]}
+    used = {row["name"]: row["per_gpu"]["used"] for row in d["deployments"]}
     assert used["fp32"] - used["auto"] == 2 * OLMO2_13B_PARAMS
     path.write_text("deployments:\n" + one.format(n="bad", d="fp32"))
     r = run("check", str(path))
