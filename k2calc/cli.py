@@ -520,7 +520,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          attention_memory_efficiency: Annotated[Optional[float], typer.Option("--attention-memory-efficiency", help="Default 0.85 (FlashMLA).")] = None,
          nvlink_efficiency: Annotated[Optional[float], typer.Option("--nvlink-efficiency", help="Default 0.78 (DeepEP intranode).")] = None,
          network_efficiency: Annotated[Optional[float], typer.Option("--network-efficiency", help="Default 0.88 (DeepEP internode).")] = None,
-         layer_latency_us: Annotated[Optional[float], typer.Option("--layer-latency-us", help="Fixed latency per layer (default: 30 kernels × 3 µs).")] = None,
+         layer_latency_us: Annotated[Optional[float], typer.Option("--layer-latency-us", help="Fixed latency per layer, in place of --kernels-per-layer × --kernel-latency-us (default: 30 kernels × 3 µs).")] = None,
          kernel_latency_us: Annotated[Optional[float], typer.Option("--kernel-latency-us", help="Default 3 µs per kernel (aiconfigurator).")] = None,
          kernels_per_layer: Annotated[Optional[int], typer.Option("--kernels-per-layer", help="Default 30 kernels per layer: the fixed latency is kernels × kernel latency.")] = None,
          collective_latency_us: Annotated[Optional[float], typer.Option("--collective-latency-us", help="Default 10 µs per all-reduce or gather.")] = None,

@@ -179,6 +179,9 @@ def test_cli_sweep_is_a_table(run):
     (["--expert-weights", "fp2"], "--expert-weights fp2"),
     (["--gpus", "16"], "--gpus 16"),
     (["--input", "1k", "--output", "1k", "--context", "4k"], "--context 4k does not go with --input/--output"),
+    # --layer-latency-us replaces kernels × kernel latency: a kernel figure beside it would be ignored
+    (["--layer-latency-us", "50", "--kernel-latency-us", "10"], "--kernel-latency-us 10 does not go with --layer-latency-us 50"),
+    (["--layer-latency-us", "50", "--kernels-per-layer", "5"], "--kernels-per-layer 5 does not go with --layer-latency-us 50"),
 ])
 def test_cli_bad_input_is_one_line(run, args, message):
     out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", *args)
@@ -728,6 +731,15 @@ def test_kernels_per_layer_is_an_option_and_its_error_names_it(run_json, run):
     assert d["latency_ms"] == pytest.approx(61 * 10 * 3e-3)
     out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--kernels-per-layer", "20000")
     assert out.exit_code == 2 and out.stderr.strip().startswith("error: --kernels-per-layer 20000")
+
+
+def test_layer_latency_replaces_kernels_times_kernel_latency_and_refuses_them_beside_it(run_json, run):
+    # DeepSeek-V3's 61 layers × 50 µs, whatever the kernel figures would give (30 × 3 µs)
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--layer-latency-us", "50")
+    assert d["latency_ms"] == pytest.approx(61 * 50e-3)
+    for opt in ("--kernel-latency-us", "--kernels-per-layer"):  # silently ignored before: now one exit-2 line
+        out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--layer-latency-us", "50", opt, "5")
+        assert out.exit_code == 2 and out.stderr.strip().startswith(f"error: {opt} 5 does not go with --layer-latency-us")
 
 
 def test_infinity_fabric_gives_one_peer_one_link_of_seven():

@@ -1039,6 +1039,12 @@ def perf_knobs(*, overlap: bool = True, **overrides: float | int | None) -> Perf
     for name in overrides:
         if name not in PerfKnobs.model_fields or name == "overlap":
             raise InputError(f"unknown perf default {name!r}{suggest(name, list(PerfKnobs.model_fields))}")
+    if overrides.get("layer_latency_us") is not None:  # it replaces kernels × kernel latency: either would be ignored
+        for name in ("kernel_latency_us", "kernels_per_layer"):
+            if overrides.get(name) is not None:
+                opt = f"--{name.replace('_', '-')}"
+                raise InputError(f"{opt} {overrides[name]:g} does not go with --layer-latency-us "
+                                 f"{overrides['layer_latency_us']:g}, which replaces kernels per layer × kernel latency")
     k = PerfKnobs(overlap=overlap, **{name: v for name, v in overrides.items() if v is not None})
     check_knobs(k)
     return k
