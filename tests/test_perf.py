@@ -170,6 +170,16 @@ def test_cli_sweep_is_a_table(run):
     assert "sweep over batch" in out.stdout
 
 
+@pytest.mark.parametrize("gpus, message", [("0", "--gpus 0 (as --tp 0): must be at least 1"),
+                                            ("7", "--gpus 7 (as --tp 7): num_attention_heads (128)")])
+def test_gpus_alone_names_gpus_when_the_tp_it_means_is_refused(run, gpus, message):
+    # --gpus alone means --tp GPUS (as plan): the one error line names the option the user typed
+    out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", gpus)
+    assert out.exit_code == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--acceptance", "0.8"], "--acceptance needs --mtp"),
     (["--mtp", "1", "--acceptance", "2"], "--acceptance 2"),

@@ -104,7 +104,7 @@ from ..arch.description import Attention
 from .flops import AttentionForm, Phase, attended, coefficients, default_form
 from ..hardware import GPU
 from .kv import beyond_max_position_note, layer_decode_read_bytes, layer_sequence_bytes
-from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, SearchRow, layout_problem
+from .plan import ShardedTensor, ShardedModel, Layout, SearchReport, SearchRow, gpus_named, layout_problem
 from ..sizes import MAX_INT, plain_number
 from ..arch.tensors import Kind
 
@@ -913,7 +913,11 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     if efmt not in FORMATS and efmt != fmt.name:  # the model's own format ("release": Kimi-K3) is accepted
         raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
     layout = layout.model_copy(update={"mtp": bool(mtp)})
-    p = _Perf(spec, gpu, layout, fmt, efmt, kv_dtype, knobs)
+    m = ShardedModel(spec, fmt)
+    problem = layout_problem(m, layout)
+    if problem:  # --gpus alone means --tp GPUS: name what the user typed
+        raise InputError(gpus_named(problem, gpus, layout))
+    p = _Perf(spec, gpu, layout, fmt, efmt, kv_dtype, knobs, model=m)
     price = price_per_gpu_hour or gpu.price_per_gpu_hour_usd
     notes = list(spec.notes)
     notes.append("an estimate: a roofline per operation with documented defaults (k2calc perf --help); "

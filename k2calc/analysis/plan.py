@@ -426,6 +426,13 @@ class ShardedModel:
 # Validity
 
 
+def gpus_named(problem: str, gpus: int | None, layout: Layout) -> str:
+    """A layout problem about --tp when the user gave --gpus alone: name it, and the TP it was taken to mean."""
+    if gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
+        return f"--gpus {gpus} (as --tp {gpus}):{problem.removeprefix(f'--tp {gpus}:')}"
+    return problem
+
+
 def layout_problem(m: ShardedModel, lay: Layout) -> str | None:
     """Why a layout cannot run (one line naming the option), or None."""
     cfg = m.cfg
@@ -744,11 +751,8 @@ def plan(spec: ModelSpec, gpu: GPU, layout: Layout, workload: Workload, *, weigh
     fmt = serving_format(spec, weights, dtype, engine.engine)
     m = ShardedModel(spec, fmt, mm_encoder_tp_mode, language_model_only)
     problem = layout_problem(m, layout)
-    if problem and gpus is not None and problem.startswith(f"--tp {gpus}:") and layout.gpus == gpus == layout.tp:
-        # the user gave --gpus alone: name it, and the TP it was taken to mean
-        problem = f"--gpus {gpus} (as --tp {gpus}):{problem.removeprefix(f'--tp {gpus}:')}"
     if problem:
-        raise InputError(problem)
+        raise InputError(gpus_named(problem, gpus, layout))
     if layout.mtp and not cfg.num_nextn_predict_layers:
         raise InputError("--mtp: this model has no MTP module (num_nextn_predict_layers is 0)")
     kv_tl = layer_bytes(cfg.attention, workload.kv_dtype, layout.tp)  # per GPU, first layer
