@@ -564,6 +564,20 @@ def test_dp_attention_batch_one_e2e_is_output_over_the_deployments_tokens_per_s(
     assert d["tpot_ms"] == pytest.approx(d["step_ms"])
 
 
+def test_dp_attention_prefill_point_counts_the_batchs_prompts_per_user_as_a_share(run_json):
+    # DeepSeek-V3, DP8 × EP8, batch 64, 1,000 in / 16 out: 64 / 16 = 4 replicas prefill at a time, so the
+    # batch's prompts take 64 / 4 = 16 rounds of one prompt's prefill (the request's TTFT). The prefill point
+    # counts the batch's 64 prompts (as with dp = 1): 64,000 input tokens over 16 rounds, 1,000 per user.
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--dp-attention", "8", "--ep", "8",
+                 "--batch", "64", "--input", "1000", "--output", "16")
+    pre, prefill_s = d["prefill"], 16 * d["ttft_ms"] / 1e3
+    assert pre["batch"] == 64
+    assert pre["tokens_per_s"] == pytest.approx(64 * 1000 / prefill_s)
+    assert pre["tokens_per_s_per_user"] == pytest.approx(1000 / prefill_s)
+    assert pre["tokens_per_s"] == pytest.approx(pre["batch"] * pre["tokens_per_s_per_user"])
+    assert pre["tokens_per_s_per_gpu"] == pytest.approx(pre["tokens_per_s"] / 8)
+
+
 def test_dp_attention_prompts_prefilled_at_once_meet_in_the_experts(run_json):
     # DeepSeek-V3, DP8 × EP8, batch 4,096, 1,000 in / 1,024 out: 4,096 / 1,024 = 4 prompts start per decode step,
     # each on its own replica; their 4 × 1,000 tokens (one chunk) meet in the MoE: 4,000 × 8 / 8 GPUs × 1.18

@@ -220,7 +220,7 @@ class PerfReport(PerfPoint):
     input_tokens: int | None = None
     output_tokens: int | None = None
     e2e_latency_ms: float | None = None
-    prefill: PerfPoint | None = None  # its tokens/s and cost: input tokens over the batch's prefill time
+    prefill: PerfPoint | None = None  # the batch's prompts; tokens/s (per user: ÷ batch) and cost: input tokens over the batch's prefill time
     sweep: list[PerfPoint] = []
     sweep_axis: str | None = None
     knobs: PerfKnobs
@@ -848,7 +848,9 @@ def _aggregated(p: _Perf, batch: int, input_tokens: int, output_tokens: int, chu
         own_s = pre.ttft_ms / 1e3
         prefill_s = batch / active * own_s
         tps_in = batch * input_tokens / prefill_s
-        pre = pre.model_copy(update={"tokens_per_s": tps_in, "tokens_per_s_per_gpu": tps_in / lay.gpus,
+        # the point is the batch's prefill (as with dp = 1): its prompts, their input tokens/s, a user's share
+        pre = pre.model_copy(update={"batch": batch, "tokens_per_s": tps_in, "tokens_per_s_per_gpu": tps_in / lay.gpus,
+                                     "tokens_per_s_per_user": tps_in / batch,
                                      "cost_per_million_tokens_usd": _cost(price, lay.gpus, tps_in)})
         ttft_s = own_s if output_tokens > 1 else prefill_s
     else:
