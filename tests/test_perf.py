@@ -190,6 +190,9 @@ def test_gpus_alone_names_gpus_when_the_tp_it_means_is_refused(run, gpus, messag
     (["--gpus", "16"], "--gpus 16"),
     (["--input", "1k", "--output", "1k", "--context", "4k"], "--context 4k does not go with --input/--output"),
     # --layer-latency-us replaces kernels × kernel latency: a kernel figure beside it would be ignored
+    # an inf cost, or an inf/NaN step (invalid JSON), from a price or efficiency the float range cannot hold
+    (["--price-per-gpu-hour", "1e308"], "--price-per-gpu-hour 1e+308: must be a positive number up to 1,000,000"),
+    (["--compute-efficiency", "1e-320"], "must be in [0.001, 1]"),
     (["--layer-latency-us", "50", "--kernel-latency-us", "10"], "--kernel-latency-us 10 does not go with --layer-latency-us 50"),
     (["--layer-latency-us", "50", "--kernels-per-layer", "5"], "--kernels-per-layer 5 does not go with --layer-latency-us 50"),
 ])
@@ -198,6 +201,20 @@ def test_cli_bad_input_is_one_line(run, args, message):
     assert out.exit_code == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_extreme_inputs_within_the_bounds_give_finite_figures():
+    # the largest price and context with the smallest efficiencies: huge, but every figure a finite number
+    from math import isfinite
+
+    from k2calc.sizes import MAX_INT
+
+    slow = PerfKnobs(compute_efficiency=1e-3, memory_efficiency=1e-3, attention_compute_efficiency=1e-3,
+                     attention_memory_efficiency=1e-3, nvlink_efficiency=1e-3)
+    r = perf(V3, get_gpu("h200"), Layout(tp=8), context=MAX_INT, price_per_gpu_hour=1e6, knobs=slow)
+    assert all(isfinite(v) for v in (r.step_ms, r.tpot_ms, r.tokens_per_s, r.cost_per_million_tokens_usd,
+                                     r.compute_ms, r.communication_ms))
+    json.loads(r.model_dump_json(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
 
 
 def test_plot_perf_writes_the_curve(run, tmp_path):

@@ -111,6 +111,8 @@ from ..arch.tensors import Kind
 ACT_BYTES = 2  # bf16 activations, all-reduces and EP combine
 DISPATCH_BYTES = 1  # fp8 EP dispatch (DeepEP)
 PREFILL_SAMPLES = 256  # distinct prefill chunks computed one by one; beyond, chunks interpolate between that many
+MIN_EFFICIENCY = 1e-3  # the least share of a peak an efficiency option takes: a step's time stays finite
+MAX_PRICE = 1e6  # USD per GPU-hour: a cost per million tokens stays finite
 PREFILL_OFFSETS_WALKED = 16_384  # chunk starts counted one by one; beyond, spread evenly over the prompt
 
 # A prefill chunk's parts: (tokens of the prompt before the part, tokens in the part, prompts with that part)
@@ -812,8 +814,8 @@ def check_knobs(k: PerfKnobs) -> None:
     for name in ("compute_efficiency", "memory_efficiency", "attention_compute_efficiency",
                  "attention_memory_efficiency", "nvlink_efficiency", "network_efficiency"):
         v = getattr(k, name)
-        if not (isfinite(v) and 0 < v <= 1):
-            raise InputError(f"--{name.replace('_', '-')} {v:g}: must be in (0, 1]")
+        if not (isfinite(v) and MIN_EFFICIENCY <= v <= 1):  # below, a step's time overflows to inf and NaN
+            raise InputError(f"--{name.replace('_', '-')} {v:g}: must be in [{MIN_EFFICIENCY:g}, 1]")
     for name in ("kernel_latency_us", "collective_latency_us", "ep_latency_us", "layer_latency_us"):
         v = getattr(k, name)
         if v is not None and not (isfinite(v) and 0 <= v <= 1e6):
@@ -906,8 +908,9 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
             raise InputError("--acceptance needs --mtp N (draft tokens per step)")
         if not (isfinite(acceptance) and 0 <= acceptance <= 1):
             raise InputError(f"--acceptance {acceptance:g}: the share of draft tokens accepted, in [0, 1]")
-    if price_per_gpu_hour is not None and not (isfinite(price_per_gpu_hour) and price_per_gpu_hour > 0):
-        raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
+    if price_per_gpu_hour is not None and not (isfinite(price_per_gpu_hour) and 0 < price_per_gpu_hour <= MAX_PRICE):
+        raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number up to "
+                         f"{MAX_PRICE:,.0f} (USD)")  # beyond, a cost overflows to inf
     if (input_tokens is None) != (output_tokens is None):
         raise InputError("give --input and --output together")
     fmt = serving_format(spec, weights, dtype, engine.engine if engine else "generic")
