@@ -668,14 +668,19 @@ def perf_tables(r) -> list[Table]:
     ops.caption += "; FLOPs 1000-based (1 GFLOP = 10^9); bytes binary (1 MiB = 2^20, 1 GiB = 2^30 bytes)"
     tables = [head, ops]
     if r.sweep:
-        sw = Table(f"{r.phase} sweep over {r.sweep_axis}", ["batch", "context", "step (ms)", "TPOT (ms)" if r.phase == "decode"
-                                                  else "TTFT (ms)", f"{unit} tokens/s", f"{unit} tokens/s per GPU",
-                                                  f"{unit} tokens/s per user", "bound"]
-                   + [f"fits ({memory})"], labelled=False)
+        # every point's figures the JSON has: with --input/--output its TTFT too, with a price its cost
+        cost = r.cost_per_million_tokens_usd is not None
+        sw = Table(f"{'prefill + decode' if both else r.phase} sweep over {r.sweep_axis}",
+                   ["batch", "context", "decode step (ms)" if both else "step (ms)"] + (["TTFT (ms)", "mean TPOT (ms)"] if both else
+                                                       ["TPOT (ms)" if r.phase == "decode" else "TTFT (ms)"])
+                   + [f"{unit} tokens/s", f"{unit} tokens/s per GPU", f"{unit} tokens/s per user", "bound"]
+                   + ([f"cost per million {unit} tokens (USD)"] if cost else []) + [f"fits ({memory})"], labelled=False)
         for p in r.sweep:
-            sw.add(p.batch, p.context, _ms(p.step_ms), _ms(p.tpot_ms if p.phase == "decode" else p.ttft_ms),
+            sw.add(p.batch, p.context, _ms(p.step_ms),
+                   *([_ms(p.ttft_ms), _ms(p.tpot_ms)] if both else
+                     [_ms(p.tpot_ms if p.phase == "decode" else p.ttft_ms)]),
                    _rate(p.tokens_per_s), _rate(p.tokens_per_s_per_gpu), _rate(p.tokens_per_s_per_user), p.bound,
-                   p.fits)
+                   *([_usd(p.cost_per_million_tokens_usd)] if cost else []), p.fits)
         tables.append(sw)
     return tables
 

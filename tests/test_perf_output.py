@@ -54,6 +54,25 @@ def test_sweep_csv_rows_line_up_with_the_header(run, run_json):
         assert row["bound"] == point["bound"] and row["fits (sglang)"] == str(point["fits"])
 
 
+@pytest.mark.parametrize("args, columns", [
+    (["--input", "1k", "--output", "256", "--price-per-gpu-hour", "2"],
+     {"TTFT (ms)": "ttft_ms", "mean TPOT (ms)": "tpot_ms", "decode step (ms)": "step_ms",
+      "cost per million output tokens (USD)": "cost_per_million_tokens_usd"}),
+    (["--context", "32k", "--price-per-gpu-hour", "2"], {"cost per million output tokens (USD)": "cost_per_million_tokens_usd"}),
+])
+def test_sweep_rows_carry_every_points_ttft_and_cost_as_the_json_does(run, run_json, args, columns):
+    # a sweep's TTFT (--input/--output) and cost (a price) were in the JSON points but no table column
+    cmd = ["perf", *DEPLOYMENT, *args, "--sweep", "batch=1,8"]
+    data = run_json(*cmd)
+    result = run(*cmd, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    sweep = [r for r in rows if "sweep over batch" in r["section"]]
+    assert [int(r["batch"]) for r in sweep] == [1, 8]
+    for row, point in zip(sweep, data["sweep"]):
+        for column, key in columns.items():
+            assert point[key] is not None and float(row[column]) == pytest.approx(point[key], rel=1e-12), column
+
+
 def test_operations_footer_says_bytes_are_binary_as_the_rows_show(run, run_json):
     data = run_json("perf", *LAYOUT)
     md = run("perf", *LAYOUT, "--format", "markdown").stdout
