@@ -147,6 +147,19 @@ def test_cli_json_keeps_the_contract(run_json):
     assert all(COMPONENT <= set(c) for c in d["components"])
 
 
+def test_readme_contract_names_every_perf_json_key(run_json):
+    # the README's "JSON contract (`perf --format json`)" section names each key perf writes, sweep points' too
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("JSON contract (`perf --format json`)"):readme.index("## Plots")]
+    named = set(re.findall(r"`([a-z0-9_]+)`", section))
+    d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "2", "--input", "1k",
+                 "--output", "1k", "--sweep", "batch=1,2", "--engine", "vllm", "--price-per-gpu-hour", "2")
+    assert set(d) - named == set()
+    assert set(d["sweep"][0]) - named == set() and set(d["prefill"]) - named == set()
+
+
 def test_cli_prefill_reports_ttft(run_json):
     d = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--phase", "prefill", "--batch", "2",
                  "--context", "4k")
