@@ -193,6 +193,15 @@ def test_gpus_alone_names_gpus_when_the_tp_it_means_is_refused(run, gpus, messag
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}")
 
 
+def test_expert_weights_on_a_dense_model_is_refused_as_ep_is(run):
+    # Qwen3-32B has no routed experts: --expert-weights nvfp4 changed nothing yet was echoed in the JSON
+    for args in (["--expert-weights", "nvfp4"], ["--ep", "2"]):
+        out = run("perf", "-p", "qwen3-32b", "--gpu", "h100", "--tp", "2", *args)
+        assert out.exit_code == 2
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {' '.join(args)}: qwen3-32b has no routed experts")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--acceptance", "0.8"], "--acceptance needs --mtp"),
     (["--mtp", "1", "--acceptance", "2"], "--acceptance 2"),

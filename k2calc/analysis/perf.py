@@ -917,6 +917,9 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
     efmt = expert_weights or fmt.name
     if efmt not in FORMATS and efmt != fmt.name:  # the model's own format ("release": Kimi-K3) is accepted
         raise InputError(f"--expert-weights {efmt}: choose from {', '.join(FORMATS)}")
+    if expert_weights is not None and not spec.arch.n_routed_experts:  # as --ep: nothing it would store
+        raise InputError(f"--expert-weights {expert_weights}: {spec.name} has no routed experts (a dense model; "
+                         "expert options apply to MoE models)")
     layout = layout.model_copy(update={"mtp": bool(mtp)})
     m = ShardedModel(spec, fmt)
     problem = layout_problem(m, layout)
