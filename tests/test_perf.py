@@ -205,6 +205,8 @@ def test_expert_weights_on_a_dense_model_is_refused_as_ep_is(run):
 @pytest.mark.parametrize("args, message", [
     (["--acceptance", "0.8"], "--acceptance needs --mtp"),
     (["--mtp", "1", "--acceptance", "2"], "--acceptance 2"),
+    # a prefill accepts no draft tokens: the acceptance was ignored, yet echoed in the output
+    (["--phase", "prefill", "--mtp", "1", "--acceptance", "0.8"], "--acceptance 0.8 does not go with --phase prefill"),
     (["--sweep", "depth=1"], "--sweep depth=1"),
     (["--compute-efficiency", "1.5"], "--compute-efficiency 1.5"),
     (["--input", "1k"], "--input and --output together"),

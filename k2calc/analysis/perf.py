@@ -908,6 +908,9 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
             raise InputError("--acceptance needs --mtp N (draft tokens per step)")
         if not (isfinite(acceptance) and 0 <= acceptance <= 1):
             raise InputError(f"--acceptance {acceptance:g}: the share of draft tokens accepted, in [0, 1]")
+        if phase == "prefill":  # it would be ignored: a prefill yields the prompt's logits, no draft tokens
+            raise InputError(f"--acceptance {acceptance:g} does not go with --phase prefill: a prefill accepts no "
+                             "draft tokens (--input/--output reports both phases)")
     if price_per_gpu_hour is not None and not (isfinite(price_per_gpu_hour) and 0 < price_per_gpu_hour <= MAX_PRICE):
         raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number up to "
                          f"{MAX_PRICE:,.0f} (USD)")  # beyond, a cost overflows to inf
@@ -1000,7 +1003,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
             shown = f"{axis} " + ", ".join(f"{pt.batch if axis == 'batch' else pt.context:,}" for pt in over)
             notes.append(f"sweep points that do not fit in memory (k2calc plan; their speeds assume they did): "
                          f"{shown}")
-    if mtp and acceptance is None:
+    if mtp and acceptance is None and phase == "decode":
         notes.append("--mtp without --acceptance: every draft token rejected (1 token per step)")
     if layout.ep > 1 and knobs.overlap and phase == "decode":  # prefill never overlaps
         notes.append("two micro-batches overlap communication with compute (--no-overlap to turn off)")
