@@ -546,6 +546,17 @@ def test_a_batch_that_cannot_be_held_in_memory_is_noted():
     assert not any("does not fit" in n for n in one.notes)
 
 
+def test_weights_that_leave_no_room_for_one_sequence_are_noted_as_such():
+    # DeepSeek-V3's fp8 checkpoint is 688,586,727,753 bytes (published.md): more than 8 × H800's 80 GB, so
+    # no batch fits; the note says not one sequence fits rather than "the largest batch is 0".
+    spec, h800 = load_preset("deepseek-v3"), get_gpu("h800")
+    assert 688_586_727_753 > 8 * h800.memory_bytes
+    r = perf(spec, h800, Layout(dp_attention=8, ep=8), batch=4, context=4096)
+    assert (r.max_batch, r.fits) == (0, False)
+    assert "batch 4 × 4,096 tokens does not fit in memory: not one sequence of 4,096 tokens fits beside the " \
+           "weights (k2calc plan); the speed above assumes it did" in r.notes
+
+
 def test_expert_weights_on_gpt_oss_leave_its_expert_biases_unquantized(run):
     # gpt-oss's experts carry 1-D biases; --expert-weights nvfp4 quantizes the expert matmuls only (it used
     # to try to quantize the biases and crash). NVFP4's 4 bits + an fp8 scale per 16 values (4.5 bits) store

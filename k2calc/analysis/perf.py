@@ -996,8 +996,10 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
             notes.append(f"--engine {engine.engine}: sweep points beyond the batch it holds: fits = no")
     else:  # a speed for a batch whose KV cache (decode: the cached tokens; prefill: the prompts) cannot be held
         if not main.fits:
-            notes.append(f"batch {batch:,} × {longest(main):,} tokens does not fit in memory: the largest batch at "
-                         f"this context is {main.max_batch:,} (k2calc plan); the speed above assumes it did")
+            held_text = (f"the largest batch at this context is {main.max_batch:,}" if main.max_batch else
+                         f"not one sequence of {longest(main):,} tokens fits beside the weights")
+            notes.append(f"batch {batch:,} × {longest(main):,} tokens does not fit in memory: {held_text} (k2calc "
+                         "plan); the speed above assumes it did")
         over = [pt for pt in points if not pt.fits]
         if over:
             shown = f"{axis} " + ", ".join(f"{pt.batch if axis == 'batch' else pt.context:,}" for pt in over)
