@@ -418,6 +418,14 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
+        for opt, v in (("--max-num-batched-tokens", max_num_batched_tokens), ("--max-num-seqs", max_num_seqs),
+                       ("--block-size", block_size)):
+            if v is not None:
+                raise InputError(f"{opt} {v} does not go with --search: it is an --engine setting, and the search "
+                                 "uses the generic accounting")
+        if avg_context is not None and not pd:
+            raise InputError(f"--avg-context {avg_context} does not go with --search: the search ranks layouts by "
+                             "the sequences of --context they hold (see `k2calc plan --avg-context` for one layout)")
         for opt, v in (("--mm-encoder-tp-mode", mm_encoder_tp_mode != "weights"),
                        ("--language-model-only", language_model_only)):
             if v:

@@ -274,3 +274,13 @@ def test_pd_tables_head_each_pools_rate_with_its_tokens(run):
     prefill, decode = out.stdout.split("decode pool:")[:2]
     assert "input tokens/s" in prefill and "TPOT" not in prefill  # a prefill pool has no TPOT
     assert "output tokens/s" in decode and "TPOT (ms)" in decode
+
+
+@pytest.mark.parametrize("option", [("--avg-context", "8k"), ("--max-num-seqs", "64"), ("--block-size", "64"),
+                                    ("--max-num-batched-tokens", "4096")])
+def test_search_refuses_the_options_it_would_ignore(run, option):
+    # the search ranks layouts by sequences of --context under the generic accounting: none of these would
+    # change a row, so each is one line naming it and its value, not a silent no-op
+    r = run("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "1", *option)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"error: {option[0]} {option[1]} does not go with --search") and r.stderr.count("\n") == 1
