@@ -629,7 +629,7 @@ def compare(
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
     gpu_file: GpuFileOpt = None,
     all_fields: Annotated[bool, typer.Option("--all-fields", help="Show equal config fields too.")] = False,
-    batch: Annotated[int, typer.Option("--batch", help="With --gpu: serving rows at this many sequences (at most what fits).")] = 64,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="With --gpu and --gpus: serving rows at this many sequences (at most what fits). Default 64.", show_default=False)] = None,
     price_per_gpu_hour: Annotated[Optional[float], typer.Option("--price-per-gpu-hour", help="With --gpu: USD per GPU-hour, for the cost per million tokens.")] = None,
     explain: ExplainOpt = False,
     format: FormatOpt = Format.table,
