@@ -214,3 +214,14 @@ def test_serving_rows_when_no_layout_holds_the_batch_use_the_fastest_at_the_batc
     own = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", str(lay["tp"]), "--dp-attention",
                    str(lay["dp_attention"]), "--ep", str(lay["ep"]), "--batch", "16", "--context", "128k")
     assert serve["tokens_per_s_per_gpu"] >= own["tokens_per_s_per_gpu"]
+
+
+def test_kv_rows_beyond_a_models_context_window_note_it_for_that_model_only(run_json):
+    from k2calc.config import load
+
+    short = load("olmo-2-13b").config.max_position_embeddings
+    assert load("qwen3-32b").config.max_position_embeddings > 2 * short
+    d = run_json("compare", "qwen3-32b", "olmo-2-13b", "--kv-context", str(2 * short))
+    said = [n for n in d["notes"] if "max_position_embeddings" in n]
+    assert len(said) == 1 and said[0].startswith("olmo-2-13b:") and str(2 * short) in said[0]
+    assert not [n for n in run_json("compare", "qwen3-32b", "olmo-2-13b")["notes"] if "max_position_embeddings" in n]

@@ -284,3 +284,17 @@ def test_search_refuses_the_options_it_would_ignore(run, option):
     r = run("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "1", *option)
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith(f"error: {option[0]} {option[1]} does not go with --search") and r.stderr.count("\n") == 1
+
+
+def test_a_search_beyond_the_models_context_window_notes_it_as_plan_does(run_json):
+    from k2calc.config import load
+
+    window = load("olmo-2-13b").config.max_position_embeddings
+    common = ("plan", "--search", "-p", "olmo-2-13b", "--gpu", "h100", "--max-nodes", "1")
+    over = run_json(*common, "--context", str(2 * window))
+    plan = run_json("plan", "-p", "olmo-2-13b", "--gpu", "h100", "--context", str(2 * window))
+    said = [n for n in plan["notes"] if "max_position_embeddings" in n]
+    assert said and [n for n in over["notes"] if "max_position_embeddings" in n and str(2 * window) in n]
+    assert not [n for n in run_json(*common, "--context", str(window))["notes"] if "max_position_embeddings" in n]
+    pd = run_json(*common, "--pd", "--request-rate", "1", "--input", str(window), "--output", "1")
+    assert [n for n in pd["notes"] if "max_position_embeddings" in n and str(window + 1) in n]

@@ -140,7 +140,7 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     fits)."""
     from .checkpoint import checkpoint_report
     from .flops import FlopsModel, Phase, count_flops
-    from .kv import kv_cache
+    from .kv import beyond_max_position_note, kv_cache
     from .params import count_params
     from .perf import MissingLink
 
@@ -153,6 +153,10 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     contexts = contexts or DEFAULT_SWEEP
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
+    for name, s in zip(names, specs):  # the KV and plan rows' sequences, as plan notes it
+        long_note = beyond_max_position_note(s.config, [kv_context], "the KV and plan rows' context")
+        if long_note:
+            notes.append(f"{name}: {long_note}")
 
     p = [count_params(s) for s in specs]
     params = [_row("params", "total", "total", "params", [r.total for r in p]),

@@ -1218,6 +1218,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         r.rank = i
     elapsed = (time.perf_counter() - t0) * 1000
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
+    long_note = beyond_max_position_note(cfg, [workload.context], "context")  # as plan and perf note it
+    if long_note:
+        notes.append(long_note)
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     reached: list[Reached] = []
