@@ -298,3 +298,15 @@ def test_a_search_beyond_the_models_context_window_notes_it_as_plan_does(run_jso
     assert not [n for n in run_json(*common, "--context", str(window))["notes"] if "max_position_embeddings" in n]
     pd = run_json(*common, "--pd", "--request-rate", "1", "--input", str(window), "--output", "1")
     assert [n for n in pd["notes"] if "max_position_embeddings" in n and str(window + 1) in n]
+
+
+def test_a_speed_search_with_mtp_says_its_figures_decode_without_the_draft_layers(run_json):
+    args = ("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "1", "--context", "4k",
+            "--batch", "8", "--max-tpot-ms", "40")
+    d = run_json(*args, "--mtp")
+    row = d["results"][0]
+    assert row["layout"]["mtp"]  # the memory holds the MTP modules ...
+    plain = _perf(run_json, "deepseek-v3", "h200", {**row["layout"], "mtp": False}, 8, "4k")
+    assert row["tpot_ms"] == pytest.approx(plain["tpot_ms"])  # ... the figure is perf's without speculation
+    assert [n for n in d["notes"] if n.startswith("--mtp:") and "perf --mtp N --acceptance A" in n]
+    assert not [n for n in run_json(*args)["notes"] if n.startswith("--mtp:")]

@@ -1236,6 +1236,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                    "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens); per (GPU "
                    "type, count), the layout serving the most tokens/s is shown")
         notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}")
+        if mtp:  # the layouts hold the draft layers; the estimate does not run them (it has no acceptance rate)
+            notes.append("--mtp: the layouts hold the MTP modules, but the speed figures decode one token per step "
+                         "without them (k2calc perf --mtp N --acceptance A estimates speculative decoding on a layout)")
         if not best and fitting:
             figure = {"max_tpot_ms": "tpot_ms", "min_tokens_per_s": "tokens_per_s", "max_ttft_ms": "ttft_ms"}
             for target, limit in targets.model_dump().items():
