@@ -310,3 +310,14 @@ def test_a_speed_search_with_mtp_says_its_figures_decode_without_the_draft_layer
     assert row["tpot_ms"] == pytest.approx(plain["tpot_ms"])  # ... the figure is perf's without speculation
     assert [n for n in d["notes"] if n.startswith("--mtp:") and "perf --mtp N --acceptance A" in n]
     assert not [n for n in run_json(*args)["notes"] if n.startswith("--mtp:")]
+
+
+def test_the_speed_note_names_the_batch_the_rows_are_at(run_json):
+    args = ("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "2", "--context", "4k")
+    tpot = run_json(*args, "--max-tpot-ms", "30", "--batch", "4")
+    assert tpot["results"] and {r["batch"] for r in tpot["results"]} == {4}  # a TPOT limit alone: at --batch
+    note = next(n for n in tpot["notes"] if n.startswith("speed targets"))
+    assert "--batch 4" in note and "largest batch" not in note
+    rate = run_json(*args, "--min-tokens-per-s", "1000")
+    assert all(r["batch"] == r["max_batch"] for r in rate["results"])  # a rate alone: the batch memory holds
+    assert "the largest batch that fits memory;" in next(n for n in rate["notes"] if n.startswith("speed targets"))

@@ -1231,10 +1231,15 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
             how = (f"prefill of {workload.context:,}-token prompts at the fewest prompts prefilled together that "
                    "serve the input tokens/s (at most a full --chunk of them per replica; TTFT: that batch's "
                    "prefill); per (GPU type, count), the layout with the lowest TTFT there is shown")
-        else:
-            how = (f"decode at --batch {workload.batch} and --context {workload.context:,} (tokens/s: the largest "
-                   "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens); per (GPU "
-                   "type, count), the layout serving the most tokens/s is shown")
+        else:  # the batch the figures are at, as LayoutSpeed.fit runs it
+            if targets.min_tokens_per_s is not None:
+                at = "the largest batch that fits memory" + (" and keeps TPOT within its target"
+                                                             if targets.max_tpot_ms is not None else "")
+            else:
+                at = f"--batch {workload.batch}"
+            how = (f"decode of {workload.context:,}-token sequences (--context) at {at}"
+                   + ("; TTFT: one prompt of --context tokens" if targets.max_ttft_ms is not None else "")
+                   + "; per (GPU type, count), the layout serving the most tokens/s is shown")
         notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}")
         if mtp:  # the layouts hold the draft layers; the estimate does not run them (it has no acceptance rate)
             notes.append("--mtp: the layouts hold the MTP modules, but the speed figures decode one token per step "
