@@ -321,3 +321,15 @@ def test_the_speed_note_names_the_batch_the_rows_are_at(run_json):
     rate = run_json(*args, "--min-tokens-per-s", "1000")
     assert all(r["batch"] == r["max_batch"] for r in rate["results"])  # a rate alone: the batch memory holds
     assert "the largest batch that fits memory;" in next(n for n in rate["notes"] if n.startswith("speed targets"))
+
+
+@pytest.mark.parametrize("option", [("--max-nodes", "2"), ("--top", "3")])
+def test_search_sizes_without_search_are_one_line(run, option):
+    # a plan is the one layout given: --max-nodes and --top would change nothing (they were ignored)
+    r = run("plan", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", *option)
+    assert r.exit_code == 2 and r.stderr == f"error: {option[0]} {option[1]} goes with --search (a plan is the one layout given)\n"
+
+
+def test_search_defaults_are_eight_nodes_and_ten_rows(run_json):
+    d = run_json("plan", "--search", "-p", "qwen3-32b", "--gpu", "h100,h200", "--context", "4k")
+    assert d["max_nodes"] == 8 and len(d["results"]) == 10  # 2 types x 8 node counts = 16 deployments fit
