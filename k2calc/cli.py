@@ -385,8 +385,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          gpu_file: GpuFileOpt = None,
          check: Annotated[bool, typer.Option("--check", help="CI mode: one line, exit 0 if it fits, 1 if not.")] = False,
          search: Annotated[bool, typer.Option("--search", help="Enumerate layouts on whole nodes; print the smallest that fit.")] = False,
-         max_nodes: Annotated[int, typer.Option("--max-nodes", help="With --search: up to this many nodes per GPU type.")] = 8,
-         top: Annotated[int, typer.Option("--top", help="With --search: rows to show.")] = 10,
+         max_nodes: Annotated[Optional[int], typer.Option("--max-nodes", help="With --search: up to this many nodes per GPU type. Default 8.", show_default=False)] = None,
+         top: Annotated[Optional[int], typer.Option("--top", help="With --search: rows to show. Default 10.", show_default=False)] = None,
          min_tokens_per_s: Annotated[Optional[float], typer.Option("--min-tokens-per-s", help="With --search: decode tokens/s the deployment must serve (estimate, k2calc perf) at the largest batch that fits.")] = None,
          max_tpot_ms: Annotated[Optional[float], typer.Option("--max-tpot-ms", help="With --search: TPOT limit at --batch (or at the tokens/s target's batch).")] = None,
          max_ttft_ms: Annotated[Optional[float], typer.Option("--max-ttft-ms", help="With --search: TTFT limit for one prompt of --context tokens (with --pd: the prefill pool's, at the prompts per step that serve the rate).")] = None,
@@ -418,6 +418,14 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         for opt, v in (("--tp", tp), ("--dp-attention", dp_attention), ("--ep", ep), ("--pp", pp), ("--gpus", gpus_)):
             if v is not None:
                 raise InputError(f"{opt} does not go with --search: the search tries every layout")
+        for opt, v in (("--max-num-batched-tokens", max_num_batched_tokens), ("--max-num-seqs", max_num_seqs),
+                       ("--block-size", block_size)):
+            if v is not None:
+                raise InputError(f"{opt} {v} does not go with --search: it is an --engine setting, and the search "
+                                 "uses the generic accounting")
+        if avg_context is not None and not pd:
+            raise InputError(f"--avg-context {avg_context} does not go with --search: the search ranks layouts by "
+                             "the sequences of --context they hold (see `k2calc plan --avg-context` for one layout)")
         for opt, v in (("--mm-encoder-tp-mode", mm_encoder_tp_mode != "weights"),
                        ("--language-model-only", language_model_only)):
             if v:
@@ -431,6 +439,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     engine_cfg = planlib.engine_options(engine, mem_fraction, max_num_batched_tokens, max_num_seqs, block_size)
     avg = planlib.parse_avg_context(avg_context)
     if search:
+        sizes = {k: v for k, v in (("max_nodes", max_nodes), ("top", top)) if v is not None}  # else the search's
         names = [n.strip() for n in (gpu or "").split(",") if n.strip()]
         if gpu is not None and not names:
             raise InputError(f"--gpu {gpu!r}: no GPU type given (leave --gpu out to search every type)")
@@ -452,7 +461,7 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
             report = pd_search(spec, types, request_rate=request_rate, input_tokens=parse_context(input_, "--input"),
                                output_tokens=parse_context(output, "--output"), max_tpot_ms=max_tpot_ms,
                                max_ttft_ms=max_ttft_ms, weights=weights, kv_dtype=kv_dtype, chunk=workload.chunk,
-                               max_nodes=max_nodes, top=top, mtp=mtp, redundant_experts=redundant_experts,
+                               **sizes, mtp=mtp, redundant_experts=redundant_experts,
                                knobs=knobs, dtype=dtype)
             _emit(report, pd_tables(report), format, report.notes)
             return
@@ -462,8 +471,8 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         from .analysis.perf import SpeedTargets
 
         targets = SpeedTargets(min_tokens_per_s=min_tokens_per_s, max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms)
-        report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, max_nodes=max_nodes, mtp=mtp,
-                                top=top, redundant_experts=redundant_experts, targets=targets, dtype=dtype)
+        report = planlib.search(spec, types, workload, weights=weights, knobs=knobs, **sizes, mtp=mtp,
+                                redundant_experts=redundant_experts, targets=targets, dtype=dtype)
         _emit(report, search_tables(report), format, report.notes)
         return
     for opt, v in (("--min-tokens-per-s", min_tokens_per_s), ("--max-tpot-ms", max_tpot_ms),
@@ -471,6 +480,9 @@ def plan(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
                    ("--input", input_), ("--output", output)):
         if v is not None:
             raise InputError(f"{opt} goes with --search (for one layout's speed, see `k2calc perf`)")
+    for opt, v in (("--max-nodes", max_nodes), ("--top", top)):
+        if v is not None:
+            raise InputError(f"{opt} {v} goes with --search (a plan is the one layout given)")
     if not gpu:
         raise InputError("--gpu is required (see `k2calc gpus`), or use --search")
     report = planlib.plan(spec, get_gpu(gpu, gpu_file), layout, workload, weights=weights, knobs=knobs, gpus=gpus_,
@@ -621,7 +633,7 @@ def compare(
     gpus_: Annotated[Optional[int], typer.Option("--gpus", help="GPU count for the memory plan (whole nodes).")] = None,
     gpu_file: GpuFileOpt = None,
     all_fields: Annotated[bool, typer.Option("--all-fields", help="Show equal config fields too.")] = False,
-    batch: Annotated[int, typer.Option("--batch", help="With --gpu: serving rows at this many sequences (at most what fits).")] = 64,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="With --gpu and --gpus: serving rows at this many sequences (at most what fits). Default 64.", show_default=False)] = None,
     price_per_gpu_hour: Annotated[Optional[float], typer.Option("--price-per-gpu-hour", help="With --gpu: USD per GPU-hour, for the cost per million tokens.")] = None,
     explain: ExplainOpt = False,
     format: FormatOpt = Format.table,

@@ -192,6 +192,18 @@ def test_a_price_that_cannot_be_used_is_one_line(run, args, message):
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "32"], "--batch 32 goes with --gpu and --gpus"),  # no serving rows to run it: was ignored
+    (["--gpus", "0"], "a memory plan needs both --gpu NAME and --gpus N"),  # was no plan, silently
+    (["--gpu", "h200", "--gpus", "0"], "--gpus 0: must be 1 to"),  # was "needs both", though both were given
+    (["--gpu", "h200", "--gpus", "-3"], "--gpus -3: must be 1 to"),
+])
+def test_a_serving_option_without_a_plan_or_a_bad_gpu_count_is_one_line(run, args, message):
+    out = run("compare", "kimi-k2", "deepseek-v3", *args)
+    assert out.exit_code == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
 def test_serving_rows_when_no_layout_holds_the_batch_use_the_fastest_at_the_batch_that_fits(run_json):
     # DeepSeek-V3 on 8 x H200 at 128k holds 16 sequences, not --batch 64: its serving row runs at 16 on the
     # fastest layout holding 16, at least as fast as the memory plan's own layout at that batch.
@@ -202,3 +214,14 @@ def test_serving_rows_when_no_layout_holds_the_batch_use_the_fastest_at_the_batc
     own = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", str(lay["tp"]), "--dp-attention",
                    str(lay["dp_attention"]), "--ep", str(lay["ep"]), "--batch", "16", "--context", "128k")
     assert serve["tokens_per_s_per_gpu"] >= own["tokens_per_s_per_gpu"]
+
+
+def test_kv_rows_beyond_a_models_context_window_note_it_for_that_model_only(run_json):
+    from k2calc.config import load
+
+    short = load("olmo-2-13b").config.max_position_embeddings
+    assert load("qwen3-32b").config.max_position_embeddings > 2 * short
+    d = run_json("compare", "qwen3-32b", "olmo-2-13b", "--kv-context", str(2 * short))
+    said = [n for n in d["notes"] if "max_position_embeddings" in n]
+    assert len(said) == 1 and said[0].startswith("olmo-2-13b:") and str(2 * short) in said[0]
+    assert not [n for n in run_json("compare", "qwen3-32b", "olmo-2-13b")["notes"] if "max_position_embeddings" in n]

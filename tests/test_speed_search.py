@@ -274,3 +274,62 @@ def test_pd_tables_head_each_pools_rate_with_its_tokens(run):
     prefill, decode = out.stdout.split("decode pool:")[:2]
     assert "input tokens/s" in prefill and "TPOT" not in prefill  # a prefill pool has no TPOT
     assert "output tokens/s" in decode and "TPOT (ms)" in decode
+
+
+@pytest.mark.parametrize("option", [("--avg-context", "8k"), ("--max-num-seqs", "64"), ("--block-size", "64"),
+                                    ("--max-num-batched-tokens", "4096")])
+def test_search_refuses_the_options_it_would_ignore(run, option):
+    # the search ranks layouts by sequences of --context under the generic accounting: none of these would
+    # change a row, so each is one line naming it and its value, not a silent no-op
+    r = run("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "1", *option)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"error: {option[0]} {option[1]} does not go with --search") and r.stderr.count("\n") == 1
+
+
+def test_a_search_beyond_the_models_context_window_notes_it_as_plan_does(run_json):
+    from k2calc.config import load
+
+    window = load("olmo-2-13b").config.max_position_embeddings
+    common = ("plan", "--search", "-p", "olmo-2-13b", "--gpu", "h100", "--max-nodes", "1")
+    over = run_json(*common, "--context", str(2 * window))
+    plan = run_json("plan", "-p", "olmo-2-13b", "--gpu", "h100", "--context", str(2 * window))
+    said = [n for n in plan["notes"] if "max_position_embeddings" in n]
+    assert said and [n for n in over["notes"] if "max_position_embeddings" in n and str(2 * window) in n]
+    assert not [n for n in run_json(*common, "--context", str(window))["notes"] if "max_position_embeddings" in n]
+    pd = run_json(*common, "--pd", "--request-rate", "1", "--input", str(window), "--output", "1")
+    assert [n for n in pd["notes"] if "max_position_embeddings" in n and str(window + 1) in n]
+
+
+def test_a_speed_search_with_mtp_says_its_figures_decode_without_the_draft_layers(run_json):
+    args = ("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "1", "--context", "4k",
+            "--batch", "8", "--max-tpot-ms", "40")
+    d = run_json(*args, "--mtp")
+    row = d["results"][0]
+    assert row["layout"]["mtp"]  # the memory holds the MTP modules ...
+    plain = _perf(run_json, "deepseek-v3", "h200", {**row["layout"], "mtp": False}, 8, "4k")
+    assert row["tpot_ms"] == pytest.approx(plain["tpot_ms"])  # ... the figure is perf's without speculation
+    assert [n for n in d["notes"] if n.startswith("--mtp:") and "perf --mtp N --acceptance A" in n]
+    assert not [n for n in run_json(*args)["notes"] if n.startswith("--mtp:")]
+
+
+def test_the_speed_note_names_the_batch_the_rows_are_at(run_json):
+    args = ("plan", "--search", "-p", "deepseek-v3", "--gpu", "h200", "--max-nodes", "2", "--context", "4k")
+    tpot = run_json(*args, "--max-tpot-ms", "30", "--batch", "4")
+    assert tpot["results"] and {r["batch"] for r in tpot["results"]} == {4}  # a TPOT limit alone: at --batch
+    note = next(n for n in tpot["notes"] if n.startswith("speed targets"))
+    assert "--batch 4" in note and "largest batch" not in note
+    rate = run_json(*args, "--min-tokens-per-s", "1000")
+    assert all(r["batch"] == r["max_batch"] for r in rate["results"])  # a rate alone: the batch memory holds
+    assert "the largest batch that fits memory;" in next(n for n in rate["notes"] if n.startswith("speed targets"))
+
+
+@pytest.mark.parametrize("option", [("--max-nodes", "2"), ("--top", "3")])
+def test_search_sizes_without_search_are_one_line(run, option):
+    # a plan is the one layout given: --max-nodes and --top would change nothing (they were ignored)
+    r = run("plan", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", *option)
+    assert r.exit_code == 2 and r.stderr == f"error: {option[0]} {option[1]} goes with --search (a plan is the one layout given)\n"
+
+
+def test_search_defaults_are_eight_nodes_and_ten_rows(run_json):
+    d = run_json("plan", "--search", "-p", "qwen3-32b", "--gpu", "h100,h200", "--context", "4k")
+    assert d["max_nodes"] == 8 and len(d["results"]) == 10  # 2 types x 8 node counts = 16 deployments fit

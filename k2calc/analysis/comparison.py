@@ -19,6 +19,7 @@ from .plan import Layout
 from ..sizes import format_context
 
 MAX_MODELS = 16  # models side by side: a column each, and every analysis run for each
+DEFAULT_SERVE_BATCH = 64  # the serving rows' sequences when --batch is not given
 
 # Fields that are bookkeeping, not architecture: left out of the config section.
 _NOT_ARCHITECTURE = {"architectures", "torch_dtype"}
@@ -133,12 +134,13 @@ def _attention_kinds(arch) -> str:
 def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dtype: str = "bf16",
             kv_context: int | None = None,
             gpu: str | None = None, gpus: int | None = None, gpu_file: list[str] | None = None,
-            explain: bool = False, batch: int = 64, price_per_gpu_hour: float | None = None) -> CompareReport:
+            explain: bool = False, batch: int | None = None, price_per_gpu_hour: float | None = None) -> CompareReport:
     """Every section for every model; `gpu` and `gpus` together add a memory plan and, on its layout, the
-    decode speed at `batch` sequences of `kv_context` tokens (k2calc perf; at most the batch that fits)."""
+    decode speed at `batch` (default 64) sequences of `kv_context` tokens (k2calc perf; at most the batch that
+    fits)."""
     from .checkpoint import checkpoint_report
     from .flops import FlopsModel, Phase, count_flops
-    from .kv import kv_cache
+    from .kv import beyond_max_position_note, kv_cache
     from .params import count_params
     from .perf import MissingLink
 
@@ -151,6 +153,10 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     contexts = contexts or DEFAULT_SWEEP
     names = _unique([s.name for s in specs])
     notes = [f"{s.name}: {n}" for s in specs for n in s.notes]
+    for name, s in zip(names, specs):  # the KV and plan rows' sequences, as plan notes it
+        long_note = beyond_max_position_note(s.config, [kv_context], "the KV and plan rows' context")
+        if long_note:
+            notes.append(f"{name}: {long_note}")
 
     p = [count_params(s) for s in specs]
     params = [_row("params", "total", "total", "params", [r.total for r in p]),
@@ -191,12 +197,16 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
                   _row("checkpoint", "tensors", "tensors", "tensors", [c.tensors for c in ck])]
 
     plan_rows = plan_target = serve = serve_target = serve_problem = None
+    planned = gpu is not None or gpus is not None  # `--gpus 0` is a plan asked for, and a bad one
     if price_per_gpu_hour is not None:
-        if not (gpu or gpus):
+        if not planned:
             raise InputError("--price-per-gpu-hour goes with --gpu and --gpus (the serving rows' cost)")
         if not (isfinite(price_per_gpu_hour) and price_per_gpu_hour > 0):
             raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
-    if gpu or gpus:
+    if batch is not None and not planned:
+        raise InputError(f"--batch {batch} goes with --gpu and --gpus (the serving rows' batch)")
+    batch = DEFAULT_SERVE_BATCH if batch is None else batch
+    if planned:
         plan_rows, plan_target, hits = _plans(specs, names, gpu, gpus, gpu_file, kv_context, kv_dtype)
         serve_target = (f"decode at batch {batch} (at most what fits) × {format_context(kv_context)} tokens on "
                         f"each model's fastest layout on {gpus} GPUs; k2calc perf's estimate")
@@ -223,10 +233,10 @@ def _plans(specs, names, gpu, gpus, gpu_file, context, kv_dtype) -> tuple[list[P
     from ..hardware import get_gpu
     from .plan import MAX_SEARCH_NODES, Workload, search
 
-    if not (gpu and gpus):
+    if gpu is None or gpus is None:
         raise InputError("a memory plan needs both --gpu NAME and --gpus N")
     g = get_gpu(gpu, gpu_file)
-    if gpus % g.gpus_per_node:
+    if gpus >= 1 and gpus % g.gpus_per_node:
         raise InputError(f"--gpus {gpus}: not a whole number of {g.name} nodes ({g.gpus_per_node} GPUs each)")
     nodes = gpus // g.gpus_per_node
     if gpus < 1 or nodes > MAX_SEARCH_NODES:  # checked here, so the message names the option the user gave

@@ -1381,6 +1381,9 @@ def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_to
              f"× {output_tokens:,} output tokens, sequences of {input_tokens + output_tokens:,} tokens (an estimate)",
              "the pair takes both pools from one vendor (engines move the KV cache only between one vendor's GPUs); "
              "a catalog entry without `vendor` pairs only with its own type"]
+    long_note = beyond_max_position_note(spec.config, [input_tokens + output_tokens], "--input + --output")
+    if long_note:  # as perf --input/--output notes it
+        notes.append(long_note)
     # a pool no layout serves says how far off it is (its report's first note), as a search alone prints it
     for kind, r in (("prefill", pre), ("decode", dec)):
         if r.closest:

@@ -1222,6 +1222,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
         r.rank = i
     elapsed = (time.perf_counter() - t0) * 1000
     notes = list(spec.notes) + ([fmt.assumed_note] if fmt.assumed_note else [])
+    long_note = beyond_max_position_note(cfg, [workload.context], "context")  # as plan and perf note it
+    if long_note:
+        notes.append(long_note)
     if not any(g.price_per_gpu_hour_usd for g in gpus):
         notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
     reached: list[Reached] = []
@@ -1232,11 +1235,19 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
             how = (f"prefill of {workload.context:,}-token prompts at the fewest prompts prefilled together that "
                    "serve the input tokens/s (at most a full --chunk of them per replica; TTFT: that batch's "
                    "prefill); per (GPU type, count), the layout with the lowest TTFT there is shown")
-        else:
-            how = (f"decode at --batch {workload.batch} and --context {workload.context:,} (tokens/s: the largest "
-                   "batch that fits memory and the TPOT target; TTFT: one prompt of --context tokens); per (GPU "
-                   "type, count), the layout serving the most tokens/s is shown")
+        else:  # the batch the figures are at, as LayoutSpeed.fit runs it
+            if targets.min_tokens_per_s is not None:
+                at = "the largest batch that fits memory" + (" and keeps TPOT within its target"
+                                                             if targets.max_tpot_ms is not None else "")
+            else:
+                at = f"--batch {workload.batch}"
+            how = (f"decode of {workload.context:,}-token sequences (--context) at {at}"
+                   + ("; TTFT: one prompt of --context tokens" if targets.max_ttft_ms is not None else "")
+                   + "; per (GPU type, count), the layout serving the most tokens/s is shown")
         notes.append(f"speed targets ({wanted}): k2calc perf's estimate of {how}")
+        if mtp:  # the layouts hold the draft layers; the estimate does not run them (it has no acceptance rate)
+            notes.append("--mtp: the layouts hold the MTP modules, but the speed figures decode one token per step "
+                         "without them (k2calc perf --mtp N --acceptance A estimates speculative decoding on a layout)")
         if not best and fitting:
             figure = {"max_tpot_ms": "tpot_ms", "min_tokens_per_s": "tokens_per_s", "max_ttft_ms": "ttft_ms"}
             for target, limit in targets.model_dump().items():
