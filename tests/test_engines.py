@@ -198,6 +198,23 @@ def test_cli_plan_unknown_engine_is_one_line(run):
     assert r.exit_code == 2 and "--engine vlm: unknown engine" in r.stderr and "did you mean vllm" in r.stderr
 
 
+@pytest.mark.parametrize("flag, value", [("--block-size", "64"), ("--max-num-seqs", "2"),
+                                         ("--max-num-batched-tokens", "65536")])
+def test_cli_plan_refuses_an_engine_setting_without_an_engine(run, flag, value):
+    # the generic accounting has no blocks, sequence cap or profiling pass: the flag would change nothing
+    r = run("plan", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", flag, value)
+    assert r.exit_code == 2 and f"{flag} {value}: an engine's setting (engine vllm, sglang or trtllm)" in r.stderr
+    assert run("plan", "-p", "deepseek-v3", "--gpu", "h200", "--gpus", "8", flag, value, "--engine", "vllm").exit_code == 0
+
+
+def test_a_check_file_refuses_an_engine_setting_without_an_engine(run, tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("deployments:\n  - name: a\n    model: qwen3-32b\n    gpu: h200\n    block_size: 32\n"
+                    "    workload: {context: 4k}\n")
+    r = run("check", str(path))
+    assert r.exit_code == 2 and "deployment a: block_size 32: an engine's setting" in r.stderr
+
+
 def test_cli_search_with_an_engine_is_refused(run):
     r = run("plan", "-p", "kimi-k2", "--search", "--engine", "vllm")
     assert r.exit_code == 2 and "--engine vllm does not go with --search" in r.stderr

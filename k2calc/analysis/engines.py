@@ -105,7 +105,12 @@ def engine_config(engine: str = "generic", mem_fraction: float | None = None, **
     """An EngineConfig from a generic `mem_fraction` (put on the engine's own fraction flag)."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine}: unknown engine (choose from {', '.join(ENGINES)}){suggest(engine, ENGINES)}")
-    cfg = EngineConfig(engine=engine, **{k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    if engine == "generic" and given:  # the generic accounting has no blocks, profiling pass or sequence cap
+        k, v = next(iter(given.items()))
+        raise InputError(f"--{k.replace('_', '-')} {v}: an engine's setting (engine vllm, sglang or trtllm); the "
+                         "generic accounting has none")
+    cfg = EngineConfig(engine=engine, **given)
     if mem_fraction is not None and engine != "generic":
         cfg = cfg.model_copy(update={_FRACTION_FIELD[engine]: mem_fraction})
     return cfg
