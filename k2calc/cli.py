@@ -515,7 +515,7 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          phase: Annotated[str, typer.Option("--phase", help="decode (TPOT) or prefill (TTFT).")] = "decode",
          batch: Annotated[int, typer.Option("--batch", help="Sequences in the deployment (decode) or prompts (prefill).")] = 1,
          context: Annotated[Optional[str], typer.Option("--context", help="Decode: tokens cached per sequence; prefill: prompt length (binary k). Default 4k; with --input/--output, input + output/2.")] = None,
-         chunk: Annotated[str, typer.Option("--chunk", help="Prefill tokens per step per DP replica.")] = str(DEFAULT_CHUNK),
+         chunk: Annotated[Optional[str], typer.Option("--chunk", help=f"Prefill tokens per step per DP replica (--phase prefill or --input/--output). Default {DEFAULT_CHUNK}.")] = None,
          input_: Annotated[Optional[str], typer.Option("--input", metavar="I", help="Both phases: prompt tokens per request (with --output).")] = None,
          output: Annotated[Optional[str], typer.Option("--output", metavar="O", help="Both phases: output tokens per request (with --input).")] = None,
          sweep: Annotated[Optional[str], typer.Option("--sweep", metavar="AXIS=LIST", help="batch=1,4,16,64 or context=1k,8k,32k: one row per point.")] = None,
@@ -560,6 +560,9 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
     if context is not None and (input_ is not None or output is not None):
         raise InputError(f"--context {context} does not go with --input/--output: decode runs at input + output/2 "
                          "tokens cached and prefill at the input")
+    if chunk is not None and phase == "decode" and input_ is None and output is None and engine is None:
+        raise InputError(f"--chunk {chunk} goes with --phase prefill or --input/--output: a decode step has no "
+                         "prefill chunks")
     if engine is None:
         for opt, v in (("--mem-fraction", mem_fraction), ("--max-num-batched-tokens", max_num_batched_tokens),
                        ("--max-num-seqs", max_num_seqs), ("--block-size", block_size)):
@@ -578,8 +581,8 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
         imbalance=imbalance)
     report = perflib.perf(
         spec, get_gpu(gpu, gpu_file), layout, phase=phase, batch=batch, context=parse_context(context or "4k"),
-        chunk=parse_context(chunk, "--chunk"), weights=weights, expert_weights=expert_weights, kv_dtype=kv_dtype,
-        mtp=mtp, acceptance=acceptance,
+        chunk=DEFAULT_CHUNK if chunk is None else parse_context(chunk, "--chunk"), weights=weights,
+        expert_weights=expert_weights, kv_dtype=kv_dtype, mtp=mtp, acceptance=acceptance,
         input_tokens=parse_context(input_, "--input") if input_ is not None else None,
         output_tokens=parse_context(output, "--output") if output is not None else None,
         price_per_gpu_hour=price_per_gpu_hour, sweep=perflib.parse_sweep(sweep) if sweep is not None else None,

@@ -104,6 +104,22 @@ def test_mtp_tokens_per_step_from_acceptance():
     assert three.tokens_per_step == pytest.approx(1 + 0.5 + 0.25 + 0.125)
 
 
+def test_a_prefill_with_mtp_runs_the_mtp_module_once_over_the_prompt():
+    # The draft module fills its own KV cache over the prompt (SGLang's draft extend): one pass whatever the
+    # number of draft tokens, its attention projections as costly as one of the 61 main layers'.
+    plain = perf(V3, get_gpu("h200"), Layout(tp=8), phase="prefill", batch=1, context=4096)
+    one = perf(V3, get_gpu("h200"), Layout(tp=8), phase="prefill", batch=1, context=4096, mtp=1)
+    three = perf(V3, get_gpu("h200"), Layout(tp=8), phase="prefill", batch=1, context=4096, mtp=3)
+    assert one.step_ms == pytest.approx(three.step_ms) and one.step_ms > plain.step_ms
+    flops = {c.name: c.flops for c in one.components}
+    for name in ("q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "o_proj"):
+        assert flops[f"mtp: {name}"] == pytest.approx(flops[name] / 61)  # num_hidden_layers in config.json
+    assert not any(c.name.startswith("mtp:") for c in plain.components)
+    served = perf(V3, get_gpu("h200"), Layout(tp=8), batch=1, input_tokens=4096, output_tokens=64, mtp=1,
+                  acceptance=0.8)
+    assert served.ttft_ms == pytest.approx(one.ttft_ms)  # --input/--output prefills the same way
+
+
 def test_overlap_never_makes_a_step_slower():
     lay = Layout(dp=16, ep=16)
     on = perf(V3, get_gpu("h200"), lay, batch=16 * 256, context=2048)
@@ -219,6 +235,8 @@ def test_expert_weights_on_a_dense_model_is_refused_as_ep_is(run):
     (["--compute-efficiency", "1e-320"], "must be in [0.001, 1]"),
     (["--layer-latency-us", "50", "--kernel-latency-us", "10"], "--kernel-latency-us 10 does not go with --layer-latency-us 50"),
     (["--layer-latency-us", "50", "--kernels-per-layer", "5"], "--kernels-per-layer 5 does not go with --layer-latency-us 50"),
+    # a decode step has no prefill chunks: --chunk changed nothing
+    (["--chunk", "4k"], "--chunk 4k goes with --phase prefill or --input/--output"),
 ])
 def test_cli_bad_input_is_one_line(run, args, message):
     out = run("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", *args)

@@ -80,7 +80,8 @@ A sweep with `input_tokens` runs this per point; its tokens/s and cost count pre
 **MTP** (`mtp` draft tokens, `acceptance` = probability each draft token is accepted): each step runs the
 main model on 1 + mtp query tokens per sequence and the MTP module `mtp` times on one token per
 sequence; it yields 1 + a + a² + … + a^mtp tokens per sequence on average (a chain stops at the first
-rejection).
+rejection). A prefill with MTP also runs the MTP module once over the prompt (it fills its own KV cache:
+SGLang's draft extend, vLLM's drafter prefill).
 
 **Defaults** (`PerfKnobs`, one set for every GPU; the kernel figures are Hopper's, the only complete set
 published (DeepGEMM, FlashMLA, DeepEP), applied to Blackwell and AMD as well): see `DEFAULT_SOURCES`.
@@ -578,11 +579,16 @@ class _Perf:
                 if draft_passes and m.mtp:
                     draft = self.arch.mtp[0]
                     layer_items = [it for it in m.mtp if it.t.kind not in (Kind.LM_HEAD,)]
-                    dops = self.layer_ops(layer_items, draft.is_moe, draft.attention, seqs, seqs, context, "decode")
+                    # decode: one token per sequence per draft pass; prefill: the draft module runs once over
+                    # the chunk's tokens to fill its own KV cache (SGLang's draft extend, vLLM's drafter
+                    # prefill), with the main model's attention form, and proposes from each prompt's last token
+                    q_draft = seqs if phase == "decode" else q_tokens
+                    dops = self.layer_ops(layer_items, draft.is_moe, draft.attention, q_draft, seqs, context, phase,
+                                          None if phase == "decode" else pieces)
                     dops += [self.matmul(it, seqs, "attn") for it in m.mtp if it.t.kind is Kind.LM_HEAD]
                     for o in dops:
                         o.name = "mtp: " + o.name
-                    # one token per sequence: no micro-batches, nothing overlapped
+                    # no micro-batches, nothing overlapped
                     comp = sum(o.time for o in dops if o.kind != "communication")
                     comm = sum(o.time for o in dops if o.kind == "communication")
                     t = comp + comm
@@ -749,7 +755,7 @@ def _point_on(p: _Perf, phase: str, batch: int, context: int, chunk: int, mtp: i
         for weight, lo, hi in _prefill_chunks(seqs * context, context, chunk):
             pieces = _chunk_pieces(lo, hi, context)
             s_in = sum(count for _, _, count in pieces)
-            ti, ci, si = p.step("prefill", s_in, hi - lo, pieces[0][0], pieces=pieces)
+            ti, ci, si = p.step("prefill", s_in, hi - lo, pieces[0][0], draft_passes=1 if mtp else 0, pieces=pieces)
             t += ti * weight
             for key in split:
                 split[key] += si[key] * weight
@@ -846,7 +852,7 @@ def _aggregated(p: _Perf, batch: int, input_tokens: int, output_tokens: int, chu
     if lay.dp > 1:
         active = min(lay.dp, max(1.0, batch / output_tokens))
         # one prompt on each of `active` replicas: their tokens meet in the MoE
-        pre = _point(p, "prefill", 1, input_tokens, chunk, 0, None, price, replicas=active)
+        pre = _point(p, "prefill", 1, input_tokens, chunk, mtp, None, price, replicas=active)
         own_s = pre.ttft_ms / 1e3
         prefill_s = batch / active * own_s
         tps_in = batch * input_tokens / prefill_s
@@ -856,7 +862,7 @@ def _aggregated(p: _Perf, batch: int, input_tokens: int, output_tokens: int, chu
                                      "cost_per_million_tokens_usd": _cost(price, lay.gpus, tps_in)})
         ttft_s = own_s if output_tokens > 1 else prefill_s
     else:
-        pre = _point(p, "prefill", batch, input_tokens, chunk, 0, None, price)
+        pre = _point(p, "prefill", batch, input_tokens, chunk, mtp, None, price)
         ttft_s = prefill_s = pre.ttft_ms / 1e3
     dec = _point(p, "decode", batch, input_tokens + output_tokens // 2, chunk, mtp, acceptance, price)
     e2e_s = prefill_s + (output_tokens - 1) * dec.tpot_ms / 1e3
