@@ -333,3 +333,13 @@ def test_search_sizes_without_search_are_one_line(run, option):
 def test_search_defaults_are_eight_nodes_and_ten_rows(run_json):
     d = run_json("plan", "--search", "-p", "qwen3-32b", "--gpu", "h100,h200", "--context", "4k")
     assert d["max_nodes"] == 8 and len(d["results"]) == 10  # 2 types x 8 node counts = 16 deployments fit
+
+
+def test_the_unmet_note_says_the_tokens_per_s_it_reports_are_within_the_tpot_target(run_json):
+    # no H100 layout decodes Qwen3-32B at a 2 ms TPOT (30 kernels × 3 µs × 64 layers = 5.76 ms of fixed
+    # latency alone), so the highest tokens/s within it is batch 1's: the note says which figure it is
+    d = run_json("plan", "--search", "-p", "qwen3-32b", "--gpu", "h100", "--max-tpot-ms", "2",
+                 "--min-tokens-per-s", "1000")
+    [note] = [n for n in d["notes"] if n.startswith("no layout meets the speed targets")]
+    assert "highest decode tokens/s within the TPOT target (batch 1's where none meets it)" in note
+    assert all(r["batch"] == 1 for r in d["closest"] if r["target"] == "min_tokens_per_s")

@@ -1255,7 +1255,9 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                     value, name, n, label, b = closest[figure[target]]
                     reached.append(Reached(target=target, limit=limit, value=value, gpu=name, gpus=n,
                                            layout_label=label, batch=b))
-            rate = "highest input tokens/s" if targets.phase == "prefill" else "highest decode tokens/s"
+            rate = ("highest input tokens/s" if targets.phase == "prefill" else
+                    "highest decode tokens/s within the TPOT target (batch 1's where none meets it)"
+                    if targets.max_tpot_ms is not None else "highest decode tokens/s")
             what = {"max_tpot_ms": ("lowest TPOT", "ms"), "min_tokens_per_s": (rate, ""),
                     "max_ttft_ms": ("lowest TTFT", "ms")}
             best_text = "; ".join(
