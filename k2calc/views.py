@@ -396,6 +396,10 @@ def pd_tables(r) -> list[Table]:
     if r.prefill_row is not None and r.decode_row is not None:
         total.add("prefill", f"{r.prefill_row.gpus} × {r.prefill_row.gpu} {r.prefill_row.layout_label}")
         total.add("decode", f"{r.decode_row.gpus} × {r.decode_row.gpu} {r.decode_row.layout_label}")
+    if r.decode_at_load is not None:
+        load = r.decode_at_load
+        total.add(f"decode at {plain_number(r.request_rate_per_s)} requests/s",
+                  f"{load.batch:,} sequences in flight, TPOT {load.tpot_ms:,.2f} ms (Little's law)")
     total.add("GPUs (one vendor's best pair)", "—" if r.total_gpus is None else r.total_gpus)
     if r.cost_per_hour_usd is not None:
         total.add("$/hour", f"${r.cost_per_hour_usd:,.2f}")

@@ -73,6 +73,22 @@ def test_pd_takes_both_pools_from_one_vendor(run_json):
     assert d["total_gpus"] == a["gpus"] + b["gpus"]
 
 
+def test_pd_reports_the_decode_pool_at_the_request_rate_by_littles_law(run_json):
+    # 5 requests/s × 1,024 output tokens: the pool holds b = ceil(5,120 × TPOT(b)) sequences in steady state
+    # (each stays 1,024 steps), the least such b, fewer than the capacity batch its row is sized at.
+    d = run_json("plan", "--search", "-p", "kimi-k2-thinking", "--pd", "--request-rate", "5", "--input", "4k",
+                 "--output", "1k", "--gpu", "h200,b200")
+    row, load = d["decode_row"], d["decode_at_load"]
+    ctx = str(4096 + 1024)  # the search's decode point: the sequences' final length
+    at = _perf(run_json, "kimi-k2-thinking", row["gpu"], row["layout"], load["batch"], ctx)
+    assert at["tpot_ms"] == pytest.approx(load["tpot_ms"])
+    assert load["batch"] == ceil(5 * 1024 * at["tpot_ms"] / 1e3)  # Little's law holds at b
+    below = _perf(run_json, "kimi-k2-thinking", row["gpu"], row["layout"], load["batch"] - 1, ctx)
+    assert load["batch"] - 1 < 5 * 1024 * below["tpot_ms"] / 1e3  # and not at b − 1: b is the least
+    assert load["batch"] < row["batch"] and load["tpot_ms"] < row["tpot_ms"]
+    assert load["tokens_per_s"] >= 5 * 1024
+
+
 def test_every_catalog_gpu_names_its_vendor():
     from k2calc.hardware import list_gpus
 

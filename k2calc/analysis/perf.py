@@ -1324,6 +1324,35 @@ def _largest_batch_within(tpot, use: int, limit: float, within: int = 1, give_up
     return lo
 
 
+class DecodeAtLoad(BaseModel):
+    """The pair's decode pool at the request rate rather than at its capacity: in steady state it holds
+    rate × output × TPOT sequences (Little's law: each stays output steps of TPOT), fewer than the largest
+    batch its row is sized at, so its users see a shorter TPOT than the row's."""
+
+    batch: int  # sequences in flight: ceil(rate × output × TPOT at that batch)
+    tpot_ms: float
+    tokens_per_s: float  # batch ÷ TPOT: at least rate × output
+    tokens_per_s_per_user: float
+
+
+def decode_at_load(spec: ModelSpec, gpu: GPU, row, demand_tokens_per_s: float, *, context: int, chunk: int,
+                   weights: str | None, kv_dtype: str, dtype: str) -> DecodeAtLoad:
+    """The least batch b with b ≥ demand × TPOT(b) on the row's layout (the search's decode point, at its
+    sequences' final length): from batch 1, b ← ceil(demand × TPOT(b)) until it stands (TPOT grows with the
+    batch, so b only grows); at most the row's batch, which serves the demand."""
+    p = _Perf(spec, gpu, row.layout, serving_format(spec, weights, dtype), serving_format(spec, weights, dtype).name,
+              kv_dtype, PerfKnobs())
+    b, cap = 1, max(1, row.batch or 1)
+    for _ in range(200):
+        pt = _point(p, "decode", b, context, chunk, 0, None, None)
+        need = min(cap, max(1, ceil(demand_tokens_per_s * pt.tpot_ms / 1e3 * (1 - 1e-12))))
+        if need <= b:
+            break
+        b = need
+    return DecodeAtLoad(batch=b, tpot_ms=pt.tpot_ms, tokens_per_s=pt.tokens_per_s,
+                        tokens_per_s_per_user=pt.tokens_per_s_per_user)
+
+
 class PDReport(BaseModel):
     """A PD-disaggregated deployment sized for a request rate: a prefill pool and a decode pool."""
 
@@ -1338,6 +1367,7 @@ class PDReport(BaseModel):
     vendor: str | None = None
     prefill_row: SearchRow | None = None
     decode_row: SearchRow | None = None
+    decode_at_load: DecodeAtLoad | None = None  # the pair's decode pool at the request rate
     total_gpus: int | None
     cost_per_hour_usd: float | None
     notes: list[str]
@@ -1402,9 +1432,12 @@ def pd_search(spec: ModelSpec, gpus: list[GPU], *, request_rate: float, input_to
                         output_tokens=output_tokens, prefill=pre, decode=dec, total_gpus=None, cost_per_hour_usd=None,
                         notes=notes)
     total, _, _, _, vendor, a, b, cost = min(pairs)
+    load = decode_at_load(spec, next(g for g in gpus if g.name == b.gpu), b, request_rate * output_tokens,
+                          context=input_tokens + output_tokens, chunk=chunk, weights=weights, kv_dtype=kv_dtype,
+                          dtype=dtype)
     return PDReport(model=spec.name, request_rate_per_s=request_rate, input_tokens=input_tokens,
                     output_tokens=output_tokens, prefill=pre, decode=dec, vendor=vendor, prefill_row=a, decode_row=b,
-                    total_gpus=total, cost_per_hour_usd=cost, notes=notes)
+                    decode_at_load=load, total_gpus=total, cost_per_hour_usd=cost, notes=notes)
 
 
 def _by_vendor(gpus: list[GPU]) -> dict[str, list[GPU]]:
