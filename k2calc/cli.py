@@ -535,8 +535,8 @@ def perf(preset: PresetOpt = None, config: ConfigOpt = None, set_: SetOpt = None
          layer_latency_us: Annotated[Optional[float], typer.Option("--layer-latency-us", help="Fixed latency per layer, in place of --kernels-per-layer × --kernel-latency-us (default: 30 kernels × 3 µs).")] = None,
          kernel_latency_us: Annotated[Optional[float], typer.Option("--kernel-latency-us", help="Default 3 µs per kernel (aiconfigurator).")] = None,
          kernels_per_layer: Annotated[Optional[int], typer.Option("--kernels-per-layer", help="Default 30 kernels per layer: the fixed latency is kernels × kernel latency.")] = None,
-         collective_latency_us: Annotated[Optional[float], typer.Option("--collective-latency-us", help="Default 10 µs per all-reduce or gather.")] = None,
-         ep_latency_us: Annotated[Optional[float], typer.Option("--ep-latency-us", help="Default 35 µs per EP dispatch or combine (DeepEP).")] = None,
+         collective_latency_us: Annotated[Optional[float], typer.Option("--collective-latency-us", help="µs per all-reduce or gather. Default: the GPU catalog's collective_latency_us, else 10.")] = None,
+         ep_latency_us: Annotated[Optional[float], typer.Option("--ep-latency-us", help="µs per EP dispatch or combine. Default: the GPU catalog's ep_latency_us, else 35 (DeepEP).")] = None,
          imbalance: Annotated[Optional[float], typer.Option("--imbalance", help="Busiest EP rank over the mean (default 1.18, SGLang).")] = None,
          gpu_file: GpuFileOpt = None,
          format: FormatOpt = Format.table) -> None:

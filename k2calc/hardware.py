@@ -55,6 +55,11 @@ class GPU(BaseModel):
     nvlink_gb_per_s: Pos | None = None
     network_gb_per_s: Pos | None = None
     bandwidth_source: str = ""
+    # Per-message latency of this GPU's fabric, µs (k2calc perf's --collective-latency-us / --ep-latency-us
+    # when the flag is not given); None: perf's defaults (aiconfigurator's and DeepEP's Hopper figures).
+    collective_latency_us: Pos | None = None
+    ep_latency_us: Pos | None = None
+    latency_source: str = ""
     gpus_per_node: Annotated[int, Field(gt=0, le=MAX_GPUS_PER_NODE, strict=True)]
     scaleup_domain_gpus: Annotated[int, Field(gt=0, le=2**20, strict=True)] | None = None  # NVL72: 72
     # A fully connected mesh (AMD Infinity Fabric: 8 GPUs, 7 links each, one per peer) instead of a switch:

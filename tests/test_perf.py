@@ -369,6 +369,28 @@ def test_a_catalog_gpu_without_link_bandwidths_runs_alone_and_names_the_field_wh
     assert out.exit_code == 2 and "no nvlink_gb_per_s" in out.stderr
 
 
+def test_a_catalog_entry_sets_the_per_message_latencies_and_a_flag_overrides_it(run_json, tmp_path):
+    # H200 with a slower fabric: 25 µs per all-reduce. DeepSeek-V3 at TP8 all-reduces twice per layer, 61 layers:
+    # each of the two all-reduce rows grows by 61 × (25 − 10) µs = 0.915 ms.
+    import yaml
+
+    from k2calc.hardware import builtin_files
+
+    [h200] = [g for f in builtin_files() for g in yaml.safe_load(f.read_text())["gpus"] if g["name"] == "h200"]
+    slow = {**h200, "name": "h200-slow", "aliases": [], "collective_latency_us": 25, "ep_latency_us": 50,
+            "latency_source": "our own ping-pong"}
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump({"gpus": [slow]}))
+    args = ["-p", "deepseek-v3", "--tp", "8", "--batch", "4", "--gpu-file", str(tmp_path / "g.yaml")]
+    ours, stock = run_json("perf", "--gpu", "h200-slow", *args), run_json("perf", "--gpu", "h200", *args)
+    times = {d["gpu"]: {c["name"]: c["time_ms"] for c in d["components"]} for d in (ours, stock)}
+    for name in ("tp all-reduce (attention)", "tp all-reduce (mlp)"):
+        assert times["h200-slow"][name] - times["h200"][name] == pytest.approx(61 * 15e-3)
+    assert (ours["knobs"]["collective_latency_us"], ours["knobs"]["ep_latency_us"]) == (25, 50)
+    assert ours["sources"]["collective_latency_us"] == "h200-slow catalog entry: our own ping-pong"
+    flag = run_json("perf", "--gpu", "h200-slow", *args, "--collective-latency-us", "10")
+    assert flag["knobs"]["collective_latency_us"] == 10 and flag["step_ms"] == pytest.approx(stock["step_ms"])
+
+
 def test_sparse_attention_attends_index_topk_tokens_and_the_indexer_scores_all():
     # DeepSeek-V3.2 decode at 100,000 cached tokens, TP8, one sequence, per layer:
     # absorbed MLA over index_topk = 2048 tokens: 2·128·(512+64) + 2·128·512 = 278,528 FLOPs per token ÷ 8 ranks;

@@ -163,6 +163,20 @@ DEFAULT_SOURCES = {
 }
 
 
+CATALOG_LATENCIES = ("collective_latency_us", "ep_latency_us")
+
+
+def catalog_knobs(knobs: PerfKnobs, gpu: GPU) -> tuple[PerfKnobs, dict[str, str]]:
+    """The knobs with the GPU catalog's per-message latencies where the command line set none, and each
+    default's source (a catalog figure names its GPU and source)."""
+    update = {name: getattr(gpu, name) for name in CATALOG_LATENCIES
+              if getattr(gpu, name) is not None and name not in knobs.model_fields_set}
+    sources = dict(DEFAULT_SOURCES)
+    for name in update:
+        sources[name] = f"{gpu.name} catalog entry: {gpu.latency_source or 'no source given'}"
+    return (knobs.model_copy(update=update) if update else knobs), sources
+
+
 class Component(BaseModel):
     """One operation of a step on one GPU, summed over the layers (and micro-batches) it occurs in."""
 
@@ -298,6 +312,7 @@ class _Op:
 class _Perf:
     def __init__(self, spec: ModelSpec, gpu: GPU, lay: Layout, fmt: WeightFormat, expert_fmt: str, kv_dtype: str,
                  knobs: PerfKnobs, model: ShardedModel | None = None):
+        knobs = catalog_knobs(knobs, gpu)[0]
         self.spec, self.cfg, self.lay, self.fmt, self.k = spec, spec.config, lay, fmt, knobs
         self.expert_fmt = expert_fmt
         self.hw = _Hw(gpu, knobs)
@@ -1026,7 +1041,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         layout_label=layout.label(), weight_format=fmt, weight_format_description=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
         acceptance=acceptance, overlap=knobs.overlap, price_per_gpu_hour_usd=price,
         engine=engine.engine if engine is not None else None, sweep=points, sweep_axis=axis,
-        knobs=knobs, sources=DEFAULT_SOURCES, notes=notes)
+        knobs=p.k, sources=catalog_knobs(knobs, gpu)[1], notes=notes)
 
 
 def parse_sweep(text: str) -> tuple[str, list[int]]:
