@@ -645,17 +645,21 @@ def _bound(split: dict[str, float], comps: list[Component]) -> str:
 
 def _merge(parts: list[tuple[float, list[Component]]]) -> list[Component]:
     """Components of several steps, each repeated `n` times, added by name."""
-    out: dict[tuple[str, str], Component] = {}
+    # summed in plain lists, one Component built per name at the end (a search merges thousands of steps)
+    acc: dict[tuple[str, str], list] = {}
     for n, comps in parts:
         for c in comps:
-            o = out.setdefault((c.name, c.kind), c.model_copy(update={"count": 0, "flops": 0.0, "bytes": 0.0,
-                                                                     "comm_bytes": 0.0, "time_ms": 0.0}))
-            o.count += round(c.count * n)
-            o.flops += c.flops * n
-            o.bytes += c.bytes * n
-            o.comm_bytes += c.comm_bytes * n
-            o.time_ms += c.time_ms * n
-    return list(out.values())
+            a = acc.get((c.name, c.kind))
+            if a is None:
+                a = acc[(c.name, c.kind)] = [c, 0, 0.0, 0.0, 0.0, 0.0]
+            a[1] += round(c.count * n)
+            a[2] += c.flops * n
+            a[3] += c.bytes * n
+            a[4] += c.comm_bytes * n
+            a[5] += c.time_ms * n
+    return [c.model_copy(update={"count": count, "flops": flops, "bytes": nbytes, "comm_bytes": comm,
+                                 "time_ms": time_ms})
+            for c, count, flops, nbytes, comm, time_ms in acc.values()]
 
 
 def _tokens_per_step(mtp: int, acceptance: float | None) -> float:
