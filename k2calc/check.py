@@ -8,7 +8,8 @@ engine flags max_num_batched_tokens / max_num_seqs / block_size, `workload` {con
 avg_context, and for the serving requirements input, output, acceptance, price_per_gpu_hour: `perf`'s
 words} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context, max_tpot_ms,
 max_ttft_ms, min_tokens_per_s_per_gpu, max_cost_per_mtok}. `mtp` is true (load the MTP layers) or N
-(also decode with N draft tokens at workload.acceptance, which the serving requirements then need, as `perf --mtp N --acceptance A`). `workload.context` is the sequences' length the
+(also decode with N draft tokens at workload.acceptance, which the serving requirements then need,
+as `perf --mtp N --acceptance A`). `workload.context` is the sequences' length the
 memory plan holds; with `input`/`output` it defaults to input + output (their final length) and may not be
 shorter. Requirement keys are the file's words (limits a person types), not output keys: each one's
 actual is the output key named below.
