@@ -8,7 +8,8 @@ engine flags max_num_batched_tokens / max_num_seqs / block_size, `workload` {con
 avg_context, and for the serving requirements input, output, acceptance, price_per_gpu_hour: `perf`'s
 words} and `require` {fits, min_kv_tokens, min_batch_at_context, min_requests_at_avg_context, max_tpot_ms,
 max_ttft_ms, min_tokens_per_s_per_gpu, max_cost_per_mtok}. `mtp` is true (load the MTP layers) or N
-(also decode with N draft tokens, as `perf --mtp N`). `workload.context` is the sequences' length the
+(also decode with N draft tokens at workload.acceptance, which the serving requirements then need,
+as `perf --mtp N --acceptance A`). `workload.context` is the sequences' length the
 memory plan holds; with `input`/`output` it defaults to input + output (their final length) and may not be
 shorter. Requirement keys are the file's words (limits a person types), not output keys: each one's
 actual is the output key named below.
@@ -309,6 +310,11 @@ def _check_serving_inputs(path: Path, dep: Deployment, own_workload: set[str]) -
         raise InputError(f"{where}: mtp: {echo(dep.mtp)}: true, false or a number of draft tokens (0 or more)")
     if w.acceptance is not None and (isinstance(dep.mtp, bool) or dep.mtp == 0):
         raise InputError(f"{where}: workload.acceptance: {echo(w.acceptance)}: needs mtp: N (draft tokens per step)")
+    serving = any(getattr(dep.require, k) is not None for k in SERVING_KEYS)
+    if serving and not isinstance(dep.mtp, bool) and dep.mtp > 0 and w.acceptance is None:
+        # perf would take every draft token as rejected (slower than no MTP) and only `perf` prints that note
+        raise InputError(f"{where}: mtp: {dep.mtp} needs workload.acceptance (the share of draft tokens accepted) "
+                         "for the serving requirements; without it every draft token would be rejected")
     for key in ("input", "output", "acceptance", "price_per_gpu_hour"):
         if key in own_workload and not any(getattr(dep.require, k) is not None for k in SERVING_KEYS):
             raise InputError(f"{where}: workload.{key}: only the serving requirements ({', '.join(SERVING_KEYS)}) "
