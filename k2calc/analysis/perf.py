@@ -325,6 +325,7 @@ class _Perf:
         self.replicas: float = lay.dp
         self._coefficients: dict = {}  # (Attention, form) -> flops.coefficients
         self._shards: dict[int, tuple] = {}  # id(ShardedTensor) -> _shard (self.m keeps the tensors alive)
+        self._groups: dict[int, dict[tuple[str, Attention], int]] = {}  # stage -> _layer_groups (lay is fixed)
         # An fp8 cache is attended in fp8 (FlashMLA's and TensorRT-LLM's fp8 MLA kernels), bf16 otherwise.
         self.attention_peak = self.hw.peak("fp8" if kv_dtype.startswith("fp8") else "bf16")[0]
 
@@ -530,6 +531,18 @@ class _Perf:
             return k.layer_latency_us * 1e-6
         return k.kernels_per_layer * k.kernel_latency_us * 1e-6  # collectives carry their own latency
 
+    def _layer_groups(self, si: int, layers) -> dict[tuple[str, Attention], int]:
+        """Stage `si`'s layers counted by (MLP type, attention): layers alike cost alike. Once per stage (a
+        search times thousands of steps of one layout; hashing each layer's attention every step was most
+        of it)."""
+        got = self._groups.get(si)
+        if got is None:
+            got = self._groups[si] = {}
+            for i in layers:
+                key = (self.m.layer_type[i], self.arch.layer(i).attention)
+                got[key] = got.get(key, 0) + 1
+        return got
+
     def step(self, phase: str, seqs: float, q_tokens: float, context: int, draft_passes: int = 0,
              pieces: Pieces | None = None) -> tuple[float, list[Component], dict[str, float]]:
         """One step (one prefill chunk or one decode step) through every pipeline stage: seconds, components,
@@ -572,11 +585,7 @@ class _Perf:
         lat = self.layer_latency_s()
         stages = m.stages(lay)
         for si, layers in enumerate(stages):
-            groups: dict[tuple[str, Attention], int] = {}
-            for i in layers:  # layers alike in MLP type and attention (windows, heads) cost alike
-                key = (m.layer_type[i], self.arch.layer(i).attention)
-                groups[key] = groups.get(key, 0) + 1
-            for (typ, att), n in groups.items():
+            for (typ, att), n in self._layer_groups(si, layers).items():
                 ops = self.layer_ops(m.per_type[typ], typ == "moe", att, q_tokens / mbs, seqs / mbs, context,
                                      phase, pieces)
                 t, comp, comm = layer_time(ops)
