@@ -326,6 +326,7 @@ class _Perf:
         self._coefficients: dict = {}  # (Attention, form) -> flops.coefficients
         self._shards: dict[int, tuple] = {}  # id(ShardedTensor) -> _shard (self.m keeps the tensors alive)
         self._groups: dict[int, dict[tuple[str, Attention], int]] = {}  # stage -> _layer_groups (lay is fixed)
+        self._layer_cache: dict[tuple, tuple[list, list[_Op], list[_Op]]] = {}  # layer_ops without attention
         # An fp8 cache is attended in fp8 (FlashMLA's and TensorRT-LLM's fp8 MLA kernels), bf16 otherwise.
         self.attention_peak = self.hw.peak("fp8" if kv_dtype.startswith("fp8") else "bf16")[0]
 
@@ -372,23 +373,31 @@ class _Perf:
                   context: int, phase: str, pieces: Pieces | None = None) -> list[_Op]:
         """Operations of one decoder layer on one GPU for one micro-batch: `seqs` sequences per replica with
         `q_tokens` query tokens in all (decode: seqs × (1 + mtp); prefill: the chunk, made of `pieces`)."""
-        ops: list[_Op] = []
-        stage_tokens = q_tokens * self.replicas  # tokens entering the MoE of one pipeline stage
-        for it in items:
-            t = it.t
-            if not t.matmul or t.kind is Kind.EMBEDDING:
-                continue
-            if t.kind is Kind.ROUTED_EXPERTS:
-                ops.append(self.experts(it, stage_tokens))
-            elif t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTER):
-                ops.append(self.matmul(it, q_tokens, "moe"))
-            elif t.kind is Kind.LM_HEAD:
-                continue  # once per step, not per layer
-            else:
-                ops.append(self.matmul(it, q_tokens, "attn"))
-        ops.append(self.attention(att, q_tokens, seqs, context, phase, pieces))
-        ops += self.comm(q_tokens, moe, phase)
-        return ops
+        # The matmuls and exchanges depend only on the tokens, not on the context: a prompt's chunks and a
+        # search's steps share them (kept with `items` itself, so a list reusing a freed id never matches).
+        key = (id(items), moe, q_tokens, phase, self.replicas)
+        got = self._layer_cache.get(key)
+        if got is None or got[0] is not items:
+            mm: list[_Op] = []
+            stage_tokens = q_tokens * self.replicas  # tokens entering the MoE of one pipeline stage
+            for it in items:
+                t = it.t
+                if not t.matmul or t.kind is Kind.EMBEDDING:
+                    continue
+                if t.kind is Kind.ROUTED_EXPERTS:
+                    mm.append(self.experts(it, stage_tokens))
+                elif t.kind in (Kind.DENSE_MLP, Kind.SHARED_EXPERTS, Kind.ROUTER):
+                    mm.append(self.matmul(it, q_tokens, "moe"))
+                elif t.kind is Kind.LM_HEAD:
+                    continue  # once per step, not per layer
+                else:
+                    mm.append(self.matmul(it, q_tokens, "attn"))
+            got = self._layer_cache[key] = (items, mm, self.comm(q_tokens, moe, phase))
+        _, mm, comm = got
+        # fresh copies: a caller may rename its ops (the MTP module's "mtp: " prefix)
+        return ([_Op(o.name, o.kind, o.flops, o.bytes, o.comm, o.time, o.bound, o.stream) for o in mm]
+                + [self.attention(att, q_tokens, seqs, context, phase, pieces)]
+                + [_Op(o.name, o.kind, o.flops, o.bytes, o.comm, o.time, o.bound, o.stream) for o in comm])
 
     def experts(self, it: ShardedTensor, stage_tokens: float) -> _Op:
         lay, arch = self.lay, self.arch
