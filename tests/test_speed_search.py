@@ -359,3 +359,15 @@ def test_the_unmet_note_says_the_tokens_per_s_it_reports_are_within_the_tpot_tar
     [note] = [n for n in d["notes"] if n.startswith("no layout meets the speed targets")]
     assert "highest decode tokens/s within the TPOT target (batch 1's where none meets it)" in note
     assert all(r["batch"] == 1 for r in d["closest"] if r["target"] == "min_tokens_per_s")
+
+
+def test_a_prefill_pool_ranks_equal_gpu_counts_by_ttft(run_json):
+    # no prices in the catalog: rows equal in GPUs rank by the TTFT the pool exists for, not by KV tokens held
+    d = run_json("plan", "--search", "-p", "kimi-k2-thinking", "--pd", "--request-rate", "5", "--input", "4k",
+                 "--output", "1k", "--top", "10")
+    rows = d["prefill"]["results"]
+    eights = [r["ttft_ms"] for r in rows if r["gpus"] == 8]
+    assert len(eights) >= 3 and eights == sorted(eights)
+    assert any(n.endswith("ranked by GPU count, then TTFT") for n in d["prefill"]["notes"])
+    decode = [r["kv_tokens"] for r in d["decode"]["results"] if r["gpus"] == 8]
+    assert decode == sorted(decode, reverse=True)  # the decode pool keeps the KV-tokens tie-break

@@ -1216,8 +1216,10 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
                               **({} if speed is None else {"batch": speed.batch, "tpot_ms": speed.tpot_ms,
                                                            "tokens_per_s": speed.tokens_per_s,
                                                            "ttft_ms": speed.ttft_ms})))
-    ranked = sorted(rows, key=lambda r: (r.gpus, r.cost_per_hour_usd is None,
-                                                   r.cost_per_hour_usd or 0.0, -r.kv_tokens))[:top]
+    # equals in GPUs and cost: a prefill pool's purpose is its TTFT (it holds only the prompts in flight),
+    # anything else's the KV-cache tokens it holds (the batch it can serve)
+    ranked = sorted(rows, key=lambda r: (r.gpus, r.cost_per_hour_usd is None, r.cost_per_hour_usd or 0.0,
+                                         r.ttft_ms if prefill else 0.0, -r.kv_tokens))[:top]
     for i, r in enumerate(ranked, 1):
         r.rank = i
     elapsed = (time.perf_counter() - t0) * 1000
@@ -1226,7 +1228,8 @@ def search(spec: ModelSpec, gpus: list[GPU], workload: Workload, *, weights: str
     if long_note:
         notes.append(long_note)
     if not any(g.price_per_gpu_hour_usd for g in gpus):
-        notes.append("the catalog has no prices: ranked by GPU count, then KV-cache tokens held")
+        notes.append("the catalog has no prices: ranked by GPU count, then " +
+                     ("TTFT" if prefill else "KV-cache tokens held"))
     reached: list[Reached] = []
     if speed_on:
         wanted = ", ".join(f"{k} {plain_number(v)}" for k, v in targets.model_dump().items()
