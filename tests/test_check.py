@@ -336,19 +336,22 @@ def test_the_readmes_serving_example_is_real_output(run, write, tmp_path):
         assert line in d["moved"] and f'"{line}"' in readme
 
 
-def test_mtp_n_without_acceptance_is_a_bad_file_beside_a_serving_requirement(run, write):
-    # without workload.acceptance, perf takes every draft token as rejected: the check would gate on a TPOT
-    # slower than no MTP at all, and only `perf` says so; memory requirements alone do not need it
-    text = """\
+V3_MTP = """\
 deployments:
   - name: v3-mtp
     model: deepseek-v3
     gpu: h200
     tp: 8
     mtp: 1
-    workload: {context: 4k, batch: 16}
-    require: {max_tpot_ms: 100}
+    workload: {{context: 4k, batch: 16{acceptance}}}
+    require: {{max_tpot_ms: 100}}
 """
+
+
+def test_mtp_n_without_acceptance_is_a_bad_file_beside_a_serving_requirement(run, write):
+    # without workload.acceptance, perf takes every draft token as rejected: the check would gate on a TPOT
+    # slower than no MTP at all, and only `perf` says so; memory requirements alone do not need it
+    text = V3_MTP.format(acceptance="")
     out = run("check", write(text))
     assert out.exit_code == 2 and "deployment v3-mtp: mtp: 1 needs workload.acceptance" in out.stderr
     assert run("check", write(text.replace("max_tpot_ms: 100", "fits: true"))).exit_code == 0
@@ -356,16 +359,7 @@ deployments:
 
 def test_mtp_n_decodes_with_draft_tokens_at_the_acceptance(run_json, write):
     # mtp: 1 with acceptance 0.85 is `perf --mtp 1 --acceptance 0.85`: 1.85 tokens per step (DeepSeek, D16)
-    text = """\
-deployments:
-  - name: v3-mtp
-    model: deepseek-v3
-    gpu: h200
-    tp: 8
-    mtp: 1
-    workload: {context: 4k, batch: 16, acceptance: 0.85}
-    require: {max_tpot_ms: 100}
-"""
+    text = V3_MTP.format(acceptance=", acceptance: 0.85")
     got = run_json("check", write(text))["results"][0]["actual"]
     ref = run_json("perf", "-p", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--batch", "16", "--context", "4k",
                    "--mtp", "1", "--acceptance", "0.85")

@@ -7,7 +7,6 @@ up, with the difference and ratio against the first model.
 
 from __future__ import annotations
 
-from math import isfinite
 from typing import Any
 
 from pydantic import BaseModel
@@ -142,7 +141,7 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     from .flops import FlopsModel, Phase, count_flops
     from .kv import beyond_max_position_note, kv_cache
     from .params import count_params
-    from .perf import MissingLink
+    from .perf import MissingLink, check_price
 
     if len(specs) > MAX_MODELS:
         raise InputError(f"compare: {len(specs):,} models; at most {MAX_MODELS} side by side (each runs every analysis)")
@@ -201,8 +200,7 @@ def compare(specs: list[ModelSpec], contexts: list[int] | None = None, *, kv_dty
     if price_per_gpu_hour is not None:
         if not planned:
             raise InputError("--price-per-gpu-hour goes with --gpu and --gpus (the serving rows' cost)")
-        if not (isfinite(price_per_gpu_hour) and price_per_gpu_hour > 0):
-            raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number")
+        check_price(price_per_gpu_hour)
     if batch is not None and not planned:
         raise InputError(f"--batch {batch} goes with --gpu and --gpus (the serving rows' batch)")
     batch = DEFAULT_SERVE_BATCH if batch is None else batch

@@ -166,6 +166,13 @@ DEFAULT_SOURCES = {
 CATALOG_LATENCIES = ("collective_latency_us", "ep_latency_us")
 
 
+def check_price(price_per_gpu_hour: float | None) -> None:
+    """A price per GPU-hour is a positive number up to MAX_PRICE (beyond, a cost overflows to inf)."""
+    if price_per_gpu_hour is not None and not (isfinite(price_per_gpu_hour) and 0 < price_per_gpu_hour <= MAX_PRICE):
+        raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number up to "
+                         f"{MAX_PRICE:,.0f} (USD)")
+
+
 def catalog_knobs(knobs: PerfKnobs, gpu: GPU) -> tuple[PerfKnobs, dict[str, str]]:
     """The knobs with the GPU catalog's per-message latencies where the command line set none, and each
     default's source (a catalog figure names its GPU and source)."""
@@ -312,7 +319,7 @@ class _Op:
 class _Perf:
     def __init__(self, spec: ModelSpec, gpu: GPU, lay: Layout, fmt: WeightFormat, expert_fmt: str, kv_dtype: str,
                  knobs: PerfKnobs, model: ShardedModel | None = None):
-        knobs = catalog_knobs(knobs, gpu)[0]
+        knobs, self.sources = catalog_knobs(knobs, gpu)  # the defaults used, and where each came from
         self.spec, self.cfg, self.lay, self.fmt, self.k = spec, spec.config, lay, fmt, knobs
         self.expert_fmt = expert_fmt
         self.hw = _Hw(gpu, knobs)
@@ -954,9 +961,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         if phase == "prefill":  # it would be ignored: a prefill yields the prompt's logits, no draft tokens
             raise InputError(f"--acceptance {acceptance:g} does not go with --phase prefill: a prefill accepts no "
                              "draft tokens (--input/--output reports both phases)")
-    if price_per_gpu_hour is not None and not (isfinite(price_per_gpu_hour) and 0 < price_per_gpu_hour <= MAX_PRICE):
-        raise InputError(f"--price-per-gpu-hour {price_per_gpu_hour:g}: must be a positive number up to "
-                         f"{MAX_PRICE:,.0f} (USD)")  # beyond, a cost overflows to inf
+    check_price(price_per_gpu_hour)
     if (input_tokens is None) != (output_tokens is None):
         raise InputError("give --input and --output together")
     fmt = serving_format(spec, weights, dtype, engine.engine if engine else "generic")
@@ -1063,7 +1068,7 @@ def perf(spec: ModelSpec, gpu: GPU, layout: Layout, *, phase: str = "decode", ba
         layout_label=layout.label(), weight_format=fmt, weight_format_description=fmt.describe(), expert_weights=efmt, kv_dtype=kv_dtype, mtp=mtp,
         acceptance=acceptance, overlap=knobs.overlap, price_per_gpu_hour_usd=price,
         engine=engine.engine if engine is not None else None, sweep=points, sweep_axis=axis,
-        knobs=p.k, sources=catalog_knobs(knobs, gpu)[1], notes=notes)
+        knobs=p.k, sources=p.sources, notes=notes)
 
 
 def parse_sweep(text: str) -> tuple[str, list[int]]:
@@ -1377,8 +1382,8 @@ def decode_at_load(spec: ModelSpec, gpu: GPU, row, demand_tokens_per_s: float, *
     """The least batch b with b ≥ demand × TPOT(b) on the row's layout (the search's decode point, at its
     sequences' final length): from batch 1, b ← ceil(demand × TPOT(b)) until it stands (TPOT grows with the
     batch, so b only grows); at most the row's batch, which serves the demand."""
-    p = _Perf(spec, gpu, row.layout, serving_format(spec, weights, dtype), serving_format(spec, weights, dtype).name,
-              kv_dtype, PerfKnobs())
+    fmt = serving_format(spec, weights, dtype)
+    p = _Perf(spec, gpu, row.layout, fmt, fmt.name, kv_dtype, PerfKnobs())
     b, cap = 1, max(1, row.batch or 1)
     for _ in range(200):
         pt = _point(p, "decode", b, context, chunk, 0, None, None)
